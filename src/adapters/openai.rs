@@ -1,0 +1,182 @@
+//! The OpenAI-compatible wire API: the body goes through untouched except `model` and stream options.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderMap, StatusCode};
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use super::{Call, EventStream, FullReply, UpstreamError};
+
+/// The client's body with `model` replaced and, when streaming, usage requested.
+struct Outgoing<'a> {
+    body: &'a Map<String, Value>,
+    model: &'a str,
+    stream: bool,
+}
+
+impl Serialize for Outgoing<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", self.model)?;
+        for (k, v) in self.body {
+            if k == "model" || (self.stream && (k == "stream_options" || k == "stream")) {
+                continue;
+            }
+            m.serialize_entry(k, v)?;
+        }
+        if self.stream {
+            let mut opts = self
+                .body
+                .get("stream_options")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            opts.insert("include_usage".into(), Value::Bool(true));
+            m.serialize_entry("stream", &true)?;
+            m.serialize_entry("stream_options", &opts)?;
+        }
+        m.end()
+    }
+}
+
+async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, UpstreamError> {
+    let body = serde_json::to_vec(&Outgoing {
+        body: call.body,
+        model: &call.model.upstream,
+        stream,
+    })
+    .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
+    let mut req = call
+        .client
+        .post(format!("{}/chat/completions", call.provider.base_url))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body);
+    if let Some(key) = call.key {
+        req = req.bearer_auth(key.expose());
+    }
+    for (name, value) in &call.provider.headers {
+        req = req.header(name, value);
+    }
+    let limit = call.provider.first_byte_timeout;
+    let resp = match tokio::time::timeout(limit, req.send()).await {
+        Err(_) => return Err(UpstreamError::Timeout(limit)),
+        Ok(Err(e)) if e.is_timeout() => return Err(UpstreamError::Timeout(limit)),
+        Ok(Err(e)) => return Err(UpstreamError::Connect(e.without_url().to_string())),
+        Ok(Ok(r)) => r,
+    };
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status();
+    let retry_after = retry_after(resp.headers());
+    let body = tokio::time::timeout(call.provider.idle_timeout, resp.bytes())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    Err(UpstreamError::Status {
+        status: StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+        body,
+        retry_after,
+    })
+}
+
+/// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    get("retry-after-ms")
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .or_else(|| get("retry-after").map(Duration::from_secs_f64))
+}
+
+/// A non-streamed chat completion.
+pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
+    let resp = send(call, false).await?;
+    let limit = call.provider.idle_timeout;
+    let body = match tokio::time::timeout(limit, resp.bytes()).await {
+        Err(_) => return Err(UpstreamError::Timeout(limit)),
+        Ok(Err(e)) => return Err(UpstreamError::StreamCut(e.without_url().to_string())),
+        Ok(Ok(b)) => b,
+    };
+    let view =
+        serde_json::from_slice(&body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+    Ok(FullReply { body, view })
+}
+
+/// A streamed chat completion: the `data:` payloads up to `[DONE]`, each awaited with the idle timeout.
+pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
+    let resp = send(call, true).await?;
+    let idle = call.provider.idle_timeout;
+    let events = resp.bytes_stream().eventsource();
+    let stream = futures_util::stream::unfold(Some(events), move |state| async move {
+        let mut events = state?;
+        loop {
+            return match tokio::time::timeout(idle, events.next()).await {
+                Err(_) => Some((Err(UpstreamError::Timeout(idle)), None)),
+                Ok(None) => Some((
+                    Err(UpstreamError::StreamCut("ended without [DONE]".into())),
+                    None,
+                )),
+                Ok(Some(Err(e))) => Some((Err(UpstreamError::StreamCut(e.to_string())), None)),
+                Ok(Some(Ok(ev))) if ev.data == "[DONE]" => None,
+                Ok(Some(Ok(ev))) if ev.data.trim().is_empty() => continue,
+                Ok(Some(Ok(ev))) => Some((Ok(ev.data), Some(events))),
+            };
+        }
+    });
+    Ok(Box::pin(stream.fuse()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outgoing_rewrites_model_and_forces_usage_when_streaming() {
+        let body: Map<String, Value> = serde_json::from_str(
+            r#"{"model":"auto","messages":[],"stream":true,"stream_options":{"x":1},"seed":3}"#,
+        )
+        .unwrap();
+        let v: Value = serde_json::to_value(Outgoing {
+            body: &body,
+            model: "gpt-x",
+            stream: true,
+        })
+        .unwrap();
+        assert_eq!(v["model"], "gpt-x");
+        assert_eq!(v["seed"], 3);
+        assert_eq!(
+            v["stream_options"],
+            serde_json::json!({"x":1,"include_usage":true})
+        );
+        let v: Value = serde_json::to_value(Outgoing {
+            body: &body,
+            model: "m",
+            stream: false,
+        })
+        .unwrap();
+        assert_eq!(v["stream_options"], serde_json::json!({"x":1}));
+    }
+
+    #[test]
+    fn parses_retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", "1500".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,41 @@
+//! `GET /v1/models`: concrete models and policy aliases, in OpenAI's list shape.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::config::Target;
+use crate::state::AppState;
+
+pub async fn list_models(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let live = state.live();
+    let config = &live.config;
+    let created = state.started.elapsed().as_secs();
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().saturating_sub(created));
+    let mut data: Vec<Value> = config
+        .valid_names()
+        .into_iter()
+        .filter_map(|name| match config.resolve(name)? {
+            Target::Policy(p) => Some(json!({
+                "id": name, "object": "model", "created": created, "owned_by": "switchyard",
+                "switchyard": {"kind": "alias", "policy": &*config.policies[p].name},
+            })),
+            Target::Model(m) if *config.models[m].id == *name => {
+                let model = &config.models[m];
+                Some(json!({
+                    "id": name, "object": "model", "created": created,
+                    "owned_by": &*config.providers[model.provider].name,
+                    "switchyard": {"kind": "model", "context_window": model.context_window,
+                                   "input_per_1m": model.price.input_per_1m, "output_per_1m": model.price.output_per_1m},
+                }))
+            }
+            Target::Model(_) => None,
+        })
+        .collect();
+    data.dedup_by(|a, b| a["id"] == b["id"]);
+    Json(json!({"object": "list", "data": data}))
+}

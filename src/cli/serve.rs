@@ -1,0 +1,69 @@
+//! `switchyard serve`: loads the config, opens the ledger and runs the server until a signal.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::config::{Config, KeyMode, Sources};
+use crate::state::AppState;
+use crate::usage::Ledger;
+
+pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    let config =
+        match Sources::read(config_path).and_then(|s| Config::build(&s, &env, KeyMode::Require)) {
+            Ok(c) => c,
+            Err(problems) => {
+                for p in &problems {
+                    eprintln!("error: {p}");
+                }
+                anyhow::bail!(
+                    "{} configuration problem(s); nothing started",
+                    problems.len()
+                );
+            }
+        };
+    super::logging::init(config.server.log_format);
+    crate::tokens::warm();
+    let ledger = Ledger::open(&config.server.ledger)
+        .with_context(|| format!("opening ledger {}", config.server.ledger.display()))?;
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        policy = %config.default_policy().name,
+        providers = config.providers.len(),
+        models = config.models.len(),
+        version = %config.version,
+        ledger = %config.server.ledger.display(),
+        "switchyard is serving"
+    );
+    let state = AppState::new(config, ledger);
+    crate::server::run(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped; ledger flushed");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing open requests");
+}

@@ -1,0 +1,406 @@
+//! Loads the server file, providers/ and policies/ in two phases (parse, then validate) into one
+//! immutable [`Config`]; every mistake is reported with file, line and field.
+
+mod policy;
+mod problem;
+mod provider;
+pub mod raw;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub use policy::{Conditions, Group, Member, Policy, Rule};
+pub use problem::Problem;
+pub use provider::{
+    BreakerSettings, EnvLookup, KeyMode, Model, Price, Provider, ProviderKey, RetrySettings,
+};
+pub use raw::{LogFormat, Wire};
+
+use raw::{RawPolicy, RawProvider, RawServer};
+
+/// Settings of the process itself, from the server file.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub ledger: PathBuf,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+}
+
+/// One YAML file's path and text, read from disk or embedded in the binary.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Everything a [`Config`] is built from; kept separate so reads can be retried and embedded
+/// defaults need no files at all.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub server: Option<SourceFile>,
+    pub providers: Vec<SourceFile>,
+    pub policies: Vec<SourceFile>,
+}
+
+/// What a request's `model` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Route through this policy's classifier and rules.
+    Policy(usize),
+    /// A concrete model; classification is skipped.
+    Model(usize),
+}
+
+/// The whole validated configuration; built once per (re)load and shared read-only.
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerSettings,
+    pub providers: Vec<Provider>,
+    pub models: Vec<Model>,
+    pub policies: Vec<Policy>,
+    pub default_policy: usize,
+    names: HashMap<String, Target>,
+    /// Short hash of every source text, shown in health and logs after a reload.
+    pub version: String,
+}
+
+macro_rules! embed {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_str!(concat!("../../", $path)))),*]
+    };
+}
+
+/// The repository's own providers/ and policies/, compiled in so `classify` and `check` work
+/// anywhere; `build` sorts them into providers and policies by folder.
+const EMBEDDED: &[(&str, &str)] = embed!(
+    "providers/openai.yaml",
+    "providers/groq.yaml",
+    "policies/default.yaml",
+);
+
+impl Sources {
+    /// Reads a server file and the provider and policy folders it names (`*.yaml`, `*.yml`).
+    pub fn read(config_path: &Path) -> Result<Self, Vec<Problem>> {
+        let text =
+            std::fs::read_to_string(config_path).map_err(|e| vec![io_problem(config_path, e)])?;
+        let server: RawServer = parse(config_path, &text).map_err(|p| vec![p])?;
+        let base = config_path.parent().unwrap_or(Path::new("."));
+        let providers = read_dir(&base.join(&server.providers))?;
+        let policies = read_dir(&base.join(&server.policies))?;
+        Ok(Self {
+            server: Some(SourceFile {
+                path: config_path.to_owned(),
+                text,
+            }),
+            providers,
+            policies,
+        })
+    }
+
+    /// The defaults compiled into the binary (no server file: default settings).
+    pub fn embedded() -> Self {
+        let file = |(p, t): &(&str, &str)| SourceFile {
+            path: PathBuf::from(p),
+            text: (*t).to_owned(),
+        };
+        Self {
+            server: None,
+            providers: EMBEDDED
+                .iter()
+                .filter(|(p, _)| p.starts_with("providers/"))
+                .map(file)
+                .collect(),
+            policies: EMBEDDED
+                .iter()
+                .filter(|(p, _)| p.starts_with("policies/"))
+                .map(file)
+                .collect(),
+        }
+    }
+
+    /// The embedded default policy's text, for callers that assemble their own sources (the demo).
+    pub fn embedded_default_policy() -> SourceFile {
+        Self::embedded()
+            .policies
+            .into_iter()
+            .find(|f| f.path.ends_with("default.yaml"))
+            .expect("default policy is embedded")
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, Vec<Problem>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| vec![io_problem(dir, e)])?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(SourceFile { path, text }),
+            Err(e) => Err(vec![io_problem(&path, e)]),
+        })
+        .collect()
+}
+
+fn io_problem(path: &Path, e: std::io::Error) -> Problem {
+    Problem {
+        file: path.to_owned(),
+        line: None,
+        field: String::new(),
+        message: format!("cannot read: {e}"),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+        .map_err(|e| Problem::from_parse(path, e))
+}
+
+impl Config {
+    /// Phase two: validates everything and resolves every reference, collecting all problems.
+    pub fn build(
+        sources: &Sources,
+        env: EnvLookup<'_>,
+        keys: KeyMode,
+    ) -> Result<Self, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let (server, policy_name) = match &sources.server {
+            Some(f) => match parse::<RawServer>(&f.path, &f.text) {
+                Ok(raw) => server_settings(raw, &f.path, &f.text, &mut problems),
+                Err(p) => return Err(vec![p]),
+            },
+            None => server_settings(
+                serde_yaml::from_str("{}").expect("defaults parse"),
+                Path::new("-"),
+                "",
+                &mut problems,
+            ),
+        };
+        let mut providers = Vec::new();
+        let mut models: Vec<Model> = Vec::new();
+        let mut seen = HashMap::new();
+        for f in &sources.providers {
+            let raw: RawProvider = match parse(&f.path, &f.text) {
+                Ok(r) => r,
+                Err(p) => {
+                    problems.push(p);
+                    continue;
+                }
+            };
+            if let Some(prev) = seen.insert(raw.name.clone(), f.path.clone()) {
+                problems.push(Problem::at(
+                    &f.path,
+                    &f.text,
+                    "name",
+                    Some(&raw.name),
+                    format!(
+                        "provider `{}` is also defined in {}",
+                        raw.name,
+                        prev.display()
+                    ),
+                ));
+            }
+            let cx = provider::ProviderCtx {
+                file: &f.path,
+                text: &f.text,
+                env,
+                keys,
+            };
+            let (p, ms) = provider::validate_provider(raw, providers.len(), &cx, &mut problems);
+            providers.push(p);
+            models.extend(ms);
+        }
+        if sources.providers.is_empty() {
+            problems.push(Problem {
+                file: PathBuf::from("providers/"),
+                line: None,
+                field: String::new(),
+                message: "no provider files found".into(),
+            });
+        }
+        let model_index = index_models(&models);
+        let mut policies = Vec::new();
+        let mut names: HashMap<String, Target> = HashMap::new();
+        for (id, &i) in &model_index {
+            names.insert(id.clone(), Target::Model(i));
+        }
+        for f in &sources.policies {
+            let raw: RawPolicy = match parse(&f.path, &f.text) {
+                Ok(r) => r,
+                Err(p) => {
+                    problems.push(p);
+                    continue;
+                }
+            };
+            let cx = policy::PolicyCtx {
+                file: &f.path,
+                text: &f.text,
+                models: &model_index,
+            };
+            let Some(p) = policy::validate_policy(raw, &cx, &mut problems) else {
+                continue;
+            };
+            let own: Vec<String> = std::iter::once(p.name.to_string())
+                .chain(p.aliases.iter().cloned())
+                .chain(
+                    p.rules
+                        .iter()
+                        .flat_map(|r| r.when.model.iter().flatten().cloned()),
+                )
+                .collect();
+            for n in own {
+                match names.get(&n) {
+                    Some(Target::Policy(j)) if *j == policies.len() => {}
+                    Some(_) => problems.push(Problem::at(
+                        &f.path,
+                        &f.text,
+                        "aliases",
+                        Some(&n),
+                        format!("name `{n}` is already taken by another policy or model"),
+                    )),
+                    None => {
+                        names.insert(n, Target::Policy(policies.len()));
+                    }
+                }
+            }
+            policies.push(p);
+        }
+        let default_policy = match policy_name {
+            Some(name) => policies.iter().position(|p| *p.name == *name),
+            None => policies
+                .iter()
+                .position(|p| &*p.name == "default")
+                .or(if policies.len() == 1 { Some(0) } else { None }),
+        };
+        if default_policy.is_none() && problems.is_empty() {
+            let file = sources
+                .server
+                .as_ref()
+                .map_or(PathBuf::from("-"), |f| f.path.clone());
+            problems.push(Problem {
+                file,
+                line: None,
+                field: "policy".into(),
+                message: "no such policy loaded (set `policy:` to the name of one in policies/)"
+                    .into(),
+            });
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let version = version_of(sources);
+        Ok(Self {
+            server,
+            providers,
+            models,
+            policies,
+            default_policy: default_policy.unwrap_or(0),
+            names,
+            version,
+        })
+    }
+
+    /// What a request's `model` field routes to, if anything.
+    pub fn resolve(&self, requested: &str) -> Option<Target> {
+        self.names.get(requested).copied()
+    }
+
+    /// Every name a client may send as `model`, sorted: policy aliases first, then models.
+    pub fn valid_names(&self) -> Vec<&str> {
+        let mut aliases: Vec<&str> = self
+            .names
+            .iter()
+            .filter(|(_, t)| matches!(t, Target::Policy(_)))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        aliases.sort_unstable();
+        aliases.extend(self.models.iter().map(|m| &*m.id));
+        aliases
+    }
+
+    /// The policy `serve` routes with when a concrete model is requested (its baseline, fallbacks).
+    pub fn default_policy(&self) -> &Policy {
+        &self.policies[self.default_policy]
+    }
+}
+
+fn server_settings(
+    raw: RawServer,
+    path: &Path,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> (ServerSettings, Option<String>) {
+    if raw.listen.parse::<std::net::SocketAddr>().is_err() {
+        problems.push(Problem::at(
+            path,
+            text,
+            "listen",
+            Some(&raw.listen),
+            format!(
+                "`{}` is not a socket address like 127.0.0.1:8080",
+                raw.listen
+            ),
+        ));
+    }
+    if raw.max_body_bytes < 1024 {
+        problems.push(Problem::at(
+            path,
+            text,
+            "max_body_bytes",
+            Some("max_body_bytes"),
+            "must be at least 1024",
+        ));
+    }
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let ledger = if path == Path::new("-") {
+        raw.ledger
+    } else {
+        base.join(raw.ledger)
+    };
+    (
+        ServerSettings {
+            listen: raw.listen,
+            ledger,
+            log_format: raw.log_format,
+            max_body_bytes: raw.max_body_bytes,
+        },
+        raw.policy,
+    )
+}
+
+/// `provider/name` always; a bare upstream name too when only one provider serves it.
+fn index_models(models: &[Model]) -> HashMap<String, usize> {
+    let mut index = HashMap::new();
+    let mut bare: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, m) in models.iter().enumerate() {
+        index.insert(m.id.to_string(), i);
+        bare.entry(&m.upstream).or_default().push(i);
+    }
+    for (name, ids) in bare {
+        if let [only] = ids[..] {
+            index.entry(name.to_owned()).or_insert(only);
+        }
+    }
+    index
+}
+
+fn version_of(sources: &Sources) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in sources
+        .server
+        .iter()
+        .chain(&sources.providers)
+        .chain(&sources.policies)
+    {
+        f.path.hash(&mut h);
+        f.text.hash(&mut h);
+    }
+    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+}

@@ -1,0 +1,273 @@
+//! Validated routing policies: aliases, baseline, classifier and ordered rules.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use regex::Regex;
+
+use super::raw::{RawGroup, RawPolicy, RawWhen};
+use super::Problem;
+use crate::classify::{Classifier, Complexity, RawClassifier};
+
+/// A policy ready to route with: every model reference resolved, every regex compiled.
+#[derive(Debug)]
+pub struct Policy {
+    pub name: Arc<str>,
+    pub aliases: Vec<String>,
+    /// Index into `Config::models` of the model savings are measured against.
+    pub baseline: usize,
+    pub classifier: Classifier,
+    pub rules: Vec<Rule>,
+    /// Extra groups for a concrete model requested by name, keyed by model index.
+    pub fallbacks: HashMap<usize, Vec<Group>>,
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub name: Arc<str>,
+    pub when: Conditions,
+    pub route: Vec<Group>,
+}
+
+/// The conditions of a rule; `None` means "any".
+#[derive(Debug, Default)]
+pub struct Conditions {
+    pub complexity: Option<Vec<Complexity>>,
+    pub min_tokens: Option<u64>,
+    pub max_tokens: Option<u64>,
+    pub model: Option<Vec<String>>,
+    pub user: Option<Vec<String>>,
+    pub tools: Option<bool>,
+    pub images: Option<bool>,
+    pub last_user_matches: Option<Regex>,
+}
+
+impl Conditions {
+    /// A rule with no condition matches everything.
+    pub fn is_catch_all(&self) -> bool {
+        self.complexity.is_none()
+            && self.min_tokens.is_none()
+            && self.max_tokens.is_none()
+            && self.model.is_none()
+            && self.user.is_none()
+            && self.tools.is_none()
+            && self.images.is_none()
+            && self.last_user_matches.is_none()
+    }
+}
+
+/// A weighted set of models tried as one tier; weights pick the first, the rest follow.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Member {
+    pub model: usize,
+    pub weight: u32,
+}
+
+pub(super) struct PolicyCtx<'a> {
+    pub file: &'a Path,
+    pub text: &'a str,
+    pub models: &'a HashMap<String, usize>,
+}
+
+impl PolicyCtx<'_> {
+    fn problem(
+        &self,
+        field: impl Into<String>,
+        needle: Option<&str>,
+        msg: impl Into<String>,
+    ) -> Problem {
+        Problem::at(self.file, self.text, field, needle, msg)
+    }
+
+    fn model(&self, field: &str, id: &str, problems: &mut Vec<Problem>) -> Option<usize> {
+        let found = self.models.get(id).copied();
+        if found.is_none() {
+            problems.push(self.problem(
+                field,
+                Some(id),
+                format!("unknown model `{id}` (write provider/model as declared in providers/)"),
+            ));
+        }
+        found
+    }
+
+    fn groups(&self, field: &str, raw: &[RawGroup], problems: &mut Vec<Problem>) -> Vec<Group> {
+        let mut out = Vec::new();
+        for (g, group) in raw.iter().enumerate() {
+            let field = format!("{field}[{g}]");
+            let entries: Vec<(String, u32)> = match group {
+                RawGroup::One(m) => vec![(m.clone(), 1)],
+                RawGroup::List(ms) => ms.iter().map(|m| (m.clone(), 1)).collect(),
+                RawGroup::Weighted(ws) => ws.iter().map(|(m, w)| (m.clone(), *w)).collect(),
+            };
+            if entries.is_empty() {
+                problems.push(self.problem(
+                    &field,
+                    None,
+                    "a candidate group needs at least one model",
+                ));
+            }
+            if entries.iter().all(|(_, w)| *w == 0) && !entries.is_empty() {
+                problems.push(self.problem(
+                    &field,
+                    None,
+                    "at least one weight must be greater than 0",
+                ));
+            }
+            let members = entries
+                .iter()
+                .filter_map(|(m, w)| {
+                    self.model(&field, m, problems)
+                        .map(|model| Member { model, weight: *w })
+                })
+                .collect();
+            out.push(Group { members });
+        }
+        out
+    }
+}
+
+/// Phase two for one policy file.
+pub(super) fn validate_policy(
+    raw: RawPolicy,
+    cx: &PolicyCtx<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<Policy> {
+    let before = problems.len();
+    let baseline = cx.model("baseline", &raw.baseline, problems);
+    let classifier =
+        match Classifier::compile(raw.classifier.as_ref().unwrap_or(&RawClassifier::default())) {
+            Ok(c) => Some(c),
+            Err(errs) => {
+                for (path, msg) in errs {
+                    let needle = path
+                        .rsplit('.')
+                        .next()
+                        .map(|s| s.split('[').next().unwrap_or(s).to_owned());
+                    problems.push(cx.problem(format!("classifier.{path}"), needle.as_deref(), msg));
+                }
+                None
+            }
+        };
+    if raw.rules.is_empty() {
+        problems.push(cx.problem("rules", Some("rules"), "a policy needs at least one rule"));
+    }
+    let mut rules = Vec::new();
+    let mut names = HashSet::new();
+    let mut catch_all_at: Option<usize> = None;
+    for (i, r) in raw.rules.into_iter().enumerate() {
+        let field = format!("rules[{i}]");
+        if !names.insert(r.name.clone()) {
+            problems.push(cx.problem(
+                format!("{field}.name"),
+                Some(&r.name),
+                format!("duplicate rule name `{}`", r.name),
+            ));
+        }
+        if let Some(at) = catch_all_at {
+            problems.push(cx.problem(
+                &field,
+                Some(&r.name),
+                format!(
+                    "rule `{}` can never match: rule #{at} before it is a catch-all",
+                    r.name
+                ),
+            ));
+        }
+        let when = conditions(r.when, &format!("{field}.when"), cx, problems);
+        if when.is_catch_all() && catch_all_at.is_none() {
+            catch_all_at = Some(i);
+        }
+        if r.route.is_empty() {
+            problems.push(cx.problem(
+                format!("{field}.route"),
+                Some(&r.name),
+                "a rule needs at least one candidate group",
+            ));
+        }
+        let route = cx.groups(&format!("{field}.route"), &r.route, problems);
+        rules.push(Rule {
+            name: r.name.into(),
+            when,
+            route,
+        });
+    }
+    if catch_all_at.is_none() && !rules.is_empty() {
+        problems.push(cx.problem(
+            "rules",
+            Some("rules"),
+            "no catch-all rule: add a last rule without `when` so every request has a route",
+        ));
+    }
+    let mut fallbacks = HashMap::new();
+    for (model, groups) in &raw.fallbacks {
+        let field = format!("fallbacks.{model}");
+        if let Some(m) = cx.model(&field, model, problems) {
+            fallbacks.insert(m, cx.groups(&field, groups, problems));
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(Policy {
+        name: raw.name.into(),
+        aliases: raw.aliases,
+        baseline: baseline?,
+        classifier: classifier?,
+        rules,
+        fallbacks,
+    })
+}
+
+fn conditions(
+    w: RawWhen,
+    field: &str,
+    cx: &PolicyCtx<'_>,
+    problems: &mut Vec<Problem>,
+) -> Conditions {
+    let (min_tokens, max_tokens) = match &w.tokens {
+        Some(r) => {
+            if let (Some(lo), Some(hi)) = (r.min, r.max) {
+                if lo > hi {
+                    problems.push(cx.problem(
+                        format!("{field}.tokens"),
+                        Some("tokens"),
+                        format!("min {lo} is greater than max {hi}"),
+                    ));
+                }
+            }
+            (r.min, r.max)
+        }
+        None => (None, None),
+    };
+    let last_user_matches = w
+        .last_user_matches
+        .as_ref()
+        .and_then(|re| match Regex::new(re) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                problems.push(cx.problem(
+                    format!("{field}.last_user_matches"),
+                    Some("last_user_matches"),
+                    format!("invalid regex: {e}"),
+                ));
+                None
+            }
+        });
+    Conditions {
+        complexity: w.complexity.map(|c| c.into_vec()),
+        min_tokens,
+        max_tokens,
+        model: w.model.map(|m| m.into_vec()),
+        user: w.user.map(|u| u.into_vec()),
+        tools: w.tools,
+        images: w.images,
+        last_user_matches,
+    }
+}

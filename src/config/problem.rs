@@ -1,0 +1,92 @@
+//! A configuration mistake with the file, line and field path an operator needs to fix it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One mistake found while loading; all of them are collected before giving up, so an operator
+/// fixes a broken config in one pass instead of one error per restart.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at a field; the line is looked up from `needle` in `text` when given.
+    pub fn at(
+        file: &Path,
+        text: &str,
+        field: impl Into<String>,
+        needle: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.to_owned(),
+            line: needle.and_then(|n| line_of(text, n)),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Turns a parse failure into a problem with the exact field path and the parser's line.
+    pub fn from_parse(file: &Path, err: serde_path_to_error::Error<serde_yaml::Error>) -> Self {
+        let field = err.path().to_string();
+        let inner = err.inner();
+        Self {
+            file: file.to_owned(),
+            line: inner.location().map(|l| l.line()),
+            field: if field == "." { String::new() } else { field },
+            message: strip_location(&inner.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The 1-based line where `needle` first appears as a YAML value or key.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let code = l.split(" #").next().unwrap_or(l);
+            code.contains(needle)
+        })
+        .map(|i| i + 1)
+}
+
+/// serde_yaml appends "at line X column Y" to messages; we print the line ourselves.
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_line_and_formats() {
+        let p = Problem::at(
+            Path::new("p.yaml"),
+            "name: x\n# rules\nbaseline: nope/model\n",
+            "baseline",
+            Some("nope/model"),
+            "unknown model",
+        );
+        assert_eq!(p.to_string(), "p.yaml:3: baseline: unknown model");
+    }
+}

@@ -1,0 +1,309 @@
+//! Validated providers and models: endpoints, keys resolved from the environment, prices.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue};
+
+use super::raw::{RawBreaker, RawProvider, RawRetry, Wire};
+use super::Problem;
+use crate::secret::Secret;
+
+/// Where keys come from; the real environment in `serve`, a closure in tests and the demo.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A provider ready to call: every key present, every number in range.
+#[derive(Debug)]
+pub struct Provider {
+    pub name: Arc<str>,
+    pub wire: Wire,
+    pub base_url: String,
+    pub keys: Vec<ProviderKey>,
+    pub first_byte_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub retry: RetrySettings,
+    pub breaker: BreakerSettings,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// A fingerprint of the file's settings, so a reload keeps runtime state of unchanged providers.
+    pub fingerprint: u64,
+}
+
+/// One upstream key; only the env var's name is ever shown.
+#[derive(Debug)]
+pub struct ProviderKey {
+    pub env: String,
+    pub secret: Secret,
+    pub rpm: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    pub attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub cooldown: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerSettings {
+    pub failure_threshold: u32,
+    pub recovery: Duration,
+    pub success_threshold: u32,
+}
+
+/// A routable model: `provider/name`, its price and its context window.
+#[derive(Debug)]
+pub struct Model {
+    /// `provider/name`, the id clients and policies use.
+    pub id: Arc<str>,
+    pub provider: usize,
+    /// The id sent upstream.
+    pub upstream: Arc<str>,
+    pub price: Price,
+    pub context_window: u64,
+    pub tokenizer: Option<String>,
+}
+
+/// USD per 1M tokens.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Price {
+    pub input_per_1m: f64,
+    pub output_per_1m: f64,
+}
+
+impl Price {
+    /// Dollars for a request of this size.
+    pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
+        (prompt_tokens as f64 * self.input_per_1m + completion_tokens as f64 * self.output_per_1m)
+            / 1_000_000.0
+    }
+}
+
+/// Which keys to resolve: `check` and `classify` must work without secrets in the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMode {
+    Require,
+    Ignore,
+}
+
+pub(super) struct ProviderCtx<'a> {
+    pub file: &'a std::path::Path,
+    pub text: &'a str,
+    pub env: EnvLookup<'a>,
+    pub keys: KeyMode,
+}
+
+/// Phase two for one provider file: check every value and resolve keys.
+pub(super) fn validate_provider(
+    raw: RawProvider,
+    index: usize,
+    cx: &ProviderCtx<'_>,
+    problems: &mut Vec<Problem>,
+) -> (Provider, Vec<Model>) {
+    let at = |field: &str, needle: Option<&str>, msg: String| {
+        Problem::at(cx.file, cx.text, field, needle, msg)
+    };
+    if raw.name.is_empty() || raw.name.contains('/') || raw.name.contains(char::is_whitespace) {
+        problems.push(at(
+            "name",
+            Some("name:"),
+            format!(
+                "provider name `{}` must be non-empty with no `/` or spaces",
+                raw.name
+            ),
+        ));
+    }
+    let base_url = raw.base_url.trim_end_matches('/').to_owned();
+    if reqwest::Url::parse(&base_url)
+        .map(|u| !matches!(u.scheme(), "http" | "https"))
+        .unwrap_or(true)
+    {
+        problems.push(at(
+            "base_url",
+            Some(&raw.base_url),
+            format!("`{}` is not an http(s) URL", raw.base_url),
+        ));
+    }
+    let mut keys = Vec::new();
+    for (i, k) in raw.keys.iter().enumerate() {
+        let value = match cx.keys {
+            KeyMode::Require => match (cx.env)(&k.env) {
+                Some(v) if !v.trim().is_empty() => v.trim().to_owned(),
+                _ => {
+                    problems.push(at(
+                        &format!("keys[{i}].env"),
+                        Some(&k.env),
+                        format!(
+                            "environment variable {} is not set (provider `{}` needs it)",
+                            k.env, raw.name
+                        ),
+                    ));
+                    continue;
+                }
+            },
+            KeyMode::Ignore => String::new(),
+        };
+        if k.rpm == Some(0) {
+            problems.push(at(
+                &format!("keys[{i}].rpm"),
+                Some("rpm"),
+                "rpm must be at least 1".into(),
+            ));
+        }
+        keys.push(ProviderKey {
+            env: k.env.clone(),
+            secret: Secret::new(value),
+            rpm: k.rpm,
+        });
+    }
+    let mut headers = Vec::new();
+    for (name, value) in &raw.headers {
+        match (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            (Ok(n), Ok(v)) => headers.push((n, v)),
+            _ => problems.push(at(
+                &format!("headers.{name}"),
+                Some(name),
+                "not a valid HTTP header".into(),
+            )),
+        }
+    }
+    let retry = validate_retry(&raw.retry, &at, problems);
+    let breaker = validate_breaker(&raw.breaker, &at, problems);
+    for (field, v) in [
+        ("timeouts.first_byte_ms", raw.timeouts.first_byte_ms),
+        ("timeouts.idle_ms", raw.timeouts.idle_ms),
+    ] {
+        if v == 0 {
+            problems.push(at(
+                field,
+                Some(field.split('.').nth(1).unwrap_or(field)),
+                "must be greater than 0".into(),
+            ));
+        }
+    }
+    if raw.models.is_empty() {
+        problems.push(at(
+            "models",
+            Some("models"),
+            "a provider needs at least one model".into(),
+        ));
+    }
+    let name: Arc<str> = raw.name.as_str().into();
+    let mut models = Vec::new();
+    for (i, m) in raw.models.iter().enumerate() {
+        let field = |f: &str| format!("models[{i}].{f}");
+        for (f, v) in [
+            ("input_per_1m", m.input_per_1m),
+            ("output_per_1m", m.output_per_1m),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                problems.push(at(
+                    &field(f),
+                    Some(&m.name),
+                    format!("price must be a non-negative number, got {v}"),
+                ));
+            }
+        }
+        if m.context_window == 0 {
+            problems.push(at(
+                &field("context_window"),
+                Some(&m.name),
+                "must be greater than 0".into(),
+            ));
+        }
+        if let Some(t) = &m.tokenizer {
+            if !crate::tokens::is_known_encoding(t) {
+                problems.push(at(&field("tokenizer"), Some(t), format!("unknown tokenizer `{t}` (use o200k_base, cl100k_base, p50k_base or r50k_base)")));
+            }
+        }
+        models.push(Model {
+            id: format!("{}/{}", raw.name, m.name).into(),
+            provider: index,
+            upstream: m.name.as_str().into(),
+            price: Price {
+                input_per_1m: m.input_per_1m,
+                output_per_1m: m.output_per_1m,
+            },
+            context_window: m.context_window,
+            tokenizer: m.tokenizer.clone(),
+        });
+    }
+    let fingerprint = fingerprint(&raw, &keys);
+    let provider = Provider {
+        name,
+        wire: raw.wire,
+        base_url,
+        keys,
+        first_byte_timeout: Duration::from_millis(raw.timeouts.first_byte_ms),
+        idle_timeout: Duration::from_millis(raw.timeouts.idle_ms),
+        retry,
+        breaker,
+        headers,
+        fingerprint,
+    };
+    (provider, models)
+}
+
+fn validate_retry(
+    r: &RawRetry,
+    at: &dyn Fn(&str, Option<&str>, String) -> Problem,
+    problems: &mut Vec<Problem>,
+) -> RetrySettings {
+    if r.attempts == 0 {
+        problems.push(at(
+            "retry.attempts",
+            Some("attempts"),
+            "must be at least 1 (the first try counts)".into(),
+        ));
+    }
+    if r.backoff_base_ms > r.backoff_max_ms {
+        problems.push(at(
+            "retry.backoff_base_ms",
+            Some("backoff_base_ms"),
+            "must not exceed backoff_max_ms".into(),
+        ));
+    }
+    RetrySettings {
+        attempts: r.attempts.max(1),
+        backoff_base: Duration::from_millis(r.backoff_base_ms),
+        backoff_max: Duration::from_millis(r.backoff_max_ms),
+        cooldown: Duration::from_millis(r.cooldown_ms),
+    }
+}
+
+fn validate_breaker(
+    b: &RawBreaker,
+    at: &dyn Fn(&str, Option<&str>, String) -> Problem,
+    problems: &mut Vec<Problem>,
+) -> BreakerSettings {
+    for (f, v) in [
+        ("breaker.failure_threshold", b.failure_threshold),
+        ("breaker.success_threshold", b.success_threshold),
+    ] {
+        if v == 0 {
+            problems.push(at(
+                f,
+                Some(f.split('.').nth(1).unwrap_or(f)),
+                "must be at least 1".into(),
+            ));
+        }
+    }
+    BreakerSettings {
+        failure_threshold: b.failure_threshold.max(1),
+        recovery: Duration::from_millis(b.recovery_ms),
+        success_threshold: b.success_threshold.max(1),
+    }
+}
+
+fn fingerprint(raw: &RawProvider, keys: &[ProviderKey]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{raw:?}").hash(&mut h);
+    for k in keys {
+        k.secret.expose().hash(&mut h);
+    }
+    h.finish()
+}

@@ -1,0 +1,243 @@
+//! Raw serde shapes of the YAML files, exactly as operators write them (phase one of two).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::classify::{Complexity, RawClassifier};
+
+/// The server file given to `serve --config`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Folder of provider files, relative to the server file.
+    #[serde(default = "default_providers")]
+    pub providers: PathBuf,
+    /// Folder of policy files, relative to the server file.
+    #[serde(default = "default_policies")]
+    pub policies: PathBuf,
+    /// Name of the policy used for requests that name no alias of another policy.
+    pub policy: Option<String>,
+    /// Usage ledger (JSON lines), relative to the server file.
+    #[serde(default = "default_ledger")]
+    pub ledger: PathBuf,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_providers() -> PathBuf {
+    "providers".into()
+}
+fn default_policies() -> PathBuf {
+    "policies".into()
+}
+fn default_ledger() -> PathBuf {
+    "switchyard-ledger.jsonl".into()
+}
+fn default_max_body() -> usize {
+    8 * 1024 * 1024
+}
+
+/// The wire API a provider speaks; the seam where Anthropic and Gemini adapters plug in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Wire {
+    #[default]
+    Openai,
+}
+
+/// One provider file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: String,
+    #[serde(default)]
+    pub wire: Wire,
+    pub base_url: String,
+    #[serde(default)]
+    pub keys: Vec<RawKey>,
+    pub models: Vec<RawModel>,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    #[serde(default)]
+    pub retry: RawRetry,
+    #[serde(default)]
+    pub breaker: RawBreaker,
+    /// Extra static headers sent with every call (e.g. an organisation id).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A key is named by the environment variable that holds it, never written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    pub env: String,
+    pub rpm: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    /// The provider's own model id, sent upstream as `model`.
+    pub name: String,
+    /// USD per 1M prompt tokens.
+    pub input_per_1m: f64,
+    /// USD per 1M completion tokens.
+    pub output_per_1m: f64,
+    #[serde(default = "default_context")]
+    pub context_window: u64,
+    /// A tiktoken encoding name (`o200k_base`, `cl100k_base`) for non-OpenAI model names.
+    pub tokenizer: Option<String>,
+}
+
+fn default_context() -> u64 {
+    128_000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTimeouts {
+    /// Until the upstream's response headers (non-streaming: the whole answer's headers).
+    pub first_byte_ms: u64,
+    /// Longest silence allowed between two stream events or body chunks.
+    pub idle_ms: u64,
+}
+
+impl Default for RawTimeouts {
+    fn default() -> Self {
+        Self {
+            first_byte_ms: 120_000,
+            idle_ms: 60_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRetry {
+    /// Tries per candidate, the first included.
+    pub attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Key cooldown after a 429 that carries no `Retry-After`.
+    pub cooldown_ms: u64,
+}
+
+impl Default for RawRetry {
+    fn default() -> Self {
+        Self {
+            attempts: 2,
+            backoff_base_ms: 100,
+            backoff_max_ms: 2_000,
+            cooldown_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBreaker {
+    pub failure_threshold: u32,
+    pub recovery_ms: u64,
+    pub success_threshold: u32,
+}
+
+impl Default for RawBreaker {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            recovery_ms: 30_000,
+            success_threshold: 2,
+        }
+    }
+}
+
+/// One policy file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The model every request is priced against to compute the saving.
+    pub baseline: String,
+    #[serde(default)]
+    pub classifier: Option<RawClassifier>,
+    pub rules: Vec<RawRule>,
+    /// Groups tried after a concrete model that was requested by name.
+    #[serde(default)]
+    pub fallbacks: BTreeMap<String, Vec<RawGroup>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: String,
+    #[serde(default)]
+    pub when: RawWhen,
+    pub route: Vec<RawGroup>,
+}
+
+/// Conditions of a rule; all given ones must hold; none given means catch-all.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWhen {
+    pub complexity: Option<OneOrMany<Complexity>>,
+    pub tokens: Option<RawRange>,
+    pub model: Option<OneOrMany<String>>,
+    pub user: Option<OneOrMany<String>>,
+    pub tools: Option<bool>,
+    pub images: Option<bool>,
+    pub last_user_matches: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRange {
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+}
+
+/// A scalar or a list, so `complexity: complex` and `complexity: [medium, complex]` both read.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            Self::One(t) => vec![t],
+            Self::Many(v) => v,
+        }
+    }
+}
+
+/// A candidate group: `model`, `[a, b]` (equal weights) or `{a: 70, b: 30}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawGroup {
+    One(String),
+    List(Vec<String>),
+    Weighted(BTreeMap<String, u32>),
+}

@@ -1,0 +1,94 @@
+//! The demo's control endpoints: make a simulated provider fail, and see calls per key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::sim::{Behavior, SimControl, SimUpstream};
+
+/// The simulators' control handles by provider name.
+pub struct Sims(BTreeMap<String, SimControl>);
+
+impl Sims {
+    pub fn new(sims: &HashMap<String, SimUpstream>) -> Self {
+        Self(sims.iter().map(|(n, s)| (n.clone(), s.control())).collect())
+    }
+}
+
+pub fn routes(sims: Arc<Sims>) -> Router {
+    Router::new()
+        .route("/demo/providers", get(list))
+        .route("/demo/providers/{name}/behavior", post(set_behavior))
+        .with_state(sims)
+}
+
+async fn list(State(sims): State<Arc<Sims>>) -> Json<Value> {
+    let out: BTreeMap<&str, Value> = sims
+        .0
+        .iter()
+        .map(|(name, c)| {
+            let mut per_key: BTreeMap<String, usize> = BTreeMap::new();
+            for call in c.recorded() {
+                // show which key was used by its last 4 characters only
+                let k = call.key.map_or("none".to_owned(), |k| {
+                    format!("…{}", &k[k.len().saturating_sub(4)..])
+                });
+                *per_key.entry(k).or_default() += 1;
+            }
+            (
+                name.as_str(),
+                json!({"calls": c.calls(), "calls_per_key": per_key}),
+            )
+        })
+        .collect();
+    Json(json!(out))
+}
+
+async fn set_behavior(
+    State(sims): State<Arc<Sims>>,
+    Path(name): Path<String>,
+    body: String,
+) -> (StatusCode, Json<Value>) {
+    let Some(control) = sims.0.get(&name) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(
+                json!({"error": {"message": format!("no simulated provider `{name}`"), "type": "invalid_request_error", "param": "name", "code": null}}),
+            ),
+        );
+    };
+    let mode = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("mode")?.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let behavior = match mode.as_str() {
+        "ok" => Behavior::Ok,
+        "fail" => Behavior::Status {
+            status: 500,
+            body: json!({"error": {"message": "simulated outage", "type": "server_error", "param": null, "code": null}}),
+        },
+        "rate_limit" => Behavior::RateLimited {
+            retry_after_secs: 5,
+        },
+        "stall" => Behavior::Stall,
+        "cut" => Behavior::CutStreamAfter { chunks: 3 },
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(
+                    json!({"error": {"message": "mode must be one of ok, fail, rate_limit, stall, cut", "type": "invalid_request_error", "param": "mode", "code": null}}),
+                ),
+            );
+        }
+    };
+    control.set_behavior(behavior);
+    (
+        StatusCode::OK,
+        Json(json!({"provider": name, "mode": mode})),
+    )
+}

@@ -1,0 +1,64 @@
+//! Runtime health of every model and provider (breakers, key pools), kept across config reloads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+
+use super::breaker::Breaker;
+use super::keys::KeyPool;
+use crate::config::Config;
+
+/// Breakers by model index and key pools by provider index of one [`Config`]. Each entry is
+/// behind its own small lock, held only for a state transition, never across an await.
+#[derive(Debug)]
+pub struct Health {
+    pub breakers: Vec<Arc<Mutex<Breaker>>>,
+    pub keys: Vec<Arc<Mutex<KeyPool>>>,
+}
+
+impl Health {
+    /// Fresh state for `config`, reusing `previous` state of providers whose settings did not
+    /// change, so a reload neither closes an open breaker nor forgets a cooling key.
+    pub fn new(config: &Config, previous: Option<(&Config, &Health)>) -> Self {
+        let now = Instant::now();
+        let mut old_keys = HashMap::new();
+        let mut old_breakers = HashMap::new();
+        if let Some((old_cfg, old)) = previous {
+            for (i, p) in old_cfg.providers.iter().enumerate() {
+                old_keys.insert((p.name.clone(), p.fingerprint), old.keys[i].clone());
+            }
+            for (i, m) in old_cfg.models.iter().enumerate() {
+                let p = &old_cfg.providers[m.provider];
+                old_breakers.insert((m.id.clone(), p.fingerprint), old.breakers[i].clone());
+            }
+        }
+        let keys = config
+            .providers
+            .iter()
+            .map(|p| {
+                old_keys
+                    .get(&(p.name.clone(), p.fingerprint))
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Mutex::new(KeyPool::new(p.keys.len()))))
+            })
+            .collect();
+        let breakers = config
+            .models
+            .iter()
+            .map(|m| {
+                let p = &config.providers[m.provider];
+                old_breakers
+                    .get(&(m.id.clone(), p.fingerprint))
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Mutex::new(Breaker::new(p.breaker, now))))
+            })
+            .collect();
+        Self { breakers, keys }
+    }
+}
+
+/// Locks a state machine; a poisoned lock (a panic elsewhere) still holds valid state.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

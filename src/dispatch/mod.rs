@@ -1,0 +1,239 @@
+//! Runs a route plan: picks a model per group by weight, a key by rotation, asks the breaker,
+//! calls the adapter with retries and backoff, and fails over until something answers.
+
+pub mod backoff;
+pub mod breaker;
+pub mod health;
+pub mod keys;
+pub mod weighted;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use crate::adapters::{Adapter, Call, EventStream, FullReply, UpstreamError};
+use crate::error::ApiError;
+use crate::openai::ChunkView;
+use crate::route::RoutePlan;
+use crate::state::Live;
+use breaker::{Breaker, Permit};
+use health::lock;
+use keys::KeyPick;
+
+/// An answer that is ready to go back to the client.
+pub enum Reply {
+    Full(FullReply),
+    /// A stream whose first meaningful chunks already arrived (held, not yet sent), so every
+    /// failure before them could still fail over.
+    Stream {
+        head: Vec<String>,
+        rest: EventStream,
+    },
+}
+
+/// How the plan was carried out, for headers, the ledger and the stream relay.
+#[derive(Debug, Default, Clone)]
+pub struct Trace {
+    pub attempts: u32,
+    pub failovers: u32,
+    /// Time spent waiting on upstreams and in backoff sleeps, excluded from router overhead.
+    pub waited: Duration,
+    /// One note per candidate that did not answer, e.g. `openai/gpt-4.1: 500, 500`.
+    pub notes: Vec<String>,
+}
+
+/// A successful dispatch.
+pub struct Dispatched {
+    pub model: usize,
+    pub reply: Reply,
+    pub trace: Trace,
+    /// The answering model's breaker, so a stream that breaks later still counts against it.
+    pub breaker: Arc<Mutex<Breaker>>,
+}
+
+/// A failed dispatch: the client's error and what was tried.
+pub struct Failed {
+    pub error: ApiError,
+    pub trace: Trace,
+    pub model: Option<usize>,
+}
+
+/// Tries the plan's candidates in order until one answers.
+pub async fn dispatch(
+    live: &Live,
+    client: &reqwest::Client,
+    plan: &RoutePlan,
+    body: &Map<String, Value>,
+    stream: bool,
+) -> Result<Dispatched, Failed> {
+    let mut trace = Trace::default();
+    let mut attempted_any = false;
+    let mut last_model = None;
+    let mut candidates = 0u32;
+    for group in &plan.groups {
+        let order = weighted::weighted_order(&group.members, &mut rand::rng());
+        for m in order {
+            if candidates > 0 {
+                trace.failovers += 1;
+            }
+            candidates += 1;
+            last_model = Some(m);
+            let mut note = Vec::new();
+            match try_candidate(live, client, m, body, stream, &mut trace, &mut note).await {
+                Ok((reply, breaker)) => {
+                    return Ok(Dispatched {
+                        model: m,
+                        reply,
+                        trace,
+                        breaker,
+                    })
+                }
+                Err(Some(fatal)) => {
+                    return Err(Failed {
+                        error: fatal,
+                        trace,
+                        model: Some(m),
+                    })
+                }
+                Err(None) => {}
+            }
+            attempted_any |= note.iter().any(|n| !n.starts_with("skipped"));
+            trace
+                .notes
+                .push(format!("{}: {}", live.config.models[m].id, note.join(", ")));
+        }
+    }
+    let error = ApiError::AllFailed {
+        summary: trace.notes.join("; "),
+        nothing_attempted: !attempted_any,
+    };
+    Err(Failed {
+        error,
+        trace,
+        model: last_model,
+    })
+}
+
+/// Tries one model up to its provider's attempt limit. `Err(None)` means "move on";
+/// `Err(Some(e))` means stop: a non-retryable upstream answer for the client.
+async fn try_candidate(
+    live: &Live,
+    client: &reqwest::Client,
+    m: usize,
+    body: &Map<String, Value>,
+    stream: bool,
+    trace: &mut Trace,
+    note: &mut Vec<String>,
+) -> Result<(Reply, Arc<Mutex<Breaker>>), Option<ApiError>> {
+    let model = &live.config.models[m];
+    let provider = &live.config.providers[model.provider];
+    let breaker = live.health.breakers[m].clone();
+    let pool = &live.health.keys[model.provider];
+    let adapter = Adapter::for_wire(provider.wire);
+    for attempt in 0..provider.retry.attempts {
+        if lock(&breaker).acquire(Instant::now()) == Permit::Refused {
+            note.push("skipped: breaker open".into());
+            return Err(None);
+        }
+        let key = match lock(pool).pick(Instant::now()) {
+            KeyPick::Key(i) => Some(i),
+            KeyPick::NoKeys => None,
+            KeyPick::AllCooling(_) => {
+                note.push("skipped: all keys cooling down".into());
+                return Err(None);
+            }
+        };
+        let call = Call {
+            client,
+            provider,
+            model,
+            key: key.map(|i| &provider.keys[i].secret),
+            body,
+        };
+        trace.attempts += 1;
+        let started = Instant::now();
+        let result = if stream {
+            open_stream(adapter, &call).await
+        } else {
+            adapter.chat(&call).await.map(Reply::Full)
+        };
+        trace.waited += started.elapsed();
+        let err = match result {
+            Ok(reply) => {
+                lock(&breaker).on_success(Instant::now());
+                return Ok((reply, breaker));
+            }
+            Err(e) => e,
+        };
+        tracing::debug!(model = %model.id, attempt, error = %err, "upstream attempt failed");
+        if let (true, Some(i)) = (err.is_rate_limit(), key) {
+            let wait = match &err {
+                UpstreamError::Status {
+                    retry_after: Some(d),
+                    ..
+                } => *d,
+                _ => provider.retry.cooldown,
+            };
+            lock(pool).cool_down(i, Instant::now() + wait);
+        }
+        if err.is_provider_fault() {
+            lock(&breaker).on_failure(Instant::now());
+        }
+        if !err.is_retryable() {
+            if let UpstreamError::Status { status, body, .. } = err {
+                return Err(Some(ApiError::Upstream { status, body }));
+            }
+        }
+        note.push(err.label());
+        if attempt + 1 < provider.retry.attempts && !err.is_rate_limit() {
+            let pause = backoff::backoff(&provider.retry, attempt, &mut rand::rng());
+            let slept = Instant::now();
+            tokio::time::sleep(pause).await;
+            trace.waited += slept.elapsed();
+        }
+    }
+    Err(None)
+}
+
+/// Opens a stream and holds it until a chunk with content (or the end) arrives, so a stream
+/// that dies before saying anything still fails over.
+async fn open_stream(adapter: Adapter, call: &Call<'_>) -> Result<Reply, UpstreamError> {
+    let mut rest = adapter.chat_stream(call).await?;
+    let mut head = Vec::new();
+    loop {
+        match rest.next().await {
+            Some(Ok(data)) => {
+                let meaningful = match serde_json::from_str::<ChunkView>(&data) {
+                    Ok(c) => {
+                        c.usage.is_some()
+                            || c.choices.iter().any(|ch| {
+                                ch.delta.as_ref().is_some_and(|d| {
+                                    d.content.as_deref().is_some_and(|t| !t.is_empty())
+                                        || d.tool_calls.is_some()
+                                })
+                            })
+                    }
+                    Err(e) => {
+                        return Err(UpstreamError::Malformed(format!(
+                            "stream chunk is not JSON: {e}"
+                        )))
+                    }
+                };
+                head.push(data);
+                if meaningful || head.len() >= 8 {
+                    return Ok(Reply::Stream { head, rest });
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            None if head.is_empty() => {
+                return Err(UpstreamError::Malformed(
+                    "stream ended before any chunk".into(),
+                ))
+            }
+            None => return Ok(Reply::Stream { head, rest }),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Switchyard: a smart multi-provider LLM router with an OpenAI-compatible API.
+//!
+//! A request walks these stages, one module each:
+//!
+//! 1. [`server`] / [`api`]: axum accepts `POST /v1/chat/completions`; thin handlers read the
+//!    body (bounded by `max_body_bytes`) and call [`pipeline::chat`].
+//! 2. [`openai`]: the body is parsed once into [`openai::ChatRequest`]: the untouched JSON map
+//!    plus the routing view (texts, tools, images, `max_tokens`, user).
+//! 3. [`tokens`] + [`classify`]: prompt tokens are counted once with tiktoken, then the
+//!    policy's classifier gives a [`classify::Classification`] (simple / medium / complex,
+//!    score, signals).
+//! 4. [`route`]: the policy's first matching rule yields a [`route::RoutePlan`]: ordered groups
+//!    of weighted candidates, minus models whose context window is too small.
+//! 5. [`dispatch`]: weighted order within a group, key rotation ([`dispatch::keys`]), circuit
+//!    breakers ([`dispatch::breaker`]), retries with backoff ([`dispatch::backoff`]), failover to
+//!    the next candidate and group; [`adapters`] speak each wire API.
+//! 6. [`stream`]: streamed answers are relayed as SSE; failover is possible until the first
+//!    chunk, after which a failure ends the stream with an error event.
+//! 7. [`usage`]: a [`usage::Recorder`] follows the request and leaves one ledger line with
+//!    tokens, cost, baseline cost and saving, written off the request path.
+//!
+//! [`config`] loads and validates providers/ and policies/; [`state`] holds the live config
+//! behind an atomic swap; [`sim`] is a simulated OpenAI-compatible provider for the demo,
+//! tests and benchmarks; [`demo`] wires them together.
+
+pub mod adapters;
+pub mod api;
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod dispatch;
+pub mod error;
+pub mod openai;
+pub mod pipeline;
+pub mod route;
+pub mod secret;
+pub mod server;
+pub mod sim;
+pub mod state;
+pub mod stream;
+pub mod tokens;
+pub mod usage;

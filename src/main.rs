@@ -1,0 +1,36 @@
+//! The `switchyard` binary: parses the command line and runs one sub-command.
+
+use clap::Parser;
+use switchyard::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => switchyard::cli::serve::run(&config).await,
+        Command::Demo {
+            listen,
+            ledger,
+            fast,
+        } => switchyard::demo::run(&listen, &ledger, fast).await,
+        Command::Check { config, no_keys } => {
+            std::process::exit(switchyard::cli::check::run(&config, no_keys))
+        }
+        Command::Classify {
+            config,
+            json,
+            eval,
+            misses,
+            file,
+        } => {
+            let opts = switchyard::cli::classify::Options {
+                config: config.as_deref(),
+                json,
+                eval,
+                misses,
+                file: file.as_deref(),
+            };
+            std::process::exit(switchyard::cli::classify::run(opts).await)
+        }
+    }
+}

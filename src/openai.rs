@@ -1,0 +1,294 @@
+//! OpenAI wire types: the parts of requests, responses and stream chunks the router reads.
+//!
+//! The request body stays a JSON map so every field the router does not interpret reaches an
+//! OpenAI-compatible upstream untouched; typed views are read out of it once.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// A parsed `/v1/chat/completions` request: the untouched body plus what routing needs.
+#[derive(Debug)]
+pub struct ChatRequest {
+    pub body: Map<String, Value>,
+    pub model: String,
+    pub stream: bool,
+    /// The client asked for the final usage chunk (`stream_options.include_usage`).
+    pub include_usage: bool,
+    pub max_tokens: Option<u64>,
+    pub user: Option<String>,
+    pub has_tools: bool,
+    pub has_images: bool,
+    /// System and developer text joined, for the classifier.
+    pub system: String,
+    /// The last user message's text, for the classifier and `last_user_matches`.
+    pub last_user: String,
+    /// Every message's text joined, counted once for the prompt's tokens.
+    pub all_text: String,
+    pub messages: usize,
+}
+
+impl ChatRequest {
+    /// Validates the shape OpenAI requires and extracts the routing view.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidRequest {
+            message: format!("We could not parse the JSON body of your request: {e}"),
+            param: None,
+            code: Some("invalid_json"),
+        })?;
+        let Value::Object(body) = value else {
+            return Err(ApiError::invalid(
+                "The request body must be a JSON object.",
+                None,
+            ));
+        };
+        let model = match body.get("model") {
+            Some(Value::String(m)) if !m.is_empty() => m.clone(),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "`model` must be a non-empty string.",
+                    Some("model"),
+                ))
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    "you must provide a model parameter",
+                    Some("model"),
+                ))
+            }
+        };
+        let messages = match body.get("messages") {
+            Some(Value::Array(m)) if !m.is_empty() => m,
+            Some(Value::Array(_)) => {
+                return Err(ApiError::invalid(
+                    "`messages` must contain at least one message.",
+                    Some("messages"),
+                ))
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "`messages` must be an array.",
+                    Some("messages"),
+                ))
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    "Missing required parameter: 'messages'.",
+                    Some("messages"),
+                ))
+            }
+        };
+        let stream = match body.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "`stream` must be a boolean.",
+                    Some("stream"),
+                ))
+            }
+        };
+        let include_usage = body
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let max_tokens = ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|k| body.get(*k).and_then(Value::as_u64));
+        let user = body.get("user").and_then(Value::as_str).map(str::to_owned);
+        let has_tools = body
+            .get("tools")
+            .and_then(Value::as_array)
+            .is_some_and(|t| !t.is_empty())
+            || body
+                .get("functions")
+                .and_then(Value::as_array)
+                .is_some_and(|t| !t.is_empty());
+        let mut req = Self {
+            model,
+            stream,
+            include_usage,
+            max_tokens,
+            user,
+            has_tools,
+            has_images: false,
+            system: String::new(),
+            last_user: String::new(),
+            all_text: String::new(),
+            messages: messages.len(),
+            body: Map::new(),
+        };
+        for (i, m) in messages.iter().enumerate() {
+            let role = m.get("role").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::invalid(
+                    format!("messages[{i}].role is required and must be a string."),
+                    Some(&format!("messages[{i}].role")),
+                )
+            })?;
+            let content = m.get("content").unwrap_or(&Value::Null);
+            let mut text = String::new();
+            req.has_images |= collect_text(content, &mut text)
+                .map_err(|msg| ApiError::invalid(msg, Some(&format!("messages[{i}].content"))))?;
+            if !req.all_text.is_empty() {
+                req.all_text.push('\n');
+            }
+            req.all_text.push_str(&text);
+            if let Some(calls) = m.get("tool_calls") {
+                req.all_text.push_str(&calls.to_string());
+            }
+            match role {
+                "system" | "developer" => {
+                    if !req.system.is_empty() {
+                        req.system.push('\n');
+                    }
+                    req.system.push_str(&text);
+                }
+                "user" => req.last_user = text,
+                "assistant" | "tool" | "function" => {}
+                other => {
+                    return Err(ApiError::invalid(
+                        format!("Invalid value for messages[{i}].role: '{other}'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'."),
+                        Some(&format!("messages[{i}].role")),
+                    ))
+                }
+            }
+        }
+        if let Some(tools) = body.get("tools") {
+            req.all_text.push_str(&tools.to_string());
+        }
+        req.body = body;
+        Ok(req)
+    }
+}
+
+/// Appends a message content's text (a string or an array of parts); says whether it held images.
+fn collect_text(content: &Value, out: &mut String) -> Result<bool, String> {
+    match content {
+        Value::Null => Ok(false),
+        Value::String(s) => {
+            out.push_str(s);
+            Ok(false)
+        }
+        Value::Array(parts) => {
+            let mut images = false;
+            for p in parts {
+                match p.get("type").and_then(Value::as_str) {
+                    Some("text") => {
+                        if !out.is_empty() {
+                            out.push('\n');
+                        }
+                        out.push_str(p.get("text").and_then(Value::as_str).unwrap_or_default());
+                    }
+                    Some("image_url" | "input_image" | "image") => images = true,
+                    Some(_) => {}
+                    None => return Err("each content part must have a `type`".into()),
+                }
+            }
+            Ok(images)
+        }
+        _ => Err("content must be a string or an array of content parts".into()),
+    }
+}
+
+/// Token usage as OpenAI reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+}
+
+/// The parts of a non-streamed answer the ledger needs.
+#[derive(Debug, Deserialize)]
+pub struct ReplyView {
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    #[serde(default)]
+    pub choices: Vec<ReplyChoice>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReplyChoice {
+    #[serde(default)]
+    pub message: Option<ReplyMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReplyMessage {
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+impl ReplyView {
+    /// Every choice's text, for counting completion tokens when the upstream gave no usage.
+    pub fn text(&self) -> String {
+        self.choices
+            .iter()
+            .filter_map(|c| c.message.as_ref()?.content.as_deref())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The parts of a stream chunk the router reads.
+#[derive(Debug, Deserialize)]
+pub struct ChunkView {
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChunkChoice {
+    #[serde(default)]
+    pub delta: Option<ChunkDelta>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChunkDelta {
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Option<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_routing_view_and_keeps_unknown_fields() {
+        let body = br#"{"model":"auto","messages":[{"role":"system","content":"Be brief"},{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"x"}}]}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":50,"logit_bias":{"1":2},"tools":[{"type":"function","function":{"name":"f"}}]}"#;
+        let r = ChatRequest::parse(body).unwrap();
+        assert!(r.stream && r.include_usage && r.has_images && r.has_tools);
+        assert_eq!(
+            (r.system.as_str(), r.last_user.as_str(), r.max_tokens),
+            ("Be brief", "hi", Some(50))
+        );
+        assert!(r.body.contains_key("logit_bias"));
+    }
+
+    #[test]
+    fn rejects_bad_shapes_with_param() {
+        for (body, param) in [
+            (&br#"{"model":"a"}"#[..], "messages"),
+            (br#"{"messages":[{"role":"user","content":"x"}]}"#, "model"),
+            (
+                br#"{"model":"a","messages":[{"role":"wizard","content":"x"}]}"#,
+                "messages[0].role",
+            ),
+            (
+                br#"{"model":"a","messages":[{"role":"user","content":5}]}"#,
+                "messages[0].content",
+            ),
+        ] {
+            let e = ChatRequest::parse(body).unwrap_err();
+            assert_eq!(e.body()["error"]["param"], param);
+        }
+        assert!(ChatRequest::parse(b"{not json").is_err());
+    }
+}

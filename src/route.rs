@@ -1,0 +1,120 @@
+//! Applies a policy to a classified request: the first matching rule's candidate groups,
+//! minus models whose context window is too small.
+
+use std::sync::Arc;
+
+use crate::classify::Classification;
+use crate::config::{Config, Group, Member, Rule, Target};
+use crate::error::ApiError;
+
+/// What rules can match on, gathered from the request once.
+pub struct Facts<'a> {
+    pub requested: &'a str,
+    pub user: Option<&'a str>,
+    pub has_tools: bool,
+    pub has_images: bool,
+    pub last_user: &'a str,
+    pub classification: Option<&'a Classification>,
+    pub prompt_tokens: u64,
+    /// Prompt tokens plus the requested `max_tokens` (0 when not given).
+    pub needed_tokens: u64,
+}
+
+/// The ordered candidates for one request and why they were chosen.
+#[derive(Debug, Clone)]
+pub struct RoutePlan {
+    pub policy: Arc<str>,
+    /// The matching rule's name, or `direct` for a concrete model.
+    pub rule: Arc<str>,
+    pub groups: Vec<Group>,
+    /// Model index savings are priced against.
+    pub baseline: usize,
+    /// Models dropped because the prompt does not fit their context window.
+    pub skipped: Vec<usize>,
+}
+
+/// The rule name used when a request names a concrete model.
+pub const DIRECT_RULE: &str = "direct";
+
+/// Picks the candidates for a request.
+pub fn route(config: &Config, target: Target, facts: &Facts<'_>) -> Result<RoutePlan, ApiError> {
+    let (policy, rule, groups) = match target {
+        Target::Model(m) => {
+            let policy = config.default_policy();
+            let mut groups = vec![Group {
+                members: vec![Member {
+                    model: m,
+                    weight: 1,
+                }],
+            }];
+            groups.extend(policy.fallbacks.get(&m).into_iter().flatten().cloned());
+            (policy, Arc::from(DIRECT_RULE), groups)
+        }
+        Target::Policy(p) => {
+            let policy = &config.policies[p];
+            let rule = policy
+                .rules
+                .iter()
+                .find(|r| matches(r, facts))
+                .or(policy.rules.last())
+                .expect("validated: policies have a catch-all rule");
+            (policy, rule.name.clone(), rule.route.clone())
+        }
+    };
+    let mut skipped = Vec::new();
+    let mut largest = 0;
+    let groups: Vec<Group> = groups
+        .into_iter()
+        .map(|g| Group {
+            members: g
+                .members
+                .into_iter()
+                .filter(|mem| {
+                    let window = config.models[mem.model].context_window;
+                    largest = largest.max(window);
+                    let fits = window >= facts.needed_tokens;
+                    if !fits {
+                        skipped.push(mem.model);
+                    }
+                    fits
+                })
+                .collect(),
+        })
+        .filter(|g| !g.members.is_empty())
+        .collect();
+    if groups.is_empty() {
+        return Err(ApiError::ContextTooLong {
+            needed: facts.needed_tokens,
+            largest,
+        });
+    }
+    Ok(RoutePlan {
+        policy: policy.name.clone(),
+        rule,
+        groups,
+        baseline: policy.baseline,
+        skipped,
+    })
+}
+
+/// Whether every condition the rule states holds for this request.
+pub fn matches(rule: &Rule, f: &Facts<'_>) -> bool {
+    let w = &rule.when;
+    let complexity = f.classification.map(|c| c.complexity);
+    w.complexity
+        .as_ref()
+        .is_none_or(|cs| complexity.is_some_and(|c| cs.contains(&c)))
+        && w.min_tokens.is_none_or(|min| f.prompt_tokens >= min)
+        && w.max_tokens.is_none_or(|max| f.prompt_tokens <= max)
+        && w.model
+            .as_ref()
+            .is_none_or(|ms| ms.iter().any(|m| m == f.requested))
+        && w.user
+            .as_ref()
+            .is_none_or(|us| f.user.is_some_and(|u| us.iter().any(|x| x == u)))
+        && w.tools.is_none_or(|t| t == f.has_tools)
+        && w.images.is_none_or(|i| i == f.has_images)
+        && w.last_user_matches
+            .as_ref()
+            .is_none_or(|re| re.is_match(f.last_user))
+}

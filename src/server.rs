@@ -1,0 +1,57 @@
+//! The HTTP server: routes, body limit, and a run loop with graceful shutdown, testable on port 0.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::api;
+use crate::state::AppState;
+
+/// The router's HTTP app. Paths are served with and without the `/v1` prefix, since clients
+/// differ in whether their base URL includes it.
+pub fn app(state: Arc<AppState>) -> Router {
+    let limit = state.live().config.server.max_body_bytes;
+    let v1 = Router::new()
+        .route("/chat/completions", post(api::chat::chat_completions))
+        .route("/models", get(api::models::list_models));
+    Router::new()
+        .nest("/v1", v1.clone())
+        .merge(v1)
+        .route("/health", get(api::health::health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish and
+/// flushes the ledger.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = app(state.clone());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    state.ledger.flush().await;
+    Ok(())
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let body = json!({"error": {"message": format!("Unknown path {}: Switchyard serves /v1/chat/completions and /v1/models", uri.path()), "type": "invalid_request_error", "param": null, "code": "unknown_url"}});
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    let body = json!({"error": {"message": "Method not allowed for this path", "type": "invalid_request_error", "param": null, "code": "method_not_allowed"}});
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}

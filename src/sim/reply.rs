@@ -1,0 +1,125 @@
+//! Deterministic, lazily generated reply text that mentions the model and echoes the prompt.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::request::ChatRequest;
+
+/// Filler vocabulary: router-flavoured so demo output reads as on-topic.
+#[rustfmt::skip]
+const FILLER: &[&str] = &[
+    "routing", "latency", "tokens", "budget", "provider", "request", "context", "quality",
+    "cheaper", "faster", "reliable", "stream", "cache", "fallback", "savings", "policy", "the",
+    "a", "model", "answer", "because", "and", "with", "should", "usually", "balances", "cost",
+    "throughput", "retry", "prompt", "so", "it", "every", "upstream", "choice", "depends", "on",
+];
+/// Opening words of every reply, before the echo of the user's question.
+const INTRO: &[&str] = &["Here", "is", "an", "answer", "about"];
+/// Used as the echo when there is no user text.
+const NO_ECHO: &[&str] = &["your", "question"];
+
+fn mix(mut z: u64) -> u64 {
+    // splitmix64 finaliser: random-access pseudo-random words without per-reply state.
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A reply whose words are computed on demand, so streaming allocates nothing per word.
+pub(super) struct Reply {
+    tag: String,
+    echo: Vec<String>,
+    seed: u64,
+    /// Number of words, i.e. content chunks and `completion_tokens`.
+    pub words: usize,
+    /// `"length"` when `max_tokens` cut the natural reply short, else `"stop"`.
+    pub finish: &'static str,
+}
+
+impl Reply {
+    /// Plans the reply to `req`: `reply_tokens` words, capped by the request's `max_tokens`.
+    /// Takes the echo words out of `req` rather than copying them.
+    pub fn new(req: &mut ChatRequest, reply_tokens: usize) -> Self {
+        let (words, finish) = match req.max_tokens {
+            Some(max) if max < reply_tokens => (max, "length"),
+            _ => (reply_tokens, "stop"),
+        };
+        let echo = if req.echo.is_empty() {
+            NO_ECHO.iter().map(|w| (*w).to_owned()).collect()
+        } else {
+            std::mem::take(&mut req.echo)
+        };
+        Self {
+            tag: format!("[{}]", req.model),
+            echo,
+            seed: req.seed,
+            words,
+            finish,
+        }
+    }
+
+    fn word(&self, i: usize) -> (&str, &'static str) {
+        if i == 0 {
+            return (&self.tag, "");
+        }
+        let i = i - 1;
+        if let Some(w) = INTRO.get(i) {
+            return (w, "");
+        }
+        let i = i - INTRO.len();
+        if let Some(w) = self.echo.get(i) {
+            let punct = if i + 1 == self.echo.len() { ":" } else { "" };
+            return (w, punct);
+        }
+        let j = i - self.echo.len();
+        let w = FILLER[(mix(self.seed.wrapping_add(j as u64)) % FILLER.len() as u64) as usize];
+        (w, if j % 11 == 10 { "." } else { "" })
+    }
+
+    /// The `i`-th streamed piece: the word with its leading space (none for the first).
+    pub fn piece(&self, i: usize) -> Piece<'_> {
+        let (word, mut punct) = self.word(i);
+        if i + 1 == self.words && self.finish == "stop" {
+            punct = ".";
+        }
+        Piece {
+            space: i > 0,
+            word,
+            punct,
+        }
+    }
+
+    /// The whole reply text, equal to the concatenation of all pieces.
+    pub fn text(&self) -> String {
+        use fmt::Write;
+        let mut out = String::with_capacity(self.words * 9 + self.tag.len());
+        for i in 0..self.words {
+            let _ = write!(out, "{}", self.piece(i));
+        }
+        out
+    }
+}
+
+/// One word of a reply, written without building an intermediate string.
+pub(super) struct Piece<'a> {
+    space: bool,
+    word: &'a str,
+    punct: &'static str,
+}
+
+impl fmt::Display for Piece<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.space {
+            f.write_str(" ")?;
+        }
+        f.write_str(self.word)?;
+        f.write_str(self.punct)
+    }
+}
+
+impl Serialize for Piece<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

@@ -1,0 +1,302 @@
+//! HTTP side of the sim: routes, auth and validation, failure injection, response bodies.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures_util::{stream, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::reply::Reply;
+use super::request::{self, ApiError, ChatRequest};
+use super::sse::{self, cut_connection, pause};
+use super::wire::{self, ChunkHead, CompletionId, Delta, Usage};
+use super::{Behavior, SimControl, SimSettings};
+
+/// Everything a request handler needs, shared by all connections of one sim.
+pub(super) struct AppState {
+    settings: SimSettings,
+    control: SimControl,
+    shutdown: watch::Receiver<()>,
+}
+
+impl AppState {
+    pub(super) fn new(
+        settings: SimSettings,
+        control: SimControl,
+        shutdown: watch::Receiver<()>,
+    ) -> Self {
+        Self {
+            settings,
+            control,
+            shutdown,
+        }
+    }
+
+    /// Sleeps `d` (with jitter) unless it is zero; returns false if the sim shut down meanwhile.
+    async fn pause(&self, d: Duration) -> bool {
+        pause(d, self.settings.jitter, &self.shutdown).await
+    }
+}
+
+/// The sim's routes; unknown paths get an OpenAI-shaped 404.
+pub(super) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/models", get(models))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let key = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    Some(key.trim().to_owned())
+}
+
+/// The 401 OpenAI sends for a missing or wrong key, or None if the key is accepted.
+fn check_key(settings: &SimSettings, key: Option<&str>) -> Option<ApiError> {
+    let keys = settings.keys.as_ref()?;
+    let message = match key {
+        Some(k) if keys.iter().any(|ok| ok == k) => return None,
+        Some(k) => {
+            let tail: String = k.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+            format!("Incorrect API key provided: ...{tail}. (simulated provider '{}')", settings.name)
+        }
+        None => "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).".to_owned(),
+    };
+    Some(ApiError {
+        status: 401,
+        body: request::error_body(
+            &message,
+            "invalid_request_error",
+            None,
+            Some("invalid_api_key"),
+        ),
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut resp = Response::new(body.into());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn error_response(status: u16, body: &Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+async fn chat(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let key = bearer(&headers);
+    let parsed: Result<Value, _> = serde_json::from_slice(&body);
+    let (model, stream) = match &parsed {
+        Ok(v) => (
+            v.get("model")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            v.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        ),
+        Err(_) => (String::new(), false),
+    };
+    // Precedence as at OpenAI: auth, then body parsing and validation, then model lookup.
+    let validated = match (check_key(&app.settings, key.as_deref()), &parsed) {
+        (Some(err), _) => Err(err),
+        (None, Err(e)) => Err(ApiError {
+            status: 400,
+            body: request::error_body(
+                &format!("We could not parse the JSON body of your request. ({e})"),
+                "invalid_request_error",
+                None,
+                None,
+            ),
+        }),
+        (None, Ok(v)) => request::parse_request(v).and_then(|req| {
+            if app.settings.models.contains(&req.model) {
+                Ok(req)
+            } else {
+                let message = format!(
+                    "The model `{}` does not exist or you do not have access to it.",
+                    req.model
+                );
+                Err(ApiError {
+                    status: 404,
+                    body: request::error_body(
+                        &message,
+                        "invalid_request_error",
+                        None,
+                        Some("model_not_found"),
+                    ),
+                })
+            }
+        }),
+    };
+    let (forced, req) = match validated {
+        Ok(req) => (None, Some(req)),
+        Err(e) => (
+            Some(Behavior::Status {
+                status: e.status,
+                body: e.body,
+            }),
+            None,
+        ),
+    };
+    let body = parsed.unwrap_or(Value::Null);
+    let behavior = app.control.register(key, model, stream, body, forced);
+    tracing::trace!(sim = %app.settings.name, ?behavior, "chat request");
+
+    match (behavior, req) {
+        (Behavior::Status { status, body }, _) => {
+            app.pause(app.settings.first_byte_latency).await;
+            error_response(status, &body)
+        }
+        (Behavior::RateLimited { retry_after_secs }, req) => {
+            app.pause(app.settings.first_byte_latency).await;
+            let model = req.as_ref().map_or("this model", |r| r.model.as_str());
+            let message = format!(
+                "Rate limit reached for {model} on requests per min (RPM) at simulated provider '{}'. Please try again in {retry_after_secs}s.",
+                app.settings.name
+            );
+            let body = request::error_body(&message, "requests", None, Some("rate_limit_exceeded"));
+            let mut resp = error_response(429, &body);
+            let headers = resp.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            headers.insert(
+                "x-ratelimit-remaining-requests",
+                HeaderValue::from_static("0"),
+            );
+            resp
+        }
+        (Behavior::Stall, _) => {
+            let mut shutdown = app.shutdown.clone();
+            let _ = shutdown.changed().await;
+            error_response(
+                503,
+                &request::error_body("simulated upstream shut down", "server_error", None, None),
+            )
+        }
+        (behavior, Some(req)) => answer(&app, behavior, req).await,
+        // Unreachable: a missing request always comes with a forced Status behavior.
+        (_, None) => error_response(
+            500,
+            &request::error_body("sim: request missing", "server_error", None, None),
+        ),
+    }
+}
+
+/// Produces the successful (or deliberately broken) answer to a valid request.
+async fn answer(app: &AppState, behavior: Behavior, mut req: ChatRequest) -> Response {
+    let settings = &app.settings;
+    let reply = Reply::new(&mut req, settings.reply_tokens);
+    let id = CompletionId(app.control.next_id());
+    let created = unix_now();
+    let usage = Usage::new(req.prompt_tokens, reply.words);
+    let cut = match behavior {
+        Behavior::CutStreamAfter { chunks } => Some(chunks),
+        _ => None,
+    };
+    let malformed = behavior == Behavior::Malformed;
+
+    if !req.stream {
+        // Non-streaming generation is modelled at 4x streaming speed (see module docs).
+        let generation = settings
+            .token_delay
+            .saturating_mul(u32::try_from(reply.words).unwrap_or(u32::MAX))
+            / 4;
+        app.pause(settings.first_byte_latency.saturating_add(generation))
+            .await;
+        let full = wire::completion_json(id, created, &req.model, &reply, usage);
+        if malformed {
+            let half = full.len() / 2;
+            return json_response(StatusCode::OK, Bytes::from(full).slice(..half));
+        }
+        if cut.is_some() {
+            let part = Bytes::from(full).slice(..24);
+            let body = stream::once(async { Ok(part) }).chain(stream::once(cut_connection()));
+            return json_response(StatusCode::OK, Body::from_stream(body));
+        }
+        return json_response(StatusCode::OK, full);
+    }
+
+    app.pause(settings.first_byte_latency).await;
+    let head = ChunkHead {
+        id,
+        created,
+        model: req.model,
+        include_usage: req.include_usage,
+    };
+    let body = if malformed {
+        let mut broken = Vec::from(
+            &head.choice(
+                Delta::Role {
+                    role: "assistant",
+                    content: "",
+                },
+                None,
+            )[..],
+        );
+        broken.truncate(broken.len() / 2);
+        broken.extend_from_slice(b"\n\n");
+        broken.extend_from_slice(wire::DONE);
+        Body::from(broken)
+    } else {
+        let pacing = (settings.token_delay, settings.jitter);
+        sse::sse_body(head, reply, usage, cut, pacing, app.shutdown.clone())
+    };
+    let mut resp = Response::new(body);
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+async fn models(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let key = bearer(&headers);
+    if let Some(err) = check_key(&app.settings, key.as_deref()) {
+        return error_response(err.status, &err.body);
+    }
+    let created = unix_now();
+    let data: Vec<Value> = app
+        .settings
+        .models
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": created, "owned_by": app.settings.name}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn health(State(app): State<Arc<AppState>>) -> Response {
+    axum::Json(json!({"status": "ok", "name": app.settings.name, "calls": app.control.calls()}))
+        .into_response()
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    let message = format!("Invalid URL ({method} {})", uri.path());
+    error_response(
+        404,
+        &request::error_body(&message, "invalid_request_error", None, None),
+    )
+}

@@ -1,0 +1,156 @@
+//! Relays an upstream event stream to the client as SSE, tapping usage and time to first token,
+//! and ends a stream that breaks mid-way with an error event instead of a silent `[DONE]`.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::adapters::{EventStream, UpstreamError};
+use crate::dispatch::breaker::Breaker;
+use crate::dispatch::health::lock;
+use crate::openai::{ChunkView, Usage};
+use crate::usage::Recorder;
+
+/// Completion text kept for local counting when the upstream reports no usage.
+const MAX_TEXT: usize = 4 * 1024 * 1024;
+
+struct Relay {
+    head: VecDeque<String>,
+    rest: EventStream,
+    /// Whether the client asked for the usage chunk (the router always asks upstream for it).
+    include_usage: bool,
+    recorder: Option<Recorder>,
+    breaker: Arc<Mutex<Breaker>>,
+    usage: Option<Usage>,
+    text: String,
+    ttft: Option<Duration>,
+    chunks: usize,
+    done: bool,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(rec) = self.recorder.take() {
+            rec.finish(
+                499,
+                "client_disconnected",
+                self.usage,
+                Some(std::mem::take(&mut self.text)),
+                self.ttft,
+            );
+        }
+    }
+}
+
+impl Relay {
+    /// Reads a chunk; says whether to forward it to the client.
+    fn inspect(&mut self, data: &str) -> bool {
+        let Ok(chunk) = serde_json::from_str::<ChunkView>(data) else {
+            return true;
+        };
+        if let Some(u) = chunk.usage {
+            self.usage = Some(u);
+        }
+        for c in &chunk.choices {
+            if let Some(t) = c.delta.as_ref().and_then(|d| d.content.as_deref()) {
+                if self.ttft.is_none() && !t.is_empty() {
+                    self.ttft = self.recorder.as_ref().map(|r| r.started.elapsed());
+                }
+                if self.text.len() < MAX_TEXT {
+                    self.text.push_str(t);
+                }
+            }
+        }
+        // the final usage-only chunk goes to clients that asked for it
+        !(chunk.choices.is_empty() && chunk.usage.is_some() && !self.include_usage)
+    }
+
+    fn finish(&mut self, status: u16, outcome: &str) {
+        self.done = true;
+        if let Some(rec) = self.recorder.take() {
+            rec.finish(
+                status,
+                outcome,
+                self.usage,
+                Some(std::mem::take(&mut self.text)),
+                self.ttft,
+            );
+        }
+    }
+}
+
+/// The client-facing SSE body for a committed stream. `head` are chunks already received.
+pub fn relay(
+    head: Vec<String>,
+    rest: EventStream,
+    include_usage: bool,
+    recorder: Recorder,
+    breaker: Arc<Mutex<Breaker>>,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    let state = Relay {
+        head: head.into(),
+        rest,
+        include_usage,
+        recorder: Some(recorder),
+        breaker,
+        usage: None,
+        text: String::new(),
+        ttft: None,
+        chunks: 0,
+        done: false,
+    };
+    futures_util::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            let next = match st.head.pop_front() {
+                Some(d) => Some(Ok(d)),
+                None => st.rest.next().await,
+            };
+            match next {
+                Some(Ok(data)) => {
+                    if st.inspect(&data) {
+                        st.chunks += 1;
+                        return Some((Ok(sse(&data)), st));
+                    }
+                }
+                None => {
+                    st.finish(200, "ok");
+                    return Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), st));
+                }
+                Some(Err(e)) => {
+                    lock(&st.breaker).on_failure(Instant::now());
+                    tracing::warn!(error = %e, chunks = st.chunks, "upstream stream broke after the first byte");
+                    st.finish(200, "stream_interrupted");
+                    return Some((Ok(error_event(&e, st.chunks)), st));
+                }
+            }
+        }
+    })
+}
+
+fn sse(data: &str) -> Bytes {
+    let mut b = Vec::with_capacity(data.len() + 8);
+    b.extend_from_slice(b"data: ");
+    b.extend_from_slice(data.as_bytes());
+    b.extend_from_slice(b"\n\n");
+    b.into()
+}
+
+/// The event that ends a broken stream; OpenAI's SDKs raise it as an `APIError`.
+fn error_event(e: &UpstreamError, chunks: usize) -> Bytes {
+    let body = json!({"error": {
+        "message": format!("The upstream stream failed after {chunks} chunks ({e}); the answer is incomplete."),
+        "type": "upstream_error",
+        "param": null,
+        "code": "stream_interrupted",
+    }});
+    sse(&body.to_string())
+}

@@ -1,0 +1,172 @@
+//! The append-only usage ledger: a writer thread turns records into JSON lines, off the request path.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Pending, UsageRecord};
+
+const QUEUE: usize = 16 * 1024;
+
+enum Msg {
+    Record(Box<Pending>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// A handle to the ledger writer. Recording never blocks: a record goes on a bounded queue,
+/// and only if that queue is full does a task wait for room (so nothing is dropped). One
+/// thread owns the file, so lines are never interleaved or torn.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    tx: mpsc::Sender<Msg>,
+    path: PathBuf,
+}
+
+impl Ledger {
+    /// Opens (creating) the file for appending and starts the writer thread.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("ledger".into())
+            .spawn(move || write_loop(file, rx))?;
+        Ok(Self {
+            tx,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues a record; costs and counted tokens are finished by the writer.
+    pub fn record(&self, pending: Pending) {
+        match self.tx.try_send(Msg::Record(Box::new(pending))) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(msg)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(msg).await;
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("ledger writer has stopped; record lost")
+            }
+        }
+    }
+
+    /// Waits until every record queued before this call is written and flushed to the file.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+fn write_loop(file: std::fs::File, mut rx: mpsc::Receiver<Msg>) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
+    let mut line = Vec::with_capacity(1024);
+    while let Some(msg) = rx.blocking_recv() {
+        let mut next = Some(msg);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Record(p) => {
+                    let r = p.finish();
+                    emit(&r);
+                    line.clear();
+                    if serde_json::to_writer(&mut line, &r).is_ok() {
+                        line.push(b'\n');
+                        if let Err(e) = out.write_all(&line) {
+                            tracing::error!(error = %e, "cannot write ledger line");
+                        }
+                    }
+                }
+                Msg::Flush(done) => {
+                    let _ = out.flush();
+                    let _ = done.send(());
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        if let Err(e) = out.flush() {
+            tracing::error!(error = %e, "cannot flush ledger");
+        }
+    }
+    let _ = out.flush();
+}
+
+/// The same record as a tracing event, for log pipelines.
+fn emit(r: &UsageRecord) {
+    tracing::info!(
+        target: "switchyard::ledger",
+        request_id = %r.request_id,
+        requested = %r.requested_model,
+        model = r.model.as_deref().unwrap_or("-"),
+        complexity = r.complexity.as_deref().unwrap_or("-"),
+        rule = r.rule.as_deref().unwrap_or("-"),
+        prompt_tokens = r.prompt_tokens,
+        completion_tokens = r.completion_tokens,
+        cost_usd = r.cost_usd,
+        saving_usd = r.saving_usd,
+        latency_ms = r.latency_ms,
+        attempts = r.attempts,
+        outcome = %r.outcome,
+        "usage"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_records_become_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/ledger.jsonl");
+        let ledger = Ledger::open(&path).unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let l = ledger.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..500 {
+                    let record = UsageRecord {
+                        request_id: format!("{t}-{i}"),
+                        outcome: "x".repeat(300),
+                        ..Default::default()
+                    };
+                    l.record(Pending {
+                        record,
+                        price: None,
+                        baseline_price: None,
+                        reported: None,
+                        uncounted: None,
+                        billable: false,
+                    });
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        ledger.flush().await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let ids: std::collections::HashSet<String> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<UsageRecord>(l)
+                    .expect("whole JSON line")
+                    .request_id
+            })
+            .collect();
+        assert_eq!(ids.len(), 4000);
+    }
+}

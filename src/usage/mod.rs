@@ -1,0 +1,192 @@
+//! What each request used and cost: the ledger record, its cost and saving arithmetic.
+
+pub mod ledger;
+pub mod recorder;
+
+use serde::Serialize;
+use tiktoken_rs::CoreBPE;
+
+use crate::config::Price;
+
+pub use ledger::Ledger;
+pub use recorder::Recorder;
+
+/// One ledger line. Costs are in USD at full precision; `saving_usd` is the baseline's cost
+/// for the same tokens minus the actual cost (negative when the chosen model is dearer).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct UsageRecord {
+    pub ts: String,
+    pub request_id: String,
+    pub endpoint: String,
+    pub user: Option<String>,
+    pub requested_model: String,
+    pub policy: Option<String>,
+    pub rule: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub complexity: Option<String>,
+    pub score: Option<f64>,
+    pub stream: bool,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// True when tokens were counted locally because the upstream reported no usage.
+    pub tokens_estimated: bool,
+    pub cost_usd: f64,
+    pub baseline_model: Option<String>,
+    pub baseline_cost_usd: f64,
+    pub saving_usd: f64,
+    pub latency_ms: f64,
+    pub ttft_ms: Option<f64>,
+    pub overhead_ms: f64,
+    pub attempts: u32,
+    pub failovers: u32,
+    pub status: u16,
+    /// `ok`, or a low-cardinality error label (`all_candidates_failed`, `stream_cut`, …).
+    pub outcome: String,
+}
+
+/// A record whose arithmetic is finished off the request path, in the ledger's writer.
+pub struct Pending {
+    pub record: UsageRecord,
+    pub price: Option<Price>,
+    pub baseline_price: Option<Price>,
+    /// Upstream usage, when it reported any.
+    pub reported: Option<crate::openai::Usage>,
+    /// Completion text and encoding to count when the upstream reported no usage.
+    pub uncounted: Option<(String, &'static CoreBPE)>,
+    /// False when no upstream answered (refused or failed requests cost nothing).
+    pub billable: bool,
+}
+
+impl Pending {
+    /// Fills tokens (reported, else counted), cost, baseline cost and saving.
+    pub fn finish(self) -> UsageRecord {
+        let mut r = self.record;
+        if !self.billable {
+            r.completion_tokens = 0;
+            return r;
+        }
+        match self.reported {
+            Some(u) => {
+                r.prompt_tokens = u.prompt_tokens;
+                r.completion_tokens = u.completion_tokens;
+            }
+            None => {
+                r.tokens_estimated = true;
+                if let Some((text, bpe)) = &self.uncounted {
+                    r.completion_tokens = crate::tokens::count(bpe, text);
+                }
+            }
+        }
+        r.cost_usd = self
+            .price
+            .map_or(0.0, |p| p.cost(r.prompt_tokens, r.completion_tokens));
+        r.baseline_cost_usd = self
+            .baseline_price
+            .map_or(0.0, |p| p.cost(r.prompt_tokens, r.completion_tokens));
+        r.saving_usd = if self.price.is_some() {
+            r.baseline_cost_usd - r.cost_usd
+        } else {
+            0.0
+        };
+        r
+    }
+}
+
+/// Now, as RFC 3339 UTC with milliseconds.
+pub fn timestamp() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openai::Usage;
+
+    #[test]
+    fn cost_baseline_and_saving_per_million_tokens() {
+        let p = Pending {
+            record: UsageRecord::default(),
+            price: Some(Price {
+                input_per_1m: 0.40,
+                output_per_1m: 1.60,
+            }),
+            baseline_price: Some(Price {
+                input_per_1m: 2.00,
+                output_per_1m: 8.00,
+            }),
+            reported: Some(Usage {
+                prompt_tokens: 1_000,
+                completion_tokens: 500,
+            }),
+            uncounted: None,
+            billable: true,
+        };
+        let r = p.finish();
+        // 1000*0.40/1e6 + 500*1.60/1e6 = 0.0004 + 0.0008
+        assert!((r.cost_usd - 0.0012).abs() < 1e-12);
+        // 1000*2/1e6 + 500*8/1e6 = 0.002 + 0.004
+        assert!((r.baseline_cost_usd - 0.006).abs() < 1e-12);
+        assert!((r.saving_usd - 0.0048).abs() < 1e-12);
+        assert!(!r.tokens_estimated);
+    }
+
+    #[test]
+    fn counts_completion_when_usage_is_missing() {
+        let record = UsageRecord {
+            prompt_tokens: 10,
+            ..Default::default()
+        };
+        let p = Pending {
+            record,
+            price: Some(Price {
+                input_per_1m: 1.0,
+                output_per_1m: 1.0,
+            }),
+            baseline_price: None,
+            reported: None,
+            uncounted: Some(("hello world".into(), crate::tokens::default_encoding())),
+            billable: true,
+        };
+        let r = p.finish();
+        assert!(r.tokens_estimated);
+        assert_eq!(r.completion_tokens, 2);
+        assert_eq!(r.prompt_tokens, 10);
+        assert!(
+            (r.saving_usd + r.cost_usd).abs() < 1e-12,
+            "no baseline price: baseline cost 0"
+        );
+    }
+
+    #[test]
+    fn unanswered_requests_cost_nothing_but_keep_prompt_size() {
+        let record = UsageRecord {
+            prompt_tokens: 10,
+            ..Default::default()
+        };
+        let p = Pending {
+            record,
+            price: Some(Price {
+                input_per_1m: 1.0,
+                output_per_1m: 1.0,
+            }),
+            baseline_price: Some(Price {
+                input_per_1m: 5.0,
+                output_per_1m: 5.0,
+            }),
+            reported: None,
+            uncounted: None,
+            billable: false,
+        };
+        let r = p.finish();
+        assert_eq!(
+            (
+                r.prompt_tokens,
+                r.cost_usd,
+                r.baseline_cost_usd,
+                r.saving_usd
+            ),
+            (10, 0.0, 0.0, 0.0)
+        );
+    }
+}
