@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::adapters::{EventStream, FullReply};
 use crate::classify::{Classification, PromptParts};
@@ -39,7 +40,10 @@ pub async fn chat(state: &AppState, request_id: &str, body: Bytes) -> Response {
     let mut rec = Recorder::new(state.ledger.clone(), request_id, "chat", started);
     let mut headers = HeaderMap::new();
     put(&mut headers, "x-request-id", request_id);
-    let result = run_chat(state, &live, &body, &mut rec, &mut headers).await;
+    let span = tracing::info_span!("request", id = %request_id);
+    let result = run_chat(state, &live, &body, &mut rec, &mut headers)
+        .instrument(span)
+        .await;
     put(
         &mut headers,
         "x-switchyard-overhead-ms",

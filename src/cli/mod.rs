@@ -1,9 +1,10 @@
-//! The command line: `serve`, `demo`, `check` and `classify`.
+//! The command line: `serve`, `demo`, `check`, `classify` and `sim`.
 
 pub mod check;
 pub mod classify;
 pub mod logging;
 pub mod serve;
+pub mod sim;
 pub mod workload;
 
 use std::path::PathBuf;
@@ -43,6 +44,19 @@ pub enum Command {
         /// Do not require provider key environment variables to be set.
         #[arg(long)]
         no_keys: bool,
+    },
+    /// Run one simulated OpenAI-compatible provider (for end-to-end tests and benchmarks).
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        #[arg(long, default_value = "sim")]
+        name: String,
+        /// Comma-separated model ids it serves.
+        #[arg(long, default_value = "sim-small,sim-large")]
+        models: String,
+        /// Answer with realistic latency instead of at once.
+        #[arg(long)]
+        realistic: bool,
     },
     /// Classify and route workload lines (stdin or FILE) without calling any upstream.
     Classify {

@@ -39,6 +39,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         ledger = %config.server.ledger.display(),
         "switchyard is serving"
     );
+    println!("switchyard listening on http://{}", listener.local_addr()?);
     let state = AppState::new(config, ledger);
     crate::server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped; ledger flushed");
