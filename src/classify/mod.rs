@@ -1,19 +1,36 @@
-//! Placeholder classifier (replaced by the real engine).
+//! Prompt-complexity classifier: scores a request and maps it to a model tier (simple/medium/complex).
 
+pub mod eval;
+pub mod settings;
+mod signals;
+
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
-/// Complexity tier of a prompt
+pub use eval::EvalReport;
+pub use settings::RawClassifier;
+use signals::SignalSet;
+
+/// Complexity tier of a prompt; decides which model tier (cheap / mid / premium) serves it.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Complexity {
+    /// Short factual lookups, definitions, conversions: the cheap tier.
     Simple,
+    /// Explanations, summaries, creative writing, extraction: the mid tier.
     Medium,
+    /// Multi-step reasoning, non-trivial code, design, proofs: the premium tier.
     Complex,
 }
+
 impl Complexity {
+    /// Every tier in ascending order, for iterating reports and configs.
     pub const ALL: [Complexity; 3] = [Complexity::Simple, Complexity::Medium, Complexity::Complex];
+
+    /// Lowercase name as used in YAML, logs and metrics labels.
     pub fn as_str(self) -> &'static str {
         match self {
             Complexity::Simple => "simple",
@@ -22,83 +39,363 @@ impl Complexity {
         }
     }
 }
-impl std::str::FromStr for Complexity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "simple" => Ok(Self::Simple),
-            "medium" => Ok(Self::Medium),
-            "complex" => Ok(Self::Complex),
-            _ => Err(format!("unknown complexity `{s}`")),
-        }
+
+impl fmt::Display for Complexity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
+
+impl FromStr for Complexity {
+    type Err = String;
+
+    /// Parses "simple" / "medium" / "complex", ignoring case and surrounding spaces.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        Complexity::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown complexity `{s}` (expected simple, medium or complex)"))
+    }
+}
+
+/// What the classifier looks at, borrowed from the request (the caller extracts message text).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PromptParts<'a> {
+    /// All system/developer message text joined with "\n" ("" if none).
     pub system: &'a str,
+    /// Text of the last user message (or the legacy prompt).
     pub last_user: &'a str,
+    /// Number of messages in the conversation.
     pub turns: usize,
 }
+
+/// Result of classifying one request, logged and used to pick the model tier.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Classification {
+    /// Prompt tokens (given by the caller, counted once elsewhere).
     pub tokens: u32,
+    /// Tier the score falls into.
     pub complexity: Complexity,
+    /// Linear score compared against the thresholds.
     pub score: f64,
+    /// Signals that contributed a non-zero amount, in configuration order.
     pub signals: Vec<FiredSignal>,
 }
+
+/// One contribution to a score, so operators can see why a prompt got its tier.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FiredSignal {
+    /// Signal name from the configuration (or `length` / `turns`).
+    #[serde(serialize_with = "serialize_name")]
     pub name: Arc<str>,
+    /// Its contribution to the score.
     pub weight: f64,
 }
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawClassifier {
-    #[serde(default)]
-    pub medium: Option<f64>,
+
+/// `Arc<str>` as a plain string (serde's `rc` feature is not enabled in the router).
+fn serialize_name<S: serde::Serializer>(name: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(name)
 }
-#[derive(Debug, Default)]
-pub struct Classifier;
+
+/// Compiled classifier: regexes, weights and thresholds, built once and shared across requests.
+#[derive(Debug)]
+pub struct Classifier {
+    bias: f64,
+    medium: f64,
+    complex: f64,
+    length_weight: f64,
+    length_min: f64,
+    length_max: f64,
+    system_discount: f64,
+    turns_weight: f64,
+    turns_max: usize,
+    length_name: Arc<str>,
+    turns_name: Arc<str>,
+    signals: SignalSet,
+}
+
 impl Classifier {
-    pub fn compile(_raw: &RawClassifier) -> Result<Classifier, Vec<(String, String)>> {
-        Ok(Classifier)
+    /// Compile and validate; every problem is returned as (field path, message).
+    pub fn compile(raw: &RawClassifier) -> Result<Classifier, Vec<(String, String)>> {
+        let mut errors = Vec::new();
+        let mut finite = |path: &str, v: f64| {
+            if !v.is_finite() {
+                errors.push((path.to_string(), "must be a finite number".to_string()));
+            }
+        };
+        finite("bias", raw.bias);
+        finite("thresholds.medium", raw.thresholds.medium);
+        finite("thresholds.complex", raw.thresholds.complex);
+        finite("length.weight", raw.length.weight);
+        finite("length.system_share", raw.length.system_share);
+        finite("turns.weight", raw.turns.weight);
+        let t = &raw.thresholds;
+        if t.medium.is_finite() && t.complex.is_finite() && t.medium >= t.complex {
+            errors.push((
+                "thresholds.complex".into(),
+                format!("must be greater than thresholds.medium ({})", t.medium),
+            ));
+        }
+        let l = &raw.length;
+        if l.min_tokens == 0 {
+            errors.push(("length.min_tokens".into(), "must be at least 1".into()));
+        }
+        if l.max_tokens <= l.min_tokens {
+            errors.push((
+                "length.max_tokens".into(),
+                "must be greater than min_tokens".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&l.system_share) {
+            errors.push((
+                "length.system_share".into(),
+                "must be between 0 and 1".into(),
+            ));
+        }
+        let signals = signals::compile_signals(&raw.signals, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Classifier {
+            bias: raw.bias,
+            medium: t.medium,
+            complex: t.complex,
+            length_weight: l.weight,
+            length_min: f64::from(l.min_tokens),
+            length_max: f64::from(l.max_tokens),
+            system_discount: 1.0 - l.system_share,
+            turns_weight: raw.turns.weight,
+            turns_max: raw.turns.max as usize,
+            length_name: Arc::from("length"),
+            turns_name: Arc::from("turns"),
+            signals,
+        })
     }
-    pub fn classify(&self, p: &PromptParts<'_>, tokens: u32) -> Classification {
-        let complexity = if tokens > 200 || p.last_user.contains("```") {
+
+    /// Score a prompt; `tokens` is the request's prompt token count (counted by the caller).
+    pub fn classify(&self, prompt: &PromptParts<'_>, tokens: u32) -> Classification {
+        let effective = self.effective_tokens(prompt.system, tokens);
+        let mut score = self.bias;
+        let mut fired = Vec::new();
+        let mut add = |name: &Arc<str>, contribution: f64| {
+            if contribution != 0.0 {
+                score += contribution;
+                fired.push(FiredSignal {
+                    name: Arc::clone(name),
+                    weight: contribution,
+                });
+            }
+        };
+        let len = f64::from(effective).clamp(self.length_min, self.length_max);
+        add(
+            &self.length_name,
+            self.length_weight * (len / self.length_min).ln(),
+        );
+        let extra_turns = prompt.turns.saturating_sub(1).min(self.turns_max);
+        add(&self.turns_name, self.turns_weight * extra_turns as f64);
+        let mut counts = vec![0; self.signals.signals.len()];
+        self.signals
+            .counts(prompt, user_tokens(prompt, tokens), &mut counts);
+        for (s, &n) in self.signals.signals.iter().zip(&counts) {
+            if n > 0 {
+                add(&s.name, s.weight * n as f64);
+            }
+        }
+        Classification {
+            tokens,
+            complexity: self.tier(score),
+            score,
+            signals: fired,
+        }
+    }
+
+    /// Map a score to its tier using the configured thresholds.
+    pub fn tier(&self, score: f64) -> Complexity {
+        if score >= self.complex {
             Complexity::Complex
-        } else if tokens > 40 {
+        } else if score >= self.medium {
             Complexity::Medium
         } else {
             Complexity::Simple
-        };
-        Classification {
-            tokens,
-            complexity,
-            score: tokens as f64,
-            signals: vec![],
         }
+    }
+
+    /// Request tokens with the system prompt's estimated tokens (chars / 4) scaled by its share.
+    fn effective_tokens(&self, system: &str, tokens: u32) -> u32 {
+        if system.is_empty() || self.system_discount == 0.0 {
+            return tokens;
+        }
+        let system_tokens = system.chars().count() as f64 / 4.0;
+        let discounted = f64::from(tokens) - self.system_discount * system_tokens;
+        discounted.max(1.0) as u32
     }
 }
-pub mod eval {
-    use super::Complexity;
-    #[derive(Debug, Clone, Default, serde::Serialize)]
-    pub struct EvalReport {
-        pub total: usize,
-        pub correct: usize,
-        pub matrix: [[usize; 3]; 3],
+
+/// Tokens of the last user message, used by signal length gates: the request count when it is
+/// the only message, otherwise an estimate (chars / 4 plus the per-request overhead of 7).
+fn user_tokens(prompt: &PromptParts<'_>, tokens: u32) -> u32 {
+    if prompt.turns <= 1 && prompt.system.is_empty() {
+        return tokens;
     }
-    impl EvalReport {
-        pub fn add(&mut self, e: Complexity, p: Complexity) {
-            self.total += 1;
-            self.correct += usize::from(e == p);
-            self.matrix[e as usize][p as usize] += 1;
-        }
-        pub fn agreement(&self) -> f64 {
-            self.correct as f64 / self.total.max(1) as f64
+    let estimate = prompt.last_user.chars().count() / 4 + 7;
+    tokens.min(u32::try_from(estimate).unwrap_or(u32::MAX))
+}
+
+impl Default for Classifier {
+    /// The classifier built from the shipped default settings.
+    fn default() -> Self {
+        Classifier::compile(&RawClassifier::default())
+            .expect("the classifier block of policies/default.yaml must compile")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(text: &str) -> PromptParts<'_> {
+        PromptParts {
+            system: "",
+            last_user: text,
+            turns: 1,
         }
     }
-    impl std::fmt::Display for EvalReport {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "agreement {:.1}%", self.agreement() * 100.0)
+
+    /// Rough token estimate for tests (the router counts with o200k_base).
+    fn toks(text: &str) -> u32 {
+        (text.chars().count() / 4 + 7) as u32
+    }
+
+    fn classify(c: &Classifier, text: &str) -> Classification {
+        c.classify(&user(text), toks(text))
+    }
+
+    #[test]
+    fn complexity_round_trips_through_str() {
+        for c in Complexity::ALL {
+            assert_eq!(c.as_str().to_uppercase().parse::<Complexity>(), Ok(c));
+            assert_eq!(Complexity::ALL[c as usize], c);
         }
+        assert!("hard".parse::<Complexity>().is_err());
+        assert_eq!(
+            serde_json::to_string(&Complexity::Medium).unwrap(),
+            "\"medium\""
+        );
+    }
+
+    #[test]
+    fn classifier_is_send_sync() {
+        fn check<T: Send + Sync + fmt::Debug>() {}
+        check::<Classifier>();
+    }
+
+    #[test]
+    fn thresholds_must_increase_and_be_finite() {
+        let mut raw = RawClassifier::default();
+        raw.thresholds.complex = raw.thresholds.medium;
+        raw.bias = f64::NAN;
+        let errors = Classifier::compile(&raw).unwrap_err();
+        let paths: Vec<_> = errors.iter().map(|e| e.0.as_str()).collect();
+        assert!(paths.contains(&"thresholds.complex"), "{paths:?}");
+        assert!(paths.contains(&"bias"), "{paths:?}");
+    }
+
+    #[test]
+    fn factual_questions_are_simple() {
+        let c = Classifier::default();
+        for q in [
+            "who wrote the novel war and peace",
+            "What is the capital of Australia?",
+            "Translate 'good morning' into French.",
+            "Кто написал роман «Война и мир»?",
+            "Hi there!",
+        ] {
+            assert_eq!(classify(&c, q).complexity, Complexity::Simple, "{q}");
+        }
+    }
+
+    #[test]
+    fn explanations_and_writing_are_medium() {
+        let c = Classifier::default();
+        for q in [
+            "Explain the difference between server-side and client-side rendering.",
+            "Write a short poem about autumn leaves falling in the park.",
+            "Объясните, чем отличается TCP от UDP, и приведите примеры использования.",
+        ] {
+            assert_eq!(classify(&c, q).complexity, Complexity::Medium, "{q}");
+        }
+    }
+
+    #[test]
+    fn code_and_reasoning_are_complex() {
+        let c = Classifier::default();
+        for q in [
+            "Write a Python function that merges overlapping intervals in O(n log n) time and handle edge cases.",
+            "Напишите функцию на Rust, которая находит кратчайший путь в графе алгоритмом Дейкстры.",
+            "Prove that the square root of 2 is irrational.",
+            "Find the bug in my code:\n```js\nfunction add(a, b) {\n  return a - b;\n}\n```",
+        ] {
+            assert_eq!(classify(&c, q).complexity, Complexity::Complex, "{q}");
+        }
+    }
+
+    #[test]
+    fn code_prompts_outscore_factual_questions_in_both_languages() {
+        let c = Classifier::default();
+        let fact = classify(&c, "when did the first world war end").score;
+        let en = classify(
+            &c,
+            "Implement a function in JavaScript that debounces another function.",
+        );
+        let ru = classify(
+            &c,
+            "Напишите скрипт на Python, который парсит CSV-файл и считает среднее.",
+        );
+        assert!(en.score > fact + 1.0, "{} vs {fact}", en.score);
+        assert!(ru.score > fact + 1.0, "{} vs {fact}", ru.score);
+        assert!(
+            en.signals.iter().any(|s| &*s.name == "code_task"),
+            "{:?}",
+            en.signals
+        );
+        assert!(
+            ru.signals.iter().any(|s| &*s.name == "code_task"),
+            "{:?}",
+            ru.signals
+        );
+    }
+
+    #[test]
+    fn long_system_prompt_counts_only_partly() {
+        let c = Classifier::default();
+        let system = "You are a helpful assistant. ".repeat(200);
+        let q = "what is the capital of france";
+        let alone = c.classify(&user(q), toks(q));
+        let with_sys = PromptParts {
+            system: &system,
+            last_user: q,
+            turns: 2,
+        };
+        let both = c.classify(&with_sys, toks(q) + toks(&system));
+        assert!(both.score > alone.score);
+        assert!(
+            both.score - alone.score < 2.0,
+            "{} vs {}",
+            both.score,
+            alone.score
+        );
+    }
+
+    #[test]
+    fn fired_signals_sum_to_score() {
+        let c = Classifier::default();
+        let r = classify(
+            &c,
+            "Write a function in Go that parses JSON and fix the bug.",
+        );
+        let sum: f64 = r.signals.iter().map(|s| s.weight).sum();
+        assert!((r.score - sum - RawClassifier::default().bias).abs() < 1e-9);
+        assert!(r.signals.iter().all(|s| s.weight != 0.0));
     }
 }

@@ -1,0 +1,185 @@
+//! Raw YAML shape of the `classifier:` block of a routing policy, and the embedded default.
+
+use serde::Deserialize;
+
+/// The shipped default policy; its `classifier:` block is the built-in default, so there is
+/// one source of truth and the router classifies even with no policy file.
+const DEFAULT_POLICY: &str = include_str!("../../policies/default.yaml");
+
+/// Raw `classifier:` block as written by an operator; [`super::Classifier::compile`] validates it.
+///
+/// The score is `bias + length + turns + Σ signal contributions`; it is mapped to a tier by
+/// [`RawThresholds`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClassifier {
+    /// Constant added to every score, so thresholds can stay readable.
+    #[serde(default)]
+    pub bias: f64,
+    /// Score cut-offs between tiers.
+    pub thresholds: RawThresholds,
+    /// How prompt length (in tokens) contributes.
+    #[serde(default)]
+    pub length: RawLength,
+    /// How the number of messages in the conversation contributes.
+    #[serde(default)]
+    pub turns: RawTurns,
+    /// Pattern-based signals; order only matters for the order of fired signals in logs.
+    #[serde(default)]
+    pub signals: Vec<RawSignal>,
+}
+
+/// Score cut-offs: `score >= medium` is at least medium, `score >= complex` is complex.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholds {
+    /// Lowest score classified as medium.
+    pub medium: f64,
+    /// Lowest score classified as complex; must be greater than `medium`.
+    pub complex: f64,
+}
+
+/// Length contribution: `weight * ln(clamp(tokens, min_tokens, max_tokens) / min_tokens)`.
+///
+/// `tokens` is the request's token count with the system prompt's estimated share scaled by
+/// `system_share` (a long fixed system prompt should not make every request look complex).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLength {
+    /// Score per natural-log unit of length above `min_tokens`.
+    #[serde(default)]
+    pub weight: f64,
+    /// Prompts at or below this many tokens get no length contribution.
+    #[serde(default = "default_min_tokens")]
+    pub min_tokens: u32,
+    /// Length stops adding score above this many tokens (pasted documents are not harder).
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// Fraction (0..=1) of the system prompt's tokens (estimated as chars / 4) that counts.
+    #[serde(default = "default_system_share")]
+    pub system_share: f64,
+}
+
+impl Default for RawLength {
+    fn default() -> Self {
+        RawLength {
+            weight: 0.0,
+            min_tokens: default_min_tokens(),
+            max_tokens: default_max_tokens(),
+            system_share: default_system_share(),
+        }
+    }
+}
+
+fn default_min_tokens() -> u32 {
+    10
+}
+fn default_max_tokens() -> u32 {
+    2000
+}
+fn default_system_share() -> f64 {
+    0.25
+}
+
+/// Conversation-depth contribution: `weight * min(turns - 1, max)`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTurns {
+    /// Score per message beyond the first.
+    #[serde(default)]
+    pub weight: f64,
+    /// Messages beyond this many stop adding score.
+    #[serde(default)]
+    pub max: u32,
+}
+
+/// Which text a signal's patterns are matched against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// The last user message (the default).
+    #[default]
+    User,
+    /// The system/developer prompt only.
+    System,
+    /// Both; matches are counted in each and added.
+    Both,
+}
+
+/// One named signal: regex patterns whose match count (capped) times `weight` is its contribution.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignal {
+    /// Unique name reported in [`super::FiredSignal`].
+    pub name: String,
+    /// Contribution per counted match (negative pushes towards simple).
+    pub weight: f64,
+    /// Matches counted up to this many; 1 (the default) means "present or not".
+    #[serde(default = "default_cap")]
+    pub cap: u32,
+    /// Text the patterns look at.
+    #[serde(default)]
+    pub scope: Scope,
+    /// Only fire when the last user message has at most this many tokens (the request count
+    /// for a lone message, else its chars / 4 + 7).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Only fire when the last user message has at least this many tokens (as for `max_tokens`).
+    #[serde(default)]
+    pub min_tokens: Option<u32>,
+    /// Patterns are case-insensitive unless this is true.
+    #[serde(default)]
+    pub case_sensitive: bool,
+    /// Regex patterns (Rust `regex` syntax, Unicode-aware); any match counts.
+    pub patterns: Vec<String>,
+}
+
+fn default_cap() -> u32 {
+    1
+}
+
+impl Default for RawClassifier {
+    /// The `classifier:` block of the shipped `policies/default.yaml`.
+    fn default() -> Self {
+        #[derive(Deserialize)]
+        struct Policy {
+            classifier: RawClassifier,
+        }
+        serde_yaml::from_str::<Policy>(DEFAULT_POLICY)
+            .expect("embedded policies/default.yaml must parse")
+            .classifier
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_parses_and_has_signals() {
+        let raw = RawClassifier::default();
+        assert!(raw.signals.len() >= 8);
+        assert!(raw.thresholds.medium < raw.thresholds.complex);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = serde_yaml::from_str::<RawClassifier>(
+            "thresholds: {medium: 1, complex: 2}\nbogus: 1\n",
+        );
+        assert!(err.is_err());
+        let err = serde_yaml::from_str::<RawClassifier>(
+            "thresholds: {medium: 1, complex: 2}\nsignals:\n  - {name: a, weight: 1, patterns: [x], wat: 2}\n",
+        );
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn minimal_block_uses_defaults() {
+        let raw =
+            serde_yaml::from_str::<RawClassifier>("thresholds: {medium: 1, complex: 2}\n").unwrap();
+        assert_eq!(raw.length.min_tokens, 10);
+        assert!(raw.signals.is_empty());
+        assert_eq!(raw.bias, 0.0);
+    }
+}
