@@ -335,6 +335,9 @@ mod tests {
             "Напишите функцию на Rust, которая находит кратчайший путь в графе алгоритмом Дейкстры.",
             "Prove that the square root of 2 is irrational.",
             "Find the bug in my code:\n```js\nfunction add(a, b) {\n  return a - b;\n}\n```",
+            "Design the architecture of a multi-region payments platform with exactly-once processing.",
+            "Спроектируй систему уведомлений для миллиона пользователей с гарантией доставки.",
+            "Напиши на Go реализацию LRU-кэша с TTL и потокобезопасным доступом.",
         ] {
             assert_eq!(classify(&c, q).complexity, Complexity::Complex, "{q}");
         }
