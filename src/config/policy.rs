@@ -104,7 +104,23 @@ impl PolicyCtx<'_> {
             let entries: Vec<(String, u32)> = match group {
                 RawGroup::One(m) => vec![(m.clone(), 1)],
                 RawGroup::List(ms) => ms.iter().map(|m| (m.clone(), 1)).collect(),
-                RawGroup::Weighted(ws) => ws.iter().map(|(m, w)| (m.clone(), *w)).collect(),
+                RawGroup::Weighted(ws) => ws
+                    .iter()
+                    .filter_map(|(m, w)| {
+                        let weight = w.as_u64().and_then(|w| u32::try_from(w).ok());
+                        match (m.as_str(), weight) {
+                            (Some(m), Some(w)) => Some((m.to_owned(), w)),
+                            _ => {
+                                problems.push(self.problem(
+                                    &field,
+                                    m.as_str(),
+                                    "write weighted candidates as `provider/model: weight` with a whole-number weight",
+                                ));
+                                None
+                            }
+                        }
+                    })
+                    .collect(),
             };
             if entries.is_empty() {
                 problems.push(self.problem(

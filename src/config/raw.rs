@@ -233,11 +233,12 @@ impl<T> OneOrMany<T> {
     }
 }
 
-/// A candidate group: `model`, `[a, b]` (equal weights) or `{a: 70, b: 30}`.
+/// A candidate group: `model`, `[a, b]` (equal weights) or `{a: 70, b: 30}` (kept in the
+/// order written, which is also the failover order among equal draws).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum RawGroup {
     One(String),
     List(Vec<String>),
-    Weighted(BTreeMap<String, u32>),
+    Weighted(serde_yaml::Mapping),
 }
