@@ -16,7 +16,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Check { config, no_keys } => {
             std::process::exit(switchyard::cli::check::run(&config, no_keys))
         }
-        Command::Sim { listen, name, models, realistic } => switchyard::cli::sim::run(&listen, &name, &models, realistic).await,
+        Command::Sim {
+            listen,
+            name,
+            models,
+            realistic,
+        } => switchyard::cli::sim::run(&listen, &name, &models, realistic).await,
         Command::Classify {
             config,
             json,

@@ -34,14 +34,15 @@ pub struct Decision {
 }
 
 /// Handles `/v1/chat/completions` end to end; every outcome leaves one ledger line.
-pub async fn chat(state: &AppState, request_id: &str, body: Bytes) -> Response {
+/// A body that could not be read (e.g. over the size limit) arrives as `Err` and is recorded too.
+pub async fn chat(state: &AppState, request_id: &str, body: Result<Bytes, ApiError>) -> Response {
     let started = Instant::now();
     let live = state.live();
     let mut rec = Recorder::new(state.ledger.clone(), request_id, "chat", started);
     let mut headers = HeaderMap::new();
     put(&mut headers, "x-request-id", request_id);
     let span = tracing::info_span!("request", id = %request_id);
-    let result = run_chat(state, &live, &body, &mut rec, &mut headers)
+    let result = run_chat(state, &live, body, &mut rec, &mut headers)
         .instrument(span)
         .await;
     put(
@@ -97,11 +98,11 @@ enum Ready {
 async fn run_chat(
     state: &AppState,
     live: &Arc<Live>,
-    body: &[u8],
+    body: Result<Bytes, ApiError>,
     rec: &mut Recorder,
     headers: &mut HeaderMap,
 ) -> Result<Ready, ApiError> {
-    let req = ChatRequest::parse(body)?;
+    let req = ChatRequest::parse(&body?)?;
     rec.record.requested_model = req.model.clone();
     rec.record.user = req.user.clone();
     rec.record.stream = req.stream;

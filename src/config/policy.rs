@@ -43,20 +43,6 @@ pub struct Conditions {
     pub last_user_matches: Option<Regex>,
 }
 
-impl Conditions {
-    /// A rule with no condition matches everything.
-    pub fn is_catch_all(&self) -> bool {
-        self.complexity.is_none()
-            && self.min_tokens.is_none()
-            && self.max_tokens.is_none()
-            && self.model.is_none()
-            && self.user.is_none()
-            && self.tools.is_none()
-            && self.images.is_none()
-            && self.last_user_matches.is_none()
-    }
-}
-
 /// A weighted set of models tried as one tier; weights pick the first, the rest follow.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -196,8 +182,11 @@ pub(super) fn validate_policy(
                 ),
             ));
         }
+        // judged on what was written, so a condition that failed to validate (a bad regex)
+        // does not turn its rule into a catch-all
+        let catch_all = r.when.is_empty();
         let when = conditions(r.when, &format!("{field}.when"), cx, problems);
-        if when.is_catch_all() && catch_all_at.is_none() {
+        if catch_all && catch_all_at.is_none() {
             catch_all_at = Some(i);
         }
         if r.route.is_empty() {

@@ -209,6 +209,19 @@ pub struct RawWhen {
     pub last_user_matches: Option<String>,
 }
 
+impl RawWhen {
+    /// No condition written: the rule matches everything.
+    pub fn is_empty(&self) -> bool {
+        self.complexity.is_none()
+            && self.tokens.is_none()
+            && self.model.is_none()
+            && self.user.is_none()
+            && self.tools.is_none()
+            && self.images.is_none()
+            && self.last_user_matches.is_none()
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRange {

@@ -134,10 +134,7 @@ async fn try_candidate(
     let pool = &live.health.keys[model.provider];
     let adapter = Adapter::for_wire(provider.wire);
     for attempt in 0..provider.retry.attempts {
-        if lock(&breaker).acquire(Instant::now()) == Permit::Refused {
-            note.push("skipped: breaker open".into());
-            return Err(None);
-        }
+        // keys first: a skip for cooling keys must not take the breaker's half-open probe
         let key = match lock(pool).pick(Instant::now()) {
             KeyPick::Key(i) => Some(i),
             KeyPick::NoKeys => None,
@@ -146,6 +143,10 @@ async fn try_candidate(
                 return Err(None);
             }
         };
+        if lock(&breaker).acquire(Instant::now()) == Permit::Refused {
+            note.push("skipped: breaker open".into());
+            return Err(None);
+        }
         let call = Call {
             client,
             provider,
@@ -179,8 +180,12 @@ async fn try_candidate(
             };
             lock(pool).cool_down(i, Instant::now() + wait);
         }
+        // a 4xx (429 included) is a well-formed answer: the provider is up, so it counts as
+        // a success for the breaker (and frees a half-open probe)
         if err.is_provider_fault() {
             lock(&breaker).on_failure(Instant::now());
+        } else {
+            lock(&breaker).on_success(Instant::now());
         }
         if !err.is_retryable() {
             if let UpstreamError::Status { status, body, .. } = err {
