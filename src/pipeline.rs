@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::openai::ChatRequest;
 use crate::route::{self, Facts, RoutePlan};
 use crate::state::{AppState, Live};
-use crate::tokens;
+use crate::tokens::{self, Encoding};
 use crate::usage::recorder::ms;
 use crate::usage::Recorder;
 
@@ -133,7 +133,7 @@ async fn run_chat(
         rec.record.model = Some(model.id.to_string());
         rec.record.provider = Some(provider.name.to_string());
         rec.price = Some(model.price);
-        rec.bpe = tokens::encoding_for(&model.upstream, model.tokenizer.as_deref());
+        rec.encoding = model.encoding;
         put(headers, "x-switchyard-model", &model.id);
         put(headers, "x-switchyard-provider", &provider.name);
     }
@@ -159,11 +159,8 @@ pub async fn decide(config: &Config, req: &ChatRequest) -> Result<Decision, ApiE
             valid: config.valid_names().join(", "),
         })?;
     let bpe = match target {
-        Target::Model(m) => tokens::encoding_for(
-            &config.models[m].upstream,
-            config.models[m].tokenizer.as_deref(),
-        ),
-        Target::Policy(_) => tokens::default_encoding(),
+        Target::Model(m) => config.models[m].encoding.bpe(),
+        Target::Policy(_) => Encoding::O200k.bpe(),
     };
     let prompt_tokens = if req.all_text.len() > BLOCKING_TOKENIZE_BYTES {
         let text = req.all_text.clone();

@@ -35,6 +35,9 @@ impl AppState {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(512)
             .tcp_nodelay(true)
+            // the router retries and fails over itself, with its own accounting
+            .retry(reqwest::retry::never())
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds with static settings");

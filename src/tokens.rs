@@ -1,42 +1,65 @@
 //! Counts tokens with tiktoken: the model's own encoding for OpenAI models, `o200k_base` otherwise.
 
+use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
 use tiktoken_rs::CoreBPE;
 
 /// Tokens OpenAI adds per chat message (role and separators) and per reply priming.
 pub const PER_MESSAGE: u64 = 4;
 pub const PER_REPLY: u64 = 3;
 
-/// Whether `name` is an encoding a provider file may declare as `tokenizer`.
-pub fn is_known_encoding(name: &str) -> bool {
-    matches!(
-        name,
-        "o200k_base" | "cl100k_base" | "p50k_base" | "r50k_base"
-    )
+/// A tiktoken encoding, resolved once per model at config load: looking it up per request
+/// would cost an error (with a captured backtrace) for every non-OpenAI model name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// The encoding of current OpenAI models, and the documented fallback for all others
+    /// (an approximation for other vendors' models, typically within ~10–15%).
+    #[default]
+    O200k,
+    Cl100k,
+    P50k,
+    R50k,
 }
 
-/// The encoding for an upstream model: its declared `tokenizer`, else tiktoken's mapping for
-/// OpenAI model names, else `o200k_base` (the encoding of current OpenAI models; for other
-/// vendors' models it is an approximation, typically within ~10–15%).
-pub fn encoding_for(model: &str, tokenizer: Option<&str>) -> &'static CoreBPE {
-    match tokenizer {
-        Some("cl100k_base") => tiktoken_rs::cl100k_base_singleton(),
-        Some("p50k_base") => tiktoken_rs::p50k_base_singleton(),
-        Some("r50k_base") => tiktoken_rs::r50k_base_singleton(),
-        Some(_) => tiktoken_rs::o200k_base_singleton(),
-        None => tiktoken_rs::bpe_for_model(model)
-            .unwrap_or_else(|_| tiktoken_rs::o200k_base_singleton()),
+impl Encoding {
+    /// A provider file's `tokenizer:` name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "o200k_base" => Some(Self::O200k),
+            "cl100k_base" => Some(Self::Cl100k),
+            "p50k_base" => Some(Self::P50k),
+            "r50k_base" => Some(Self::R50k),
+            _ => None,
+        }
+    }
+
+    /// The declared tokenizer, else tiktoken's mapping for OpenAI model names, else `o200k_base`.
+    pub fn for_model(model: &str, tokenizer: Option<&str>) -> Self {
+        if let Some(e) = tokenizer.and_then(Self::from_name) {
+            return e;
+        }
+        match get_tokenizer(model) {
+            Some(Tokenizer::Cl100kBase) => Self::Cl100k,
+            Some(Tokenizer::P50kBase | Tokenizer::P50kEdit) => Self::P50k,
+            Some(Tokenizer::R50kBase | Tokenizer::Gpt2) => Self::R50k,
+            _ => Self::O200k,
+        }
+    }
+
+    /// The BPE tables, loaded on first use and shared for the life of the process.
+    pub fn bpe(self) -> &'static CoreBPE {
+        match self {
+            Self::O200k => tiktoken_rs::o200k_base_singleton(),
+            Self::Cl100k => tiktoken_rs::cl100k_base_singleton(),
+            Self::P50k => tiktoken_rs::p50k_base_singleton(),
+            Self::R50k => tiktoken_rs::r50k_base_singleton(),
+        }
     }
 }
 
-/// The encoding used to classify policy-routed requests, before any model is chosen.
-pub fn default_encoding() -> &'static CoreBPE {
-    tiktoken_rs::o200k_base_singleton()
-}
-
-/// Loads the BPE tables at start-up so the first request does not pay for it.
+/// Loads the tables policy routing needs at start-up so the first request does not pay for
+/// them; other encodings load when a model that uses them is first called.
 pub fn warm() {
-    let _ = default_encoding().count_ordinary("warm up");
-    let _ = tiktoken_rs::cl100k_base_singleton().count_ordinary("warm up");
+    let _ = Encoding::O200k.bpe().count_ordinary("warm up");
 }
 
 /// Tokens of plain text.
@@ -54,17 +77,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_with_framing_and_falls_back_for_unknown_models() {
-        let bpe = encoding_for("some-vendor/llama", None);
+    fn resolves_encodings_and_counts_with_framing() {
+        assert_eq!(
+            Encoding::for_model("some-vendor/llama", None),
+            Encoding::O200k
+        );
+        assert_eq!(Encoding::for_model("gpt-4", None), Encoding::Cl100k);
+        assert_eq!(Encoding::for_model("gpt-4o", None), Encoding::O200k);
+        assert_eq!(
+            Encoding::for_model("llama", Some("cl100k_base")),
+            Encoding::Cl100k
+        );
+        assert_eq!(Encoding::from_name("llama"), None);
+        let bpe = Encoding::O200k.bpe();
         let plain = count(bpe, "Hello, world!");
         assert!((3..=5).contains(&plain), "{plain}");
         assert_eq!(count_chat(bpe, "Hello, world!", 2), plain + 8 + 3);
-        assert!(is_known_encoding("cl100k_base") && !is_known_encoding("llama"));
-        // gpt-4 maps to cl100k, gpt-4o to o200k: a Russian sentence differs between them.
+        // the two encodings split Russian differently
         let ru = "Привет, как дела? Объясни квантовую запутанность простыми словами.";
-        assert_ne!(
-            count(encoding_for("gpt-4", None), ru),
-            count(encoding_for("gpt-4o", None), ru)
-        );
+        assert_ne!(count(Encoding::Cl100k.bpe(), ru), count(bpe, ru));
     }
 }

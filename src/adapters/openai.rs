@@ -51,7 +51,7 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
     .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
     let mut req = call
         .client
-        .post(format!("{}/chat/completions", call.provider.base_url))
+        .post(call.provider.chat_url.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .body(body);
     if let Some(key) = call.key {

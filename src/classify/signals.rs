@@ -20,8 +20,9 @@ pub(crate) struct CompiledSignal {
     scope: Scope,
     min_tokens: u32,
     max_tokens: u32,
-    /// The joined alternation; only run (with `find_iter`) when `cap > 1` and the set matched.
-    regex: Regex,
+    /// The joined alternation, kept only for counted signals (`cap > 1`, run with `find_iter`
+    /// after the set matched); presence-only signals live in the sets alone, saving memory.
+    regex: Option<Regex>,
 }
 
 /// All signals plus one [`RegexSet`] per text, so presence is decided in a single pass.
@@ -48,10 +49,9 @@ impl SignalSet {
                 if tokens < s.min_tokens || tokens > s.max_tokens || out[i] >= s.cap {
                     continue;
                 }
-                out[i] += if s.cap == 1 {
-                    1
-                } else {
-                    s.regex.find_iter(text).take(s.cap - out[i]).count()
+                out[i] += match &s.regex {
+                    Some(re) => re.find_iter(text).take(s.cap - out[i]).count(),
+                    None => 1,
                 };
             }
         }
@@ -99,7 +99,7 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
         }
         let mut parts = Vec::with_capacity(s.patterns.len());
         for (j, p) in s.patterns.iter().enumerate() {
-            match ascii_boundaries(p).and_then(|p| build(&p, s.case_sensitive).map(|_| p)) {
+            match ascii_boundaries(p) {
                 Ok(p) => parts.push(format!("(?:{p})")),
                 Err(e) => errors.push((format!("{path}.patterns[{j}]"), e)),
             }
@@ -109,8 +109,21 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
         }
         let flags = if s.case_sensitive { "" } else { "(?i)" };
         let joined = format!("{flags}{}", parts.join("|"));
-        match build(&joined, false) {
-            Ok(regex) => {
+        let counted = s.cap > 1;
+        match (counted, build(&joined, false)) {
+            (_, Err(e)) => {
+                // only now compile patterns one by one, to name the broken one
+                let before = errors.len();
+                for (j, p) in parts.iter().enumerate() {
+                    if let Err(e) = build(p, s.case_sensitive) {
+                        errors.push((format!("{path}.patterns[{j}]"), e));
+                    }
+                }
+                if errors.len() == before {
+                    errors.push((format!("{path}.patterns"), e));
+                }
+            }
+            (_, Ok(regex)) => {
                 joined_all.push(joined);
                 signals.push(CompiledSignal {
                     name: Arc::from(name),
@@ -119,10 +132,9 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
                     scope: s.scope,
                     min_tokens,
                     max_tokens,
-                    regex,
+                    regex: counted.then_some(regex),
                 });
             }
-            Err(e) => errors.push((format!("{path}.patterns"), e)),
         }
     }
     let mut set_for = |keep: fn(Scope) -> bool| {

@@ -18,6 +18,8 @@ pub struct Provider {
     pub name: Arc<str>,
     pub wire: Wire,
     pub base_url: String,
+    /// `{base_url}/chat/completions`, parsed once instead of per request.
+    pub chat_url: reqwest::Url,
     pub keys: Vec<ProviderKey>,
     pub first_byte_timeout: Duration,
     pub idle_timeout: Duration,
@@ -61,7 +63,8 @@ pub struct Model {
     pub upstream: Arc<str>,
     pub price: Price,
     pub context_window: u64,
-    pub tokenizer: Option<String>,
+    /// Encoding used to count this model's tokens when the upstream reports none.
+    pub encoding: crate::tokens::Encoding,
 }
 
 /// USD per 1M tokens.
@@ -215,7 +218,7 @@ pub(super) fn validate_provider(
             ));
         }
         if let Some(t) = &m.tokenizer {
-            if !crate::tokens::is_known_encoding(t) {
+            if crate::tokens::Encoding::from_name(t).is_none() {
                 problems.push(at(&field("tokenizer"), Some(t), format!("unknown tokenizer `{t}` (use o200k_base, cl100k_base, p50k_base or r50k_base)")));
             }
         }
@@ -228,14 +231,17 @@ pub(super) fn validate_provider(
                 output_per_1m: m.output_per_1m,
             },
             context_window: m.context_window,
-            tokenizer: m.tokenizer.clone(),
+            encoding: crate::tokens::Encoding::for_model(&m.name, m.tokenizer.as_deref()),
         });
     }
     let fingerprint = fingerprint(&raw, &keys);
+    let chat_url = reqwest::Url::parse(&format!("{base_url}/chat/completions"))
+        .unwrap_or_else(|_| reqwest::Url::parse("http://invalid.invalid/").expect("static URL"));
     let provider = Provider {
         name,
         wire: raw.wire,
         base_url,
+        chat_url,
         keys,
         first_byte_timeout: Duration::from_millis(raw.timeouts.first_byte_ms),
         idle_timeout: Duration::from_millis(raw.timeouts.idle_ms),

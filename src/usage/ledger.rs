@@ -2,24 +2,28 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::{Pending, UsageRecord};
 
 const QUEUE: usize = 16 * 1024;
+/// Lines are written in batches; a quiet moment this long (or a full buffer) flushes them.
+const FLUSH_AFTER: Duration = Duration::from_millis(20);
 
 enum Msg {
     Record(Box<Pending>),
     Flush(oneshot::Sender<()>),
 }
 
-/// A handle to the ledger writer. Recording never blocks: a record goes on a bounded queue,
-/// and only if that queue is full does a task wait for room (so nothing is dropped). One
-/// thread owns the file, so lines are never interleaved or torn.
+/// A handle to the ledger writer. Recording never blocks the request path: a record goes on a
+/// bounded queue, and only if that queue is full does a blocking-pool task wait for room (so
+/// nothing is dropped). One thread owns the file, so lines are never interleaved or torn.
 #[derive(Clone, Debug)]
 pub struct Ledger {
-    tx: mpsc::Sender<Msg>,
+    tx: SyncSender<Msg>,
     path: PathBuf,
 }
 
@@ -33,7 +37,7 @@ impl Ledger {
             .create(true)
             .append(true)
             .open(path)?;
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("ledger".into())
             .spawn(move || write_loop(file, rx))?;
@@ -47,17 +51,25 @@ impl Ledger {
         &self.path
     }
 
-    /// Queues a record; costs and counted tokens are finished by the writer.
+    /// Queues a record; costs, counted tokens and the timestamp text are finished by the writer.
     pub fn record(&self, pending: Pending) {
-        match self.tx.try_send(Msg::Record(Box::new(pending))) {
+        self.send(Msg::Record(Box::new(pending)));
+    }
+
+    fn send(&self, msg: Msg) {
+        match self.tx.try_send(msg) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(msg)) => {
+            Err(TrySendError::Full(msg)) => {
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(msg).await;
-                });
+                let wait = move || {
+                    let _ = tx.send(msg);
+                };
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => drop(rt.spawn_blocking(wait)),
+                    Err(_) => wait(),
+                }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(TrySendError::Disconnected(_)) => {
                 tracing::error!("ledger writer has stopped; record lost")
             }
         }
@@ -66,42 +78,59 @@ impl Ledger {
     /// Waits until every record queued before this call is written and flushed to the file.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
+        self.send(Msg::Flush(done));
+        let _ = wait.await;
     }
 }
 
-fn write_loop(file: std::fs::File, mut rx: mpsc::Receiver<Msg>) {
+fn write_loop(file: std::fs::File, rx: Receiver<Msg>) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
     let mut line = Vec::with_capacity(1024);
-    while let Some(msg) = rx.blocking_recv() {
-        let mut next = Some(msg);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Record(p) => {
-                    let r = p.finish();
-                    emit(&r);
-                    line.clear();
-                    if serde_json::to_writer(&mut line, &r).is_ok() {
-                        line.push(b'\n');
-                        if let Err(e) = out.write_all(&line) {
-                            tracing::error!(error = %e, "cannot write ledger line");
-                        }
-                    }
+    let mut dirty = false;
+    loop {
+        let msg = if dirty {
+            match rx.recv_timeout(FLUSH_AFTER) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => {
+                    flush(&mut out);
+                    dirty = false;
+                    continue;
                 }
-                Msg::Flush(done) => {
-                    let _ = out.flush();
-                    let _ = done.send(());
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            }
+        };
+        match msg {
+            Msg::Record(p) => {
+                let r = p.finish();
+                emit(&r);
+                line.clear();
+                if serde_json::to_writer(&mut line, &r).is_ok() {
+                    line.push(b'\n');
+                    if let Err(e) = out.write_all(&line) {
+                        tracing::error!(error = %e, "cannot write ledger line");
+                    }
+                    dirty = true;
                 }
             }
-            next = rx.try_recv().ok();
-        }
-        if let Err(e) = out.flush() {
-            tracing::error!(error = %e, "cannot flush ledger");
+            Msg::Flush(done) => {
+                flush(&mut out);
+                dirty = false;
+                let _ = done.send(());
+            }
         }
     }
-    let _ = out.flush();
+    flush(&mut out);
+}
+
+fn flush(out: &mut impl Write) {
+    if let Err(e) = out.flush() {
+        tracing::error!(error = %e, "cannot flush ledger");
+    }
 }
 
 /// The same record as a tracing event, for log pipelines.
@@ -128,7 +157,7 @@ fn emit(r: &UsageRecord) {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_records_become_whole_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/ledger.jsonl");
@@ -137,20 +166,13 @@ mod tests {
         for t in 0..8 {
             let l = ledger.clone();
             tasks.push(tokio::spawn(async move {
-                for i in 0..500 {
+                for i in 0..3000 {
                     let record = UsageRecord {
                         request_id: format!("{t}-{i}"),
                         outcome: "x".repeat(300),
                         ..Default::default()
                     };
-                    l.record(Pending {
-                        record,
-                        price: None,
-                        baseline_price: None,
-                        reported: None,
-                        uncounted: None,
-                        billable: false,
-                    });
+                    l.record(Pending::unbilled(record));
                 }
             }));
         }
@@ -167,6 +189,6 @@ mod tests {
                     .request_id
             })
             .collect();
-        assert_eq!(ids.len(), 4000);
+        assert_eq!(ids.len(), 24_000, "more than the queue holds, none lost");
     }
 }

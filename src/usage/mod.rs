@@ -3,8 +3,8 @@
 pub mod ledger;
 pub mod recorder;
 
+use crate::tokens::Encoding;
 use serde::Serialize;
-use tiktoken_rs::CoreBPE;
 
 use crate::config::Price;
 
@@ -53,15 +53,31 @@ pub struct Pending {
     /// Upstream usage, when it reported any.
     pub reported: Option<crate::openai::Usage>,
     /// Completion text and encoding to count when the upstream reported no usage.
-    pub uncounted: Option<(String, &'static CoreBPE)>,
+    pub uncounted: Option<(String, Encoding)>,
     /// False when no upstream answered (refused or failed requests cost nothing).
     pub billable: bool,
+    /// When the request finished; formatted into `ts` by the writer.
+    pub at: std::time::SystemTime,
 }
 
 impl Pending {
-    /// Fills tokens (reported, else counted), cost, baseline cost and saving.
+    /// A record with nothing to price (tests, refusals before routing).
+    pub fn unbilled(record: UsageRecord) -> Self {
+        Self {
+            record,
+            price: None,
+            baseline_price: None,
+            reported: None,
+            uncounted: None,
+            billable: false,
+            at: std::time::SystemTime::now(),
+        }
+    }
+
+    /// Fills the timestamp, tokens (reported, else counted), cost, baseline cost and saving.
     pub fn finish(self) -> UsageRecord {
         let mut r = self.record;
+        r.ts = humantime::format_rfc3339_millis(self.at).to_string();
         if !self.billable {
             r.completion_tokens = 0;
             return r;
@@ -73,8 +89,8 @@ impl Pending {
             }
             None => {
                 r.tokens_estimated = true;
-                if let Some((text, bpe)) = &self.uncounted {
-                    r.completion_tokens = crate::tokens::count(bpe, text);
+                if let Some((text, enc)) = &self.uncounted {
+                    r.completion_tokens = crate::tokens::count(enc.bpe(), text);
                 }
             }
         }
@@ -91,11 +107,6 @@ impl Pending {
         };
         r
     }
-}
-
-/// Now, as RFC 3339 UTC with milliseconds.
-pub fn timestamp() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
 #[cfg(test)]
@@ -121,6 +132,7 @@ mod tests {
             }),
             uncounted: None,
             billable: true,
+            at: std::time::SystemTime::now(),
         };
         let r = p.finish();
         // 1000*0.40/1e6 + 500*1.60/1e6 = 0.0004 + 0.0008
@@ -145,8 +157,9 @@ mod tests {
             }),
             baseline_price: None,
             reported: None,
-            uncounted: Some(("hello world".into(), crate::tokens::default_encoding())),
+            uncounted: Some(("hello world".into(), Encoding::O200k)),
             billable: true,
+            at: std::time::SystemTime::now(),
         };
         let r = p.finish();
         assert!(r.tokens_estimated);
@@ -177,6 +190,7 @@ mod tests {
             reported: None,
             uncounted: None,
             billable: false,
+            at: std::time::SystemTime::now(),
         };
         let r = p.finish();
         assert_eq!(

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use tiktoken_rs::CoreBPE;
+use crate::tokens::Encoding;
 use tokio::time::Instant;
 
-use super::{timestamp, Ledger, Pending, UsageRecord};
+use super::{Ledger, Pending, UsageRecord};
 use crate::openai::Usage;
 
 /// Owned by a request from its first stage; `finish` is called exactly once (the stream relay
@@ -19,7 +19,7 @@ pub struct Recorder {
     /// Time spent waiting on upstreams, excluded from the overhead figure.
     pub waited: Duration,
     /// Encoding for counting the completion when the upstream reports no usage.
-    pub bpe: &'static CoreBPE,
+    pub encoding: Encoding,
     /// Set once an upstream answer is committed to the client: only then is anything billed.
     pub answered: bool,
 }
@@ -37,7 +37,7 @@ impl Recorder {
             baseline_price: None,
             started,
             waited: Duration::ZERO,
-            bpe: crate::tokens::default_encoding(),
+            encoding: Encoding::default(),
             answered: false,
         }
     }
@@ -57,14 +57,13 @@ impl Recorder {
         ttft: Option<Duration>,
     ) {
         let r = &mut self.record;
-        r.ts = timestamp();
         r.status = status;
         r.outcome = outcome.to_owned();
         r.latency_ms = ms(self.started.elapsed());
         r.ttft_ms = ttft.map(ms);
         r.overhead_ms = ms(self.started.elapsed().saturating_sub(self.waited));
         let uncounted = if reported.is_none() {
-            text.map(|t| (t, self.bpe))
+            text.map(|t| (t, self.encoding))
         } else {
             None
         };
@@ -75,6 +74,7 @@ impl Recorder {
             reported,
             uncounted,
             billable: self.answered,
+            at: std::time::SystemTime::now(),
         });
     }
 }
