@@ -66,7 +66,8 @@ pub async fn chat(state: &AppState, request_id: &str, body: Result<Bytes, ApiErr
             breaker,
             include_usage,
         }) => {
-            let body = crate::stream::relay(head, rest, include_usage, rec, breaker);
+            let body =
+                crate::stream::relay(head, rest, include_usage, rec, breaker, state.drained());
             let mut resp = Response::new(Body::from_stream(body));
             let h = resp.headers_mut();
             h.insert(

@@ -39,8 +39,19 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = app(state.clone());
+    let grace = state.live().config.server.shutdown_grace;
+    let timer = state.clone();
+    let signal = async move {
+        shutdown.await;
+        // stop accepting now; after the grace period, end whatever streams are still open
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            tracing::warn!("shutdown grace period over; ending open streams");
+            timer.end_grace();
+        });
+    };
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(signal)
         .await?;
     state.ledger.flush().await;
     Ok(())

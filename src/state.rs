@@ -25,6 +25,8 @@ pub struct AppState {
     pub client: reqwest::Client,
     pub ledger: Ledger,
     pub started: std::time::Instant,
+    /// Set when the shutdown grace period is over: open streams end with an error event.
+    draining: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -46,7 +48,21 @@ impl AppState {
             client,
             ledger,
             started: std::time::Instant::now(),
+            draining: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// Resolves once the shutdown grace period is over.
+    pub fn drained(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.draining.subscribe();
+        async move {
+            let _ = rx.wait_for(|d| *d).await;
+        }
+    }
+
+    /// Ends the grace period: open streams stop with an error event.
+    pub fn end_grace(&self) {
+        self.draining.send_replace(true);
     }
 
     /// The config and health a new request should use.

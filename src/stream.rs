@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +34,8 @@ struct Relay {
     ttft: Option<Duration>,
     chunks: usize,
     done: bool,
+    /// Resolves when the shutdown grace period is over.
+    drained: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
 impl Drop for Relay {
@@ -92,6 +96,7 @@ pub fn relay(
     include_usage: bool,
     recorder: Recorder,
     breaker: Arc<Mutex<Breaker>>,
+    drained: impl Future<Output = ()> + Send + 'static,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     let state = Relay {
         head: head.into(),
@@ -104,6 +109,7 @@ pub fn relay(
         ttft: None,
         chunks: 0,
         done: false,
+        drained: Box::pin(drained),
     };
     futures_util::stream::unfold(state, |mut st| async move {
         if st.done {
@@ -112,7 +118,14 @@ pub fn relay(
         loop {
             let next = match st.head.pop_front() {
                 Some(d) => Some(Ok(d)),
-                None => st.rest.next().await,
+                None => tokio::select! {
+                    biased;
+                    () = &mut st.drained => {
+                        st.finish(200, "shutdown");
+                        return Some((Ok(shutdown_event(st.chunks)), st));
+                    }
+                    next = st.rest.next() => next,
+                },
             };
             match next {
                 Some(Ok(data)) => {
@@ -142,6 +155,17 @@ fn sse(data: &str) -> Bytes {
     b.extend_from_slice(data.as_bytes());
     b.extend_from_slice(b"\n\n");
     b.into()
+}
+
+/// The event that ends a stream still open when the shutdown grace period is over.
+fn shutdown_event(chunks: usize) -> Bytes {
+    let body = json!({"error": {
+        "message": format!("The router is shutting down; the stream was ended after {chunks} chunks and the answer is incomplete. Retry the request."),
+        "type": "server_error",
+        "param": null,
+        "code": "server_shutting_down",
+    }});
+    sse(&body.to_string())
 }
 
 /// The event that ends a broken stream; OpenAI's SDKs raise it as an `APIError`.

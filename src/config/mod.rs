@@ -25,6 +25,7 @@ pub struct ServerSettings {
     pub ledger: PathBuf,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// One YAML file's path and text, read from disk or embedded in the binary.
@@ -369,6 +370,7 @@ fn server_settings(
             ledger,
             log_format: raw.log_format,
             max_body_bytes: raw.max_body_bytes,
+            shutdown_grace: std::time::Duration::from_millis(raw.shutdown_grace_ms),
         },
         raw.policy,
     )

@@ -28,6 +28,10 @@ pub struct RawServer {
     pub log_format: LogFormat,
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// On SIGTERM/SIGINT, how long open requests and streams may finish before the remaining
+    /// streams are ended with an error event.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_ms: u64,
 }
 
 /// How log lines are written.
@@ -50,6 +54,9 @@ fn default_policies() -> PathBuf {
 }
 fn default_ledger() -> PathBuf {
     "switchyard-ledger.jsonl".into()
+}
+fn default_grace() -> u64 {
+    30_000
 }
 fn default_max_body() -> usize {
     8 * 1024 * 1024

@@ -8,8 +8,9 @@ use tokio::time::Instant;
 use super::{Ledger, Pending, UsageRecord};
 use crate::openai::Usage;
 
-/// Owned by a request from its first stage; `finish` is called exactly once (the stream relay
-/// calls it from `Drop` when a client goes away), so every request leaves one ledger line.
+/// Owned by a request from its first stage; `finish` writes its ledger line. If a request is
+/// dropped unfinished (the client went away mid-request, or shutdown cut it), `Drop` writes it
+/// as `client_disconnected`, so every request leaves exactly one ledger line.
 pub struct Recorder {
     ledger: Ledger,
     pub record: UsageRecord,
@@ -22,6 +23,7 @@ pub struct Recorder {
     pub encoding: Encoding,
     /// Set once an upstream answer is committed to the client: only then is anything billed.
     pub answered: bool,
+    written: bool,
 }
 
 impl Recorder {
@@ -39,6 +41,7 @@ impl Recorder {
             waited: Duration::ZERO,
             encoding: Encoding::default(),
             answered: false,
+            written: false,
         }
     }
 
@@ -56,19 +59,31 @@ impl Recorder {
         text: Option<String>,
         ttft: Option<Duration>,
     ) {
-        let r = &mut self.record;
-        r.status = status;
-        r.outcome = outcome.to_owned();
-        r.latency_ms = ms(self.started.elapsed());
-        r.ttft_ms = ttft.map(ms);
-        r.overhead_ms = ms(self.started.elapsed().saturating_sub(self.waited));
+        self.write(status, outcome, reported, text, ttft);
+    }
+
+    fn write(
+        &mut self,
+        status: u16,
+        outcome: &str,
+        reported: Option<Usage>,
+        text: Option<String>,
+        ttft: Option<Duration>,
+    ) {
+        self.written = true;
+        let mut record = std::mem::take(&mut self.record);
+        record.status = status;
+        record.outcome = outcome.to_owned();
+        record.latency_ms = ms(self.started.elapsed());
+        record.ttft_ms = ttft.map(ms);
+        record.overhead_ms = ms(self.overhead());
         let uncounted = if reported.is_none() {
             text.map(|t| (t, self.encoding))
         } else {
             None
         };
         self.ledger.record(Pending {
-            record: self.record,
+            record,
             price: self.price,
             baseline_price: self.baseline_price,
             reported,
@@ -76,6 +91,14 @@ impl Recorder {
             billable: self.answered,
             at: std::time::SystemTime::now(),
         });
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if !self.written {
+            self.write(499, "client_disconnected", None, None, None);
+        }
     }
 }
 

@@ -185,6 +185,7 @@ pub struct Harness {
     pub ledger_path: PathBuf,
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Harness {
@@ -250,7 +251,7 @@ impl Harness {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let served = state.clone();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let _ = switchyard::server::run(listener, served, async move {
                 let _ = rx.await;
             })
@@ -268,6 +269,21 @@ impl Harness {
             ledger_path,
             dir,
             shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Sends the shutdown signal (as SIGTERM would) without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits until the server has drained and returned (the ledger is flushed by then).
+    pub async fn wait_stopped(&mut self) {
+        if let Some(task) = self.server.take() {
+            task.await.expect("server task");
         }
     }
 
