@@ -33,6 +33,7 @@ pub mod dispatch;
 pub mod error;
 pub mod openai;
 pub mod pipeline;
+pub mod reload;
 pub mod route;
 pub mod secret;
 pub mod server;

@@ -1,12 +1,14 @@
 //! Shared application state: the live config (swapped atomically), the HTTP client, the ledger.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
 use crate::dispatch::health::Health;
+use crate::reload::ReloadStatus;
 use crate::usage::Ledger;
 
 /// A config together with the runtime health built for it; a request keeps the `Arc<Live>` it
@@ -27,6 +29,9 @@ pub struct AppState {
     pub started: std::time::Instant,
     /// Set when the shutdown grace period is over: open streams end with an error event.
     draining: tokio::sync::watch::Sender<bool>,
+    /// The server file to re-read on reload (`serve` only; the demo has none).
+    source: OnceLock<PathBuf>,
+    last_reload: Mutex<Option<ReloadStatus>>,
 }
 
 impl AppState {
@@ -49,7 +54,28 @@ impl AppState {
             ledger,
             started: std::time::Instant::now(),
             draining: tokio::sync::watch::Sender::new(false),
+            source: OnceLock::new(),
+            last_reload: Mutex::new(None),
         })
+    }
+
+    /// Remembers the server file so reloads can re-read it.
+    pub fn set_source(&self, path: PathBuf) {
+        let _ = self.source.set(path);
+    }
+
+    /// The server file reloads re-read, if any.
+    pub fn source(&self) -> Option<&PathBuf> {
+        self.source.get()
+    }
+
+    /// The outcome of the last reload attempt, for health output.
+    pub fn last_reload(&self) -> Option<ReloadStatus> {
+        crate::dispatch::health::lock(&self.last_reload).clone()
+    }
+
+    pub(crate) fn set_last_reload(&self, status: ReloadStatus) {
+        *crate::dispatch::health::lock(&self.last_reload) = Some(status);
     }
 
     /// Resolves once the shutdown grace period is over.

@@ -1,16 +1,106 @@
-//! `GET /health`: a cheap liveness answer that spends no tokens.
+//! Health endpoints for load balancers, Kubernetes probes and operators; none spends tokens.
 
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
+use tokio::time::Instant;
 
+use crate::dispatch::health::lock;
 use crate::state::AppState;
 
+/// `GET /health`: cheap, for Docker and simple load balancers.
 pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     let live = state.live();
     Json(
         json!({"status": "ok", "config_version": live.config.version, "uptime_s": state.started.elapsed().as_secs()}),
     )
+}
+
+/// `GET /health/live`: the process answers.
+pub async fn live() -> Json<Value> {
+    Json(json!({"status": "alive"}))
+}
+
+/// `GET /health/ready`: a config is loaded and every rule has a usable candidate; 503 otherwise.
+pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+    let live = state.live();
+    let problems = live.health.unready_rules(&live.config, Instant::now());
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = if problems.is_empty() {
+        "ready"
+    } else {
+        "not_ready"
+    };
+    (
+        status,
+        Json(json!({"status": word, "config_version": live.config.version, "problems": problems})),
+    )
+}
+
+/// `GET /health/detailed`: breakers, key cooldowns (never keys), ledger, memory, reloads.
+pub async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let live = state.live();
+    let (config, health) = (&live.config, &live.health);
+    let now = Instant::now();
+    let providers: Vec<Value> = config
+        .providers
+        .iter()
+        .enumerate()
+        .map(|(pi, p)| {
+            let pool = lock(&health.keys[pi]);
+            let keys: Vec<Value> = p
+                .keys
+                .iter()
+                .enumerate()
+                .map(|(ki, k)| {
+                    let cooling = pool.cooling_until(ki, now).map(|t| (t - now).as_secs_f64());
+                    json!({"env": k.env, "rpm": k.rpm, "cooling_down_s": cooling})
+                })
+                .collect();
+            drop(pool);
+            let models: Vec<Value> = config
+                .models
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.provider == pi)
+                .map(|(mi, m)| {
+                    let b = lock(&health.breakers[mi]);
+                    json!({"id": &*m.id, "breaker": b.state(now).as_str(), "consecutive_failures": b.failures()})
+                })
+                .collect();
+            json!({"name": &*p.name, "wire": p.wire, "base_url": p.base_url, "keys": keys, "models": models})
+        })
+        .collect();
+    let ledger_ok = state.ledger.is_healthy();
+    Json(json!({
+        "status": if ledger_ok { "ok" } else { "degraded" },
+        "uptime_s": state.started.elapsed().as_secs(),
+        "memory_rss_bytes": rss_bytes(),
+        "config": {"version": live.config.version, "policies": config.policies.iter().map(|p| &*p.name).collect::<Vec<_>>(),
+                   "default_policy": &*config.default_policy().name, "last_reload": state.last_reload()},
+        "ledger": {"path": state.ledger.path(), "writable": ledger_ok},
+        "shared_state": {"backend": "local"},
+        "providers": providers,
+        "ready_problems": health.unready_rules(config, now),
+    }))
+}
+
+/// Resident memory from /proc (Linux); `null` elsewhere.
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }

@@ -1,5 +1,6 @@
 //! Thin HTTP handlers: extract, call one pipeline function, return a response.
 
+pub mod admin;
 pub mod chat;
 pub mod health;
 pub mod models;

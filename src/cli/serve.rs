@@ -10,19 +10,20 @@ use crate::usage::Ledger;
 
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let env = |k: &str| std::env::var(k).ok();
-    let config =
-        match Sources::read(config_path).and_then(|s| Config::build(&s, &env, KeyMode::Require)) {
-            Ok(c) => c,
-            Err(problems) => {
-                for p in &problems {
-                    eprintln!("error: {p}");
-                }
-                anyhow::bail!(
-                    "{} configuration problem(s); nothing started",
-                    problems.len()
-                );
+    let built = Sources::read(config_path)
+        .and_then(|s| Config::build(&s, &env, KeyMode::Require).map(|c| (s, c)));
+    let (sources, config) = match built {
+        Ok(both) => both,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
             }
-        };
+            anyhow::bail!(
+                "{} configuration problem(s); nothing started",
+                problems.len()
+            );
+        }
+    };
     super::logging::init(config.server.log_format);
     crate::tokens::warm();
     let ledger = Ledger::open(&config.server.ledger)
@@ -41,6 +42,10 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     );
     println!("switchyard listening on http://{}", listener.local_addr()?);
     let state = AppState::new(config, ledger);
+    state.set_source(config_path.to_owned());
+    if let Err(e) = crate::reload::spawn_triggers(state.clone(), &sources) {
+        tracing::warn!(error = %e, "cannot watch config files; reload with SIGHUP or POST /admin/reload");
+    }
     crate::server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped; ledger flushed");
     Ok(())

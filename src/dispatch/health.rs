@@ -58,6 +58,33 @@ impl Health {
     }
 }
 
+impl Health {
+    /// Whether a model could be tried now: its breaker is not open and a key is free.
+    pub fn usable(&self, config: &Config, model: usize, now: Instant) -> bool {
+        let provider = config.models[model].provider;
+        lock(&self.breakers[model]).state(now) != super::breaker::BreakerState::Open
+            && lock(&self.keys[provider]).any_available(now)
+    }
+
+    /// Readiness problems: every rule of every policy needs at least one usable candidate.
+    pub fn unready_rules(&self, config: &Config, now: Instant) -> Vec<String> {
+        let mut problems = Vec::new();
+        for p in &config.policies {
+            for r in &p.rules {
+                let any = r
+                    .route
+                    .iter()
+                    .flat_map(|g| &g.members)
+                    .any(|m| self.usable(config, m.model, now));
+                if !any {
+                    problems.push(format!("policy `{}` rule `{}`: no usable candidate (breakers open or keys cooling)", p.name, r.name));
+                }
+            }
+        }
+        problems
+    }
+}
+
 /// Locks a state machine; a poisoned lock (a panic elsewhere) still holds valid state.
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

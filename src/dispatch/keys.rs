@@ -64,6 +64,15 @@ impl KeyPool {
         }
     }
 
+    /// Whether some key (or no key at all, for keyless providers) can be used at `now`.
+    pub fn any_available(&self, now: Instant) -> bool {
+        self.cooldown_until.is_empty()
+            || self
+                .cooldown_until
+                .iter()
+                .any(|t| t.is_none_or(|t| t <= now))
+    }
+
     /// When key `i` is free again, if it is cooling at `now`.
     pub fn cooling_until(&self, i: usize, now: Instant) -> Option<Instant> {
         self.cooldown_until

@@ -2,7 +2,9 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -25,6 +27,8 @@ enum Msg {
 pub struct Ledger {
     tx: SyncSender<Msg>,
     path: PathBuf,
+    /// False after a failed write or flush, until one succeeds again (shown in health).
+    healthy: Arc<AtomicBool>,
 }
 
 impl Ledger {
@@ -38,17 +42,25 @@ impl Ledger {
             .append(true)
             .open(path)?;
         let (tx, rx) = sync_channel(QUEUE);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let flag = healthy.clone();
         std::thread::Builder::new()
             .name("ledger".into())
-            .spawn(move || write_loop(file, rx))?;
+            .spawn(move || write_loop(file, rx, &flag))?;
         Ok(Self {
             tx,
             path: path.to_owned(),
+            healthy,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the last write and flush succeeded.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
     }
 
     /// Queues a record; costs, counted tokens and the timestamp text are finished by the writer.
@@ -83,7 +95,7 @@ impl Ledger {
     }
 }
 
-fn write_loop(file: std::fs::File, rx: Receiver<Msg>) {
+fn write_loop(file: std::fs::File, rx: Receiver<Msg>, healthy: &AtomicBool) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
     let mut line = Vec::with_capacity(1024);
     let mut dirty = false;
@@ -92,7 +104,7 @@ fn write_loop(file: std::fs::File, rx: Receiver<Msg>) {
             match rx.recv_timeout(FLUSH_AFTER) {
                 Ok(m) => m,
                 Err(RecvTimeoutError::Timeout) => {
-                    flush(&mut out);
+                    flush(&mut out, healthy);
                     dirty = false;
                     continue;
                 }
@@ -112,24 +124,29 @@ fn write_loop(file: std::fs::File, rx: Receiver<Msg>) {
                 if serde_json::to_writer(&mut line, &r).is_ok() {
                     line.push(b'\n');
                     if let Err(e) = out.write_all(&line) {
+                        healthy.store(false, Ordering::Relaxed);
                         tracing::error!(error = %e, "cannot write ledger line");
                     }
                     dirty = true;
                 }
             }
             Msg::Flush(done) => {
-                flush(&mut out);
+                flush(&mut out, healthy);
                 dirty = false;
                 let _ = done.send(());
             }
         }
     }
-    flush(&mut out);
+    flush(&mut out, healthy);
 }
 
-fn flush(out: &mut impl Write) {
-    if let Err(e) = out.flush() {
-        tracing::error!(error = %e, "cannot flush ledger");
+fn flush(out: &mut impl Write, healthy: &AtomicBool) {
+    match out.flush() {
+        Ok(()) => healthy.store(true, Ordering::Relaxed),
+        Err(e) => {
+            healthy.store(false, Ordering::Relaxed);
+            tracing::error!(error = %e, "cannot flush ledger");
+        }
     }
 }
 

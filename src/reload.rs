@@ -1,0 +1,167 @@
+//! Hot reload: on a file change, SIGHUP or `POST /admin/reload`, re-read and validate every
+//! file, then swap the config atomically; a bad change is reported and the old config serves on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{Config, KeyMode, Sources};
+use crate::state::AppState;
+
+/// Bursts of file events (editors write several) are folded into one reload.
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// The result of one reload attempt, shown in `/health/detailed` and returned by the admin call.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReloadStatus {
+    pub at: String,
+    pub trigger: String,
+    pub ok: bool,
+    /// Whether the files differed from the running config.
+    pub changed: bool,
+    pub version: String,
+    /// `file:line: field: message` for each problem of a rejected change.
+    pub problems: Vec<String>,
+}
+
+/// Re-reads the server file, providers and policies; swaps them in only if all are valid.
+pub async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus {
+    let at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let current = state.live().config.version.clone();
+    let Some(path) = state.source().cloned() else {
+        return ReloadStatus {
+            at,
+            trigger: trigger.into(),
+            ok: false,
+            changed: false,
+            version: current,
+            problems: vec!["this process has no config file to reload (demo mode)".into()],
+        };
+    };
+    let built = tokio::task::spawn_blocking(move || {
+        let env = |k: &str| std::env::var(k).ok();
+        Sources::read(&path).and_then(|s| Config::build(&s, &env, KeyMode::Require))
+    })
+    .await;
+    let status = match built {
+        Ok(Ok(config)) => {
+            let version = config.version.clone();
+            let changed = version != current;
+            if changed {
+                warn_restart_only(&state.live().config, &config);
+                state.replace_config(config);
+                tracing::info!(trigger, old = %current, new = %version, "config reloaded");
+            }
+            ReloadStatus {
+                at,
+                trigger: trigger.into(),
+                ok: true,
+                changed,
+                version,
+                problems: vec![],
+            }
+        }
+        Ok(Err(problems)) => {
+            for p in &problems {
+                tracing::error!(trigger, problem = %p, "config reload rejected; the previous config keeps serving");
+            }
+            let problems = problems.iter().map(ToString::to_string).collect();
+            ReloadStatus {
+                at,
+                trigger: trigger.into(),
+                ok: false,
+                changed: false,
+                version: current,
+                problems,
+            }
+        }
+        Err(e) => ReloadStatus {
+            at,
+            trigger: trigger.into(),
+            ok: false,
+            changed: false,
+            version: current,
+            problems: vec![format!("reload task failed: {e}")],
+        },
+    };
+    state.set_last_reload(status.clone());
+    status
+}
+
+/// Settings read only at start-up; a change to them is logged, not applied.
+fn warn_restart_only(old: &Config, new: &Config) {
+    let (a, b) = (&old.server, &new.server);
+    if a.listen != b.listen || a.ledger != b.ledger || a.max_body_bytes != b.max_body_bytes {
+        tracing::warn!("listen, ledger and max_body_bytes changes take effect after a restart");
+    }
+}
+
+/// Starts the SIGHUP listener and a watcher on every folder the config was read from.
+pub fn spawn_triggers(state: Arc<AppState>, sources: &Sources) -> notify::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<&'static str>(16);
+    let dirs = watched_dirs(sources);
+    let events = tx.clone();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // only YAML files: the ledger may live in the same folder and changes constantly
+        let relevant = res.is_ok_and(|e| {
+            !e.kind.is_access()
+                && e.paths
+                    .iter()
+                    .any(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        });
+        if relevant {
+            let _ = events.try_send("file change");
+        }
+    })?;
+    for dir in &dirs {
+        notify::Watcher::watch(&mut watcher, dir, notify::RecursiveMode::NonRecursive)?;
+    }
+    #[cfg(unix)]
+    {
+        let hup = tx.clone();
+        tokio::spawn(async move {
+            let Ok(mut sig) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while sig.recv().await.is_some() {
+                let _ = hup.send("SIGHUP").await;
+            }
+        });
+    }
+    tokio::spawn(async move {
+        let _watcher = watcher; // lives as long as this task
+        while let Some(mut trigger) = rx.recv().await {
+            // fold a burst of events into one reload
+            while let Ok(Some(t)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                trigger = t;
+            }
+            reload(&state, trigger).await;
+        }
+    });
+    tracing::info!(dirs = ?dirs, "watching config files for changes");
+    Ok(())
+}
+
+fn watched_dirs(sources: &Sources) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = sources
+        .server
+        .iter()
+        .chain(&sources.providers)
+        .chain(&sources.policies)
+        .filter_map(|f| f.path.parent().map(Path::to_path_buf))
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                d
+            }
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}

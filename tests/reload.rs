@@ -1,0 +1,224 @@
+//! Hot reload: a valid change applies to requests that start after the swap, with no failed
+//! request under load; a broken change is rejected with file and line and the old config serves on.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use switchyard::config::{Config, KeyMode, Sources};
+use switchyard::sim::{self, Behavior, SimSettings, SimUpstream};
+use switchyard::state::AppState;
+use switchyard::usage::Ledger;
+
+struct Served {
+    url: String,
+    state: Arc<AppState>,
+    dir: tempfile::TempDir,
+    _sim: SimUpstream,
+    client: reqwest::Client,
+}
+
+fn policy(simple_model: &str) -> String {
+    format!("name: p\naliases: [auto]\nbaseline: up/big\nrules:\n  - name: pinned\n    route: [{simple_model}]\n")
+}
+
+async fn serve(watch: bool) -> Served {
+    let sim = sim::spawn(SimSettings::fast("up", ["small", "big"]))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("providers")).unwrap();
+    std::fs::create_dir_all(d.join("policies")).unwrap();
+    std::fs::write(
+        d.join("providers/up.yaml"),
+        format!(
+            "name: up\nbase_url: {}\nbreaker: {{failure_threshold: 1, recovery_ms: 60000, success_threshold: 1}}\nretry: {{attempts: 1}}\nmodels:\n  - {{name: small, input_per_1m: 1, output_per_1m: 1}}\n  - {{name: big, input_per_1m: 5, output_per_1m: 5}}\n",
+            sim.base_url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join("policies/p.yaml"), policy("up/small")).unwrap();
+    std::fs::write(
+        d.join("switchyard.yaml"),
+        "listen: 127.0.0.1:0\nledger: ledger.jsonl\n",
+    )
+    .unwrap();
+    let path = d.join("switchyard.yaml");
+    let sources = Sources::read(&path).unwrap();
+    let config = Config::build(&sources, &|_| None, KeyMode::Require).unwrap();
+    let ledger = Ledger::open(&d.join("ledger.jsonl")).unwrap();
+    let state = AppState::new(config, ledger);
+    state.set_source(path);
+    if watch {
+        switchyard::reload::spawn_triggers(state.clone(), &sources).unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = state.clone();
+    tokio::spawn(switchyard::server::run(
+        listener,
+        served,
+        std::future::pending(),
+    ));
+    Served {
+        url,
+        state,
+        dir,
+        _sim: sim,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl Served {
+    async fn model(&self) -> (u16, String) {
+        let r = self
+            .client
+            .post(format!("{}/v1/chat/completions", self.url))
+            .json(&json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let model = r
+            .headers()
+            .get("x-switchyard-model")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, model)
+    }
+
+    async fn reload(&self) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}/admin/reload", self.url))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    async fn detailed(&self) -> Value {
+        self.client
+            .get(format!("{}/health/detailed", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    fn write_policy(&self, text: &str) {
+        let path = self.dir.path().join("policies/p.yaml");
+        let tmp = self.dir.path().join("policies/.p.yaml.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(tmp, path).unwrap();
+    }
+}
+
+fn dir_of(s: &Served) -> &Path {
+    s.dir.path()
+}
+
+#[tokio::test]
+async fn valid_change_applies_to_new_requests_and_broken_change_is_rejected() {
+    let s = serve(false).await;
+    assert_eq!(s.model().await, (200, "up/small".into()));
+    s.write_policy(&policy("up/big"));
+    let (code, status) = s.reload().await;
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["changed"], true);
+    assert_eq!(s.model().await, (200, "up/big".into()));
+
+    s.write_policy("name: p\naliases: [auto]\nbaseline: up/big\nrules:\n  - name: pinned\n    route: [up/nope]\n");
+    let (code, status) = s.reload().await;
+    assert_eq!(code, 422);
+    let problem = status["problems"][0].as_str().unwrap();
+    assert!(
+        problem.contains("p.yaml:6") && problem.contains("up/nope"),
+        "{problem}"
+    );
+    assert_eq!(
+        s.model().await,
+        (200, "up/big".into()),
+        "old config keeps serving"
+    );
+    let health = s.detailed().await;
+    assert_eq!(health["config"]["last_reload"]["ok"], false);
+    assert!(health["config"]["last_reload"]["problems"][0]
+        .as_str()
+        .unwrap()
+        .contains("up/nope"));
+    assert!(dir_of(&s).join("ledger.jsonl").exists());
+}
+
+#[tokio::test]
+async fn reloads_under_load_fail_no_request() {
+    let s = Arc::new(serve(false).await);
+    let mut load = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        load.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..40 {
+                statuses.push(s.model().await.0);
+            }
+            statuses
+        }));
+    }
+    for i in 0..6 {
+        s.write_policy(&policy(if i % 2 == 0 { "up/big" } else { "up/small" }));
+        assert_eq!(s.reload().await.0, 200);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut total = 0;
+    for t in load {
+        let statuses = t.await.unwrap();
+        total += statuses.len();
+        assert!(statuses.iter().all(|c| *c == 200), "{statuses:?}");
+    }
+    assert_eq!(total, 320);
+}
+
+#[tokio::test]
+async fn breaker_state_survives_a_reload_that_leaves_the_provider_unchanged() {
+    let s = serve(false).await;
+    s._sim.control().set_behavior(Behavior::Status {
+        status: 500,
+        body: json!({"error": {"message": "down"}}),
+    });
+    assert_eq!(s.model().await.0, 502);
+    let open = |h: &Value| {
+        h["providers"][0]["models"][0]["breaker"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(open(&s.detailed().await), "open");
+    s.write_policy(&policy("up/small").replace("name: pinned", "name: renamed"));
+    assert_eq!(s.reload().await.0, 200);
+    assert_eq!(
+        open(&s.detailed().await),
+        "open",
+        "the breaker was not reset by the reload"
+    );
+}
+
+#[tokio::test]
+async fn a_file_change_is_picked_up_by_the_watcher() {
+    let s = serve(true).await;
+    assert_eq!(s.model().await.1, "up/small");
+    s.write_policy(&policy("up/big"));
+    let mut model = String::new();
+    for _ in 0..100 {
+        model = s.model().await.1;
+        if model == "up/big" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(model, "up/big");
+    assert_eq!(s.state.last_reload().unwrap().trigger, "file change");
+}
