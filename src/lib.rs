@@ -31,6 +31,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod error;
+pub mod metrics;
 pub mod openai;
 pub mod pipeline;
 pub mod reload;

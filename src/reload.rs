@@ -86,6 +86,9 @@ pub async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus {
             problems: vec![format!("reload task failed: {e}")],
         },
     };
+    if status.changed || !status.ok {
+        crate::metrics::record_reload(status.ok);
+    }
     state.set_last_reload(status.clone());
     status
 }

@@ -18,6 +18,7 @@ use crate::state::AppState;
 /// differ in whether their base URL includes it.
 pub fn app(state: Arc<AppState>) -> Router {
     let limit = state.live().config.server.max_body_bytes;
+    crate::metrics::handle();
     let v1 = Router::new()
         .route("/chat/completions", post(api::chat::chat_completions))
         .route("/models", get(api::models::list_models));
@@ -26,6 +27,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(v1)
         .route("/health", get(api::health::health))
         .route("/admin/reload", post(api::admin::reload))
+        .route("/metrics", get(api::metrics::prometheus))
+        .route("/metrics/json", get(api::metrics::as_json))
+        .route(
+            "/metrics/circuit-breakers",
+            get(api::metrics::circuit_breakers),
+        )
         .route("/health/live", get(api::health::live))
         .route("/health/ready", get(api::health::ready))
         .route("/health/detailed", get(api::health::detailed))

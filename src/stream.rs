@@ -11,11 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde_json::json;
-use tokio::time::Instant;
 
 use crate::adapters::{EventStream, UpstreamError};
 use crate::dispatch::breaker::Breaker;
-use crate::dispatch::health::lock;
+use crate::dispatch::health::breaker_event;
 use crate::openai::{ChunkView, Usage};
 use crate::usage::Recorder;
 
@@ -40,6 +39,7 @@ struct Relay {
 
 impl Drop for Relay {
     fn drop(&mut self) {
+        crate::metrics::in_flight("streams", -1.0);
         if let Some(rec) = self.recorder.take() {
             rec.finish(
                 499,
@@ -98,6 +98,7 @@ pub fn relay(
     breaker: Arc<Mutex<Breaker>>,
     drained: impl Future<Output = ()> + Send + 'static,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    crate::metrics::in_flight("streams", 1.0);
     let state = Relay {
         head: head.into(),
         rest,
@@ -139,7 +140,12 @@ pub fn relay(
                     return Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), st));
                 }
                 Some(Err(e)) => {
-                    lock(&st.breaker).on_failure(Instant::now());
+                    let model = st
+                        .recorder
+                        .as_ref()
+                        .and_then(|r| r.record.model.clone())
+                        .unwrap_or_default();
+                    breaker_event(&st.breaker, &model, |b, now| b.on_failure(now));
                     tracing::warn!(error = %e, chunks = st.chunks, "upstream stream broke after the first byte");
                     st.finish(200, "stream_interrupted");
                     return Some((Ok(error_event(&e, st.chunks)), st));

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod chat;
 pub mod health;
+pub mod metrics;
 pub mod models;
 
 use axum::extract::rejection::BytesRejection;

@@ -85,6 +85,24 @@ impl Health {
     }
 }
 
+/// Applies one event to a breaker and reports a resulting state change as a metric.
+pub fn breaker_event<R>(
+    breaker: &Mutex<Breaker>,
+    model: &str,
+    event: impl FnOnce(&mut Breaker, Instant) -> R,
+) -> R {
+    let now = Instant::now();
+    let mut b = lock(breaker);
+    let before = b.state(now);
+    let result = event(&mut b, now);
+    let after = b.state(now);
+    drop(b);
+    if before != after {
+        crate::metrics::record_transition(model, after);
+    }
+    result
+}
+
 /// Locks a state machine; a poisoned lock (a panic elsewhere) still holds valid state.
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

@@ -20,7 +20,7 @@ use crate::openai::ChunkView;
 use crate::route::RoutePlan;
 use crate::state::Live;
 use breaker::{Breaker, Permit};
-use health::lock;
+use health::{breaker_event, lock};
 use keys::KeyPick;
 
 /// An answer that is ready to go back to the client.
@@ -143,7 +143,7 @@ async fn try_candidate(
                 return Err(None);
             }
         };
-        if lock(&breaker).acquire(Instant::now()) == Permit::Refused {
+        if breaker_event(&breaker, &model.id, |b, now| b.acquire(now)) == Permit::Refused {
             note.push("skipped: breaker open".into());
             return Err(None);
         }
@@ -164,11 +164,23 @@ async fn try_candidate(
         trace.waited += started.elapsed();
         let err = match result {
             Ok(reply) => {
-                lock(&breaker).on_success(Instant::now());
+                crate::metrics::record_attempt(
+                    &provider.name,
+                    &model.id,
+                    "ok",
+                    started.elapsed().as_secs_f64(),
+                );
+                breaker_event(&breaker, &model.id, |b, now| b.on_success(now));
                 return Ok((reply, breaker));
             }
             Err(e) => e,
         };
+        crate::metrics::record_attempt(
+            &provider.name,
+            &model.id,
+            &err.label(),
+            started.elapsed().as_secs_f64(),
+        );
         tracing::debug!(model = %model.id, attempt, error = %err, "upstream attempt failed");
         if let (true, Some(i)) = (err.is_rate_limit(), key) {
             let wait = match &err {
@@ -183,9 +195,9 @@ async fn try_candidate(
         // a 4xx (429 included) is a well-formed answer: the provider is up, so it counts as
         // a success for the breaker (and frees a half-open probe)
         if err.is_provider_fault() {
-            lock(&breaker).on_failure(Instant::now());
+            breaker_event(&breaker, &model.id, |b, now| b.on_failure(now));
         } else {
-            lock(&breaker).on_success(Instant::now());
+            breaker_event(&breaker, &model.id, |b, now| b.on_success(now));
         }
         if !err.is_retryable() {
             if let UpstreamError::Status { status, body, .. } = err {

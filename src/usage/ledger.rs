@@ -120,6 +120,7 @@ fn write_loop(file: std::fs::File, rx: Receiver<Msg>, healthy: &AtomicBool) {
             Msg::Record(p) => {
                 let r = p.finish();
                 emit(&r);
+                crate::metrics::record_usage(&r);
                 line.clear();
                 if serde_json::to_writer(&mut line, &r).is_ok() {
                     line.push(b'\n');

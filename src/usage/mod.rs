@@ -31,6 +31,9 @@ pub struct UsageRecord {
     pub completion_tokens: u64,
     /// True when tokens were counted locally because the upstream reported no usage.
     pub tokens_estimated: bool,
+    /// False when no upstream answered: the tokens are the prompt's size, and nothing is billed.
+    #[serde(default)]
+    pub billed: bool,
     pub cost_usd: f64,
     pub baseline_model: Option<String>,
     pub baseline_cost_usd: f64,
@@ -78,6 +81,7 @@ impl Pending {
     pub fn finish(self) -> UsageRecord {
         let mut r = self.record;
         r.ts = humantime::format_rfc3339_millis(self.at).to_string();
+        r.billed = self.billable;
         if !self.billable {
             r.completion_tokens = 0;
             return r;

@@ -28,6 +28,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(ledger: Ledger, request_id: &str, endpoint: &str, started: Instant) -> Self {
+        crate::metrics::in_flight("requests", 1.0);
         Self {
             ledger,
             record: UsageRecord {
@@ -71,6 +72,7 @@ impl Recorder {
         ttft: Option<Duration>,
     ) {
         self.written = true;
+        crate::metrics::in_flight("requests", -1.0);
         let mut record = std::mem::take(&mut self.record);
         record.status = status;
         record.outcome = outcome.to_owned();

@@ -1,0 +1,178 @@
+//! Prometheus metrics: the names and labels Switchyard exports, recorded off the request path.
+//!
+//! Names are prefixed `switchyard_`, in base units (seconds, dollars, tokens), counters end in
+//! `_total`, and labels stay low-cardinality (model, provider, complexity, rule, status and
+//! outcome come from the config or fixed sets; never users, request ids or raw errors).
+
+use std::sync::OnceLock;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::dispatch::breaker::BreakerState;
+use crate::usage::UsageRecord;
+
+const SECONDS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
+/// The process-wide recorder, installed on first use (one per process, as the `metrics` facade
+/// requires); `None` if another recorder was installed first.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "switchyard_requests_total",
+        "Requests by endpoint, chosen model, provider, complexity, rule and status"
+    );
+    describe_counter!(
+        "switchyard_prompt_tokens_total",
+        Unit::Count,
+        "Prompt tokens billed, by model"
+    );
+    describe_counter!(
+        "switchyard_completion_tokens_total",
+        Unit::Count,
+        "Completion tokens billed, by model"
+    );
+    describe_gauge!(
+        "switchyard_cost_usd_total",
+        "Dollars spent (monotonic), by model"
+    );
+    describe_gauge!(
+        "switchyard_saving_usd_total",
+        "Dollars saved against the baseline model (can fall when a dearer model is chosen)"
+    );
+    describe_counter!(
+        "switchyard_retries_total",
+        "Upstream attempts beyond the first, by model"
+    );
+    describe_counter!(
+        "switchyard_failovers_total",
+        "Moves to a later candidate, by requested model"
+    );
+    describe_histogram!(
+        "switchyard_request_duration_seconds",
+        Unit::Seconds,
+        "Whole request latency, by endpoint and model"
+    );
+    describe_histogram!(
+        "switchyard_time_to_first_token_seconds",
+        Unit::Seconds,
+        "Time to the first streamed content, by model"
+    );
+    describe_histogram!(
+        "switchyard_overhead_seconds",
+        Unit::Seconds,
+        "The router's own time per request (excludes upstream waits and backoff)"
+    );
+    describe_histogram!(
+        "switchyard_upstream_duration_seconds",
+        Unit::Seconds,
+        "One upstream attempt, by provider, model and outcome"
+    );
+    describe_gauge!("switchyard_requests_in_flight", "Requests being handled");
+    describe_gauge!("switchyard_streams_in_flight", "Streams being relayed");
+    describe_gauge!(
+        "switchyard_breaker_state",
+        "0 closed, 1 half-open, 2 open, by model"
+    );
+    describe_counter!(
+        "switchyard_breaker_transitions_total",
+        "Breaker state changes, by model and new state"
+    );
+    describe_counter!(
+        "switchyard_config_reloads_total",
+        "Reload attempts by result"
+    );
+}
+
+/// One finished request, from the ledger writer thread (never on the request path).
+pub fn record_usage(r: &UsageRecord) {
+    let model = r.model.clone().unwrap_or_else(|| "none".into());
+    let labels = [
+        ("endpoint", r.endpoint.clone()),
+        ("model", model.clone()),
+        (
+            "provider",
+            r.provider.clone().unwrap_or_else(|| "none".into()),
+        ),
+        (
+            "complexity",
+            r.complexity
+                .clone()
+                .unwrap_or_else(|| "unclassified".into()),
+        ),
+        ("rule", r.rule.clone().unwrap_or_else(|| "none".into())),
+        ("status", r.status.to_string()),
+        ("outcome", r.outcome.clone()),
+    ];
+    counter!("switchyard_requests_total", &labels).increment(1);
+    let by_model = [("model", model)];
+    if r.billed {
+        counter!("switchyard_prompt_tokens_total", &by_model).increment(r.prompt_tokens);
+        counter!("switchyard_completion_tokens_total", &by_model).increment(r.completion_tokens);
+    }
+    gauge!("switchyard_cost_usd_total", &by_model).increment(r.cost_usd);
+    gauge!("switchyard_saving_usd_total", &by_model).increment(r.saving_usd);
+    counter!("switchyard_retries_total", &by_model)
+        .increment(u64::from(r.attempts.saturating_sub(1 + r.failovers)));
+    counter!("switchyard_failovers_total", "requested" => r.requested_model.clone())
+        .increment(u64::from(r.failovers));
+    let timing = [("endpoint", r.endpoint.clone()), by_model[0].clone()];
+    histogram!("switchyard_request_duration_seconds", &timing).record(r.latency_ms / 1000.0);
+    histogram!("switchyard_overhead_seconds").record(r.overhead_ms / 1000.0);
+    if let Some(t) = r.ttft_ms {
+        histogram!("switchyard_time_to_first_token_seconds", &by_model).record(t / 1000.0);
+    }
+}
+
+/// One upstream attempt.
+pub fn record_attempt(provider: &str, model: &str, outcome: &str, seconds: f64) {
+    histogram!("switchyard_upstream_duration_seconds", "provider" => provider.to_owned(), "model" => model.to_owned(), "outcome" => outcome.to_owned()).record(seconds);
+}
+
+/// A breaker changed state.
+pub fn record_transition(model: &str, to: BreakerState) {
+    counter!("switchyard_breaker_transitions_total", "model" => model.to_owned(), "to" => to.as_str()).increment(1);
+}
+
+/// The current state of one breaker, refreshed at scrape time.
+pub fn set_breaker_state(model: &str, state: BreakerState) {
+    let v = match state {
+        BreakerState::Closed => 0.0,
+        BreakerState::HalfOpen => 1.0,
+        BreakerState::Open => 2.0,
+    };
+    gauge!("switchyard_breaker_state", "model" => model.to_owned()).set(v);
+}
+
+/// In-flight requests or streams (`kind` is `requests` or `streams`).
+pub fn in_flight(kind: &'static str, delta: f64) {
+    match kind {
+        "streams" => gauge!("switchyard_streams_in_flight").increment(delta),
+        _ => gauge!("switchyard_requests_in_flight").increment(delta),
+    }
+}
+
+/// A reload attempt's result.
+pub fn record_reload(ok: bool) {
+    counter!("switchyard_config_reloads_total", "result" => if ok { "ok" } else { "rejected" })
+        .increment(1);
+}
