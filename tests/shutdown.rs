@@ -17,6 +17,21 @@ fn slow(token_ms: u64, words: usize) -> Upstream {
     Upstream::new("slow", &["slow-1"]).sim_settings(s)
 }
 
+/// Starts a streamed request in the background; resolves to the whole SSE text.
+fn open_stream(h: &Harness) -> tokio::task::JoinHandle<String> {
+    let client = h.client.clone();
+    let url = h.url("/v1/chat/completions");
+    tokio::spawn(async move {
+        let resp = client
+            .post(url)
+            .json(&chat_stream("auto", "tell me a story", false))
+            .send()
+            .await
+            .unwrap();
+        resp.text().await.unwrap()
+    })
+}
+
 #[tokio::test]
 async fn open_stream_completes_during_the_grace_period() {
     let mut h = Harness::start_with_server(
@@ -25,17 +40,7 @@ async fn open_stream_completes_during_the_grace_period() {
         Some("shutdown_grace_ms: 10000\n"),
     )
     .await;
-    let client = h.client.clone();
-    let url = h.url("/v1/chat/completions");
-    let stream = tokio::spawn(async move {
-        let resp = client
-            .post(url)
-            .json(&chat_stream("auto", "tell me a story", false))
-            .send()
-            .await
-            .unwrap();
-        resp.text().await.unwrap()
-    });
+    let stream = open_stream(&h);
     h.wait_calls("slow", 1).await;
     h.begin_shutdown();
     let text = stream.await.unwrap();
@@ -57,17 +62,7 @@ async fn stream_still_open_after_the_grace_period_ends_with_an_error_event() {
         Some("shutdown_grace_ms: 300\n"),
     )
     .await;
-    let client = h.client.clone();
-    let url = h.url("/v1/chat/completions");
-    let stream = tokio::spawn(async move {
-        let resp = client
-            .post(url)
-            .json(&chat_stream("auto", "a very long story", false))
-            .send()
-            .await
-            .unwrap();
-        resp.text().await.unwrap()
-    });
+    let stream = open_stream(&h);
     h.wait_calls("slow", 1).await;
     h.begin_shutdown();
     let text = stream.await.unwrap();
