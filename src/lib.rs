@@ -19,6 +19,9 @@
 //! 7. [`usage`]: a [`usage::Recorder`] follows the request and leaves one ledger line with
 //!    tokens, cost, baseline cost and saving, written off the request path.
 //!
+//! 8. [`report`]: offline, `switchyard report` sums the ledger per model, class, user or day,
+//!    and `switchyard simulate` replays a workload through several policies to compare costs.
+//!
 //! [`config`] loads and validates providers/ and policies/; [`state`] holds the live config
 //! behind an atomic swap; [`sim`] is a simulated OpenAI-compatible provider for the demo,
 //! tests and benchmarks; [`demo`] wires them together.
@@ -35,6 +38,7 @@ pub mod metrics;
 pub mod openai;
 pub mod pipeline;
 pub mod reload;
+pub mod report;
 pub mod route;
 pub mod secret;
 pub mod server;
@@ -43,3 +47,4 @@ pub mod state;
 pub mod stream;
 pub mod tokens;
 pub mod usage;
+pub mod workload;

@@ -38,5 +38,50 @@ async fn main() -> anyhow::Result<()> {
             };
             std::process::exit(switchyard::cli::classify::run(opts).await)
         }
+        Command::Report {
+            ledger,
+            since,
+            until,
+            by,
+            format,
+            out,
+            svg_dir,
+        } => std::process::exit(switchyard::cli::report::run(
+            switchyard::cli::report::Options {
+                ledger: &ledger,
+                since: since.as_deref(),
+                until: until.as_deref(),
+                by: &by,
+                format,
+                out: out.as_deref(),
+                svg_dir: svg_dir.as_deref(),
+            },
+        )),
+        Command::Simulate {
+            workload,
+            config,
+            policies,
+            strategies,
+            seed,
+            output_tokens,
+            baseline,
+            format,
+            out,
+            svg_dir,
+        } => {
+            let opts = switchyard::cli::simulate::Options {
+                workload: &workload,
+                config: config.as_deref(),
+                policies: &policies,
+                strategies: &strategies,
+                seed,
+                output_tokens,
+                baseline: baseline.as_deref(),
+                format,
+                out: out.as_deref(),
+                svg_dir: svg_dir.as_deref(),
+            };
+            std::process::exit(switchyard::cli::simulate::run(opts).await)
+        }
     }
 }

@@ -60,7 +60,7 @@ pub async fn run(opts: Options<'_>) -> i32 {
                 continue;
             }
         };
-        let w = match super::workload::WorkloadLine::parse(&line) {
+        let w = match crate::workload::WorkloadLine::parse(&line) {
             Ok(w) => w,
             Err(e) => {
                 eprintln!("line {}: {e}; skipped", n + 1);

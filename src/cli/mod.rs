@@ -1,15 +1,19 @@
-//! The command line: `serve`, `demo`, `check`, `classify` and `sim`.
+//! The command line: `serve`, `demo`, `check`, `classify`, `sim`, `report` and `simulate`.
 
 pub mod check;
 pub mod classify;
 pub mod logging;
+pub mod report;
 pub mod serve;
 pub mod sim;
-pub mod workload;
+pub mod simulate;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+use crate::report::aggregate::Dimension;
+use crate::report::comparison::OutputTokens;
 
 /// Switchyard: a smart multi-provider LLM router with an OpenAI-compatible API.
 #[derive(Debug, Parser)]
@@ -74,5 +78,62 @@ pub enum Command {
         misses: bool,
         /// Workload file (JSON lines); stdin when absent or `-`.
         file: Option<PathBuf>,
+    },
+    /// Cost report from a usage ledger: cost, baseline cost and saving per group, with totals.
+    Report {
+        /// The ledger file (JSON lines); `-` for stdin.
+        #[arg(long)]
+        ledger: PathBuf,
+        /// Only requests at or after this time (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only requests before this time; a bare date includes that whole day.
+        #[arg(long)]
+        until: Option<String>,
+        /// Group by model, provider, complexity, rule, user or day; repeat (or comma-separate)
+        /// to group by the combination.
+        #[arg(long, value_delimiter = ',')]
+        by: Vec<Dimension>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: report::Format,
+        /// Write the report here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also write each chart as a standalone SVG file into this folder.
+        #[arg(long)]
+        svg_dir: Option<PathBuf>,
+    },
+    /// Replay a workload through several policies and strategies offline and compare costs.
+    Simulate {
+        /// Workload lines (`classify`'s format) or ledger lines; `-` for stdin.
+        #[arg(long)]
+        workload: PathBuf,
+        /// Server config whose providers/ are used; defaults to the embedded providers/.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// A policy file to compare (repeat); the first is the reference for classes and
+        /// baseline. Default: the config's own policy.
+        #[arg(long = "policy")]
+        policies: Vec<PathBuf>,
+        /// A built-in strategy (repeat): `always:provider/model` or `cheapest`.
+        #[arg(long = "strategy")]
+        strategies: Vec<String>,
+        /// Seed of the weighted choices: the same seed gives the same result.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Completion tokens assumed per class when a line has no `output_tokens`.
+        #[arg(long, default_value = "simple=150,medium=400,complex=900")]
+        output_tokens: OutputTokens,
+        /// Price savings against this model instead of the first policy's baseline.
+        #[arg(long)]
+        baseline: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: report::Format,
+        /// Write the comparison here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also write each chart as a standalone SVG file into this folder.
+        #[arg(long)]
+        svg_dir: Option<PathBuf>,
     },
 }

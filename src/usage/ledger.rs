@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,8 @@ pub struct Ledger {
     path: PathBuf,
     /// False after a failed write or flush, until one succeeds again (shown in health).
     healthy: Arc<AtomicBool>,
+    /// Records waiting for room in a full queue; `flush` waits for them too.
+    overflow: Arc<AtomicUsize>,
 }
 
 impl Ledger {
@@ -51,6 +53,7 @@ impl Ledger {
             tx,
             path: path.to_owned(),
             healthy,
+            overflow: Arc::default(),
         })
     }
 
@@ -73,8 +76,11 @@ impl Ledger {
             Ok(()) => {}
             Err(TrySendError::Full(msg)) => {
                 let tx = self.tx.clone();
+                let overflow = self.overflow.clone();
+                overflow.fetch_add(1, Ordering::SeqCst);
                 let wait = move || {
                     let _ = tx.send(msg);
+                    overflow.fetch_sub(1, Ordering::SeqCst);
                 };
                 match tokio::runtime::Handle::try_current() {
                     Ok(rt) => drop(rt.spawn_blocking(wait)),
@@ -89,6 +95,9 @@ impl Ledger {
 
     /// Waits until every record queued before this call is written and flushed to the file.
     pub async fn flush(&self) {
+        while self.overflow.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let (done, wait) = oneshot::channel();
         self.send(Msg::Flush(done));
         let _ = wait.await;

@@ -13,7 +13,9 @@ pub use recorder::Recorder;
 
 /// One ledger line. Costs are in USD at full precision; `saving_usd` is the baseline's cost
 /// for the same tokens minus the actual cost (negative when the chosen model is dearer).
+/// Every field has a default when read, so ledgers from older or newer versions still load.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+#[serde(default)]
 pub struct UsageRecord {
     pub ts: String,
     pub request_id: String,
@@ -32,7 +34,6 @@ pub struct UsageRecord {
     /// True when tokens were counted locally because the upstream reported no usage.
     pub tokens_estimated: bool,
     /// False when no upstream answered: the tokens are the prompt's size, and nothing is billed.
-    #[serde(default)]
     pub billed: bool,
     pub cost_usd: f64,
     pub baseline_model: Option<String>,
@@ -43,9 +44,19 @@ pub struct UsageRecord {
     pub overhead_ms: f64,
     pub attempts: u32,
     pub failovers: u32,
+    #[serde(default = "default_status")]
     pub status: u16,
     /// `ok`, or a low-cardinality error label (`all_candidates_failed`, `stream_cut`, …).
+    #[serde(default = "default_outcome")]
     pub outcome: String,
+}
+
+fn default_status() -> u16 {
+    200
+}
+
+fn default_outcome() -> String {
+    "ok".into()
 }
 
 /// A record whose arithmetic is finished off the request path, in the ledger's writer.

@@ -1,4 +1,4 @@
-//! Workload lines (`classify`, later `simulate`): one JSON object per line with `prompt` or
+//! Workload lines, the input of `classify` and `simulate`: one JSON object per line with `prompt` or
 //! `messages`, and optionally `id`, `model`, `user`, `output_tokens`, `label`.
 
 use serde::Deserialize;

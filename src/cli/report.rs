@@ -1,0 +1,118 @@
+//! `switchyard report`: spend, baseline cost and saving from a usage ledger, grouped, with totals.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use crate::report::aggregate::{aggregate, Dimension, Window};
+use crate::report::html::write_svgs;
+use crate::report::ledger_read::read_ledger;
+use crate::report::report_view::{self, Meta};
+use crate::report::time::parse_bound;
+
+/// Output formats of `report` and `simulate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns, dollars to the cent.
+    Table,
+    /// Comma-separated, full precision.
+    Csv,
+    /// One JSON document, full precision.
+    Json,
+    /// One self-contained HTML page with charts.
+    Html,
+}
+
+/// Options of one `report` run.
+pub struct Options<'a> {
+    pub ledger: &'a Path,
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+    pub by: &'a [Dimension],
+    pub format: Format,
+    pub out: Option<&'a Path>,
+    pub svg_dir: Option<&'a Path>,
+}
+
+/// Opens a file, or stdin for `-`.
+pub(crate) fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    Ok(Box::new(std::io::BufReader::new(std::fs::File::open(
+        path,
+    )?)))
+}
+
+/// Writes the output to `out`, or stdout when absent.
+pub(crate) fn emit(out: Option<&Path>, text: &str) -> Result<(), String> {
+    match out {
+        Some(p) => {
+            std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
+        }
+        None => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(text.as_bytes())
+                .and_then(|()| o.flush())
+                .map_err(|e| format!("cannot write to stdout: {e}"))
+        }
+    }
+}
+
+/// Returns the exit code: 0, or 1 when an argument is wrong or the ledger cannot be read.
+/// Bad ledger lines are reported on stderr with their line numbers and skipped.
+pub fn run(opts: Options<'_>) -> i32 {
+    let bound = |s: Option<&str>, end| s.map(|s| parse_bound(s, end)).transpose();
+    let window = match (bound(opts.since, false), bound(opts.until, true)) {
+        (Ok(since), Ok(until)) => Window { since, until },
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let input = match open(opts.ledger) {
+        Ok(r) => read_ledger(r),
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", opts.ledger.display());
+            return 1;
+        }
+    };
+    for b in &input.bad {
+        eprintln!("{}: {b}", opts.ledger.display());
+    }
+    let report = aggregate(&input.entries, window, opts.by);
+    let meta = Meta {
+        source: opts.ledger.display().to_string(),
+        since: opts.since.map(str::to_owned),
+        until: opts.until.map(str::to_owned),
+        lines_read: input.entries.len() + input.bad.len(),
+        lines_skipped: input.bad.len(),
+    };
+    let text = match opts.format {
+        Format::Table => format!(
+            "{}\n\n{}",
+            meta.describe(),
+            report_view::table(&report).render(true)
+        ),
+        Format::Csv => report_view::csv(&report),
+        Format::Json => {
+            serde_json::to_string_pretty(&report_view::json(&report, &meta)).unwrap_or_default()
+                + "\n"
+        }
+        Format::Html => report_view::html(&report, &meta),
+    };
+    let mut code = 0;
+    if let Err(e) = emit(opts.out, &text) {
+        eprintln!("error: {e}");
+        code = 1;
+    }
+    if let Some(dir) = opts.svg_dir {
+        if let Err(e) = write_svgs(dir, &report_view::charts(&report)) {
+            eprintln!("error: cannot write charts to {}: {e}", dir.display());
+            code = 1;
+        }
+    }
+    if !input.bad.is_empty() {
+        eprintln!("{} bad line(s) skipped", input.bad.len());
+    }
+    code
+}
