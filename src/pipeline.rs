@@ -45,10 +45,11 @@ pub async fn chat(state: &AppState, request_id: &str, body: Result<Bytes, ApiErr
     let result = run_chat(state, &live, body, &mut rec, &mut headers)
         .instrument(span)
         .await;
+    let overhead = rec.freeze_overhead();
     put(
         &mut headers,
         "x-switchyard-overhead-ms",
-        &format!("{:.3}", ms(rec.overhead())),
+        &format!("{:.3}", ms(overhead)),
     );
     let resp = match result {
         Ok(Ready::Full(full)) => {

@@ -33,6 +33,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/metrics/circuit-breakers",
             get(api::metrics::circuit_breakers),
         )
+        .route("/dashboard", get(api::dashboard::page))
+        .route("/dashboard/", get(api::dashboard::page))
+        .route("/dashboard/app.js", get(api::dashboard::script))
+        .route("/dashboard/style.css", get(api::dashboard::style))
         .route("/health/live", get(api::health::live))
         .route("/health/ready", get(api::health::ready))
         .route("/health/detailed", get(api::health::detailed))

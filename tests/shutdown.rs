@@ -52,6 +52,13 @@ async fn open_stream_completes_during_the_grace_period() {
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].outcome, "ok");
     assert_eq!(lines[0].completion_tokens, 20);
+    // overhead is frozen when the stream is committed, before its first token reaches the
+    // client: relaying the upstream's pace is not router overhead
+    assert!(
+        lines[0].overhead_ms <= lines[0].ttft_ms.unwrap(),
+        "{:?}",
+        lines[0]
+    );
 }
 
 #[tokio::test]

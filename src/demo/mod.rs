@@ -147,6 +147,7 @@ Switchyard demo is running at {url}  (simulated providers: swift, lumen, atlas, 
 Routing: a simple question goes to swift/swift-mini (two keys, rotated), a medium one to
 lumen/lumen-pro, a complex one to atlas/atlas-ultra with zenith/zenith-large as failover.
 Savings are priced against atlas/atlas-ultra. Ledger: {ledger}
+Live dashboard: {url}/dashboard    Metrics: {url}/metrics    Health: {url}/health/detailed
 
 Try:
   curl -s {url}/v1/chat/completions -H 'content-type: application/json' \

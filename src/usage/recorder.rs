@@ -23,6 +23,9 @@ pub struct Recorder {
     pub encoding: Encoding,
     /// Set once an upstream answer is committed to the client: only then is anything billed.
     pub answered: bool,
+    /// The router's own time, frozen when the answer is committed (a stream's relay time is
+    /// the upstream's pace, not router overhead).
+    overhead: Option<Duration>,
     written: bool,
 }
 
@@ -42,13 +45,23 @@ impl Recorder {
             waited: Duration::ZERO,
             encoding: Encoding::default(),
             answered: false,
+            overhead: None,
             written: false,
         }
     }
 
-    /// The router's own time so far: everything but upstream waits and backoff sleeps.
+    /// The router's own time: everything but upstream waits and backoff sleeps, up to the
+    /// moment the answer was committed (or until now, if it has not been).
     pub fn overhead(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.waited)
+        self.overhead
+            .unwrap_or_else(|| self.started.elapsed().saturating_sub(self.waited))
+    }
+
+    /// Fixes the overhead figure at this moment; called when the response starts.
+    pub fn freeze_overhead(&mut self) -> Duration {
+        let d = self.overhead();
+        self.overhead = Some(d);
+        d
     }
 
     /// Writes the ledger line. `text` is the completion, counted only if `reported` is `None`.

@@ -1,0 +1,503 @@
+// Switchyard dashboard: polls the router's metrics every 2 s and draws numbers and charts (no libraries).
+"use strict";
+
+(() => {
+  const POLL_MS = 2000;
+  const WINDOW_MS = 5 * 60 * 1000; // throughput history kept (the chart's widest span)
+  const MIN_SPAN_MS = 30 * 1000; // the chart's narrowest span, while history is short
+  const RATE_WINDOW_MS = 10 * 1000; // the big requests/s number averages over this
+  const PALETTE = ["#6ea8ff", "#34d399", "#a78bfa", "#fbbf24", "#f472b6", "#22d3ee", "#fb923c", "#a3e635", "#e879f9", "#94a3b8"];
+  const COMPLEXITY = [
+    ["simple", "#34d399"],
+    ["medium", "#6ea8ff"],
+    ["complex", "#a78bfa"],
+    ["unclassified", "#64748b"],
+  ];
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  const snapshots = []; // {t, total, errors}: one per successful poll, kept for WINDOW_MS
+  const modelColours = new Map(); // stable colour per model across refreshes
+  let everReady = false;
+
+  // Any script error is left on <body> so a headless test (or a curious operator) can see it.
+  window.addEventListener("error", (e) => { document.body.dataset.jsError = String(e.message || e); });
+  window.addEventListener("unhandledrejection", (e) => { document.body.dataset.jsError = String(e.reason); });
+
+  // ---- small helpers ---------------------------------------------------------------------
+
+  const $ = (sel) => document.querySelector(sel);
+  const metricEl = (name) => document.querySelector(`[data-metric="${name}"]`);
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v;
+      else if (k === "style") node.style.cssText = v;
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c);
+    return node;
+  }
+
+  function svg(tag, attrs) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    return node;
+  }
+
+  /** Sets a checked number: `value` (machine-readable) in data-value, `text` for people. */
+  function setMetric(name, value, text) {
+    const node = metricEl(name);
+    if (!node) return;
+    node.dataset.value = value;
+    node.textContent = text;
+  }
+
+  async function getJson(path) {
+    const resp = await fetch(path, { cache: "no-store", headers: { accept: "application/json" } });
+    if (!resp.ok) throw new Error(`${path}: HTTP ${resp.status}`);
+    return resp.json();
+  }
+
+  const samples = (metrics, name) => metrics[name] || [];
+  const total = (list) => list.reduce((a, s) => a + Number(s.value || 0), 0);
+
+  /** Sums sample values by one label's value. */
+  function groupBy(list, label) {
+    const out = new Map();
+    for (const s of list) {
+      const key = (s.labels && s.labels[label]) || "none";
+      out.set(key, (out.get(key) || 0) + Number(s.value || 0));
+    }
+    return out;
+  }
+
+  /**
+   * The q-quantile of a Prometheus histogram given all its `_bucket` samples (summed over
+   * series by `le`), interpolating linearly inside the bucket as histogram_quantile does.
+   * Returns null when there are no observations.
+   */
+  function quantile(q, bucketSamples) {
+    const byLe = new Map();
+    for (const s of bucketSamples) {
+      const le = s.labels && s.labels.le;
+      if (le === undefined) continue;
+      const bound = le === "+Inf" ? Infinity : Number(le);
+      byLe.set(bound, (byLe.get(bound) || 0) + Number(s.value || 0));
+    }
+    const buckets = [...byLe.entries()].sort((a, b) => a[0] - b[0]);
+    if (buckets.length < 2 || buckets[buckets.length - 1][0] !== Infinity) return null;
+    const count = buckets[buckets.length - 1][1];
+    if (!(count > 0)) return null;
+    const rank = q * count;
+    let i = buckets.findIndex(([, c]) => c >= rank);
+    if (i === buckets.length - 1) return buckets[buckets.length - 2][0];
+    const [upper, cumulative] = buckets[i];
+    if (i === 0 && upper <= 0) return upper;
+    const lower = i === 0 ? 0 : buckets[i - 1][0];
+    const below = i === 0 ? 0 : buckets[i - 1][1];
+    return lower + (upper - lower) * ((rank - below) / (cumulative - below));
+  }
+
+  const int = (n) => Math.round(n).toLocaleString("en-US");
+
+  function dollars(n) {
+    const abs = Math.abs(n);
+    const sign = n < 0 ? "−" : "";
+    if (abs >= 1000) return `${sign}$${abs.toLocaleString("en-US", { maximumFractionDigits: 0 })}`;
+    if (abs >= 1) return `${sign}$${abs.toFixed(2)}`;
+    if (abs === 0) return "$0.00";
+    if (abs >= 0.01) return `${sign}$${abs.toFixed(4)}`;
+    return `${sign}$${abs.toFixed(6)}`;
+  }
+
+  function percent(fraction) {
+    const p = fraction * 100;
+    if (p === 0) return "0%";
+    if (p < 10) return `${p.toFixed(1)}%`;
+    return `${p.toFixed(p >= 99.95 ? 0 : 1)}%`;
+  }
+
+  function seconds(s) {
+    if (s === null || !isFinite(s)) return "–";
+    if (s < 0.001) return `${(s * 1000).toFixed(2)} ms`;
+    if (s < 1) return `${(s * 1000).toFixed(s < 0.1 ? 1 : 0)} ms`;
+    return `${s.toFixed(2)} s`;
+  }
+
+  function rate(r) {
+    if (r >= 100) return r.toFixed(0);
+    if (r >= 10) return r.toFixed(1);
+    return r.toFixed(2);
+  }
+
+  function compact(n) {
+    if (n >= 1e9) return `${(n / 1e9).toFixed(1)}B`;
+    if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+    if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+    return int(n);
+  }
+
+  function duration(s) {
+    s = Math.floor(s);
+    const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+    if (d) return `${d}d ${h}h`;
+    if (h) return `${h}h ${m}m`;
+    if (m) return `${m}m ${s % 60}s`;
+    return `${s}s`;
+  }
+
+  function colourFor(model) {
+    if (!modelColours.has(model)) modelColours.set(model, PALETTE[modelColours.size % PALETTE.length]);
+    return modelColours.get(model);
+  }
+
+  // ---- rendering -------------------------------------------------------------------------
+
+  function renderKpis(m, now) {
+    const requests = samples(m, "switchyard_requests_total");
+    const totalRequests = total(requests);
+    const errors = total(requests.filter((s) => Number(s.labels && s.labels.status) >= 400));
+    const spend = total(samples(m, "switchyard_cost_usd_total"));
+    const saving = total(samples(m, "switchyard_saving_usd_total"));
+    const tokens = total(samples(m, "switchyard_prompt_tokens_total")) + total(samples(m, "switchyard_completion_tokens_total"));
+
+    snapshots.push({ t: now, total: totalRequests, errors });
+    while (snapshots.length > 2 && now - snapshots[1].t > WINDOW_MS) snapshots.shift();
+
+    // requests/s over the last RATE_WINDOW_MS (or since the oldest snapshot we have)
+    let base = null;
+    for (const s of snapshots) {
+      if (s !== snapshots[snapshots.length - 1] && now - s.t <= RATE_WINDOW_MS + POLL_MS / 2) { base = s; break; }
+    }
+    if (base === null && snapshots.length > 1) base = snapshots[snapshots.length - 2];
+    if (base) {
+      const rps = Math.max(0, totalRequests - base.total) / Math.max(0.001, (now - base.t) / 1000);
+      setMetric("requests_per_second", rps.toFixed(4), rate(rps));
+    }
+
+    setMetric("requests_total", String(Math.round(totalRequests)), int(totalRequests));
+    setMetric("spend_usd", spend.toFixed(6), dollars(spend));
+    setMetric("saving_usd", saving.toFixed(6), dollars(saving));
+    const baseline = spend + saving;
+    const savingPct = baseline > 0 ? saving / baseline : 0;
+    setMetric("saving_pct", savingPct.toFixed(6), percent(savingPct));
+    $("#saving-card").classList.toggle("good", saving > 0);
+    $("#saving-card").classList.toggle("warn", saving < 0);
+    setMetric("tokens_total", String(Math.round(tokens)), compact(tokens));
+    const errorRate = totalRequests > 0 ? errors / totalRequests : 0;
+    setMetric("error_rate", errorRate.toFixed(6), percent(errorRate));
+    setMetric("errors_total", String(Math.round(errors)), int(errors));
+    $("#errors-word").textContent = Math.round(errors) === 1 ? "error" : "errors";
+    const errCard = $("#error-card");
+    errCard.classList.toggle("bad", errorRate >= 0.05);
+    errCard.classList.toggle("warn", errorRate > 0 && errorRate < 0.05);
+    errCard.classList.toggle("good", totalRequests > 0 && errorRate === 0);
+
+    const reqIn = total(samples(m, "switchyard_requests_in_flight"));
+    const streamsIn = total(samples(m, "switchyard_streams_in_flight"));
+    setMetric("requests_in_flight", String(Math.round(reqIn)), int(reqIn));
+    setMetric("streams_in_flight", String(Math.round(streamsIn)), int(streamsIn));
+
+    renderStatusCodes(groupBy(requests, "status"));
+  }
+
+  /** Per-poll rates between consecutive snapshots, as [t, rps, errorsPerSecond]. */
+  function ratePoints() {
+    const pts = [];
+    for (let i = 1; i < snapshots.length; i++) {
+      const a = snapshots[i - 1], b = snapshots[i];
+      const dt = Math.max(0.001, (b.t - a.t) / 1000);
+      pts.push([b.t, Math.max(0, b.total - a.total) / dt, Math.max(0, b.errors - a.errors) / dt]);
+    }
+    return pts;
+  }
+
+  function niceMax(v) {
+    if (v <= 0) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const f of [1, 2, 2.5, 5, 10]) if (f * p >= v) return f * p;
+    return 10 * p;
+  }
+
+  function spanLabel(ms) {
+    const s = Math.round(ms / 1000);
+    return s >= 60 ? `${+(s / 60).toFixed(1)} min` : `${s} s`;
+  }
+
+  function renderThroughput(now) {
+    const chart = $("#rps-chart");
+    const W = 600, H = 200, PAD = 6;
+    const pts = ratePoints();
+    const max = niceMax(Math.max(0, ...pts.map((p) => p[1])) * 1.1);
+    $("#rps-max").textContent = `${rate(max)} req/s`;
+    // the span grows with the history this page has seen, from 30 s up to 5 minutes
+    const span = Math.min(WINDOW_MS, Math.max(MIN_SPAN_MS, now - snapshots[0].t));
+    $("#rps-span").textContent = `requests / s · last ${spanLabel(span)}`;
+    $("#x-left").textContent = `−${spanLabel(span)}`;
+    $("#x-mid").textContent = `−${spanLabel(span / 2)}`;
+    const x = (t) => W - ((now - t) / span) * W;
+    const y = (v) => H - PAD - (v / max) * (H - 2 * PAD);
+    chart.replaceChildren();
+    const defs = svg("defs");
+    const grad = svg("linearGradient", { id: "rps-grad", x1: "0", y1: "0", x2: "0", y2: "1" });
+    grad.append(svg("stop", { offset: "0%", "stop-color": "#6ea8ff", "stop-opacity": "0.45" }));
+    grad.append(svg("stop", { offset: "100%", "stop-color": "#6ea8ff", "stop-opacity": "0.02" }));
+    defs.append(grad);
+    chart.append(defs);
+    for (const f of [0.25, 0.5, 0.75, 1]) {
+      const gy = y(max * f);
+      chart.append(svg("line", { class: "grid-line", x1: 0, x2: W, y1: gy, y2: gy, "vector-effect": "non-scaling-stroke" }));
+    }
+    if (pts.length === 0) return;
+    const series = pts.length === 1 ? [[now - POLL_MS, pts[0][1], pts[0][2]], pts[0]] : pts;
+    const line = series.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
+    const first = x(series[0][0]).toFixed(1), last = x(series[series.length - 1][0]).toFixed(1);
+    chart.append(svg("path", { class: "area", d: `${line}L${last},${H}L${first},${H}Z` }));
+    chart.append(svg("path", { class: "line", d: line, "vector-effect": "non-scaling-stroke" }));
+    if (series.some((p) => p[2] > 0)) {
+      const err = series.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[2]).toFixed(1)}`).join("");
+      chart.append(svg("path", { class: "err-line", d: err, "vector-effect": "non-scaling-stroke" }));
+    }
+
+    // the mini sparkline in the requests/s card: the last minute
+    const mini = $("#rps-mini");
+    mini.replaceChildren();
+    const recent = series.filter((p) => now - p[0] <= 60 * 1000);
+    if (recent.length > 0) {
+      const mmax = Math.max(0.0001, ...recent.map((p) => p[1]));
+      const mx = (t) => 100 - ((now - t) / 60000) * 100;
+      const my = (v) => 23 - (v / mmax) * 18;
+      const ml = recent.map((p, i) => `${i ? "L" : "M"}${mx(p[0]).toFixed(2)},${my(p[1]).toFixed(2)}`).join("");
+      const f0 = mx(recent[0][0]).toFixed(2);
+      mini.append(svg("path", { class: "area", d: `${ml}L100,24L${f0},24Z` }));
+      mini.append(svg("path", { class: "line", d: ml, "vector-effect": "non-scaling-stroke" }));
+    }
+  }
+
+  function renderStatusCodes(byStatus) {
+    const list = $("#status-codes");
+    list.replaceChildren();
+    const codes = [...byStatus.entries()].filter(([, n]) => n > 0).sort((a, b) => a[0].localeCompare(b[0]));
+    if (codes.length === 0) {
+      list.append(el("li", { class: "empty" }, "no responses yet"));
+      return;
+    }
+    for (const [code, n] of codes) {
+      const c = Number(code);
+      const cls = c >= 500 ? "server" : c >= 400 ? "client" : "ok";
+      list.append(el("li", { class: cls, "data-status": code, "data-count": String(Math.round(n)) }, el("b", {}, code), `× ${int(n)}`));
+    }
+  }
+
+  function renderLatency(m) {
+    const rows = [
+      ["latency", "switchyard_request_duration_seconds_bucket", "lat"],
+      ["ttft", "switchyard_time_to_first_token_seconds_bucket", "ttft"],
+      ["overhead", "switchyard_overhead_seconds_bucket", "ovh"],
+    ];
+    const values = rows.map(([key, name, bar]) => {
+      const buckets = samples(m, name);
+      return [key, bar, quantile(0.5, buckets), quantile(0.95, buckets)];
+    });
+    const scale = niceMax(Math.max(0, ...values.map((v) => v[3] || 0)) * 1.05);
+    for (const [key, bar, p50, p95] of values) {
+      setMetric(`${key}_p50`, p50 === null ? "" : String(p50), seconds(p50));
+      setMetric(`${key}_p95`, p95 === null ? "" : String(p95), seconds(p95));
+      $(`#${bar}-bar-p50`).style.width = `${p50 === null ? 0 : Math.min(100, (p50 / scale) * 100)}%`;
+      $(`#${bar}-bar-p95`).style.width = `${p95 === null ? 0 : Math.min(100, (p95 / scale) * 100)}%`;
+    }
+    renderLatencyByModel(samples(m, "switchyard_request_duration_seconds_bucket"));
+    $("#lat-scale").textContent = values.some((v) => v[3] !== null) ? `scale 0 – ${seconds(scale)}` : "no samples yet";
+  }
+
+  function renderLatencyByModel(buckets) {
+    const byModel = new Map();
+    for (const s of buckets) {
+      const model = (s.labels && s.labels.model) || "none";
+      if (!byModel.has(model)) byModel.set(model, []);
+      byModel.get(model).push(s);
+    }
+    const rows = [...byModel.entries()]
+      .map(([model, list]) => [model, quantile(0.95, list)])
+      .filter(([, p95]) => p95 !== null)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .slice(0, 4);
+    const list = $("#latency-by-model");
+    list.replaceChildren();
+    if (rows.length === 0) {
+      list.append(el("li", { class: "empty-note" }, "no requests yet"));
+      return;
+    }
+    const max = Math.max(...rows.map(([, v]) => v), 1e-9);
+    for (const [model, p95] of rows) {
+      list.append(el("li", { "data-latency-model": model, "data-value": String(p95) },
+        el("span", { class: "name", title: model }, model),
+        el("div", { class: "track" }, el("div", { class: "fill", style: `width:${((p95 / max) * 100).toFixed(2)}%;background:${colourFor(model)}` })),
+        el("span", { class: "val" }, seconds(p95))));
+    }
+  }
+
+  function legendRow(attrs, colour, name, share, count) {
+    return el("li", attrs,
+      el("i", { class: "sw", style: `background:${colour}` }),
+      el("span", { class: "name", title: name }, name),
+      el("span", { class: "pct" }, percent(share)),
+      el("span", { class: "count" }, int(count)));
+  }
+
+  function renderModels(m) {
+    const byModel = [...groupBy(samples(m, "switchyard_requests_total"), "model").entries()]
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    const sum = byModel.reduce((a, [, n]) => a + n, 0);
+    const donut = $("#model-donut");
+    donut.replaceChildren();
+    const R = 46, C = 2 * Math.PI * R;
+    donut.append(svg("circle", { class: "track", cx: 60, cy: 60, r: R }));
+    let offset = 0;
+    const gap = byModel.length > 1 ? 1.5 : 0;
+    for (const [model, n] of byModel) {
+      const len = (n / sum) * C;
+      donut.append(svg("circle", {
+        class: "seg", cx: 60, cy: 60, r: R, stroke: colourFor(model),
+        "stroke-dasharray": `${Math.max(0, len - gap).toFixed(3)} ${(C - Math.max(0, len - gap)).toFixed(3)}`,
+        "stroke-dashoffset": (-offset).toFixed(3), transform: "rotate(-90 60 60)",
+      }));
+      offset += len;
+    }
+    const num = svg("text", { class: "c-num", x: 60, y: 63 });
+    num.textContent = compact(sum);
+    const lbl = svg("text", { class: "c-lbl", x: 60, y: 77 });
+    lbl.textContent = "requests";
+    donut.append(num, lbl);
+
+    const legend = $("#model-share");
+    legend.replaceChildren();
+    if (sum === 0) {
+      legend.append(el("li", { class: "none" }, "no traffic yet"));
+      return;
+    }
+    for (const [model, n] of byModel) {
+      const share = n / sum;
+      legend.append(legendRow({ "data-model": model, "data-count": String(Math.round(n)), "data-share": share.toFixed(6) },
+        colourFor(model), model === "none" ? "none (not routed)" : model, share, n));
+    }
+  }
+
+  function renderComplexity(m) {
+    const by = groupBy(samples(m, "switchyard_requests_total"), "complexity");
+    const known = new Set(COMPLEXITY.map(([k]) => k));
+    const classes = [...COMPLEXITY];
+    for (const k of by.keys()) if (!known.has(k)) classes.push([k, "#94a3b8"]);
+    const sum = [...by.values()].reduce((a, n) => a + n, 0);
+    const bar = $("#complexity-bar");
+    const legend = $("#complexity-share");
+    bar.replaceChildren();
+    legend.replaceChildren();
+    for (const [name, colour] of classes) {
+      const n = by.get(name) || 0;
+      if (n === 0 && name === "unclassified") continue;
+      const share = sum > 0 ? n / sum : 0;
+      if (n > 0) {
+        bar.append(el("div", { style: `flex-grow:${n};background:${colour}`, title: `${name}: ${int(n)}` }, share >= 0.12 ? percent(share) : ""));
+      }
+      legend.append(legendRow({ "data-complexity": name, "data-count": String(Math.round(n)), "data-share": share.toFixed(6) },
+        colour, name, share, n));
+    }
+  }
+
+  function renderBreakers(data) {
+    const list = $("#breakers");
+    list.replaceChildren();
+    const breakers = (data && data.breakers) || [];
+    const counts = { closed: 0, half_open: 0, open: 0 };
+    for (const b of breakers) {
+      counts[b.state] = (counts[b.state] || 0) + 1;
+      const fails = Number(b.consecutive_failures || 0);
+      const meta = fails ? `${fails} failure${fails === 1 ? "" : "s"} in a row` : b.provider;
+      list.append(el("li", { "data-breaker": b.model, "data-state": b.state },
+        el("span", { class: "led" }),
+        el("span", { class: "model", title: `${b.model} (provider ${b.provider})` }, b.model),
+        el("span", { class: "meta" }, meta),
+        el("span", { class: "pill", "data-breaker-state": b.state }, b.state === "half_open" ? "half-open" : b.state)));
+    }
+    if (breakers.length === 0) list.append(el("li", { class: "empty-note" }, "no models configured"));
+    const parts = [];
+    if (counts.open) parts.push(`${counts.open} open`);
+    if (counts.half_open) parts.push(`${counts.half_open} half-open`);
+    parts.push(`${counts.closed} closed`);
+    $("#breaker-summary").textContent = parts.join(" · ");
+  }
+
+  function renderSpend(m) {
+    const cost = groupBy(samples(m, "switchyard_cost_usd_total"), "model");
+    const saving = groupBy(samples(m, "switchyard_saving_usd_total"), "model");
+    const rows = [...cost.entries()].filter(([model, c]) => c > 0 || (saving.get(model) || 0) !== 0)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    const list = $("#spend-by-model");
+    list.replaceChildren();
+    if (rows.length === 0) {
+      list.append(el("li", { class: "empty-note" }, "nothing spent yet"));
+      return;
+    }
+    const max = Math.max(...rows.map(([, c]) => c), 1e-12);
+    for (const [model, c] of rows) {
+      const s = saving.get(model) || 0;
+      const note = s === 0 ? "" : s > 0 ? `saved ${dollars(s)}` : `${dollars(-s)} over baseline`;
+      list.append(el("li", { "data-spend-model": model, "data-value": c.toFixed(6) },
+        el("span", { class: "name", title: model }, model),
+        el("div", { class: "track" }, el("div", { class: "fill", style: `width:${((c / max) * 100).toFixed(2)}%;background:${colourFor(model)}` })),
+        el("span", { class: "val" }, dollars(c)),
+        el("span", { class: s < 0 ? "note neg" : "note" }, note)));
+    }
+  }
+
+  function renderHealth(h) {
+    if (!h) return;
+    if (h.config_version !== undefined) $("#config-version").textContent = String(h.config_version);
+    if (h.uptime_s !== undefined) $("#uptime").textContent = duration(Number(h.uptime_s));
+  }
+
+  function setConnection(state, text) {
+    const conn = $("#conn");
+    conn.dataset.state = state;
+    $("#conn-text").textContent = text;
+  }
+
+  // ---- the poll loop -----------------------------------------------------------------------
+
+  async function refresh() {
+    try {
+      const [metrics, breakers, health] = await Promise.all([
+        getJson("/metrics/json"),
+        getJson("/metrics/circuit-breakers"),
+        getJson("/health").catch(() => null),
+      ]);
+      const m = (metrics && metrics.metrics) || {};
+      const now = Date.now();
+      // models seen in breakers get colours first, in config order, so colours stay put
+      for (const b of (breakers && breakers.breakers) || []) colourFor(b.model);
+      renderKpis(m, now);
+      renderThroughput(now);
+      renderLatency(m);
+      renderModels(m);
+      renderComplexity(m);
+      renderBreakers(breakers);
+      renderSpend(m);
+      renderHealth(health);
+      setConnection("live", "live");
+      $("#updated-at").textContent = new Date(now).toLocaleTimeString();
+      if (!everReady) {
+        everReady = true;
+        document.body.dataset.ready = "1";
+      }
+    } catch (err) {
+      setConnection("stale", `disconnected — retrying (${err.message || err})`);
+    } finally {
+      setTimeout(refresh, POLL_MS);
+    }
+  }
+
+  refresh();
+})();
