@@ -6,11 +6,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::config::Endpoint;
 use crate::error::ApiError;
 
-/// A parsed `/v1/chat/completions` request: the untouched body plus what routing needs.
+/// A parsed request to any endpoint (named for the common case, chat): the untouched body
+/// plus what routing needs.
 #[derive(Debug)]
 pub struct ChatRequest {
+    pub endpoint: Endpoint,
     pub body: Map<String, Value>,
     pub model: String,
     pub stream: bool,
@@ -26,12 +29,34 @@ pub struct ChatRequest {
     pub last_user: String,
     /// Every message's text joined, counted once for the prompt's tokens.
     pub all_text: String,
+    /// Chat messages (0 for completions and embeddings).
     pub messages: usize,
+    /// Inputs given as token ids rather than text (completions, embeddings).
+    pub token_ids: u64,
 }
 
 impl ChatRequest {
-    /// Validates the shape OpenAI requires and extracts the routing view.
+    /// Validates a chat request's shape as OpenAI requires and extracts the routing view.
     pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        Self::parse_for(Endpoint::Chat, bytes)
+    }
+
+    /// Validates a request to `endpoint` (chat: `messages`; completions: `prompt`;
+    /// embeddings: `input`) and extracts the routing view.
+    pub fn parse_for(endpoint: Endpoint, bytes: &[u8]) -> Result<Self, ApiError> {
+        let mut req = Self::envelope(endpoint, bytes)?;
+        let body = std::mem::take(&mut req.body);
+        let read = match endpoint {
+            Endpoint::Chat => req.read_messages(&body),
+            Endpoint::Completions => req.read_inputs(&body, "prompt"),
+            Endpoint::Embeddings => req.read_inputs(&body, "input"),
+        };
+        req.body = body;
+        read.map(|()| req)
+    }
+
+    /// The fields every endpoint shares: a JSON object with `model`, `stream` and limits.
+    fn envelope(endpoint: Endpoint, bytes: &[u8]) -> Result<Self, ApiError> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidRequest {
             message: format!("We could not parse the JSON body of your request: {e}"),
             param: None,
@@ -58,6 +83,56 @@ impl ChatRequest {
                 ))
             }
         };
+        let stream = match body.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) if endpoint != Endpoint::Embeddings => *b,
+            Some(Value::Bool(false)) => false,
+            Some(Value::Bool(true)) => {
+                return Err(ApiError::invalid(
+                    "Embeddings cannot be streamed.",
+                    Some("stream"),
+                ))
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "`stream` must be a boolean.",
+                    Some("stream"),
+                ))
+            }
+        };
+        let include_usage = body
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let max_tokens = ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|k| body.get(*k).and_then(Value::as_u64));
+        let user = body.get("user").and_then(Value::as_str).map(str::to_owned);
+        let has_tools = ["tools", "functions"].iter().any(|k| {
+            body.get(*k)
+                .and_then(Value::as_array)
+                .is_some_and(|t| !t.is_empty())
+        });
+        Ok(Self {
+            endpoint,
+            model,
+            stream,
+            include_usage,
+            max_tokens,
+            user,
+            has_tools,
+            has_images: false,
+            system: String::new(),
+            last_user: String::new(),
+            all_text: String::new(),
+            messages: 0,
+            token_ids: 0,
+            body,
+        })
+    }
+
+    fn read_messages(&mut self, body: &Map<String, Value>) -> Result<(), ApiError> {
         let messages = match body.get("messages") {
             Some(Value::Array(m)) if !m.is_empty() => m,
             Some(Value::Array(_)) => {
@@ -79,47 +154,7 @@ impl ChatRequest {
                 ))
             }
         };
-        let stream = match body.get("stream") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "`stream` must be a boolean.",
-                    Some("stream"),
-                ))
-            }
-        };
-        let include_usage = body
-            .get("stream_options")
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let max_tokens = ["max_completion_tokens", "max_tokens"]
-            .iter()
-            .find_map(|k| body.get(*k).and_then(Value::as_u64));
-        let user = body.get("user").and_then(Value::as_str).map(str::to_owned);
-        let has_tools = body
-            .get("tools")
-            .and_then(Value::as_array)
-            .is_some_and(|t| !t.is_empty())
-            || body
-                .get("functions")
-                .and_then(Value::as_array)
-                .is_some_and(|t| !t.is_empty());
-        let mut req = Self {
-            model,
-            stream,
-            include_usage,
-            max_tokens,
-            user,
-            has_tools,
-            has_images: false,
-            system: String::new(),
-            last_user: String::new(),
-            all_text: String::new(),
-            messages: messages.len(),
-            body: Map::new(),
-        };
+        self.messages = messages.len();
         for (i, m) in messages.iter().enumerate() {
             let role = m.get("role").and_then(Value::as_str).ok_or_else(|| {
                 ApiError::invalid(
@@ -129,23 +164,23 @@ impl ChatRequest {
             })?;
             let content = m.get("content").unwrap_or(&Value::Null);
             let mut text = String::new();
-            req.has_images |= collect_text(content, &mut text)
+            self.has_images |= collect_text(content, &mut text)
                 .map_err(|msg| ApiError::invalid(msg, Some(&format!("messages[{i}].content"))))?;
-            if !req.all_text.is_empty() {
-                req.all_text.push('\n');
+            if !self.all_text.is_empty() {
+                self.all_text.push('\n');
             }
-            req.all_text.push_str(&text);
+            self.all_text.push_str(&text);
             if let Some(calls) = m.get("tool_calls") {
-                req.all_text.push_str(&calls.to_string());
+                self.all_text.push_str(&calls.to_string());
             }
             match role {
                 "system" | "developer" => {
-                    if !req.system.is_empty() {
-                        req.system.push('\n');
+                    if !self.system.is_empty() {
+                        self.system.push('\n');
                     }
-                    req.system.push_str(&text);
+                    self.system.push_str(&text);
                 }
-                "user" => req.last_user = text,
+                "user" => self.last_user = text,
                 "assistant" | "tool" | "function" => {}
                 other => {
                     return Err(ApiError::invalid(
@@ -156,10 +191,56 @@ impl ChatRequest {
             }
         }
         if let Some(tools) = body.get("tools") {
-            req.all_text.push_str(&tools.to_string());
+            self.all_text.push_str(&tools.to_string());
         }
-        req.body = body;
-        Ok(req)
+        Ok(())
+    }
+
+    /// `prompt` (completions) or `input` (embeddings): a string, an array of strings, an array
+    /// of token ids, or an array of token-id arrays.
+    fn read_inputs(&mut self, body: &Map<String, Value>, field: &str) -> Result<(), ApiError> {
+        let bad = || {
+            ApiError::invalid(
+                format!(
+                    "`{field}` must be a string, an array of strings, or an array of token arrays."
+                ),
+                Some(field),
+            )
+        };
+        let value = body.get(field).ok_or_else(|| {
+            ApiError::invalid(
+                format!("Missing required parameter: '{field}'."),
+                Some(field),
+            )
+        })?;
+        let mut add = |v: &Value| -> Result<(), ApiError> {
+            match v {
+                Value::String(s) => {
+                    if !self.all_text.is_empty() {
+                        self.all_text.push('\n');
+                    }
+                    self.all_text.push_str(s);
+                }
+                Value::Number(_) => self.token_ids += 1,
+                Value::Array(ids) if ids.iter().all(Value::is_number) => {
+                    self.token_ids += ids.len() as u64
+                }
+                _ => return Err(bad()),
+            }
+            Ok(())
+        };
+        match value {
+            Value::Array(items) if items.is_empty() => {
+                return Err(ApiError::invalid(
+                    format!("`{field}` must not be empty."),
+                    Some(field),
+                ))
+            }
+            Value::Array(items) => items.iter().try_for_each(&mut add)?,
+            other => add(other)?,
+        }
+        self.last_user.clone_from(&self.all_text);
+        Ok(())
     }
 }
 
@@ -199,6 +280,31 @@ pub struct Usage {
     pub prompt_tokens: u64,
     #[serde(default)]
     pub completion_tokens: u64,
+    /// Cache reads and writes, both already counted in `prompt_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptDetails>,
+}
+
+/// OpenAI's `usage.prompt_tokens_details`, plus the cache-write count the Anthropic adapter adds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptDetails {
+    #[serde(default)]
+    pub cached_tokens: u64,
+    #[serde(default)]
+    pub cache_creation_tokens: u64,
+}
+
+impl Usage {
+    /// Prompt tokens read from the provider's cache.
+    pub fn cached(&self) -> u64 {
+        self.prompt_tokens_details.map_or(0, |d| d.cached_tokens)
+    }
+
+    /// Prompt tokens written to the provider's cache.
+    pub fn cache_writes(&self) -> u64 {
+        self.prompt_tokens_details
+            .map_or(0, |d| d.cache_creation_tokens)
+    }
 }
 
 /// The parts of a non-streamed answer the ledger needs.
@@ -214,6 +320,9 @@ pub struct ReplyView {
 pub struct ReplyChoice {
     #[serde(default)]
     pub message: Option<ReplyMessage>,
+    /// Legacy completions put the text here.
+    #[serde(default)]
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,7 +336,12 @@ impl ReplyView {
     pub fn text(&self) -> String {
         self.choices
             .iter()
-            .filter_map(|c| c.message.as_ref()?.content.as_deref())
+            .filter_map(|c| {
+                c.message
+                    .as_ref()
+                    .and_then(|m| m.content.as_deref())
+                    .or(c.text.as_deref())
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -246,6 +360,19 @@ pub struct ChunkView {
 pub struct ChunkChoice {
     #[serde(default)]
     pub delta: Option<ChunkDelta>,
+    /// Legacy completions stream their text here.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+impl ChunkChoice {
+    /// The text this chunk adds, from either a chat delta or a legacy completion.
+    pub fn text(&self) -> Option<&str> {
+        self.delta
+            .as_ref()
+            .and_then(|d| d.content.as_deref())
+            .or(self.text.as_deref())
+    }
 }
 
 #[derive(Debug, Deserialize)]

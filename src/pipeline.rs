@@ -1,4 +1,5 @@
-//! Runs one chat request through every stage: parse, classify, route, dispatch, relay, record.
+//! Runs one request (chat, legacy completions or embeddings) through every stage: parse,
+//! classify, route, dispatch, relay, record.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,9 +12,9 @@ use tracing::Instrument;
 
 use crate::adapters::{EventStream, FullReply};
 use crate::classify::{Classification, PromptParts};
-use crate::config::{Config, Target};
+use crate::config::{Config, Endpoint, Target};
 use crate::dispatch::breaker::Breaker;
-use crate::dispatch::{self, Reply};
+use crate::dispatch::{self, Op, Reply};
 use crate::error::ApiError;
 use crate::openai::ChatRequest;
 use crate::route::{self, Facts, RoutePlan};
@@ -33,16 +34,21 @@ pub struct Decision {
     pub plan: RoutePlan,
 }
 
-/// Handles `/v1/chat/completions` end to end; every outcome leaves one ledger line.
+/// Handles a request to `endpoint` end to end; every outcome leaves one ledger line.
 /// A body that could not be read (e.g. over the size limit) arrives as `Err` and is recorded too.
-pub async fn chat(state: &AppState, request_id: &str, body: Result<Bytes, ApiError>) -> Response {
+pub async fn handle(
+    state: &AppState,
+    request_id: &str,
+    endpoint: Endpoint,
+    body: Result<Bytes, ApiError>,
+) -> Response {
     let started = Instant::now();
     let live = state.live();
-    let mut rec = Recorder::new(state.ledger.clone(), request_id, "chat", started);
+    let mut rec = Recorder::new(state.ledger.clone(), request_id, endpoint.as_str(), started);
     let mut headers = HeaderMap::new();
     put(&mut headers, "x-request-id", request_id);
     let span = tracing::info_span!("request", id = %request_id);
-    let result = run_chat(state, &live, body, &mut rec, &mut headers)
+    let result = run(state, &live, endpoint, body, &mut rec, &mut headers)
         .instrument(span)
         .await;
     let overhead = rec.freeze_overhead();
@@ -53,7 +59,9 @@ pub async fn chat(state: &AppState, request_id: &str, body: Result<Bytes, ApiErr
     );
     let resp = match result {
         Ok(Ready::Full(full)) => {
-            rec.finish(200, "ok", full.view.usage, Some(full.view.text()), None);
+            // the completion text is only needed to count tokens the upstream did not report
+            let text = full.view.usage.is_none().then(|| full.view.text());
+            rec.finish(200, "ok", full.view.usage, text, None);
             let mut resp = (StatusCode::OK, full.body).into_response();
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -86,7 +94,7 @@ pub async fn chat(state: &AppState, request_id: &str, body: Result<Bytes, ApiErr
     with_headers(resp, headers)
 }
 
-/// An upstream answer ready to be sent (and recorded) by [`chat`].
+/// An upstream answer ready to be sent (and recorded) by [`handle`].
 enum Ready {
     Full(FullReply),
     Stream {
@@ -97,21 +105,31 @@ enum Ready {
     },
 }
 
-async fn run_chat(
+async fn run(
     state: &AppState,
     live: &Arc<Live>,
+    endpoint: Endpoint,
     body: Result<Bytes, ApiError>,
     rec: &mut Recorder,
     headers: &mut HeaderMap,
 ) -> Result<Ready, ApiError> {
-    let req = ChatRequest::parse(&body?)?;
+    let req = ChatRequest::parse_for(endpoint, &body?)?;
     rec.record.requested_model = req.model.clone();
     rec.record.user = req.user.clone();
     rec.record.stream = req.stream;
     let decision = decide(&live.config, &req).await?;
     describe(live, &decision, rec, headers);
-    let outcome =
-        dispatch::dispatch(live, &state.client, &decision.plan, &req.body, req.stream).await;
+    let outcome = dispatch::dispatch(
+        live,
+        &state.client,
+        &decision.plan,
+        &req.body,
+        Op {
+            endpoint,
+            stream: req.stream,
+        },
+    )
+    .await;
     let (trace, chosen) = match &outcome {
         Ok(d) => (&d.trace, Some(d.model)),
         Err(f) => (&f.trace, f.model),
@@ -164,16 +182,27 @@ pub async fn decide(config: &Config, req: &ChatRequest) -> Result<Decision, ApiE
         Target::Model(m) => config.models[m].encoding.bpe(),
         Target::Policy(_) => Encoding::O200k.bpe(),
     };
-    let prompt_tokens = if req.all_text.len() > BLOCKING_TOKENIZE_BYTES {
+    let chat = req.endpoint == Endpoint::Chat;
+    let count = move |text: &str, n: usize| {
+        if chat {
+            tokens::count_chat(bpe, text, n)
+        } else {
+            tokens::count(bpe, text)
+        }
+    };
+    let counted = if req.all_text.len() > BLOCKING_TOKENIZE_BYTES {
         let text = req.all_text.clone();
         let n = req.messages;
-        tokio::task::spawn_blocking(move || tokens::count_chat(bpe, &text, n))
+        tokio::task::spawn_blocking(move || count(&text, n))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
     } else {
-        tokens::count_chat(bpe, &req.all_text, req.messages)
+        count(&req.all_text, req.messages)
     };
+    let prompt_tokens = counted + req.token_ids;
     let classification = match target {
+        // embeddings are routed by alias and weights: there is no answer whose difficulty matters
+        Target::Policy(_) if req.endpoint == Endpoint::Embeddings => None,
         Target::Policy(p) => {
             let parts = PromptParts {
                 system: &req.system,
@@ -189,6 +218,7 @@ pub async fn decide(config: &Config, req: &ChatRequest) -> Result<Decision, ApiE
         Target::Model(_) => None,
     };
     let facts = Facts {
+        endpoint: req.endpoint,
         requested: &req.model,
         user: req.user.as_deref(),
         has_tools: req.has_tools,

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use crate::classify::Classification;
-use crate::config::{Config, Group, Member, Rule, Target};
+use crate::config::{Config, Endpoint, Group, Member, Rule, Target};
 use crate::error::ApiError;
 
 /// What rules can match on, gathered from the request once.
 pub struct Facts<'a> {
+    pub endpoint: Endpoint,
     pub requested: &'a str,
     pub user: Option<&'a str>,
     pub has_tools: bool,
@@ -69,6 +70,7 @@ pub fn route(config: &Config, target: Target, facts: &Facts<'_>) -> Result<Route
             members: g
                 .members
                 .into_iter()
+                .filter(|mem| config.models[mem.model].endpoints.contains(&facts.endpoint))
                 .filter(|mem| {
                     let window = config.models[mem.model].context_window;
                     largest = largest.max(window);
@@ -82,6 +84,17 @@ pub fn route(config: &Config, target: Target, facts: &Facts<'_>) -> Result<Route
         })
         .filter(|g| !g.members.is_empty())
         .collect();
+    if groups.is_empty() && largest == 0 {
+        return Err(ApiError::InvalidRequest {
+            message: format!(
+                "No model behind `{}` serves /v1/{}.",
+                facts.requested,
+                facts.endpoint.path()
+            ),
+            param: Some("model".into()),
+            code: Some("unsupported_endpoint"),
+        });
+    }
     if groups.is_empty() {
         return Err(ApiError::ContextTooLong {
             needed: facts.needed_tokens,
@@ -101,9 +114,12 @@ pub fn route(config: &Config, target: Target, facts: &Facts<'_>) -> Result<Route
 pub fn matches(rule: &Rule, f: &Facts<'_>) -> bool {
     let w = &rule.when;
     let complexity = f.classification.map(|c| c.complexity);
-    w.complexity
+    w.endpoint
         .as_ref()
-        .is_none_or(|cs| complexity.is_some_and(|c| cs.contains(&c)))
+        .is_none_or(|es| es.contains(&f.endpoint))
+        && w.complexity
+            .as_ref()
+            .is_none_or(|cs| complexity.is_some_and(|c| cs.contains(&c)))
         && w.min_tokens.is_none_or(|min| f.prompt_tokens >= min)
         && w.max_tokens.is_none_or(|max| f.prompt_tokens <= max)
         && w.model

@@ -21,6 +21,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     crate::metrics::handle();
     let v1 = Router::new()
         .route("/chat/completions", post(api::chat::chat_completions))
+        .route("/completions", post(api::chat::completions))
+        .route("/embeddings", post(api::chat::embeddings))
         .route("/models", get(api::models::list_models));
     Router::new()
         .nest("/v1", v1.clone())

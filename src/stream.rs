@@ -62,7 +62,7 @@ impl Relay {
             self.usage = Some(u);
         }
         for c in &chunk.choices {
-            if let Some(t) = c.delta.as_ref().and_then(|d| d.content.as_deref()) {
+            if let Some(t) = c.text() {
                 if self.ttft.is_none() && !t.is_empty() {
                     self.ttft = self.recorder.as_ref().map(|r| r.started.elapsed());
                 }

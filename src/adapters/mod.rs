@@ -1,5 +1,7 @@
 //! Calls upstream providers; one file per wire API, each owning only its translation.
 
+pub mod anthropic;
+pub mod gemini;
 pub mod openai;
 
 use std::pin::Pin;
@@ -10,7 +12,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::{Map, Value};
 
-use crate::config::{Model, Provider, Wire};
+use crate::config::{Endpoint, Model, Provider, Wire};
 use crate::openai::ReplyView;
 use crate::secret::Secret;
 
@@ -93,12 +95,16 @@ impl UpstreamError {
 #[derive(Debug, Clone, Copy)]
 pub enum Adapter {
     OpenAi,
+    Anthropic,
+    Gemini,
 }
 
 impl Adapter {
     pub fn for_wire(wire: Wire) -> Self {
         match wire {
             Wire::Openai => Self::OpenAi,
+            Wire::Anthropic => Self::Anthropic,
+            Wire::Gemini => Self::Gemini,
         }
     }
 
@@ -106,6 +112,35 @@ impl Adapter {
     pub async fn chat(self, call: &Call<'_>) -> Result<FullReply, UpstreamError> {
         match self {
             Self::OpenAi => openai::chat(call).await,
+            Self::Anthropic => anthropic::chat(call).await,
+            Self::Gemini => gemini::chat(call).await,
+        }
+    }
+
+    /// A whole answer from `endpoint`; the other wires serve chat only (config validation keeps
+    /// other endpoints off their models).
+    pub async fn request(
+        self,
+        call: &Call<'_>,
+        endpoint: Endpoint,
+    ) -> Result<FullReply, UpstreamError> {
+        match (self, endpoint) {
+            (_, Endpoint::Chat) => self.chat(call).await,
+            (Self::OpenAi, e) => openai::request(call, e).await,
+            (_, e) => Err(unsupported(e)),
+        }
+    }
+
+    /// A streamed answer from `endpoint`, once the upstream has answered with 200.
+    pub async fn stream(
+        self,
+        call: &Call<'_>,
+        endpoint: Endpoint,
+    ) -> Result<EventStream, UpstreamError> {
+        match (self, endpoint) {
+            (_, Endpoint::Chat) => self.chat_stream(call).await,
+            (Self::OpenAi, e) => openai::stream(call, e).await,
+            (_, e) => Err(unsupported(e)),
         }
     }
 
@@ -113,6 +148,21 @@ impl Adapter {
     pub async fn chat_stream(self, call: &Call<'_>) -> Result<EventStream, UpstreamError> {
         match self {
             Self::OpenAi => openai::chat_stream(call).await,
+            Self::Anthropic => anthropic::chat_stream(call).await,
+            Self::Gemini => gemini::chat_stream(call).await,
         }
+    }
+}
+
+fn unsupported(endpoint: Endpoint) -> UpstreamError {
+    let message = format!(
+        "this provider's wire API does not serve {}",
+        endpoint.as_str()
+    );
+    let body = serde_json::json!({"error": {"message": message, "type": "invalid_request_error", "param": "model", "code": "unsupported_endpoint"}});
+    UpstreamError::Status {
+        status: StatusCode::BAD_REQUEST,
+        body: body.to_string().into(),
+        retry_after: None,
     }
 }

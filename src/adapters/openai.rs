@@ -1,4 +1,5 @@
-//! The OpenAI-compatible wire API: the body goes through untouched except `model` and stream options.
+//! The OpenAI-compatible wire API (chat, legacy completions, embeddings): the body goes through
+//! untouched except `model` and stream options.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::{Call, EventStream, FullReply, UpstreamError};
+use crate::config::Endpoint;
 
 /// The client's body with `model` replaced and, when streaming, usage requested.
 struct Outgoing<'a> {
@@ -42,7 +44,11 @@ impl Serialize for Outgoing<'_> {
     }
 }
 
-async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, UpstreamError> {
+async fn send(
+    call: &Call<'_>,
+    endpoint: Endpoint,
+    stream: bool,
+) -> Result<reqwest::Response, UpstreamError> {
     let body = serde_json::to_vec(&Outgoing {
         body: call.body,
         model: &call.model.upstream,
@@ -51,7 +57,7 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
     .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
     let mut req = call
         .client
-        .post(call.provider.chat_url.clone())
+        .post(call.provider.urls[endpoint as usize].clone())
         .header(header::CONTENT_TYPE, "application/json")
         .body(body);
     if let Some(key) = call.key {
@@ -103,7 +109,17 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// A non-streamed chat completion.
 pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
-    let resp = send(call, false).await?;
+    request(call, Endpoint::Chat).await
+}
+
+/// A streamed chat completion.
+pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
+    stream(call, Endpoint::Chat).await
+}
+
+/// A whole answer from any endpoint (chat, legacy completions, embeddings).
+pub async fn request(call: &Call<'_>, endpoint: Endpoint) -> Result<FullReply, UpstreamError> {
+    let resp = send(call, endpoint, false).await?;
     let limit = call.provider.idle_timeout;
     let body = match tokio::time::timeout(limit, resp.bytes()).await {
         Err(_) => return Err(UpstreamError::Timeout(limit)),
@@ -115,9 +131,10 @@ pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
     Ok(FullReply { body, view })
 }
 
-/// A streamed chat completion: the `data:` payloads up to `[DONE]`, each awaited with the idle timeout.
-pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
-    let resp = send(call, true).await?;
+/// A streamed answer (chat or legacy completions): the `data:` payloads up to `[DONE]`, each
+/// awaited with the idle timeout.
+pub async fn stream(call: &Call<'_>, endpoint: Endpoint) -> Result<EventStream, UpstreamError> {
+    let resp = send(call, endpoint, true).await?;
     let idle = call.provider.idle_timeout;
     let events = resp.bytes_stream().eventsource();
     let stream = futures_util::stream::unfold(Some(events), move |state| async move {

@@ -1,4 +1,4 @@
-//! `POST /v1/chat/completions`.
+//! `POST /v1/chat/completions`, `/v1/completions` and `/v1/embeddings`: one pipeline, three doors.
 
 use std::sync::Arc;
 
@@ -8,15 +8,41 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 
+use crate::config::Endpoint;
 use crate::state::AppState;
+
+async fn serve(
+    state: &AppState,
+    headers: &HeaderMap,
+    endpoint: Endpoint,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let id = super::request_id(headers);
+    let limit = state.live().config.server.max_body_bytes;
+    let body = body.map_err(|rejection| super::body_error(rejection, limit));
+    crate::pipeline::handle(state, &id, endpoint, body).await
+}
 
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let id = super::request_id(&headers);
-    let limit = state.live().config.server.max_body_bytes;
-    let body = body.map_err(|rejection| super::body_error(rejection, limit));
-    crate::pipeline::chat(&state, &id, body).await
+    serve(&state, &headers, Endpoint::Chat, body).await
+}
+
+pub async fn completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    serve(&state, &headers, Endpoint::Completions, body).await
+}
+
+pub async fn embeddings(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    serve(&state, &headers, Endpoint::Embeddings, body).await
 }

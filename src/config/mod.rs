@@ -14,7 +14,7 @@ pub use problem::Problem;
 pub use provider::{
     BreakerSettings, EnvLookup, KeyMode, Model, Price, Provider, ProviderKey, RetrySettings,
 };
-pub use raw::{LogFormat, Wire};
+pub use raw::{Endpoint, LogFormat, Wire};
 
 use raw::{RawPolicy, RawProvider, RawServer};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::raw::{RawGroup, RawPolicy, RawWhen};
+use super::raw::{Endpoint, RawGroup, RawPolicy, RawWhen};
 use super::Problem;
 use crate::classify::{Classifier, Complexity, RawClassifier};
 
@@ -33,6 +33,7 @@ pub struct Rule {
 /// The conditions of a rule; `None` means "any".
 #[derive(Debug, Default)]
 pub struct Conditions {
+    pub endpoint: Option<Vec<Endpoint>>,
     pub complexity: Option<Vec<Complexity>>,
     pub min_tokens: Option<u64>,
     pub max_tokens: Option<u64>,
@@ -266,6 +267,7 @@ fn conditions(
             }
         });
     Conditions {
+        endpoint: w.endpoint.map(|e| e.into_vec()),
         complexity: w.complexity.map(|c| c.into_vec()),
         min_tokens,
         max_tokens,

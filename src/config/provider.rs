@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
 
-use super::raw::{RawBreaker, RawProvider, RawRetry, Wire};
+use super::raw::{Endpoint, RawBreaker, RawProvider, RawRetry, Wire};
 use super::Problem;
 use crate::secret::Secret;
 
@@ -18,8 +18,9 @@ pub struct Provider {
     pub name: Arc<str>,
     pub wire: Wire,
     pub base_url: String,
-    /// `{base_url}/chat/completions`, parsed once instead of per request.
-    pub chat_url: reqwest::Url,
+    /// `{base_url}/{endpoint path}` for each [`Endpoint`] (OpenAI-compatible wire), parsed
+    /// once instead of per request.
+    pub urls: [reqwest::Url; 3],
     pub keys: Vec<ProviderKey>,
     pub first_byte_timeout: Duration,
     pub idle_timeout: Duration,
@@ -65,6 +66,8 @@ pub struct Model {
     pub context_window: u64,
     /// Encoding used to count this model's tokens when the upstream reports none.
     pub encoding: crate::tokens::Encoding,
+    /// The API surfaces this model serves; other requests skip it.
+    pub endpoints: Vec<Endpoint>,
 }
 
 /// USD per 1M tokens.
@@ -72,12 +75,42 @@ pub struct Model {
 pub struct Price {
     pub input_per_1m: f64,
     pub output_per_1m: f64,
+    /// Prompt tokens read from the provider's prompt cache; the input price when not declared.
+    pub cached_input_per_1m: Option<f64>,
+    /// Prompt tokens written to the provider's prompt cache; the input price when not declared.
+    pub cache_write_per_1m: Option<f64>,
 }
 
 impl Price {
-    /// Dollars for a request of this size.
+    /// A price with no separate cache rates.
+    pub fn new(input_per_1m: f64, output_per_1m: f64) -> Self {
+        Self {
+            input_per_1m,
+            output_per_1m,
+            cached_input_per_1m: None,
+            cache_write_per_1m: None,
+        }
+    }
+
+    /// Dollars for a request of this size, with no cache involved.
     pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
-        (prompt_tokens as f64 * self.input_per_1m + completion_tokens as f64 * self.output_per_1m)
+        self.cost_cached(prompt_tokens, 0, 0, completion_tokens)
+    }
+
+    /// Dollars when `cached` of the prompt tokens were cache reads and `written` cache writes
+    /// (both are part of `prompt_tokens`, as in OpenAI's usage).
+    pub fn cost_cached(
+        &self,
+        prompt_tokens: u64,
+        cached: u64,
+        written: u64,
+        completion_tokens: u64,
+    ) -> f64 {
+        let fresh = prompt_tokens.saturating_sub(cached + written);
+        (fresh as f64 * self.input_per_1m
+            + cached as f64 * self.cached_input_per_1m.unwrap_or(self.input_per_1m)
+            + written as f64 * self.cache_write_per_1m.unwrap_or(self.input_per_1m)
+            + completion_tokens as f64 * self.output_per_1m)
             / 1_000_000.0
     }
 }
@@ -200,6 +233,8 @@ pub(super) fn validate_provider(
         let field = |f: &str| format!("models[{i}].{f}");
         for (f, v) in [
             ("input_per_1m", m.input_per_1m),
+            ("cached_input_per_1m", m.cached_input_per_1m.unwrap_or(0.0)),
+            ("cache_write_per_1m", m.cache_write_per_1m.unwrap_or(0.0)),
             ("output_per_1m", m.output_per_1m),
         ] {
             if !v.is_finite() || v < 0.0 {
@@ -229,19 +264,26 @@ pub(super) fn validate_provider(
             price: Price {
                 input_per_1m: m.input_per_1m,
                 output_per_1m: m.output_per_1m,
+                cached_input_per_1m: m.cached_input_per_1m,
+                cache_write_per_1m: m.cache_write_per_1m,
             },
             context_window: m.context_window,
             encoding: crate::tokens::Encoding::for_model(&m.name, m.tokenizer.as_deref()),
+            endpoints: model_endpoints(raw.wire, m.endpoints.as_deref(), &mut |msg| {
+                problems.push(at(&field("endpoints"), Some(&m.name), msg))
+            }),
         });
     }
     let fingerprint = fingerprint(&raw, &keys);
-    let chat_url = reqwest::Url::parse(&format!("{base_url}/chat/completions"))
-        .unwrap_or_else(|_| reqwest::Url::parse("http://invalid.invalid/").expect("static URL"));
+    let urls = Endpoint::ALL.map(|e| {
+        reqwest::Url::parse(&format!("{base_url}/{}", e.path()))
+            .unwrap_or_else(|_| reqwest::Url::parse("http://invalid.invalid/").expect("static URL"))
+    });
     let provider = Provider {
         name,
         wire: raw.wire,
         base_url,
-        chat_url,
+        urls,
         keys,
         first_byte_timeout: Duration::from_millis(raw.timeouts.first_byte_ms),
         idle_timeout: Duration::from_millis(raw.timeouts.idle_ms),
@@ -251,6 +293,36 @@ pub(super) fn validate_provider(
         fingerprint,
     };
     (provider, models)
+}
+
+/// A model's endpoints: as declared, or the wire's default; only OpenAI-compatible providers
+/// serve legacy completions and embeddings so far.
+fn model_endpoints(
+    wire: Wire,
+    declared: Option<&[Endpoint]>,
+    problem: &mut dyn FnMut(String),
+) -> Vec<Endpoint> {
+    let supported: &[Endpoint] = match wire {
+        Wire::Openai => &Endpoint::ALL,
+        Wire::Anthropic | Wire::Gemini => &[Endpoint::Chat],
+    };
+    match declared {
+        None if wire == Wire::Openai => vec![Endpoint::Chat, Endpoint::Completions],
+        None => vec![Endpoint::Chat],
+        Some([]) => {
+            problem("list at least one of chat, completions, embeddings".into());
+            vec![]
+        }
+        Some(list) => {
+            for e in list.iter().filter(|e| !supported.contains(e)) {
+                problem(format!(
+                    "the {wire:?} wire does not serve {} yet",
+                    e.as_str()
+                ));
+            }
+            list.to_vec()
+        }
+    }
 }
 
 fn validate_retry(

@@ -68,6 +68,49 @@ fn default_max_body() -> usize {
 pub enum Wire {
     #[default]
     Openai,
+    /// Anthropic Messages API (`POST {base_url}/messages`).
+    Anthropic,
+    /// Google Gemini API (`POST {base_url}/models/{model}:generateContent`).
+    Gemini,
+}
+
+/// An OpenAI API surface a request arrives on, and a model can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endpoint {
+    /// `/v1/chat/completions`
+    Chat,
+    /// `/v1/completions` (legacy text completions)
+    Completions,
+    /// `/v1/embeddings`
+    Embeddings,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 3] = [Endpoint::Chat, Endpoint::Completions, Endpoint::Embeddings];
+
+    /// The label used in the ledger, metrics and rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Completions => "completions",
+            Self::Embeddings => "embeddings",
+        }
+    }
+
+    /// The endpoint a label (`chat`, `completions`, `embeddings`) names.
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == label)
+    }
+
+    /// The path after an OpenAI-compatible base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Chat => "chat/completions",
+            Self::Completions => "completions",
+            Self::Embeddings => "embeddings",
+        }
+    }
 }
 
 /// One provider file.
@@ -109,10 +152,17 @@ pub struct RawModel {
     pub input_per_1m: f64,
     /// USD per 1M completion tokens.
     pub output_per_1m: f64,
+    /// USD per 1M prompt tokens served from the provider's prompt cache (default: input price).
+    pub cached_input_per_1m: Option<f64>,
+    /// USD per 1M prompt tokens written to the provider's prompt cache (default: input price).
+    pub cache_write_per_1m: Option<f64>,
     #[serde(default = "default_context")]
     pub context_window: u64,
     /// A tiktoken encoding name (`o200k_base`, `cl100k_base`) for non-OpenAI model names.
     pub tokenizer: Option<String>,
+    /// What the model serves; default `[chat, completions]` on OpenAI-compatible providers and
+    /// `[chat]` on the others (an embedding model says `[embeddings]`).
+    pub endpoints: Option<Vec<Endpoint>>,
 }
 
 fn default_context() -> u64 {
@@ -207,6 +257,7 @@ pub struct RawRule {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWhen {
+    pub endpoint: Option<OneOrMany<Endpoint>>,
     pub complexity: Option<OneOrMany<Complexity>>,
     pub tokens: Option<RawRange>,
     pub model: Option<OneOrMany<String>>,
@@ -219,7 +270,8 @@ pub struct RawWhen {
 impl RawWhen {
     /// No condition written: the rule matches everything.
     pub fn is_empty(&self) -> bool {
-        self.complexity.is_none()
+        self.endpoint.is_none()
+            && self.complexity.is_none()
             && self.tokens.is_none()
             && self.model.is_none()
             && self.user.is_none()

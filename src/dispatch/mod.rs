@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::adapters::{Adapter, Call, EventStream, FullReply, UpstreamError};
+use crate::config::Endpoint;
 use crate::error::ApiError;
 use crate::openai::ChunkView;
 use crate::route::RoutePlan;
@@ -22,6 +23,13 @@ use crate::state::Live;
 use breaker::{Breaker, Permit};
 use health::{breaker_event, lock};
 use keys::KeyPick;
+
+/// What a request asks of its upstream: which endpoint, streamed or not.
+#[derive(Debug, Clone, Copy)]
+pub struct Op {
+    pub endpoint: Endpoint,
+    pub stream: bool,
+}
 
 /// An answer that is ready to go back to the client.
 pub enum Reply {
@@ -67,7 +75,7 @@ pub async fn dispatch(
     client: &reqwest::Client,
     plan: &RoutePlan,
     body: &Map<String, Value>,
-    stream: bool,
+    op: Op,
 ) -> Result<Dispatched, Failed> {
     let mut trace = Trace::default();
     let mut attempted_any = false;
@@ -82,7 +90,7 @@ pub async fn dispatch(
             candidates += 1;
             last_model = Some(m);
             let mut note = Vec::new();
-            match try_candidate(live, client, m, body, stream, &mut trace, &mut note).await {
+            match try_candidate(live, client, m, body, op, &mut trace, &mut note).await {
                 Ok((reply, breaker)) => {
                     return Ok(Dispatched {
                         model: m,
@@ -124,7 +132,7 @@ async fn try_candidate(
     client: &reqwest::Client,
     m: usize,
     body: &Map<String, Value>,
-    stream: bool,
+    op: Op,
     trace: &mut Trace,
     note: &mut Vec<String>,
 ) -> Result<(Reply, Arc<Mutex<Breaker>>), Option<ApiError>> {
@@ -156,10 +164,10 @@ async fn try_candidate(
         };
         trace.attempts += 1;
         let started = Instant::now();
-        let result = if stream {
-            open_stream(adapter, &call).await
+        let result = if op.stream {
+            open_stream(adapter, &call, op.endpoint).await
         } else {
-            adapter.chat(&call).await.map(Reply::Full)
+            adapter.request(&call, op.endpoint).await.map(Reply::Full)
         };
         trace.waited += started.elapsed();
         let err = match result {
@@ -217,8 +225,12 @@ async fn try_candidate(
 
 /// Opens a stream and holds it until a chunk with content (or the end) arrives, so a stream
 /// that dies before saying anything still fails over.
-async fn open_stream(adapter: Adapter, call: &Call<'_>) -> Result<Reply, UpstreamError> {
-    let mut rest = adapter.chat_stream(call).await?;
+async fn open_stream(
+    adapter: Adapter,
+    call: &Call<'_>,
+    endpoint: Endpoint,
+) -> Result<Reply, UpstreamError> {
+    let mut rest = adapter.stream(call, endpoint).await?;
     let mut head = Vec::new();
     loop {
         match rest.next().await {
@@ -227,10 +239,8 @@ async fn open_stream(adapter: Adapter, call: &Call<'_>) -> Result<Reply, Upstrea
                     Ok(c) => {
                         c.usage.is_some()
                             || c.choices.iter().any(|ch| {
-                                ch.delta.as_ref().is_some_and(|d| {
-                                    d.content.as_deref().is_some_and(|t| !t.is_empty())
-                                        || d.tool_calls.is_some()
-                                })
+                                ch.text().is_some_and(|t| !t.is_empty())
+                                    || ch.delta.as_ref().is_some_and(|d| d.tool_calls.is_some())
                             })
                     }
                     Err(e) => {

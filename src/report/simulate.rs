@@ -278,6 +278,7 @@ async fn plan(config: &Config, item: &WorkItem) -> Result<RoutePlan, String> {
                 Target::Model(_) => None,
             };
             let facts = Facts {
+                endpoint: r.endpoint,
                 requested: &r.requested_model,
                 user: r.user.as_deref(),
                 has_tools: false,

@@ -1,6 +1,7 @@
 //! One replayable request of a simulation: a workload line (prompt text) or a ledger line
 //! (recorded token counts).
 
+use crate::config::Endpoint;
 use std::io::BufRead;
 
 use serde_json::Value;
@@ -23,6 +24,8 @@ pub enum WorkItem {
 pub struct Recorded {
     pub id: String,
     pub requested_model: String,
+    /// The endpoint it arrived on (`chat` when the line does not say).
+    pub endpoint: Endpoint,
     pub user: Option<String>,
     pub prompt_tokens: u64,
     /// Recorded completion tokens of an answered request; none when it failed.
@@ -63,6 +66,9 @@ impl WorkItem {
         Ok(WorkItem::Recorded(Recorded {
             id: text("request_id").unwrap_or_default(),
             requested_model: text("requested_model").unwrap_or_default(),
+            endpoint: text("endpoint")
+                .and_then(|e| Endpoint::from_label(&e))
+                .unwrap_or(Endpoint::Chat),
             user: text("user"),
             prompt_tokens,
             completion_tokens,

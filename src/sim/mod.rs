@@ -16,7 +16,10 @@
 //! `words × token_delay / 4` (a quarter of the streaming generation time, so longer answers are
 //! slower without making the demo sluggish). With zero latencies no timer is ever armed.
 
+pub mod anthropic;
 mod behavior;
+mod gemini;
+mod legacy;
 mod reply;
 mod request;
 mod server;
@@ -35,7 +38,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use anthropic::spawn_anthropic;
 pub use behavior::{Behavior, RecordedCall, SimControl, RECORD_LIMIT};
+pub use gemini::spawn_gemini;
 
 /// How a simulated provider looks and how fast it answers.
 #[derive(Clone, Debug)]

@@ -21,8 +21,8 @@ use super::{Behavior, SimControl, SimSettings};
 
 /// Everything a request handler needs, shared by all connections of one sim.
 pub(super) struct AppState {
-    settings: SimSettings,
-    control: SimControl,
+    pub(super) settings: SimSettings,
+    pub(super) control: SimControl,
     shutdown: watch::Receiver<()>,
 }
 
@@ -49,13 +49,15 @@ impl AppState {
 pub(super) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(super::legacy::completions))
+        .route("/v1/embeddings", post(super::legacy::embeddings))
         .route("/v1/models", get(models))
         .route("/health", get(health))
         .fallback(not_found)
         .with_state(state)
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let key = value
         .strip_prefix("Bearer ")
@@ -64,7 +66,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The 401 OpenAI sends for a missing or wrong key, or None if the key is accepted.
-fn check_key(settings: &SimSettings, key: Option<&str>) -> Option<ApiError> {
+pub(super) fn check_key(settings: &SimSettings, key: Option<&str>) -> Option<ApiError> {
     let keys = settings.keys.as_ref()?;
     let message = match key {
         Some(k) if keys.iter().any(|ok| ok == k) => return None,
@@ -85,13 +87,13 @@ fn check_key(settings: &SimSettings, key: Option<&str>) -> Option<ApiError> {
     })
 }
 
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+pub(super) fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
     let mut resp = Response::new(body.into());
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -101,7 +103,7 @@ fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
     resp
 }
 
-fn error_response(status: u16, body: &Value) -> Response {
+pub(super) fn error_response(status: u16, body: &Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json_response(status, serde_json::to_vec(body).unwrap_or_default())
 }

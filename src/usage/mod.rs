@@ -31,6 +31,10 @@ pub struct UsageRecord {
     pub stream: bool,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Prompt tokens served from the provider's prompt cache (part of `prompt_tokens`).
+    pub cached_tokens: u64,
+    /// Prompt tokens written to the provider's prompt cache (part of `prompt_tokens`).
+    pub cache_write_tokens: u64,
     /// True when tokens were counted locally because the upstream reported no usage.
     pub tokens_estimated: bool,
     /// False when no upstream answered: the tokens are the prompt's size, and nothing is billed.
@@ -101,6 +105,8 @@ impl Pending {
             Some(u) => {
                 r.prompt_tokens = u.prompt_tokens;
                 r.completion_tokens = u.completion_tokens;
+                r.cached_tokens = u.cached();
+                r.cache_write_tokens = u.cache_writes();
             }
             None => {
                 r.tokens_estimated = true;
@@ -109,12 +115,22 @@ impl Pending {
                 }
             }
         }
-        r.cost_usd = self
-            .price
-            .map_or(0.0, |p| p.cost(r.prompt_tokens, r.completion_tokens));
-        r.baseline_cost_usd = self
-            .baseline_price
-            .map_or(0.0, |p| p.cost(r.prompt_tokens, r.completion_tokens));
+        r.cost_usd = self.price.map_or(0.0, |p| {
+            p.cost_cached(
+                r.prompt_tokens,
+                r.cached_tokens,
+                r.cache_write_tokens,
+                r.completion_tokens,
+            )
+        });
+        r.baseline_cost_usd = self.baseline_price.map_or(0.0, |p| {
+            p.cost_cached(
+                r.prompt_tokens,
+                r.cached_tokens,
+                r.cache_write_tokens,
+                r.completion_tokens,
+            )
+        });
         r.saving_usd = if self.price.is_some() {
             r.baseline_cost_usd - r.cost_usd
         } else {
@@ -133,17 +149,12 @@ mod tests {
     fn cost_baseline_and_saving_per_million_tokens() {
         let p = Pending {
             record: UsageRecord::default(),
-            price: Some(Price {
-                input_per_1m: 0.40,
-                output_per_1m: 1.60,
-            }),
-            baseline_price: Some(Price {
-                input_per_1m: 2.00,
-                output_per_1m: 8.00,
-            }),
+            price: Some(Price::new(0.40, 1.60)),
+            baseline_price: Some(Price::new(2.00, 8.00)),
             reported: Some(Usage {
                 prompt_tokens: 1_000,
                 completion_tokens: 500,
+                ..Default::default()
             }),
             uncounted: None,
             billable: true,
@@ -159,6 +170,34 @@ mod tests {
     }
 
     #[test]
+    fn cache_reads_and_writes_are_priced_apart() {
+        let price = Price {
+            input_per_1m: 3.0,
+            output_per_1m: 15.0,
+            cached_input_per_1m: Some(0.3),
+            cache_write_per_1m: Some(3.75),
+        };
+        let usage = Usage {
+            prompt_tokens: 10_000,
+            completion_tokens: 1_000,
+            prompt_tokens_details: Some(crate::openai::PromptDetails {
+                cached_tokens: 6_000,
+                cache_creation_tokens: 2_000,
+            }),
+        };
+        let mut p = Pending::unbilled(UsageRecord::default());
+        (p.price, p.baseline_price, p.reported, p.billable) =
+            (Some(price), Some(Price::new(3.0, 15.0)), Some(usage), true);
+        let r = p.finish();
+        assert_eq!((r.cached_tokens, r.cache_write_tokens), (6_000, 2_000));
+        // 2000 fresh * 3 + 6000 cached * 0.3 + 2000 written * 3.75 + 1000 out * 15, per 1M
+        let expected = (2_000.0 * 3.0 + 6_000.0 * 0.3 + 2_000.0 * 3.75 + 1_000.0 * 15.0) / 1e6;
+        assert!((r.cost_usd - expected).abs() < 1e-12, "{}", r.cost_usd);
+        // a baseline without cache prices pays the input price for every prompt token
+        assert!((r.baseline_cost_usd - (10_000.0 * 3.0 + 1_000.0 * 15.0) / 1e6).abs() < 1e-12);
+    }
+
+    #[test]
     fn counts_completion_when_usage_is_missing() {
         let record = UsageRecord {
             prompt_tokens: 10,
@@ -166,10 +205,7 @@ mod tests {
         };
         let p = Pending {
             record,
-            price: Some(Price {
-                input_per_1m: 1.0,
-                output_per_1m: 1.0,
-            }),
+            price: Some(Price::new(1.0, 1.0)),
             baseline_price: None,
             reported: None,
             uncounted: Some(("hello world".into(), Encoding::O200k)),
@@ -194,14 +230,8 @@ mod tests {
         };
         let p = Pending {
             record,
-            price: Some(Price {
-                input_per_1m: 1.0,
-                output_per_1m: 1.0,
-            }),
-            baseline_price: Some(Price {
-                input_per_1m: 5.0,
-                output_per_1m: 5.0,
-            }),
+            price: Some(Price::new(1.0, 1.0)),
+            baseline_price: Some(Price::new(5.0, 5.0)),
             reported: None,
             uncounted: None,
             billable: false,

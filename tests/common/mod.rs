@@ -22,6 +22,8 @@ pub struct ModelSpec {
     pub input_per_1m: f64,
     pub output_per_1m: f64,
     pub context_window: u64,
+    /// YAML list of endpoints, e.g. `[embeddings]`; the provider default when `None`.
+    pub endpoints: Option<String>,
 }
 
 /// A simulated provider and the provider file the router gets for it.
@@ -42,6 +44,8 @@ pub struct Upstream {
     pub idle_ms: u64,
     /// Replace the sim's base URL (e.g. a closed port for connect errors).
     pub base_url: Option<String>,
+    /// The provider's `wire:` (`openai` when `None`).
+    pub wire: Option<&'static str>,
     /// Tweak the simulator (latency, reply length, accepted keys).
     pub sim: Option<SimSettings>,
 }
@@ -59,6 +63,7 @@ impl Upstream {
                     input_per_1m: 1.0,
                     output_per_1m: 2.0,
                     context_window: 128_000,
+                    endpoints: None,
                 })
                 .collect(),
             keys: Vec::new(),
@@ -72,6 +77,7 @@ impl Upstream {
             first_byte_ms: 10_000,
             idle_ms: 10_000,
             base_url: None,
+            wire: None,
             sim: None,
         }
     }
@@ -129,6 +135,21 @@ impl Upstream {
         self
     }
 
+    /// Declares what a model serves (`[embeddings]`, `[chat, completions]`, ...).
+    pub fn endpoints(mut self, model: &str, yaml_list: &str) -> Self {
+        for m in self.models.iter_mut().filter(|m| m.name == model) {
+            m.endpoints = Some(yaml_list.to_owned());
+        }
+        self
+    }
+
+    /// Sets the provider's wire API (`anthropic`, `gemini`); pair it with `base_url` of a sim
+    /// speaking that wire.
+    pub fn wire(mut self, wire: &'static str) -> Self {
+        self.wire = Some(wire);
+        self
+    }
+
     pub fn base_url(mut self, url: &str) -> Self {
         self.base_url = Some(url.to_owned());
         self
@@ -147,6 +168,9 @@ impl Upstream {
     /// The provider YAML for this upstream at `url`.
     pub fn render(&self, url: &str) -> String {
         let mut y = format!("name: {}\nbase_url: \"{url}\"\n", self.name);
+        if let Some(w) = self.wire {
+            y.push_str(&format!("wire: {w}\n"));
+        }
         if !self.keys.is_empty() {
             y.push_str("keys:\n");
             for i in 0..self.keys.len() {
@@ -171,6 +195,9 @@ impl Upstream {
                 "  - name: {}\n    input_per_1m: {}\n    output_per_1m: {}\n    context_window: {}\n",
                 m.name, m.input_per_1m, m.output_per_1m, m.context_window
             ));
+            if let Some(e) = &m.endpoints {
+                y.push_str(&format!("    endpoints: {e}\n"));
+            }
         }
         y
     }

@@ -1,0 +1,134 @@
+//! The Anthropic Messages wire API (`wire: anthropic`): OpenAI chat requests in, OpenAI answers out.
+//!
+//! Requests go to `POST {base_url}/messages` with `x-api-key` and `anthropic-version: 2023-06-01`.
+//! Translation rules worth knowing as an operator:
+//! - `max_tokens` defaults to [`DEFAULT_MAX_TOKENS`] (4096) when the client sets none, because
+//!   Anthropic requires it.
+//! - `response_format` (`json_object` / `json_schema`) is best-effort: it becomes a system
+//!   instruction asking for JSON (matching the schema), not an enforced constraint.
+//! - Fields without an Anthropic equivalent (`logprobs`, penalties, `seed`, ...) are dropped;
+//!   `n > 1` is answered with a 400.
+//! - Errors come back in OpenAI's shape; `overloaded_error` (529) becomes a retryable 503.
+
+mod request;
+mod response;
+mod stream;
+
+use std::collections::VecDeque;
+
+use axum::http::header;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+
+pub use request::DEFAULT_MAX_TOKENS;
+
+use super::openai::retry_after;
+use super::{Call, EventStream, FullReply, UpstreamError};
+
+/// The API version header value this adapter's translation was written against.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, UpstreamError> {
+    let body = request::translate(call.body, &call.model.upstream, stream)?;
+    let body = serde_json::to_vec(&body)
+        .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
+    let url = format!("{}/messages", call.provider.base_url);
+    let mut req = call
+        .client
+        .post(url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("anthropic-version", ANTHROPIC_VERSION)
+        .body(body);
+    if let Some(key) = call.key {
+        req = req.header("x-api-key", key.expose());
+    }
+    for (name, value) in &call.provider.headers {
+        req = req.header(name, value);
+    }
+    let limit = call.provider.first_byte_timeout;
+    let resp = match tokio::time::timeout(limit, req.send()).await {
+        Err(_) => return Err(UpstreamError::Timeout(limit)),
+        Ok(Err(e)) if e.is_timeout() => return Err(UpstreamError::Timeout(limit)),
+        Ok(Err(e)) => return Err(UpstreamError::Connect(e.without_url().to_string())),
+        Ok(Ok(r)) => r,
+    };
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let retry_after = retry_after(resp.headers());
+    let raw = tokio::time::timeout(call.provider.idle_timeout, resp.bytes())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let (status, body) = response::to_openai_error(status, &raw);
+    Err(UpstreamError::Status {
+        status,
+        body,
+        retry_after,
+    })
+}
+
+/// A non-streamed chat completion, answered as an OpenAI `chat.completion`.
+pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
+    let resp = send(call, false).await?;
+    let limit = call.provider.idle_timeout;
+    let raw = match tokio::time::timeout(limit, resp.bytes()).await {
+        Err(_) => return Err(UpstreamError::Timeout(limit)),
+        Ok(Err(e)) => return Err(UpstreamError::StreamCut(e.without_url().to_string())),
+        Ok(Ok(b)) => b,
+    };
+    let completion = response::to_completion(&raw, &call.model.upstream)?;
+    let body = bytes::Bytes::from(completion.to_string());
+    let view =
+        serde_json::from_slice(&body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+    Ok(FullReply { body, view })
+}
+
+/// A streamed chat completion as OpenAI chunk texts (always ending with a usage chunk); a
+/// stream that ends before `message_stop` yields [`UpstreamError::StreamCut`].
+pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
+    let resp = send(call, true).await?;
+    let idle = call.provider.idle_timeout;
+    let state = State {
+        events: resp.bytes_stream().eventsource(),
+        tr: stream::Translator::new(&call.model.upstream),
+        pending: VecDeque::new(),
+        failed: false,
+    };
+    let stream = futures_util::stream::unfold(state, move |mut s| async move {
+        loop {
+            if let Some(chunk) = s.pending.pop_front() {
+                return Some((Ok(chunk), s));
+            }
+            if s.tr.done || s.failed {
+                return None;
+            }
+            let err = match tokio::time::timeout(idle, s.events.next()).await {
+                Err(_) => UpstreamError::Timeout(idle),
+                Ok(None) => UpstreamError::StreamCut("ended without message_stop".into()),
+                Ok(Some(Err(e))) => UpstreamError::StreamCut(e.to_string()),
+                Ok(Some(Ok(ev))) if ev.data.trim().is_empty() => continue,
+                Ok(Some(Ok(ev))) => match s.tr.on_event(&ev.data) {
+                    Ok(chunks) => {
+                        s.pending.extend(chunks);
+                        continue;
+                    }
+                    Err(e) => e,
+                },
+            };
+            s.failed = true;
+            return Some((Err(err), s));
+        }
+    });
+    Ok(Box::pin(stream.fuse()))
+}
+
+/// What the relay loop carries between polls.
+struct State<S> {
+    events: S,
+    tr: stream::Translator,
+    pending: VecDeque<String>,
+    failed: bool,
+}

@@ -1,0 +1,212 @@
+//! Anthropic answers -> OpenAI: the `chat.completion` object, usage, finish reasons and errors.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::adapters::UpstreamError;
+
+/// Anthropic's `usage`; every field may be absent or null (stream deltas carry only some).
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+pub(super) struct AnthropicUsage {
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    #[serde(default)]
+    pub output_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_creation_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsage {
+    /// Overwrites the fields `newer` reports (`message_delta` counts are cumulative).
+    pub fn merge(&mut self, newer: &AnthropicUsage) {
+        let pick = |a: &mut Option<u64>, b: Option<u64>| {
+            if b.is_some() {
+                *a = b;
+            }
+        };
+        pick(&mut self.input_tokens, newer.input_tokens);
+        pick(&mut self.output_tokens, newer.output_tokens);
+        pick(
+            &mut self.cache_read_input_tokens,
+            newer.cache_read_input_tokens,
+        );
+        pick(
+            &mut self.cache_creation_input_tokens,
+            newer.cache_creation_input_tokens,
+        );
+    }
+
+    /// OpenAI usage: prompt = input + cache read + cache write; cached = cache read.
+    pub fn to_openai(self) -> Value {
+        let read = self.cache_read_input_tokens.unwrap_or(0);
+        let write = self.cache_creation_input_tokens.unwrap_or(0);
+        let prompt = self.input_tokens.unwrap_or(0) + read + write;
+        let completion = self.output_tokens.unwrap_or(0);
+        json!({"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": write}})
+    }
+}
+
+/// end_turn/stop_sequence/pause_turn -> stop, max_tokens -> length, tool_use -> tool_calls,
+/// refusal -> content_filter.
+pub(super) fn finish_reason(stop_reason: Option<&str>) -> &'static str {
+    match stop_reason {
+        Some("max_tokens") | Some("model_context_window_exceeded") => "length",
+        Some("tool_use") => "tool_calls",
+        Some("refusal") => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// Seconds since the epoch, for `created`.
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[derive(Deserialize)]
+struct Message {
+    id: String,
+    content: Vec<Value>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    usage: AnthropicUsage,
+}
+
+/// A Messages API answer as an OpenAI `chat.completion` (`model` is the requested one).
+pub(super) fn to_completion(body: &[u8], model: &str) -> Result<Value, UpstreamError> {
+    let msg: Message = serde_json::from_slice(body)
+        .map_err(|e| UpstreamError::Malformed(format!("not an Anthropic message: {e}")))?;
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for block in &msg.content {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
+            Some("tool_use") => {
+                let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
+                calls.push(
+                    json!({"id": block.get("id").cloned().unwrap_or(Value::Null),
+                    "type": "function",
+                    "function": {"name": block.get("name").cloned().unwrap_or(Value::Null),
+                        "arguments": input.to_string()}}),
+                );
+            }
+            _ => {}
+        }
+    }
+    let mut message = json!({"role": "assistant",
+        "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { text.into() },
+        "refusal": null});
+    if !calls.is_empty() {
+        message["tool_calls"] = Value::Array(calls);
+    }
+    Ok(
+        json!({"id": msg.id, "object": "chat.completion", "created": unix_now(), "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": null,
+            "finish_reason": finish_reason(msg.stop_reason.as_deref())}],
+        "usage": msg.usage.to_openai()}),
+    )
+}
+
+/// An Anthropic error (`{"type":"error","error":{"type","message"}}`) in OpenAI's shape and
+/// status. `overloaded_error` (529) becomes 503 with code `overloaded` so it is retried.
+pub(super) fn to_openai_error(status: u16, body: &[u8]) -> (StatusCode, Bytes) {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let err = parsed.as_ref().and_then(|v| v.get("error"));
+    let kind = err.and_then(|e| e.get("type")).and_then(Value::as_str);
+    let message = match err.and_then(|e| e.get("message")).and_then(Value::as_str) {
+        Some(m) => m.to_owned(),
+        None => format!(
+            "Anthropic answered {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(512)])
+        ),
+    };
+    let (status, oa_type, code) = match kind {
+        Some("overloaded_error") => (503, "server_error", Some("overloaded")),
+        Some("rate_limit_error") => (status, "requests", Some("rate_limit_exceeded")),
+        Some("authentication_error") => (status, "invalid_request_error", Some("invalid_api_key")),
+        Some("permission_error") => (status, "invalid_request_error", Some("permission_denied")),
+        Some("not_found_error") => (status, "invalid_request_error", Some("not_found")),
+        Some("request_too_large") => (status, "invalid_request_error", Some("request_too_large")),
+        Some("api_error") => (status, "server_error", None),
+        _ if status == 529 => (503, "server_error", Some("overloaded")),
+        _ if status >= 500 => (status, "server_error", None),
+        _ => (status, "invalid_request_error", None),
+    };
+    let body = json!({"error": {"message": message, "type": oa_type, "param": null, "code": code}});
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    (status, Bytes::from(body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_tool_use_become_a_completion() {
+        let body = json!({"id": "msg_1", "type": "message", "role": "assistant",
+            "content": [{"type": "text", "text": "Let me check."},
+                {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": 1}}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 10, "output_tokens": 5,
+                "cache_read_input_tokens": 100, "cache_creation_input_tokens": 20}});
+        let v = to_completion(body.to_string().as_bytes(), "claude-x").unwrap();
+        assert_eq!(v["model"], "claude-x");
+        let c = &v["choices"][0];
+        assert_eq!(c["finish_reason"], "tool_calls");
+        assert_eq!(c["message"]["content"], "Let me check.");
+        assert_eq!(
+            c["message"]["tool_calls"][0]["function"]["arguments"],
+            r#"{"a":1}"#
+        );
+        assert_eq!(c["message"]["tool_calls"][0]["id"], "toolu_1");
+        assert_eq!(v["usage"]["prompt_tokens"], 130);
+        assert_eq!(v["usage"]["completion_tokens"], 5);
+        assert_eq!(v["usage"]["total_tokens"], 135);
+        assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 100);
+    }
+
+    #[test]
+    fn finish_reasons() {
+        assert_eq!(finish_reason(Some("end_turn")), "stop");
+        assert_eq!(finish_reason(Some("stop_sequence")), "stop");
+        assert_eq!(finish_reason(Some("max_tokens")), "length");
+        assert_eq!(finish_reason(Some("tool_use")), "tool_calls");
+        assert_eq!(finish_reason(None), "stop");
+    }
+
+    #[test]
+    fn malformed_bodies_are_malformed() {
+        assert!(matches!(
+            to_completion(b"{\"id\":", "m"),
+            Err(UpstreamError::Malformed(_))
+        ));
+        assert!(to_completion(b"{\"error\":{}}", "m").is_err());
+    }
+
+    #[test]
+    fn errors_are_converted() {
+        let b = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let (s, body) = to_openai_error(529, b);
+        assert_eq!(s, 503);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "overloaded");
+        assert_eq!(v["error"]["message"], "Overloaded");
+        let b = br#"{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}"#;
+        let (s, body) = to_openai_error(400, b);
+        assert_eq!(s, 400);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert!(v["error"]["param"].is_null());
+        let (s, _) = to_openai_error(502, b"<html>");
+        assert_eq!(s, 502);
+    }
+}

@@ -1,0 +1,257 @@
+//! The Google Gemini wire API (`generateContent`, `streamGenerateContent?alt=sse`), translated to and from OpenAI's shapes.
+
+mod request;
+mod response;
+mod stream;
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::{header, StatusCode};
+use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use super::{Call, EventStream, FullReply, UpstreamError};
+use response::{GenerateContentResponse, Meta};
+use stream::Translator;
+
+/// `{base_url}/models/{model}:generateContent`, or the streaming method with `alt=sse`.
+fn url(call: &Call<'_>, stream: bool) -> Result<reqwest::Url, UpstreamError> {
+    let base = call.provider.base_url.trim_end_matches('/');
+    let model = call.model.upstream.trim_start_matches("models/");
+    let method = if stream {
+        "streamGenerateContent?alt=sse"
+    } else {
+        "generateContent"
+    };
+    reqwest::Url::parse(&format!("{base}/models/{model}:{method}"))
+        .map_err(|e| UpstreamError::Connect(format!("bad Gemini URL: {e}")))
+}
+
+/// A 400 for a request Gemini cannot express, in OpenAI's error shape; never retried.
+fn bad_request(message: &str) -> UpstreamError {
+    UpstreamError::Status {
+        status: StatusCode::BAD_REQUEST,
+        body: Bytes::from(
+            json!({"error": {"message": message, "type": "invalid_request_error", "param": "messages", "code": null}})
+                .to_string(),
+        ),
+        retry_after: None,
+    }
+}
+
+async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, UpstreamError> {
+    let body = request::to_gemini(call.body).map_err(|m| bad_request(&m))?;
+    let body = serde_json::to_vec(&body)
+        .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
+    let mut req = call
+        .client
+        .post(url(call, stream)?)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body);
+    // the key goes in a header, never in the URL (URLs end up in logs)
+    if let Some(key) = call.key {
+        req = req.header("x-goog-api-key", key.expose());
+    }
+    for (name, value) in &call.provider.headers {
+        req = req.header(name, value);
+    }
+    let limit = call.provider.first_byte_timeout;
+    let resp = match tokio::time::timeout(limit, req.send()).await {
+        Err(_) => return Err(UpstreamError::Timeout(limit)),
+        Ok(Err(e)) if e.is_timeout() => return Err(UpstreamError::Timeout(limit)),
+        Ok(Err(e)) => return Err(UpstreamError::Connect(e.without_url().to_string())),
+        Ok(Ok(r)) => r,
+    };
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let header_wait = super::openai::retry_after(resp.headers());
+    let raw = tokio::time::timeout(call.provider.idle_timeout, resp.bytes())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let (body, retry_delay) = openai_error(status, &raw);
+    Err(UpstreamError::Status {
+        status,
+        body,
+        retry_after: header_wait.or(retry_delay),
+    })
+}
+
+/// Gemini's `{"error":{"code","message","status","details"}}` as OpenAI's
+/// `{"error":{"message","type","param","code"}}`, plus a `RetryInfo.retryDelay` if present.
+pub(crate) fn openai_error(status: StatusCode, raw: &[u8]) -> (Bytes, Option<Duration>) {
+    let parsed: Value = serde_json::from_slice(raw).unwrap_or_default();
+    // the non-SSE streaming method wraps errors in an array
+    let err = match &parsed {
+        Value::Array(a) => a.first().map(|e| &e["error"]).cloned().unwrap_or_default(),
+        v => v["error"].clone(),
+    };
+    let grpc = err["status"].as_str().unwrap_or_default();
+    let message = match err["message"].as_str().filter(|m| !m.is_empty()) {
+        Some(m) => m.to_owned(),
+        None => {
+            let text: String = String::from_utf8_lossy(raw).chars().take(200).collect();
+            format!("Gemini upstream answered {status}: {text}")
+        }
+    };
+    let kind = match (grpc, status.as_u16()) {
+        ("UNAUTHENTICATED", _) | (_, 401) => "authentication_error",
+        ("PERMISSION_DENIED", _) | (_, 403) => "permission_error",
+        ("RESOURCE_EXHAUSTED", _) | (_, 429) => "rate_limit_error",
+        (_, 500..) => "server_error",
+        _ => "invalid_request_error",
+    };
+    let code = (!grpc.is_empty()).then(|| grpc.to_ascii_lowercase());
+    let retry_delay = err["details"].as_array().and_then(|d| {
+        d.iter().find_map(|x| {
+            let s = x["retryDelay"].as_str()?.strip_suffix('s')?;
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(Duration::from_secs_f64)
+        })
+    });
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+    (Bytes::from(body.to_string()), retry_delay)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A fresh `chatcmpl-…` id and a tool-call id prefix.
+fn ids() -> (String, String) {
+    let r: u64 = rand::random();
+    (
+        format!("chatcmpl-gemini-{r:016x}"),
+        format!("{:08x}_", r as u32),
+    )
+}
+
+/// A non-streamed chat completion.
+pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
+    let resp = send(call, false).await?;
+    let limit = call.provider.idle_timeout;
+    let raw = match tokio::time::timeout(limit, resp.bytes()).await {
+        Err(_) => return Err(UpstreamError::Timeout(limit)),
+        Ok(Err(e)) => return Err(UpstreamError::StreamCut(e.without_url().to_string())),
+        Ok(Ok(b)) => b,
+    };
+    let parsed: GenerateContentResponse =
+        serde_json::from_slice(&raw).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+    let (id, call_prefix) = ids();
+    let meta = Meta {
+        id: &id,
+        created: unix_now(),
+        model: &call.model.upstream,
+        call_prefix: &call_prefix,
+    };
+    let completion = response::to_completion(&parsed, &meta).map_err(UpstreamError::Malformed)?;
+    let body = Bytes::from(completion.to_string());
+    let view =
+        serde_json::from_slice(&body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+    Ok(FullReply { body, view })
+}
+
+/// Where a translated stream is: chunks waiting to be yielded, then the end.
+struct Relay<S> {
+    events: S,
+    translator: Translator,
+    pending: VecDeque<String>,
+    done: bool,
+}
+
+/// A streamed chat completion: OpenAI chunks, then a usage chunk; each upstream event awaited
+/// with the idle timeout. A body that ends before any `finishReason` is a cut stream.
+pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
+    let resp = send(call, true).await?;
+    let idle = call.provider.idle_timeout;
+    let (id, call_prefix) = ids();
+    let relay = Relay {
+        events: resp.bytes_stream().eventsource(),
+        translator: Translator::new(id, unix_now(), call.model.upstream.to_string(), call_prefix),
+        pending: VecDeque::new(),
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(Some(relay), move |state| async move {
+        let mut r = state?;
+        loop {
+            if let Some(chunk) = r.pending.pop_front() {
+                return Some((Ok(chunk), Some(r)));
+            }
+            if r.done {
+                return None;
+            }
+            let fail = |e| Some((Err(e), None));
+            match tokio::time::timeout(idle, r.events.next()).await {
+                Err(_) => return fail(UpstreamError::Timeout(idle)),
+                Ok(None) if r.translator.finished => {
+                    r.pending.push_back(r.translator.usage_chunk());
+                    r.done = true;
+                }
+                Ok(None) => {
+                    return fail(UpstreamError::StreamCut(
+                        "Gemini stream ended without a finishReason".into(),
+                    ))
+                }
+                Ok(Some(Err(e))) => return fail(UpstreamError::StreamCut(e.to_string())),
+                Ok(Some(Ok(ev))) if ev.data.trim().is_empty() => {}
+                Ok(Some(Ok(ev))) => {
+                    let value: Value = match serde_json::from_str(&ev.data) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            return fail(UpstreamError::Malformed(format!(
+                                "stream event is not JSON: {e}"
+                            )))
+                        }
+                    };
+                    if let Some(msg) = value.get("error").map(|e| e["message"].to_string()) {
+                        return fail(UpstreamError::StreamCut(format!("upstream error: {msg}")));
+                    }
+                    match serde_json::from_value::<GenerateContentResponse>(value) {
+                        Ok(resp) => r.pending.extend(r.translator.on_event(&resp)),
+                        Err(e) => return fail(UpstreamError::Malformed(e.to_string())),
+                    }
+                }
+            }
+        }
+    });
+    Ok(Box::pin(stream.fuse()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_errors_to_openai_shape_with_retry_delay() {
+        let raw = br#"{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"22s"}]}}"#;
+        let (body, wait) = openai_error(StatusCode::TOO_MANY_REQUESTS, raw);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            json!({"error":{"message":"Quota exceeded","type":"rate_limit_error","param":null,"code":"resource_exhausted"}})
+        );
+        assert_eq!(wait, Some(Duration::from_secs(22)));
+        let (body, wait) = openai_error(StatusCode::BAD_GATEWAY, b"<html>oops");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["type"], "server_error");
+        assert!(v["error"]["message"].as_str().unwrap().contains("oops"));
+        assert_eq!(wait, None);
+        let (body, _) = openai_error(
+            StatusCode::BAD_REQUEST,
+            br#"[{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}]"#,
+        );
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "invalid_argument");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+    }
+}

@@ -1,0 +1,284 @@
+//! Gemini `GenerateContentResponse` -> OpenAI `chat.completion`, plus finish-reason and usage mapping.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// The parts of a `GenerateContentResponse` the router reads (also each `alt=sse` event).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GenerateContentResponse {
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    #[serde(default)]
+    pub prompt_feedback: Option<PromptFeedback>,
+    #[serde(default)]
+    pub usage_metadata: Option<UsageMetadata>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Candidate {
+    #[serde(default)]
+    pub content: Option<Content>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default)]
+    pub index: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Content {
+    #[serde(default)]
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Part {
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Thinking summaries are not part of the answer.
+    #[serde(default)]
+    pub thought: Option<bool>,
+    #[serde(default)]
+    pub function_call: Option<FunctionCall>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct FunctionCall {
+    pub name: String,
+    #[serde(default)]
+    pub args: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PromptFeedback {
+    #[serde(default)]
+    pub block_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UsageMetadata {
+    #[serde(default)]
+    pub prompt_token_count: u64,
+    #[serde(default)]
+    pub candidates_token_count: u64,
+    #[serde(default)]
+    pub total_token_count: Option<u64>,
+    #[serde(default)]
+    pub cached_content_token_count: u64,
+    #[serde(default)]
+    pub thoughts_token_count: u64,
+}
+
+impl Candidate {
+    pub fn index_or(&self, pos: usize) -> u32 {
+        self.index.unwrap_or(pos as u32)
+    }
+
+    /// Answer text parts and function calls, thoughts skipped.
+    pub fn parts(&self) -> impl Iterator<Item = &Part> {
+        self.content
+            .iter()
+            .flat_map(|c| c.parts.iter())
+            .filter(|p| p.thought != Some(true))
+    }
+}
+
+impl FunctionCall {
+    /// `args` as OpenAI's `arguments` JSON string.
+    pub fn arguments(&self) -> String {
+        match &self.args {
+            Some(v @ Value::Object(_)) => v.to_string(),
+            _ => "{}".into(),
+        }
+    }
+}
+
+impl GenerateContentResponse {
+    /// The prompt itself was blocked: no candidates, a `promptFeedback.blockReason`.
+    pub fn prompt_blocked(&self) -> bool {
+        self.candidates.is_empty()
+            && self
+                .prompt_feedback
+                .as_ref()
+                .is_some_and(|f| f.block_reason.is_some())
+    }
+}
+
+/// Gemini `finishReason` -> OpenAI `finish_reason`; a STOP with function calls is `tool_calls`.
+pub(crate) fn finish_reason(reason: &str, has_calls: bool) -> &'static str {
+    match reason {
+        "MAX_TOKENS" => "length",
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            "content_filter"
+        }
+        _ if has_calls => "tool_calls",
+        _ => "stop",
+    }
+}
+
+/// `usageMetadata` -> OpenAI `usage` with cached (and reasoning) token details.
+pub(crate) fn usage_json(u: &UsageMetadata) -> Value {
+    let completion = u.candidates_token_count + u.thoughts_token_count;
+    let mut usage = json!({
+        "prompt_tokens": u.prompt_token_count,
+        "completion_tokens": completion,
+        "total_tokens": u.total_token_count.unwrap_or(u.prompt_token_count + completion),
+        "prompt_tokens_details": { "cached_tokens": u.cached_content_token_count },
+    });
+    if u.thoughts_token_count > 0 {
+        usage["completion_tokens_details"] = json!({ "reasoning_tokens": u.thoughts_token_count });
+    }
+    usage
+}
+
+/// An OpenAI tool call for the `n`-th function call of a reply.
+pub(crate) fn tool_call_json(call_prefix: &str, n: usize, f: &FunctionCall) -> Value {
+    json!({
+        "id": format!("call_{call_prefix}{n}"),
+        "type": "function",
+        "function": { "name": f.name, "arguments": f.arguments() },
+    })
+}
+
+/// Identity of one translated answer: ids and the model name the client sees.
+pub(crate) struct Meta<'a> {
+    pub id: &'a str,
+    pub created: u64,
+    pub model: &'a str,
+    /// Makes tool call ids unique across turns: `call_<prefix><n>`.
+    pub call_prefix: &'a str,
+}
+
+/// Builds the `chat.completion` object; `Err` when the answer has neither candidates nor a block reason.
+pub(crate) fn to_completion(resp: &GenerateContentResponse, meta: &Meta) -> Result<Value, String> {
+    let mut choices = Vec::new();
+    let mut calls = 0usize;
+    for (pos, c) in resp.candidates.iter().enumerate() {
+        let mut text = String::new();
+        let mut tool_calls = Vec::new();
+        for p in c.parts() {
+            if let Some(t) = &p.text {
+                text.push_str(t);
+            }
+            if let Some(f) = &p.function_call {
+                tool_calls.push(tool_call_json(meta.call_prefix, calls, f));
+                calls += 1;
+            }
+        }
+        let mut message = Map::new();
+        message.insert("role".into(), json!("assistant"));
+        let no_text = text.is_empty() && (!tool_calls.is_empty() || c.content.is_none());
+        message.insert(
+            "content".into(),
+            if no_text { Value::Null } else { json!(text) },
+        );
+        message.insert("refusal".into(), Value::Null);
+        let reason = finish_reason(
+            c.finish_reason.as_deref().unwrap_or("STOP"),
+            !tool_calls.is_empty(),
+        );
+        if !tool_calls.is_empty() {
+            message.insert("tool_calls".into(), Value::Array(tool_calls));
+        }
+        choices.push(json!({
+            "index": c.index_or(pos),
+            "message": message,
+            "logprobs": null,
+            "finish_reason": reason,
+        }));
+    }
+    if choices.is_empty() {
+        if !resp.prompt_blocked() {
+            return Err("the answer has no candidates".into());
+        }
+        choices.push(json!({
+            "index": 0,
+            "message": { "role": "assistant", "content": null, "refusal": null },
+            "logprobs": null,
+            "finish_reason": "content_filter",
+        }));
+    }
+    let mut out = json!({
+        "id": meta.id,
+        "object": "chat.completion",
+        "created": meta.created,
+        "model": meta.model,
+        "choices": choices,
+    });
+    if let Some(u) = &resp.usage_metadata {
+        out["usage"] = usage_json(u);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const META: Meta = Meta {
+        id: "chatcmpl-x",
+        created: 7,
+        model: "gemini-test",
+        call_prefix: "p",
+    };
+
+    fn parse(v: Value) -> GenerateContentResponse {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn text_answer_with_usage() {
+        let r = parse(
+            json!({"candidates":[{"content":{"role":"model","parts":[{"text":"Hel"},{"text":"lo"},{"text":"hmm","thought":true}]},"finishReason":"STOP","index":0,"safetyRatings":[]}],
+            "usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":2,"totalTokenCount":12,"cachedContentTokenCount":4}}),
+        );
+        let c = to_completion(&r, &META).unwrap();
+        assert_eq!(c["choices"][0]["message"]["content"], "Hello");
+        assert_eq!(c["choices"][0]["finish_reason"], "stop");
+        assert_eq!(c["model"], "gemini-test");
+        assert_eq!(
+            c["usage"],
+            json!({"prompt_tokens":10,"completion_tokens":2,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":4}})
+        );
+    }
+
+    #[test]
+    fn function_calls_become_tool_calls() {
+        let r = parse(
+            json!({"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{"a":1}}},{"functionCall":{"name":"g"}}]},"finishReason":"STOP"}]}),
+        );
+        let c = to_completion(&r, &META).unwrap();
+        let m = &c["choices"][0]["message"];
+        assert_eq!(m["content"], Value::Null);
+        assert_eq!(m["tool_calls"][0]["id"], "call_p0");
+        assert_eq!(m["tool_calls"][0]["function"]["arguments"], "{\"a\":1}");
+        assert_eq!(m["tool_calls"][1]["function"]["arguments"], "{}");
+        assert_eq!(c["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn maps_finish_reasons_and_blocks() {
+        assert_eq!(finish_reason("MAX_TOKENS", false), "length");
+        for r in [
+            "SAFETY",
+            "RECITATION",
+            "BLOCKLIST",
+            "PROHIBITED_CONTENT",
+            "SPII",
+        ] {
+            assert_eq!(finish_reason(r, false), "content_filter");
+        }
+        assert_eq!(finish_reason("OTHER", false), "stop");
+        let r = parse(
+            json!({"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":3}}),
+        );
+        let c = to_completion(&r, &META).unwrap();
+        assert_eq!(c["choices"][0]["finish_reason"], "content_filter");
+        assert_eq!(c["choices"][0]["message"]["content"], Value::Null);
+        assert!(to_completion(&parse(json!({})), &META).is_err());
+    }
+}
