@@ -21,7 +21,19 @@ async fn main() -> anyhow::Result<()> {
             name,
             models,
             realistic,
-        } => switchyard::cli::sim::run(&listen, &name, &models, realistic).await,
+            wire,
+            fail_status,
+        } => {
+            switchyard::cli::sim::run(switchyard::cli::sim::Options {
+                listen: &listen,
+                name: &name,
+                models: &models,
+                realistic,
+                wire,
+                fail_status,
+            })
+            .await
+        }
         Command::Classify {
             config,
             json,

@@ -3,6 +3,7 @@
 pub mod anthropic;
 pub mod gemini;
 pub mod openai;
+pub mod transport;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -117,8 +118,8 @@ impl Adapter {
         }
     }
 
-    /// A whole answer from `endpoint`; the other wires serve chat only (config validation keeps
-    /// other endpoints off their models).
+    /// A whole answer from `endpoint`; Gemini adds embeddings, Anthropic serves chat only (config
+    /// validation keeps other endpoints off their models).
     pub async fn request(
         self,
         call: &Call<'_>,
@@ -127,6 +128,7 @@ impl Adapter {
         match (self, endpoint) {
             (_, Endpoint::Chat) => self.chat(call).await,
             (Self::OpenAi, e) => openai::request(call, e).await,
+            (Self::Gemini, Endpoint::Embeddings) => gemini::embeddings(call).await,
             (_, e) => Err(unsupported(e)),
         }
     }

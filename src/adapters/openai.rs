@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use super::{Call, EventStream, FullReply, UpstreamError};
+use super::{transport, Call, EventStream, FullReply, UpstreamError};
 use crate::config::Endpoint;
 
 /// The client's body with `model` replaced and, when streaming, usage requested.
@@ -63,31 +63,13 @@ async fn send(
     if let Some(key) = call.key {
         req = req.bearer_auth(key.expose());
     }
-    for (name, value) in &call.provider.headers {
-        req = req.header(name, value);
-    }
-    let limit = call.provider.first_byte_timeout;
-    let resp = match tokio::time::timeout(limit, req.send()).await {
-        Err(_) => return Err(UpstreamError::Timeout(limit)),
-        Ok(Err(e)) if e.is_timeout() => return Err(UpstreamError::Timeout(limit)),
-        Ok(Err(e)) => return Err(UpstreamError::Connect(e.without_url().to_string())),
-        Ok(Ok(r)) => r,
-    };
-    if resp.status().is_success() {
-        return Ok(resp);
-    }
-    let status = resp.status();
-    let retry_after = retry_after(resp.headers());
-    let body = tokio::time::timeout(call.provider.idle_timeout, resp.bytes())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    Err(UpstreamError::Status {
-        status: StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-        body,
-        retry_after,
-    })
+    transport::send(call, req)
+        .await?
+        .map_err(|r| UpstreamError::Status {
+            status: r.status,
+            body: r.body,
+            retry_after: r.retry_after,
+        })
 }
 
 /// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
@@ -120,12 +102,7 @@ pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> 
 /// A whole answer from any endpoint (chat, legacy completions, embeddings).
 pub async fn request(call: &Call<'_>, endpoint: Endpoint) -> Result<FullReply, UpstreamError> {
     let resp = send(call, endpoint, false).await?;
-    let limit = call.provider.idle_timeout;
-    let body = match tokio::time::timeout(limit, resp.bytes()).await {
-        Err(_) => return Err(UpstreamError::Timeout(limit)),
-        Ok(Err(e)) => return Err(UpstreamError::StreamCut(e.without_url().to_string())),
-        Ok(Ok(b)) => b,
-    };
+    let body = transport::read_body(call, resp).await?;
     let view =
         serde_json::from_slice(&body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
     Ok(FullReply { body, view })

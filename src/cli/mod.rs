@@ -49,8 +49,10 @@ pub enum Command {
         #[arg(long)]
         no_keys: bool,
     },
-    /// Run one simulated OpenAI-compatible provider (for end-to-end tests and benchmarks).
+    /// Run one simulated provider (for end-to-end tests and benchmarks); prints
+    /// `sim listening on BASE_URL`.
     Sim {
+        /// Address to bind (only 127.0.0.1:0, a free port, for the anthropic and gemini wires).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
         #[arg(long, default_value = "sim")]
@@ -61,6 +63,12 @@ pub enum Command {
         /// Answer with realistic latency instead of at once.
         #[arg(long)]
         realistic: bool,
+        /// The wire API it speaks.
+        #[arg(long, value_enum, default_value = "openai")]
+        wire: crate::demo::SimWire,
+        /// Fail every call with this HTTP status and the wire's error body (for failover tests).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(400..600))]
+        fail_status: Option<u16>,
     },
     /// Classify and route workload lines (stdin or FILE) without calling any upstream.
     Classify {

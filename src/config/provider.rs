@@ -295,8 +295,8 @@ pub(super) fn validate_provider(
     (provider, models)
 }
 
-/// A model's endpoints: as declared, or the wire's default; only OpenAI-compatible providers
-/// serve legacy completions and embeddings so far.
+/// A model's endpoints: as declared, or the wire's default (chat, plus legacy completions on
+/// OpenAI-compatible providers); Gemini adds embeddings, Anthropic serves chat only.
 fn model_endpoints(
     wire: Wire,
     declared: Option<&[Endpoint]>,
@@ -304,7 +304,8 @@ fn model_endpoints(
 ) -> Vec<Endpoint> {
     let supported: &[Endpoint] = match wire {
         Wire::Openai => &Endpoint::ALL,
-        Wire::Anthropic | Wire::Gemini => &[Endpoint::Chat],
+        Wire::Gemini => &[Endpoint::Chat, Endpoint::Embeddings],
+        Wire::Anthropic => &[Endpoint::Chat],
     };
     match declared {
         None if wire == Wire::Openai => vec![Endpoint::Chat, Endpoint::Completions],

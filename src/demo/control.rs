@@ -9,14 +9,19 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::sim::{Behavior, SimControl, SimUpstream};
+use super::{RunningSim, SimWire};
+use crate::sim::{Behavior, SimControl};
 
-/// The simulators' control handles by provider name.
-pub struct Sims(BTreeMap<String, SimControl>);
+/// The simulators' control handles (and wire APIs) by provider name.
+pub struct Sims(BTreeMap<String, (SimControl, SimWire)>);
 
 impl Sims {
-    pub fn new(sims: &HashMap<String, SimUpstream>) -> Self {
-        Self(sims.iter().map(|(n, s)| (n.clone(), s.control())).collect())
+    pub fn new(sims: &HashMap<String, RunningSim>) -> Self {
+        Self(
+            sims.iter()
+                .map(|(n, s)| (n.clone(), (s.upstream.control(), s.wire)))
+                .collect(),
+        )
     }
 }
 
@@ -31,7 +36,7 @@ async fn list(State(sims): State<Arc<Sims>>) -> Json<Value> {
     let out: BTreeMap<&str, Value> = sims
         .0
         .iter()
-        .map(|(name, c)| {
+        .map(|(name, (c, wire))| {
             let mut per_key: BTreeMap<String, usize> = BTreeMap::new();
             for call in c.recorded() {
                 // show which key was used by its last 4 characters only
@@ -42,7 +47,7 @@ async fn list(State(sims): State<Arc<Sims>>) -> Json<Value> {
             }
             (
                 name.as_str(),
-                json!({"calls": c.calls(), "calls_per_key": per_key}),
+                json!({"wire": wire.name(), "calls": c.calls(), "calls_per_key": per_key}),
             )
         })
         .collect();
@@ -54,7 +59,7 @@ async fn set_behavior(
     Path(name): Path<String>,
     body: String,
 ) -> (StatusCode, Json<Value>) {
-    let Some(control) = sims.0.get(&name) else {
+    let Some((control, wire)) = sims.0.get(&name) else {
         return (
             StatusCode::NOT_FOUND,
             Json(
@@ -68,10 +73,8 @@ async fn set_behavior(
         .unwrap_or_default();
     let behavior = match mode.as_str() {
         "ok" => Behavior::Ok,
-        "fail" => Behavior::Status {
-            status: 500,
-            body: json!({"error": {"message": "simulated outage", "type": "server_error", "param": null, "code": null}}),
-        },
+        // the error body is shaped as the provider's own wire API sends it
+        "fail" => wire.outage(500),
         "rate_limit" => Behavior::RateLimited {
             retry_after_secs: 5,
         },

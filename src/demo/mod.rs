@@ -2,6 +2,11 @@
 //! failover and savings can be seen with no keys and no network.
 
 mod control;
+#[cfg(test)]
+mod tests;
+mod wires;
+
+pub use wires::SimWire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::{Config, KeyMode, SourceFile, Sources};
-use crate::sim::{self, SimSettings, SimUpstream};
+use crate::sim::{SimSettings, SimUpstream};
 use crate::state::AppState;
 use crate::usage::Ledger;
 
@@ -29,45 +34,89 @@ const KEYS: &[(&str, &str)] = &[
     ("ZENITH_KEY", "sk-demo-zenith"),
 ];
 
-/// The simulated providers: name, model, keys it accepts, first-byte latency and word delay.
-const SIMS: &[(&str, &str, &[&str], u64, u64)] = &[
-    (
-        "swift",
-        "swift-mini",
-        &["sk-demo-swift-a", "sk-demo-swift-b"],
-        150,
-        12,
-    ),
-    ("lumen", "lumen-pro", &["sk-demo-lumen"], 300, 20),
-    ("atlas", "atlas-ultra", &["sk-demo-atlas"], 600, 30),
-    ("zenith", "zenith-large", &["sk-demo-zenith"], 500, 28),
+/// One simulated provider of the demo.
+struct DemoSim {
+    name: &'static str,
+    wire: SimWire,
+    models: &'static [&'static str],
+    keys: &'static [&'static str],
+    first_byte_ms: u64,
+    word_ms: u64,
+}
+
+/// swift and atlas speak OpenAI's wire (and serve embeddings), lumen Anthropic's, zenith Gemini's.
+const SIMS: &[DemoSim] = &[
+    DemoSim {
+        name: "swift",
+        wire: SimWire::Openai,
+        models: &["swift-mini", "swift-embed"],
+        keys: &["sk-demo-swift-a", "sk-demo-swift-b"],
+        first_byte_ms: 150,
+        word_ms: 12,
+    },
+    DemoSim {
+        name: "lumen",
+        wire: SimWire::Anthropic,
+        models: &["lumen-pro"],
+        keys: &["sk-demo-lumen"],
+        first_byte_ms: 300,
+        word_ms: 20,
+    },
+    DemoSim {
+        name: "atlas",
+        wire: SimWire::Openai,
+        models: &["atlas-ultra", "atlas-embed"],
+        keys: &["sk-demo-atlas"],
+        first_byte_ms: 600,
+        word_ms: 30,
+    },
+    DemoSim {
+        name: "zenith",
+        wire: SimWire::Gemini,
+        models: &["zenith-large"],
+        keys: &["sk-demo-zenith"],
+        first_byte_ms: 500,
+        word_ms: 28,
+    },
 ];
+
+/// A running simulator of the demo and the wire it speaks.
+pub struct RunningSim {
+    pub wire: SimWire,
+    pub upstream: SimUpstream,
+}
 
 /// A running demo: the simulators (kept alive) and the router's state.
 pub struct Demo {
-    pub sims: HashMap<String, SimUpstream>,
+    pub sims: HashMap<String, RunningSim>,
     pub state: Arc<AppState>,
 }
 
 /// Starts the simulators and builds the router's config around them. `fast` removes latency.
 pub async fn start(ledger_path: &Path, fast: bool) -> anyhow::Result<Demo> {
     let mut sims = HashMap::new();
-    for (name, model, keys, first_ms, word_ms) in SIMS {
-        let mut s = SimSettings::realistic(*name, [*model]);
-        s.keys = Some(keys.iter().map(|k| k.to_string()).collect());
+    for d in SIMS {
+        let mut s = SimSettings::realistic(d.name, d.models.iter().copied());
+        s.keys = Some(d.keys.iter().map(|k| k.to_string()).collect());
         if fast {
             s.first_byte_latency = Duration::ZERO;
             s.token_delay = Duration::ZERO;
             s.jitter = 0.0;
         } else {
-            s.first_byte_latency = Duration::from_millis(*first_ms);
-            s.token_delay = Duration::from_millis(*word_ms);
+            s.first_byte_latency = Duration::from_millis(d.first_byte_ms);
+            s.token_delay = Duration::from_millis(d.word_ms);
         }
+        let upstream = d
+            .wire
+            .spawn(s)
+            .await
+            .with_context(|| format!("starting the simulated provider {}", d.name))?;
         sims.insert(
-            name.to_string(),
-            sim::spawn(s)
-                .await
-                .context("starting a simulated provider")?,
+            d.name.to_string(),
+            RunningSim {
+                wire: d.wire,
+                upstream,
+            },
         );
     }
     let config = config(&sims).map_err(|problems| {
@@ -89,13 +138,13 @@ pub async fn start(ledger_path: &Path, fast: bool) -> anyhow::Result<Demo> {
 }
 
 /// The demo config: embedded providers pointed at the simulators, the demo policy.
-pub fn config(sims: &HashMap<String, SimUpstream>) -> Result<Config, Vec<crate::config::Problem>> {
+pub fn config(sims: &HashMap<String, RunningSim>) -> Result<Config, Vec<crate::config::Problem>> {
     let providers = PROVIDERS
         .split("\n---\n")
         .enumerate()
         .map(|(i, text)| {
             let text = sims.iter().fold(text.to_owned(), |t, (name, s)| {
-                t.replace(&format!("{{{{{name}}}}}"), &s.base_url())
+                t.replace(&format!("{{{{{name}}}}}"), &s.wire.base_url(&s.upstream))
             });
             SourceFile {
                 path: format!("demo/providers.yaml#{}", i + 1).into(),
@@ -142,30 +191,47 @@ fn print_welcome(addr: SocketAddr, ledger: &Path) {
     let url = format!("http://{addr}");
     println!(
         r#"
-Switchyard demo is running at {url}  (simulated providers: swift, lumen, atlas, zenith)
+Switchyard demo is running at {url}
+Simulated providers (no keys, no network): swift and atlas speak OpenAI's wire API,
+lumen speaks Anthropic's Messages API, zenith speaks Google Gemini's API.
 
 Routing: a simple question goes to swift/swift-mini (two keys, rotated), a medium one to
-lumen/lumen-pro, a complex one to atlas/atlas-ultra with zenith/zenith-large as failover.
-Savings are priced against atlas/atlas-ultra. Ledger: {ledger}
+lumen/lumen-pro (Anthropic wire), a complex one to atlas/atlas-ultra with zenith/zenith-large
+(Gemini wire) as failover. Embeddings (model "embed" or "auto") go to swift/swift-embed with
+atlas/atlas-embed as failover. Savings are priced against atlas/atlas-ultra. Ledger: {ledger}
 Live dashboard: {url}/dashboard    Metrics: {url}/metrics    Health: {url}/health/detailed
 
 Try:
   curl -s {url}/v1/chat/completions -H 'content-type: application/json' \
     -d '{{"model":"auto","messages":[{{"role":"user","content":"What is the capital of France?"}}]}}' -D - | grep -i x-switchyard
 
+  # a medium question: answered by lumen over Anthropic's wire API, translated back to OpenAI's
+  curl -s {url}/v1/chat/completions -H 'content-type: application/json' \
+    -d '{{"model":"auto","messages":[{{"role":"user","content":"Compare SQL and NoSQL databases for a small web shop, with pros and cons of each."}}]}}' -D - | grep -i x-switchyard
+
   curl -sN {url}/v1/chat/completions -H 'content-type: application/json' \
     -d '{{"model":"auto","stream":true,"messages":[{{"role":"user","content":"Design a sharded rate limiter for a multi-region API and prove it never over-admits."}}]}}'
 
-  # make the premium provider fail and watch failover to zenith (x-switchyard-failovers: 1)
+  curl -s {url}/v1/embeddings -H 'content-type: application/json' \
+    -d '{{"model":"embed","input":["switchyard routes","embeddings too"]}}' -D - | grep -i x-switchyard
+
+  # cross-wire failover: make atlas (OpenAI wire) fail, then zenith (Gemini wire) answers
   curl -s -X POST {url}/demo/providers/atlas/behavior -d '{{"mode":"fail"}}'
+  curl -s {url}/v1/chat/completions -d '{{"model":"atlas/atlas-ultra","messages":[{{"role":"user","content":"hi"}}]}}' -D - | grep -i x-switchyard
   curl -s -X POST {url}/demo/providers/atlas/behavior -d '{{"mode":"ok"}}'
-  curl -s {url}/demo/providers          # calls per simulator and per key
+  curl -s {url}/demo/providers          # wire, calls per simulator and per key
+  # modes: ok, fail, rate_limit, stall, cut; providers: swift, lumen, atlas, zenith
 
 Python (pip install openai):
   from openai import OpenAI
   client = OpenAI(base_url="{url}/v1", api_key="unused")
   r = client.chat.completions.with_raw_response.create(model="auto", messages=[{{"role": "user", "content": "Explain SSR vs CSR"}}])
   print(r.headers["x-switchyard-model"], r.parse().choices[0].message.content)
+  e = client.embeddings.create(model="embed", input=["hello", "world"])
+  print(len(e.data), len(e.data[0].embedding))
+  # the same request to the Anthropic-wire model, failing over to swift if lumen is down
+  r = client.chat.completions.with_raw_response.create(model="lumen/lumen-pro", messages=[{{"role": "user", "content": "hi"}}])
+  print(r.headers["x-switchyard-model"], r.headers.get("x-switchyard-failovers"))
 
 Press Ctrl-C to stop.
 "#,

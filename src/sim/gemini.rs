@@ -1,11 +1,13 @@
-//! A simulated upstream speaking Google Gemini's wire API (`/v1beta/models/{model}:generateContent`).
+//! A simulated upstream speaking Google Gemini's wire API (`/v1beta/models/{model}:generateContent`,
+//! `:embedContent`, `:batchEmbedContents`).
 //!
 //! Shares [`SimSettings`], [`SimControl`] and [`Behavior`] with the OpenAI sim. Auth is the
 //! `x-goog-api-key` header. `prompt_tokens` = Σ over contents (and the system instruction) of
 //! `ceil(chars(text parts) / 4) + 4`; `candidatesTokenCount` = words. With `tools` (and mode not
 //! NONE) and no `functionResponse` in the last turn it answers with a `functionCall` of the first
 //! allowed function. A scripted `Behavior::Status` with status 200 sends its body as the answer
-//! (as one SSE event when streaming), so tests can script any Gemini response.
+//! (as one SSE event when streaming), so tests can script any Gemini response. Embeddings are a
+//! deterministic vector per text (from its hash), `outputDimensionality` long (default 16).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,6 +84,32 @@ fn sse_event(v: &Value) -> Bytes {
     Bytes::from(format!("data: {v}\r\n\r\n"))
 }
 
+/// A missing or unknown key, refused as Gemini does.
+fn key_refusal(app: &GeminiSim, key: Option<&str>) -> Option<Behavior> {
+    let keys = app.settings.keys.as_ref()?;
+    let (code, status, msg) = match key {
+        None => (403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API."),
+        Some(k) if !keys.iter().any(|ok| ok == k) => (400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."),
+        _ => return None,
+    };
+    Some(Behavior::Status {
+        status: code,
+        body: error_body(code, status, msg),
+    })
+}
+
+fn rate_limited(retry_after_secs: u64) -> Response {
+    let mut b = error_body(
+        429,
+        "RESOURCE_EXHAUSTED",
+        &format!(
+            "Resource has been exhausted (e.g. check quota). Please retry in {retry_after_secs}s."
+        ),
+    );
+    b["error"]["details"] = json!([{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{retry_after_secs}s")}]);
+    json_resp(429, &b)
+}
+
 /// Why a request is refused before failure injection (auth, shape, model), as Gemini words it.
 fn validate(app: &GeminiSim, key: Option<&str>, model: &str, body: &Value) -> Option<Behavior> {
     let fail = |code: u16, status: &str, msg: &str| {
@@ -90,14 +118,8 @@ fn validate(app: &GeminiSim, key: Option<&str>, model: &str, body: &Value) -> Op
             body: error_body(code, status, msg),
         })
     };
-    if let Some(keys) = &app.settings.keys {
-        match key {
-            None => return fail(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API."),
-            Some(k) if !keys.iter().any(|ok| ok == k) => {
-                return fail(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
-            }
-            _ => {}
-        }
+    if let Some(refused) = key_refusal(app, key) {
+        return Some(refused);
     }
     let contents_ok = body["contents"].as_array().is_some_and(|c| {
         !c.is_empty()
@@ -122,16 +144,18 @@ async fn generate(
     raw: Bytes,
 ) -> Response {
     let (model, method) = call.split_once(':').unwrap_or((&call, ""));
-    let stream = match method {
-        "generateContent" => false,
-        "streamGenerateContent" => true,
-        _ => return json_resp(404, &error_body(404, "NOT_FOUND", "unknown method")),
-    };
-    let sse = stream && query.iter().any(|(k, v)| k == "alt" && v == "sse");
     let key = headers
         .get("x-goog-api-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let stream = match method {
+        "generateContent" => false,
+        "streamGenerateContent" => true,
+        "embedContent" => return embed(&app, model, false, key, &raw).await,
+        "batchEmbedContents" => return embed(&app, model, true, key, &raw).await,
+        _ => return json_resp(404, &error_body(404, "NOT_FOUND", "unknown method")),
+    };
+    let sse = stream && query.iter().any(|(k, v)| k == "alt" && v == "sse");
     let body: Value = serde_json::from_slice(&raw).unwrap_or_default();
     let forced = if body.is_null() {
         Some(Behavior::Status {
@@ -150,11 +174,7 @@ async fn generate(
             respond(200, "text/event-stream", sse_event(&body))
         }
         Behavior::Status { status, body } => json_resp(status, &body),
-        Behavior::RateLimited { retry_after_secs } => {
-            let mut b = error_body(429, "RESOURCE_EXHAUSTED", &format!("Resource has been exhausted (e.g. check quota). Please retry in {retry_after_secs}s."));
-            b["error"]["details"] = json!([{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{retry_after_secs}s")}]);
-            json_resp(429, &b)
-        }
+        Behavior::RateLimited { retry_after_secs } => rate_limited(retry_after_secs),
         Behavior::Stall => {
             let mut s = app.shutdown.clone();
             let _ = s.changed().await;
@@ -350,4 +370,131 @@ fn answer(app: &GeminiSim, behavior: Behavior, model: &str, body: &Value, sse: b
         })
         .chain(stream::iter(cut).then(|_| cut_connection()));
     respond(200, "text/event-stream", Body::from_stream(body))
+}
+
+/// Why an embedding call is refused before failure injection (auth, shape, model).
+fn validate_embed(
+    app: &GeminiSim,
+    key: Option<&str>,
+    model: &str,
+    requests: &[Value],
+) -> Option<Behavior> {
+    let fail = |code: u16, status: &str, msg: String| {
+        Some(Behavior::Status {
+            status: code,
+            body: error_body(code, status, &msg),
+        })
+    };
+    if let Some(refused) = key_refusal(app, key) {
+        return Some(refused);
+    }
+    if requests.is_empty() {
+        return fail(
+            400,
+            "INVALID_ARGUMENT",
+            "* BatchEmbedContentsRequest.requests: requests is empty".into(),
+        );
+    }
+    for (i, r) in requests.iter().enumerate() {
+        if text_of(&r["content"]).is_empty() {
+            return fail(
+                400,
+                "INVALID_ARGUMENT",
+                format!("* requests[{i}].content: content has no text parts"),
+            );
+        }
+        if r.get("model")
+            .is_some_and(|m| m != &json!(format!("models/{model}")))
+        {
+            return fail(
+                400,
+                "INVALID_ARGUMENT",
+                format!("* requests[{i}].model: model must match the URL's models/{model}"),
+            );
+        }
+        if r.get("outputDimensionality")
+            .is_some_and(|d| d.as_u64().is_none_or(|d| d == 0))
+        {
+            return fail(
+                400,
+                "INVALID_ARGUMENT",
+                format!("* requests[{i}].outputDimensionality: must be positive"),
+            );
+        }
+    }
+    if !app.settings.models.iter().any(|m| m == model) {
+        let msg = format!("models/{model} is not found for API version v1beta, or is not supported for embedContent.");
+        return fail(404, "NOT_FOUND", msg);
+    }
+    None
+}
+
+/// A unit-free vector in [-1, 1) per text, the same for the same text and length.
+fn vector(text: &str, dims: usize) -> Vec<f64> {
+    let seed = fnv(text.as_bytes());
+    (0..dims as u64)
+        .map(|d| {
+            let mut x = seed ^ d.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            f64::from((x >> 40) as u32) / f64::from(1u32 << 23) - 1.0
+        })
+        .collect()
+}
+
+/// `embedContent` (`{"embedding":{"values"}}`) or `batchEmbedContents` (`{"embeddings":[…]}`).
+async fn embed(
+    app: &GeminiSim,
+    model: &str,
+    batch: bool,
+    key: Option<String>,
+    raw: &[u8],
+) -> Response {
+    let body: Value = serde_json::from_slice(raw).unwrap_or_default();
+    let requests = if batch {
+        body["requests"].as_array().cloned().unwrap_or_default()
+    } else {
+        vec![body.clone()]
+    };
+    let forced = if body.is_null() {
+        Some(Behavior::Status {
+            status: 400,
+            body: error_body(400, "INVALID_ARGUMENT", "Invalid JSON payload received."),
+        })
+    } else {
+        validate_embed(app, key.as_deref(), model, &requests)
+    };
+    let behavior = app
+        .control
+        .register(key, model.to_owned(), false, body, forced);
+    app.pause_first_byte().await;
+    let embeddings: Vec<Value> = requests
+        .iter()
+        .map(|r| {
+            let dims = r["outputDimensionality"].as_u64().unwrap_or(16).min(4096) as usize;
+            json!({"values": vector(&text_of(&r["content"]), dims)})
+        })
+        .collect();
+    let answer = if batch {
+        json!({"embeddings": embeddings})
+    } else {
+        json!({"embedding": embeddings[0]})
+    };
+    match behavior {
+        Behavior::Status { status, body } => json_resp(status, &body),
+        Behavior::RateLimited { retry_after_secs } => rate_limited(retry_after_secs),
+        Behavior::Stall => {
+            let mut s = app.shutdown.clone();
+            let _ = s.changed().await;
+            json_resp(
+                503,
+                &error_body(503, "UNAVAILABLE", "simulated upstream shut down"),
+            )
+        }
+        Behavior::Malformed => {
+            let full = answer.to_string();
+            respond(200, "application/json", full[..full.len() / 2].to_owned())
+        }
+        _ => json_resp(200, &answer),
+    }
 }

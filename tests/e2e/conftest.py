@@ -1,4 +1,5 @@
-"""Starts a simulated provider and the real `switchyard serve` binary for the SDK tests."""
+"""Starts simulated providers (OpenAI, Anthropic and Gemini wires, one failing) and the real
+`switchyard serve` binary for the SDK tests."""
 
 import os
 import subprocess
@@ -9,6 +10,73 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("SWITCHYARD_BIN", ROOT / "target" / "debug" / "switchyard"))
+
+PROVIDERS = {
+    # name: (sim args, provider file body after base_url)
+    "mock": (
+        ["--models", "mock-small,mock-large"],
+        """
+        keys: [{env: MOCK_KEY}]
+        models:
+          - {name: mock-small, input_per_1m: 0.1, output_per_1m: 0.4}
+          - {name: mock-large, input_per_1m: 2.0, output_per_1m: 8.0}
+        """,
+    ),
+    "ant": (
+        ["--wire", "anthropic", "--models", "claude-sim"],
+        """
+        wire: anthropic
+        keys: [{env: ANT_KEY}]
+        models:
+          - {name: claude-sim, input_per_1m: 3.0, output_per_1m: 15.0}
+        """,
+    ),
+    "gem": (
+        ["--wire", "gemini", "--models", "gemini-sim"],
+        """
+        wire: gemini
+        keys: [{env: GEM_KEY}]
+        models:
+          - {name: gemini-sim, input_per_1m: 1.25, output_per_1m: 5.0}
+        """,
+    ),
+    "emb": (
+        ["--models", "emb-small"],
+        """
+        keys: [{env: MOCK_KEY}]
+        models:
+          - {name: emb-small, input_per_1m: 0.02, output_per_1m: 0.0, endpoints: [embeddings]}
+        """,
+    ),
+    # every call fails with a 500: the first candidate of the `failover` alias
+    "down": (
+        ["--models", "down-model", "--fail-status", "500"],
+        """
+        keys: [{env: MOCK_KEY}]
+        retry: {attempts: 1}
+        models:
+          - {name: down-model, input_per_1m: 1.0, output_per_1m: 1.0}
+        """,
+    ),
+}
+
+POLICY = """
+name: default
+aliases: [auto, embed, failover]
+baseline: mock/mock-large
+rules:
+  - name: vectors
+    when: {endpoint: embeddings}
+    route: [emb/emb-small]
+  - name: failover
+    when: {model: [failover]}
+    route: [down/down-model, ant/claude-sim]
+  - name: simple
+    when: {complexity: simple}
+    route: [mock/mock-small]
+  - name: rest
+    route: [mock/mock-large]
+"""
 
 
 def _start(args, prefix, env=None):
@@ -25,34 +93,23 @@ def _start(args, prefix, env=None):
 
 @pytest.fixture(scope="session")
 def router(tmp_path_factory):
-    sim, sim_url = _start(["sim", "--name", "mock", "--models", "mock-small,mock-large"], "sim listening on")
+    procs = []
     cfg = tmp_path_factory.mktemp("cfg")
     (cfg / "providers").mkdir()
     (cfg / "policies").mkdir()
-    (cfg / "providers" / "mock.yaml").write_text(textwrap.dedent(f"""
-        name: mock
-        base_url: {sim_url}
-        keys: [{{env: MOCK_KEY}}]
-        models:
-          - {{name: mock-small, input_per_1m: 0.1, output_per_1m: 0.4}}
-          - {{name: mock-large, input_per_1m: 2.0, output_per_1m: 8.0}}
-    """))
-    (cfg / "policies" / "default.yaml").write_text(textwrap.dedent("""
-        name: default
-        aliases: [auto]
-        baseline: mock/mock-large
-        rules:
-          - name: simple
-            when: {complexity: simple}
-            route: [mock/mock-small]
-          - name: rest
-            route: [mock/mock-large]
-    """))
-    (cfg / "switchyard.yaml").write_text(f"listen: 127.0.0.1:0\nledger: {cfg / 'ledger.jsonl'}\n")
-    env = dict(os.environ, MOCK_KEY="sk-e2e-secret-value")
-    serve, url = _start(["serve", "--config", str(cfg / "switchyard.yaml")], "switchyard listening on", env)
-    yield {"url": url, "ledger": cfg / "ledger.jsonl"}
-    serve.terminate()
-    serve.wait(timeout=10)
-    sim.terminate()
-    sim.wait(timeout=10)
+    try:
+        for name, (args, body) in PROVIDERS.items():
+            sim, sim_url = _start(["sim", "--name", name, *args], "sim listening on")
+            procs.append(sim)
+            text = f"name: {name}\nbase_url: {sim_url}\n" + textwrap.dedent(body).lstrip()
+            (cfg / "providers" / f"{name}.yaml").write_text(text)
+        (cfg / "policies" / "default.yaml").write_text(POLICY)
+        (cfg / "switchyard.yaml").write_text(f"listen: 127.0.0.1:0\nledger: {cfg / 'ledger.jsonl'}\n")
+        env = dict(os.environ, MOCK_KEY="sk-e2e-secret-value", ANT_KEY="sk-ant-e2e", GEM_KEY="gem-e2e")
+        serve, url = _start(["serve", "--config", str(cfg / "switchyard.yaml")], "switchyard listening on", env)
+        procs.append(serve)
+        yield {"url": url, "ledger": cfg / "ledger.jsonl"}
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=10)

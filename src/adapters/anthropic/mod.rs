@@ -22,8 +22,7 @@ use futures_util::StreamExt;
 
 pub use request::DEFAULT_MAX_TOKENS;
 
-use super::openai::retry_after;
-use super::{Call, EventStream, FullReply, UpstreamError};
+use super::{transport, Call, EventStream, FullReply, UpstreamError};
 
 /// The API version header value this adapter's translation was written against.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -42,43 +41,20 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
     if let Some(key) = call.key {
         req = req.header("x-api-key", key.expose());
     }
-    for (name, value) in &call.provider.headers {
-        req = req.header(name, value);
-    }
-    let limit = call.provider.first_byte_timeout;
-    let resp = match tokio::time::timeout(limit, req.send()).await {
-        Err(_) => return Err(UpstreamError::Timeout(limit)),
-        Ok(Err(e)) if e.is_timeout() => return Err(UpstreamError::Timeout(limit)),
-        Ok(Err(e)) => return Err(UpstreamError::Connect(e.without_url().to_string())),
-        Ok(Ok(r)) => r,
-    };
-    if resp.status().is_success() {
-        return Ok(resp);
-    }
-    let status = resp.status().as_u16();
-    let retry_after = retry_after(resp.headers());
-    let raw = tokio::time::timeout(call.provider.idle_timeout, resp.bytes())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let (status, body) = response::to_openai_error(status, &raw);
-    Err(UpstreamError::Status {
-        status,
-        body,
-        retry_after,
+    transport::send(call, req).await?.map_err(|r| {
+        let (status, body) = response::to_openai_error(r.status.as_u16(), &r.body);
+        UpstreamError::Status {
+            status,
+            body,
+            retry_after: r.retry_after,
+        }
     })
 }
 
 /// A non-streamed chat completion, answered as an OpenAI `chat.completion`.
 pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
     let resp = send(call, false).await?;
-    let limit = call.provider.idle_timeout;
-    let raw = match tokio::time::timeout(limit, resp.bytes()).await {
-        Err(_) => return Err(UpstreamError::Timeout(limit)),
-        Ok(Err(e)) => return Err(UpstreamError::StreamCut(e.without_url().to_string())),
-        Ok(Ok(b)) => b,
-    };
+    let raw = transport::read_body(call, resp).await?;
     let completion = response::to_completion(&raw, &call.model.upstream)?;
     let body = bytes::Bytes::from(completion.to_string());
     let view =

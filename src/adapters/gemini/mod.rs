@@ -1,5 +1,6 @@
 //! The Google Gemini wire API (`generateContent`, `streamGenerateContent?alt=sse`), translated to and from OpenAI's shapes.
 
+mod embed;
 mod request;
 mod response;
 mod stream;
@@ -13,9 +14,11 @@ use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use super::{Call, EventStream, FullReply, UpstreamError};
+use super::{transport, Call, EventStream, FullReply, UpstreamError};
 use response::{GenerateContentResponse, Meta};
 use stream::Translator;
+
+pub use embed::embeddings;
 
 /// `{base_url}/models/{model}:generateContent`, or the streaming method with `alt=sse`.
 fn url(call: &Call<'_>, stream: bool) -> Result<reqwest::Url, UpstreamError> {
@@ -55,31 +58,13 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
     if let Some(key) = call.key {
         req = req.header("x-goog-api-key", key.expose());
     }
-    for (name, value) in &call.provider.headers {
-        req = req.header(name, value);
-    }
-    let limit = call.provider.first_byte_timeout;
-    let resp = match tokio::time::timeout(limit, req.send()).await {
-        Err(_) => return Err(UpstreamError::Timeout(limit)),
-        Ok(Err(e)) if e.is_timeout() => return Err(UpstreamError::Timeout(limit)),
-        Ok(Err(e)) => return Err(UpstreamError::Connect(e.without_url().to_string())),
-        Ok(Ok(r)) => r,
-    };
-    if resp.status().is_success() {
-        return Ok(resp);
-    }
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let header_wait = super::openai::retry_after(resp.headers());
-    let raw = tokio::time::timeout(call.provider.idle_timeout, resp.bytes())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let (body, retry_delay) = openai_error(status, &raw);
-    Err(UpstreamError::Status {
-        status,
-        body,
-        retry_after: header_wait.or(retry_delay),
+    transport::send(call, req).await?.map_err(|r| {
+        let (body, retry_delay) = openai_error(r.status, &r.body);
+        UpstreamError::Status {
+            status: r.status,
+            body,
+            retry_after: r.retry_after.or(retry_delay),
+        }
     })
 }
 
@@ -139,12 +124,7 @@ fn ids() -> (String, String) {
 /// A non-streamed chat completion.
 pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
     let resp = send(call, false).await?;
-    let limit = call.provider.idle_timeout;
-    let raw = match tokio::time::timeout(limit, resp.bytes()).await {
-        Err(_) => return Err(UpstreamError::Timeout(limit)),
-        Ok(Err(e)) => return Err(UpstreamError::StreamCut(e.without_url().to_string())),
-        Ok(Ok(b)) => b,
-    };
+    let raw = transport::read_body(call, resp).await?;
     let parsed: GenerateContentResponse =
         serde_json::from_slice(&raw).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
     let (id, call_prefix) = ids();
