@@ -61,8 +61,13 @@ pub async fn handle(
         Ok(Ready::Full(full)) => {
             // the completion text is only needed to count tokens the upstream did not report
             let text = full.view.usage.is_none().then(|| full.view.text());
+            let body = if full.view.usage.is_none() {
+                with_counted_usage(full.body, rec.record.prompt_tokens)
+            } else {
+                full.body
+            };
             rec.finish(200, "ok", full.view.usage, text, None);
-            let mut resp = (StatusCode::OK, full.body).into_response();
+            let mut resp = (StatusCode::OK, body).into_response();
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -262,6 +267,22 @@ fn describe(live: &Live, d: &Decision, rec: &mut Recorder, headers: &mut HeaderM
         "x-switchyard-prompt-tokens",
         &d.prompt_tokens.to_string(),
     );
+}
+
+/// Adds the router's own prompt count as `usage` to an embeddings answer whose upstream reports
+/// none (Gemini), since OpenAI's clients expect it; other answers are returned as they came.
+fn with_counted_usage(body: Bytes, prompt_tokens: u64) -> Bytes {
+    let Ok(serde_json::Value::Object(mut v)) = serde_json::from_slice(&body) else {
+        return body;
+    };
+    if v.get("object").and_then(|o| o.as_str()) != Some("list") || v.contains_key("usage") {
+        return body;
+    }
+    v.insert(
+        "usage".into(),
+        serde_json::json!({"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}),
+    );
+    serde_json::to_vec(&v).map(Bytes::from).unwrap_or(body)
 }
 
 fn put(headers: &mut HeaderMap, name: &'static str, value: &str) {

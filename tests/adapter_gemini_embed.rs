@@ -171,7 +171,6 @@ async fn ledger_prices_the_prompt_tokens_the_router_counted() {
         .embed(json!({"model": "g/gem-embed", "input": ["the quick brown fox", "jumps over the lazy dog"]}))
         .await;
     assert_eq!(status, 200, "{reply}");
-    assert!(reply.get("usage").is_none(), "Gemini reports no usage");
     let lines = s.h.ledger_lines().await;
     let line = &lines[0];
     assert_eq!(line.endpoint, "embeddings");
@@ -179,6 +178,9 @@ async fn ledger_prices_the_prompt_tokens_the_router_counted() {
     let bpe = Encoding::for_model("gem-embed", None).bpe();
     let counted = tokens::count(bpe, "the quick brown fox\njumps over the lazy dog");
     assert_eq!(line.prompt_tokens, counted, "the router's own count");
+    // Gemini reports no usage: the answer carries the router's count, as OpenAI clients expect
+    assert_eq!(reply["usage"]["prompt_tokens"], counted);
+    assert_eq!(reply["usage"]["total_tokens"], counted);
     assert_eq!(line.completion_tokens, 0);
     assert!(line.tokens_estimated);
     let expected = line.prompt_tokens as f64 * 0.15 / 1e6;

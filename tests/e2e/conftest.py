@@ -32,12 +32,13 @@ PROVIDERS = {
         """,
     ),
     "gem": (
-        ["--wire", "gemini", "--models", "gemini-sim"],
+        ["--wire", "gemini", "--models", "gemini-sim,gemini-embed"],
         """
         wire: gemini
         keys: [{env: GEM_KEY}]
         models:
           - {name: gemini-sim, input_per_1m: 1.25, output_per_1m: 5.0}
+          - {name: gemini-embed, input_per_1m: 0.15, output_per_1m: 0.0, endpoints: [embeddings]}
         """,
     ),
     "emb": (
@@ -62,9 +63,15 @@ PROVIDERS = {
 
 POLICY = """
 name: default
-aliases: [auto, embed, failover]
+aliases: [auto, embed, gem-embed, ant-only, failover]
 baseline: mock/mock-large
 rules:
+  - name: gemini-vectors
+    when: {model: [gem-embed], endpoint: embeddings}
+    route: [gem/gemini-embed]
+  - name: anthropic-only
+    when: {model: [ant-only]}
+    route: [ant/claude-sim]
   - name: vectors
     when: {endpoint: embeddings}
     route: [emb/emb-small]

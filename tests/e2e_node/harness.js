@@ -13,8 +13,9 @@ const BIN = process.env.SWITCHYARD_BIN ?? join(ROOT, 'target', 'debug', 'switchy
 const PROVIDERS = {
   ant: [['--wire', 'anthropic', '--models', 'claude-sim'],
     'wire: anthropic\nkeys: [{env: ANT_KEY}]\nmodels:\n  - {name: claude-sim, input_per_1m: 3.0, output_per_1m: 15.0}\n'],
-  gem: [['--wire', 'gemini', '--models', 'gemini-sim'],
-    'wire: gemini\nkeys: [{env: GEM_KEY}]\nmodels:\n  - {name: gemini-sim, input_per_1m: 1.25, output_per_1m: 5.0}\n'],
+  gem: [['--wire', 'gemini', '--models', 'gemini-sim,gemini-embed'],
+    'wire: gemini\nkeys: [{env: GEM_KEY}]\nmodels:\n  - {name: gemini-sim, input_per_1m: 1.25, output_per_1m: 5.0}\n'
+    + '  - {name: gemini-embed, input_per_1m: 0.15, output_per_1m: 0.0, endpoints: [embeddings]}\n'],
   emb: [['--models', 'emb-small'],
     'keys: [{env: OAI_KEY}]\nmodels:\n  - {name: emb-small, input_per_1m: 0.02, output_per_1m: 0.0, endpoints: [embeddings]}\n'],
   down: [['--models', 'down-model', '--fail-status', '500'],
@@ -22,9 +23,15 @@ const PROVIDERS = {
 };
 
 const POLICY = `name: default
-aliases: [auto, embed, failover]
+aliases: [auto, embed, gem-embed, ant-only, failover]
 baseline: ant/claude-sim
 rules:
+  - name: gemini-vectors
+    when: {model: [gem-embed], endpoint: embeddings}
+    route: [gem/gemini-embed]
+  - name: anthropic-only
+    when: {model: [ant-only]}
+    route: [ant/claude-sim]
   - name: vectors
     when: {endpoint: embeddings}
     route: [emb/emb-small]

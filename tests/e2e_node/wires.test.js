@@ -1,5 +1,6 @@
 // The official openai npm package through `switchyard serve` to Anthropic- and Gemini-wire sims:
-// chat, streaming, a tool call round trip, embeddings and cross-wire failover.
+// chat, streaming, a tool call round trip, embeddings (Gemini wire; a 400 unsupported_endpoint for
+// the Anthropic wire, which has no embeddings API) and cross-wire failover.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
@@ -100,6 +101,81 @@ test('embeddings', async () => {
   assert.notDeepEqual(data.data[0].embedding, data.data[1].embedding);
   assert.ok(data.usage.prompt_tokens > 0);
 });
+
+/** Floats rounded to f32, as OpenAI's base64 format carries them. */
+const f32 = (values) => Array.from(Float32Array.from(values));
+
+describe('gemini wire embeddings', () => {
+  test('a list comes back in order, each vector matching its own single embedding', async () => {
+    const texts = ['first text', 'second text', 'third text'];
+    const { data, response } = await client.embeddings.create({
+      model: 'gem-embed', input: texts, encoding_format: 'float',
+    }).withResponse();
+    assert.equal(response.headers.get('x-switchyard-provider'), 'gem');
+    assert.equal(response.headers.get('x-switchyard-model'), 'gem/gemini-embed');
+    assert.equal(data.object, 'list');
+    assert.equal(data.model, 'gemini-embed');
+    assert.deepEqual(data.data.map((d) => d.index), [0, 1, 2]);
+    assert.ok(data.data.every((d) => d.object === 'embedding' && d.embedding.length > 0));
+    assert.notDeepEqual(data.data[0].embedding, data.data[1].embedding);
+    // Gemini reports no usage for embeddings: the router fills in its own prompt count
+    assert.ok(data.usage.prompt_tokens > 0);
+    assert.equal(data.usage.total_tokens, data.usage.prompt_tokens);
+    // the sim's vector depends on the text only
+    for (const [i, text] of texts.entries()) {
+      const single = await client.embeddings.create({ model: 'gem-embed', input: text, encoding_format: 'float' });
+      assert.equal(single.data.length, 1);
+      assert.equal(single.data[0].index, 0);
+      assert.deepEqual(single.data[0].embedding, data.data[i].embedding, text);
+    }
+  });
+
+  for (const dimensions of [3, 7]) {
+    test(`dimensions: ${dimensions}`, async () => {
+      const { data, response } = await client.embeddings.create({
+        model: 'gem-embed', input: ['a', 'b'], dimensions, encoding_format: 'float',
+      }).withResponse();
+      assert.equal(response.headers.get('x-switchyard-provider'), 'gem');
+      assert.deepEqual(data.data.map((d) => d.embedding.length), [dimensions, dimensions]);
+    });
+  }
+
+  test('base64 decodes to the same floats', async () => {
+    const request = { model: 'gem-embed', input: ['decode me', 'and me'], dimensions: 6 };
+    const floats = await client.embeddings.create({ ...request, encoding_format: 'float' });
+    const { data: encoded, response } = await client.embeddings.create({
+      ...request, encoding_format: 'base64',
+    }).withResponse();
+    assert.equal(response.headers.get('x-switchyard-provider'), 'gem');
+    encoded.data.forEach((d, i) => {
+      assert.equal(typeof d.embedding, 'string');
+      const bytes = Buffer.from(d.embedding, 'base64');
+      assert.equal(bytes.length, 4 * 6);
+      const decoded = Array.from({ length: 6 }, (_, j) => bytes.readFloatLE(4 * j));
+      assert.deepEqual(decoded, f32(floats.data[i].embedding));
+    });
+    // with no encoding_format the SDK asks for base64 and decodes it itself
+    const implicit = await client.embeddings.create(request);
+    assert.deepEqual(implicit.data.map((d) => f32(d.embedding)), floats.data.map((d) => f32(d.embedding)));
+  });
+});
+
+for (const model of ['ant-only', 'ant/claude-sim']) {
+  test(`anthropic wire has no embeddings: ${model} is a 400 unsupported_endpoint`, async () => {
+    await assert.rejects(
+      client.embeddings.create({ model, input: 'hello', encoding_format: 'float' }),
+      (err) => {
+        assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+        assert.equal(err.status, 400);
+        assert.equal(err.code, 'unsupported_endpoint');
+        assert.equal(err.type, 'invalid_request_error');
+        assert.equal(err.param, 'model');
+        assert.ok(err.message.includes('/v1/embeddings') && err.message.includes(model), err.message);
+        return true;
+      },
+    );
+  });
+}
 
 test('failover from a failing provider to the Gemini wire', async () => {
   const { data, response } = await client.chat.completions.create({
