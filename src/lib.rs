@@ -2,29 +2,32 @@
 //!
 //! A request walks these stages, one module each:
 //!
-//! 1. [`server`] / [`api`]: axum accepts `POST /v1/chat/completions`; thin handlers read the
-//!    body (bounded by `max_body_bytes`) and call [`pipeline::chat`].
+//! 1. [`server`] / [`api`]: axum accepts `POST /v1/chat/completions`, `/v1/completions` and
+//!    `/v1/embeddings`; thin handlers read the body (bounded by `max_body_bytes`) and call
+//!    [`pipeline::handle`].
 //! 2. [`openai`]: the body is parsed once into [`openai::ChatRequest`]: the untouched JSON map
 //!    plus the routing view (texts, tools, images, `max_tokens`, user).
 //! 3. [`tokens`] + [`classify`]: prompt tokens are counted once with tiktoken, then the
 //!    policy's classifier gives a [`classify::Classification`] (simple / medium / complex,
 //!    score, signals).
 //! 4. [`route`]: the policy's first matching rule yields a [`route::RoutePlan`]: ordered groups
-//!    of weighted candidates, minus models whose context window is too small.
+//!    of weighted candidates, minus models that do not serve the endpoint or whose context
+//!    window is too small.
 //! 5. [`dispatch`]: weighted order within a group, key rotation ([`dispatch::keys`]), circuit
 //!    breakers ([`dispatch::breaker`]), retries with backoff ([`dispatch::backoff`]), failover to
-//!    the next candidate and group; [`adapters`] speak each wire API.
+//!    the next candidate and group; [`adapters`] speak each wire API (OpenAI-compatible,
+//!    Anthropic, Gemini) and translate to and from OpenAI's shapes.
 //! 6. [`stream`]: streamed answers are relayed as SSE; failover is possible until the first
 //!    chunk, after which a failure ends the stream with an error event.
 //! 7. [`usage`]: a [`usage::Recorder`] follows the request and leaves one ledger line with
-//!    tokens, cost, baseline cost and saving, written off the request path.
+//!    tokens, cost, baseline cost and saving, written off the request path; the writer also
+//!    feeds [`metrics`].
 //!
-//! 8. [`report`]: offline, `switchyard report` sums the ledger per model, class, user or day,
-//!    and `switchyard simulate` replays a workload through several policies to compare costs.
-//!
-//! [`config`] loads and validates providers/ and policies/; [`state`] holds the live config
-//! behind an atomic swap; [`sim`] is a simulated OpenAI-compatible provider for the demo,
-//! tests and benchmarks; [`demo`] wires them together.
+//! Around the pipeline: [`config`] loads and validates providers/ and policies/, [`reload`]
+//! swaps in a new config atomically, [`state`] holds the live config; [`report`] turns the
+//! ledger into cost reports and replays [`workload`]s through policies (`simulate`); [`sim`]
+//! simulates providers of every wire for the demo, tests and benchmarks; [`demo`] wires them
+//! together; [`cli`] is the command line.
 
 pub mod adapters;
 pub mod api;

@@ -163,7 +163,7 @@ pub fn pct(part: f64, whole: f64) -> Option<f64> {
 }
 
 /// Nearest-rank percentile of sorted values: the smallest value with at least `p`% of the
-/// values at or below it (so p50 of [1,2,3,4] is 2, p95 of 1..=20 is 19). None when empty.
+/// values at or below it (so p50 of `[1,2,3,4]` is 2, p95 of 1..=20 is 19). None when empty.
 pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
