@@ -5,6 +5,8 @@
 //! deterministic text (same model + last user message → same answer), streams it word by word,
 //! and can be told through [`SimControl`] to misbehave ([`Behavior`]) so the router's retry,
 //! key-rotation and failover paths can be exercised without network access or real keys.
+//! A request offering `tools` (and not answering a tool call) gets one `tool_calls` entry
+//! instead of text, whole or streamed as argument deltas.
 //!
 //! Token accounting (documented because tests assert on it):
 //! - `prompt_tokens` = Σ over messages of `ceil(chars(text content) / 4) + 4`.
@@ -24,6 +26,7 @@ mod reply;
 mod request;
 mod server;
 mod sse;
+mod tools;
 mod wire;
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use super::reply::Reply;
 use super::request::{self, ApiError, ChatRequest};
 use super::sse::{self, cut_connection, pause};
+use super::tools;
 use super::wire::{self, ChunkHead, CompletionId, Delta, Usage};
 use super::{Behavior, SimControl, SimSettings};
 
@@ -163,6 +164,7 @@ async fn chat(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes)
             None,
         ),
     };
+    let tool = parsed.as_ref().ok().and_then(tools::tool_to_call);
     let body = parsed.unwrap_or(Value::Null);
     let behavior = app.control.register(key, model, stream, body, forced);
     tracing::trace!(sim = %app.settings.name, ?behavior, "chat request");
@@ -197,6 +199,9 @@ async fn chat(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes)
                 &request::error_body("simulated upstream shut down", "server_error", None, None),
             )
         }
+        (Behavior::Ok, Some(req)) if tool.is_some() => {
+            answer_tool(&app, tool.unwrap_or_default(), req).await
+        }
         (behavior, Some(req)) => answer(&app, behavior, req).await,
         // Unreachable: a missing request always comes with a forced Status behavior.
         (_, None) => error_response(
@@ -204,6 +209,30 @@ async fn chat(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes)
             &request::error_body("sim: request missing", "server_error", None, None),
         ),
     }
+}
+
+/// Answers a request offering tools with a call of `name` (see [`tools`]).
+async fn answer_tool(app: &AppState, name: String, req: ChatRequest) -> Response {
+    app.pause(app.settings.first_byte_latency).await;
+    let n = app.control.next_id();
+    let call = tools::ToolCall::new(name, &req.echo, n);
+    let head = tools::Head {
+        id: CompletionId(n),
+        created: unix_now(),
+        model: &req.model,
+        usage: Usage::new(req.prompt_tokens, call.tokens()),
+    };
+    if !req.stream {
+        return json_response(StatusCode::OK, tools::completion(&head, &call));
+    }
+    let mut resp = Response::new(tools::sse(&head, &call, req.include_usage));
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 /// Produces the successful (or deliberately broken) answer to a valid request.
