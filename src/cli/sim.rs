@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 
 use crate::demo::SimWire;
-use crate::sim::{self, SimSettings};
+use crate::sim::SimSettings;
 
 /// What `switchyard sim` runs.
 #[derive(Debug)]
@@ -39,16 +39,11 @@ pub async fn run(o: Options<'_>) -> anyhow::Result<()> {
         .listen
         .parse()
         .with_context(|| format!("`{}` is not a socket address", o.listen))?;
-    let upstream = match o.wire {
-        SimWire::Openai => sim::spawn_on(settings, addr).await,
-        _ if addr != SocketAddr::from(([127, 0, 0, 1], 0)) => {
-            anyhow::bail!(
-                "--listen is only supported with --wire openai (the others pick a free local port)"
-            )
-        }
-        wire => wire.spawn(settings).await,
-    }
-    .with_context(|| format!("binding {}", o.listen))?;
+    let upstream = o
+        .wire
+        .spawn_on(settings, addr)
+        .await
+        .with_context(|| format!("binding {}", o.listen))?;
     if let Some(status) = o.fail_status {
         upstream.control().set_behavior(o.wire.outage(status));
     }

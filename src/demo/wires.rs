@@ -18,10 +18,20 @@ pub enum SimWire {
 impl SimWire {
     /// Starts a simulator speaking this wire on 127.0.0.1 with an OS-chosen port.
     pub async fn spawn(self, settings: SimSettings) -> std::io::Result<SimUpstream> {
+        self.spawn_on(settings, std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+    }
+
+    /// Starts a simulator speaking this wire on `addr`.
+    pub async fn spawn_on(
+        self,
+        settings: SimSettings,
+        addr: std::net::SocketAddr,
+    ) -> std::io::Result<SimUpstream> {
         match self {
-            Self::Openai => sim::spawn(settings).await,
-            Self::Anthropic => sim::spawn_anthropic(settings).await,
-            Self::Gemini => sim::spawn_gemini(settings).await,
+            Self::Openai => sim::spawn_on(settings, addr).await,
+            Self::Anthropic => sim::spawn_anthropic_on(settings, addr).await,
+            Self::Gemini => sim::spawn_gemini_on(settings, addr).await,
         }
     }
 

@@ -25,7 +25,6 @@ use axum::routing::post;
 use axum::Router;
 use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::reply::Reply;
@@ -42,32 +41,26 @@ struct App {
 /// Starts an Anthropic-wire sim on 127.0.0.1 with an OS-chosen port; `base_url()` ends in
 /// `/v1`, so the provider's calls go to `/v1/messages` as at api.anthropic.com.
 pub async fn spawn_anthropic(settings: SimSettings) -> std::io::Result<SimUpstream> {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = watch::channel(());
-    let control = SimControl::default();
-    let app = Arc::new(App {
-        settings,
-        control: control.clone(),
-        shutdown: rx.clone(),
-    });
-    let router = Router::new()
-        .route("/v1/messages", post(messages))
-        .fallback(|| async { error(404, "not_found_error", "Not found") })
-        .with_state(app);
-    let mut signal = rx;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = signal.changed().await;
-            })
-            .await;
-    });
-    Ok(SimUpstream {
-        addr,
-        control,
-        _shutdown: tx,
+    spawn_anthropic_on(settings, SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
+/// Like [`spawn_anthropic`] on a chosen address.
+pub async fn spawn_anthropic_on(
+    settings: SimSettings,
+    addr: SocketAddr,
+) -> std::io::Result<SimUpstream> {
+    super::serve(addr, settings.name.clone(), |control, shutdown| {
+        let app = Arc::new(App {
+            settings,
+            control,
+            shutdown,
+        });
+        Router::new()
+            .route("/v1/messages", post(messages))
+            .fallback(|| async { error(404, "not_found_error", "Not found") })
+            .with_state(app)
     })
+    .await
 }
 
 fn error_body(kind: &str, message: &str) -> Value {

@@ -20,7 +20,6 @@ use axum::routing::post;
 use axum::Router;
 use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::reply::Reply;
@@ -36,31 +35,25 @@ struct GeminiSim {
 
 /// Starts a Gemini-wire sim on 127.0.0.1:0; its API base is `http://{addr}/v1beta`.
 pub async fn spawn_gemini(settings: SimSettings) -> std::io::Result<SimUpstream> {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = watch::channel(());
-    let control = SimControl::default();
-    let state = Arc::new(GeminiSim {
-        settings,
-        control: control.clone(),
-        shutdown: rx.clone(),
-    });
-    let app = Router::new()
-        .route("/v1beta/models/{call}", post(generate))
-        .with_state(state);
-    let mut signal = rx;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = signal.changed().await;
-            })
-            .await;
-    });
-    Ok(SimUpstream {
-        addr,
-        control,
-        _shutdown: tx,
+    spawn_gemini_on(settings, SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
+/// Like [`spawn_gemini`] on a chosen address.
+pub async fn spawn_gemini_on(
+    settings: SimSettings,
+    addr: SocketAddr,
+) -> std::io::Result<SimUpstream> {
+    super::serve(addr, settings.name.clone(), |control, shutdown| {
+        let state = Arc::new(GeminiSim {
+            settings,
+            control,
+            shutdown,
+        });
+        Router::new()
+            .route("/v1beta/models/{call}", post(generate))
+            .with_state(state)
     })
+    .await
 }
 
 /// Gemini's error shape: `{"error":{"code","message","status"}}`.

@@ -41,9 +41,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use anthropic::spawn_anthropic;
+pub use anthropic::{spawn_anthropic, spawn_anthropic_on};
 pub use behavior::{Behavior, RecordedCall, SimControl, RECORD_LIMIT};
-pub use gemini::spawn_gemini;
+pub use gemini::{spawn_gemini, spawn_gemini_on};
 
 /// How a simulated provider looks and how fast it answers.
 #[derive(Clone, Debug)]
@@ -142,17 +142,24 @@ pub async fn spawn(settings: SimSettings) -> std::io::Result<SimUpstream> {
 
 /// Like [`spawn`] but on a chosen address, for a demo that wants a stable port to curl.
 pub async fn spawn_on(settings: SimSettings, addr: SocketAddr) -> std::io::Result<SimUpstream> {
+    serve(addr, settings.name.clone(), |control, shutdown| {
+        server::router(Arc::new(server::AppState::new(settings, control, shutdown)))
+    })
+    .await
+}
+
+/// Binds `addr` and serves the router `build` makes (given the sim's control handle and its
+/// shutdown signal) until the returned [`SimUpstream`] is dropped; shared by every wire's sim.
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    name: String,
+    build: impl FnOnce(SimControl, watch::Receiver<()>) -> axum::Router,
+) -> std::io::Result<SimUpstream> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(());
     let control = SimControl::default();
-    let name = settings.name.clone();
-    let state = Arc::new(server::AppState::new(
-        settings,
-        control.clone(),
-        shutdown_rx.clone(),
-    ));
-    let app = server::router(state);
+    let app = build(control.clone(), shutdown_rx.clone());
     let mut signal = shutdown_rx;
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
