@@ -18,6 +18,9 @@ use crate::dispatch::health::breaker_event;
 use crate::openai::{ChunkView, Usage};
 use crate::usage::Recorder;
 
+/// What OpenAI adds to every chunk when usage is asked for.
+const USAGE_NULL: &str = ",\"usage\":null";
+
 /// Completion text kept for local counting when the upstream reports no usage.
 const MAX_TEXT: usize = 4 * 1024 * 1024;
 
@@ -132,6 +135,11 @@ pub fn relay(
                 Some(Ok(data)) => {
                     if st.inspect(&data) {
                         st.chunks += 1;
+                        // usage was asked upstream for the ledger; a client that did not ask
+                        // gets chunks without the `"usage":null` that asking adds
+                        if !st.include_usage && data.contains(USAGE_NULL) {
+                            return Some((Ok(sse(&data.replace(USAGE_NULL, ""))), st));
+                        }
                         return Some((Ok(sse(&data)), st));
                     }
                 }
