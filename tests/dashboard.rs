@@ -279,24 +279,8 @@ async fn dashboard_shows_the_numbers_metrics_json_reports() {
     assert_eq!(status, 502);
     assert_eq!(h.ledger_lines().await.len(), 7); // flushes: the ledger writer records metrics
 
-    let metrics: Value = h
-        .client
-        .get(h.url("/metrics/json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let breakers: Value = h
-        .client
-        .get(h.url("/metrics/circuit-breakers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metrics: Value = h.get("/metrics/json").await.1;
+    let breakers: Value = h.get("/metrics/circuit-breakers").await.1;
     let dom = dump_dom(&page).await;
     assert!(dom.contains("data-ready=\"1\""), "no refresh:\n{dom}");
     assert!(!dom.contains("data-js-error"), "script error:\n{dom}");

@@ -144,15 +144,7 @@ async fn metrics_follow_a_known_sequence_of_requests() {
         "no request content in labels"
     );
 
-    let json: Value = h
-        .client
-        .get(h.url("/metrics/json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let json: Value = h.get("/metrics/json").await.1;
     let by_status: HashMap<String, f64> = json["metrics"]["switchyard_requests_total"]
         .as_array()
         .unwrap()
@@ -168,15 +160,7 @@ async fn metrics_follow_a_known_sequence_of_requests() {
             m
         });
     assert_eq!(by_status["200"], 4.0);
-    let breakers: Value = h
-        .client
-        .get(h.url("/metrics/circuit-breakers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let breakers: Value = h.get("/metrics/circuit-breakers").await.1;
     assert_eq!(breakers["breakers"][0]["model"], "up/small");
     assert_eq!(breakers["breakers"][0]["state"], "open");
 }
