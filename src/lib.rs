@@ -37,6 +37,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod error;
+pub mod guardrails;
 pub mod metrics;
 pub mod openai;
 pub mod pipeline;

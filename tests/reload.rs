@@ -42,7 +42,7 @@ async fn serve(watch: bool) -> Served {
     std::fs::write(d.join("policies/p.yaml"), policy("up/small")).unwrap();
     std::fs::write(
         d.join("switchyard.yaml"),
-        "listen: 127.0.0.1:0\nledger: ledger.jsonl\n",
+        "listen: 127.0.0.1:0\nledger: ledger.jsonl\nauth:\n  mode: open\n",
     )
     .unwrap();
     let path = d.join("switchyard.yaml");

@@ -1,20 +1,26 @@
 //! Loads the server file, providers/ and policies/ in two phases (parse, then validate) into one
 //! immutable [`Config`]; every mistake is reported with file, line and field.
 
+mod access;
 mod policy;
 mod problem;
 mod provider;
 pub mod raw;
+mod raw_access;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use policy::{Conditions, Group, Member, Policy, Rule};
+pub use access::{
+    digest_prefix, sha256, sha256_hex, Access, BudgetSettings, CacheSettings, Limits,
+    StateSettings, VirtualKey,
+};
+pub use policy::{Conditions, Group, Member, Pacing, Policy, Rule};
 pub use problem::Problem;
 pub use provider::{
     BreakerSettings, EnvLookup, KeyMode, Model, Price, Provider, ProviderKey, RetrySettings,
 };
-pub use raw::{Endpoint, LogFormat, Wire};
+pub use raw::{AuthMode, BudgetAction, Endpoint, LogFormat, OnBusy, OnUnavailable, Wire};
 
 use raw::{RawPolicy, RawProvider, RawServer};
 
@@ -26,6 +32,8 @@ pub struct ServerSettings {
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub shutdown_grace: std::time::Duration,
+    pub state: StateSettings,
+    pub cache: CacheSettings,
 }
 
 /// One YAML file's path and text, read from disk or embedded in the binary.
@@ -40,6 +48,8 @@ pub struct SourceFile {
 #[derive(Debug, Clone)]
 pub struct Sources {
     pub server: Option<SourceFile>,
+    /// The virtual-key file named by the server file's `auth.keys_file`, when it exists.
+    pub keys: Option<SourceFile>,
     pub providers: Vec<SourceFile>,
     pub policies: Vec<SourceFile>,
 }
@@ -61,6 +71,8 @@ pub struct Config {
     pub models: Vec<Model>,
     pub policies: Vec<Policy>,
     pub default_policy: usize,
+    /// Virtual keys, tiers, teams, global limits and budgets.
+    pub access: Access,
     names: HashMap<String, Target>,
     /// Short hash of every source text, shown in health and logs after a reload.
     pub version: String,
@@ -89,11 +101,24 @@ impl Sources {
         let base = config_path.parent().unwrap_or(Path::new("."));
         let providers = read_dir(&base.join(&server.providers))?;
         let policies = read_dir(&base.join(&server.policies))?;
+        let keys_path = base.join(server.auth.as_ref().map_or_else(
+            || raw::RawAuth::default().keys_file,
+            |a| a.keys_file.clone(),
+        ));
+        let keys = match std::fs::read_to_string(&keys_path) {
+            Ok(text) => Some(SourceFile {
+                path: keys_path,
+                text,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(vec![io_problem(&keys_path, e)]),
+        };
         Ok(Self {
             server: Some(SourceFile {
                 path: config_path.to_owned(),
                 text,
             }),
+            keys,
             providers,
             policies,
         })
@@ -107,6 +132,7 @@ impl Sources {
         };
         Self {
             server: None,
+            keys: None,
             providers: EMBEDDED
                 .iter()
                 .filter(|(p, _)| p.starts_with("providers/"))
@@ -155,7 +181,7 @@ fn io_problem(path: &Path, e: std::io::Error) -> Problem {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, Problem> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, Problem> {
     serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
         .map_err(|e| Problem::from_parse(path, e))
 }
@@ -168,18 +194,29 @@ impl Config {
         keys: KeyMode,
     ) -> Result<Self, Vec<Problem>> {
         let mut problems = Vec::new();
-        let (server, policy_name) = match &sources.server {
+        let (raw_server, path, text) = match &sources.server {
             Some(f) => match parse::<RawServer>(&f.path, &f.text) {
-                Ok(raw) => server_settings(raw, &f.path, &f.text, &mut problems),
+                Ok(raw) => (raw, f.path.as_path(), f.text.as_str()),
                 Err(p) => return Err(vec![p]),
             },
-            None => server_settings(
+            None => (
                 serde_yaml::from_str("{}").expect("defaults parse"),
                 Path::new("-"),
                 "",
-                &mut problems,
             ),
         };
+        let access = access::validate_access(
+            &raw_server,
+            sources.keys.as_ref(),
+            &access::AccessCtx {
+                file: path,
+                text,
+                env,
+            },
+            sources.server.is_none(),
+            &mut problems,
+        );
+        let (server, policy_name) = server_settings(raw_server, path, text, env, &mut problems);
         let mut providers = Vec::new();
         let mut models: Vec<Model> = Vec::new();
         let mut seen = HashMap::new();
@@ -299,6 +336,7 @@ impl Config {
             models,
             policies,
             default_policy: default_policy.unwrap_or(0),
+            access,
             names,
             version,
         })
@@ -332,8 +370,58 @@ fn server_settings(
     raw: RawServer,
     path: &Path,
     text: &str,
+    env: EnvLookup<'_>,
     problems: &mut Vec<Problem>,
 ) -> (ServerSettings, Option<String>) {
+    let redis = match (&raw.state.redis, &raw.state.redis_env) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(var)) => {
+            let v = env(var);
+            if v.is_none() {
+                problems.push(Problem::at(
+                    path,
+                    text,
+                    "state.redis_env",
+                    Some(var),
+                    format!("environment variable `{var}` is not set"),
+                ));
+            }
+            v
+        }
+        (None, None) => None,
+    };
+    if let Some(url) = &redis {
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            problems.push(Problem::at(
+                path,
+                text,
+                "state.redis",
+                Some("redis"),
+                "must be a redis:// or rediss:// URL",
+            ));
+        }
+    }
+    if raw.cache.max_entries == 0 || raw.cache.max_bytes == 0 {
+        problems.push(Problem::at(
+            path,
+            text,
+            "cache",
+            Some("cache"),
+            "max_entries and max_bytes must be above 0 (set `enabled: false` to turn it off)",
+        ));
+    }
+    let state = StateSettings {
+        redis: redis.map(crate::secret::Secret::new),
+        prefix: raw.state.prefix.clone(),
+        on_unavailable: raw.state.on_unavailable,
+        timeout: std::time::Duration::from_millis(raw.state.timeout_ms.max(1)),
+    };
+    let cache = CacheSettings {
+        enabled: raw.cache.enabled,
+        max_entries: raw.cache.max_entries,
+        max_bytes: raw.cache.max_bytes,
+        ttl: std::time::Duration::from_secs(raw.cache.ttl_s.max(1)),
+    };
     if raw.listen.parse::<std::net::SocketAddr>().is_err() {
         problems.push(Problem::at(
             path,
@@ -371,6 +459,8 @@ fn server_settings(
             log_format: raw.log_format,
             max_body_bytes: raw.max_body_bytes,
             shutdown_grace: std::time::Duration::from_millis(raw.shutdown_grace_ms),
+            state,
+            cache,
         },
         raw.policy,
     )
@@ -398,6 +488,7 @@ fn version_of(sources: &Sources) -> String {
     for f in sources
         .server
         .iter()
+        .chain(&sources.keys)
         .chain(&sources.providers)
         .chain(&sources.policies)
     {

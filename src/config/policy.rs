@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::raw::{Endpoint, RawGroup, RawPolicy, RawWhen};
+use super::raw::{BudgetAction, Endpoint, OnBusy, RawGroup, RawPolicy, RawWhen};
 use super::Problem;
 use crate::classify::{Classifier, Complexity, RawClassifier};
+use crate::guardrails::Guardrails;
 
 /// A policy ready to route with: every model reference resolved, every regex compiled.
 #[derive(Debug)]
@@ -21,6 +22,16 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Extra groups for a concrete model requested by name, keyed by model index.
     pub fallbacks: HashMap<usize, Vec<Group>>,
+    pub on_budget_exceeded: BudgetAction,
+    pub pacing: Pacing,
+    pub guardrails: Guardrails,
+}
+
+/// How long a request may wait for a paced upstream key before trying the next candidate.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// Zero means "do not wait: move on".
+    pub max_wait: std::time::Duration,
 }
 
 #[derive(Debug)]
@@ -221,6 +232,21 @@ pub(super) fn validate_policy(
     if problems.len() > before {
         return None;
     }
+    let guardrails = match Guardrails::compile(&raw.guardrails) {
+        Ok(g) => Some(g),
+        Err(errs) => {
+            for (field, name, msg) in errs {
+                problems.push(cx.problem(field, Some(&name), msg));
+            }
+            None
+        }
+    };
+    let pacing = Pacing {
+        max_wait: match raw.pacing.on_busy {
+            OnBusy::Wait => std::time::Duration::from_millis(raw.pacing.max_wait_ms),
+            OnBusy::Next => std::time::Duration::ZERO,
+        },
+    };
     Some(Policy {
         name: raw.name.into(),
         aliases: raw.aliases,
@@ -228,6 +254,9 @@ pub(super) fn validate_policy(
         classifier: classifier?,
         rules,
         fallbacks,
+        on_budget_exceeded: raw.on_budget_exceeded,
+        pacing,
+        guardrails: guardrails?,
     })
 }
 

@@ -27,6 +27,8 @@ pub struct Provider {
     pub retry: RetrySettings,
     pub breaker: BreakerSettings,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Most requests that may wait at once for a paced key of this provider.
+    pub max_queue: usize,
     /// A fingerprint of the file's settings, so a reload keeps runtime state of unchanged providers.
     pub fingerprint: u64,
 }
@@ -37,6 +39,7 @@ pub struct ProviderKey {
     pub env: String,
     pub secret: Secret,
     pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,17 +182,20 @@ pub(super) fn validate_provider(
             },
             KeyMode::Ignore => String::new(),
         };
-        if k.rpm == Some(0) {
-            problems.push(at(
-                &format!("keys[{i}].rpm"),
-                Some("rpm"),
-                "rpm must be at least 1".into(),
-            ));
+        for (name, v) in [("rpm", k.rpm), ("tpm", k.tpm)] {
+            if v == Some(0) {
+                problems.push(at(
+                    &format!("keys[{i}].{name}"),
+                    Some(name),
+                    format!("{name} must be at least 1"),
+                ));
+            }
         }
         keys.push(ProviderKey {
             env: k.env.clone(),
             secret: Secret::new(value),
             rpm: k.rpm,
+            tpm: k.tpm,
         });
     }
     let mut headers = Vec::new();
@@ -290,6 +296,7 @@ pub(super) fn validate_provider(
         retry,
         breaker,
         headers,
+        max_queue: raw.max_queue,
         fingerprint,
     };
     (provider, models)

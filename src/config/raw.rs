@@ -7,6 +7,8 @@ use serde::Deserialize;
 
 use crate::classify::{Complexity, RawClassifier};
 
+pub use super::raw_access::*;
+
 /// The server file given to `serve --config`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +34,25 @@ pub struct RawServer {
     /// streams are ended with an error event.
     #[serde(default = "default_grace")]
     pub shutdown_grace_ms: u64,
+    /// `None` when the file has no `auth:` block (then `mode: keys`).
+    pub auth: Option<RawAuth>,
+    /// Per-user limits and budgets by tier name; a key's `tier` picks one.
+    #[serde(default)]
+    pub tiers: BTreeMap<String, RawLimits>,
+    /// The tier of keys that name none.
+    pub default_tier: Option<String>,
+    /// Limits and budgets shared by all members of a team.
+    #[serde(default)]
+    pub teams: BTreeMap<String, RawLimits>,
+    /// Limits and budgets over every request.
+    #[serde(default)]
+    pub global: RawLimits,
+    #[serde(default)]
+    pub budgets: RawBudgets,
+    #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
+    pub cache: RawCache,
 }
 
 /// How log lines are written.
@@ -133,6 +154,13 @@ pub struct RawProvider {
     /// Extra static headers sent with every call (e.g. an organisation id).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Most requests that may wait for a paced key of this provider at once.
+    #[serde(default = "default_max_queue")]
+    pub max_queue: usize,
+}
+
+fn default_max_queue() -> usize {
+    64
 }
 
 /// A key is named by the environment variable that holds it, never written in the file.
@@ -140,7 +168,10 @@ pub struct RawProvider {
 #[serde(deny_unknown_fields)]
 pub struct RawKey {
     pub env: String,
+    /// Requests per minute this key may send; the router paces calls to stay under it.
     pub rpm: Option<u32>,
+    /// Tokens per minute this key may use (prompt + `max_tokens`, counted when sent).
+    pub tpm: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +273,92 @@ pub struct RawPolicy {
     /// Groups tried after a concrete model that was requested by name.
     #[serde(default)]
     pub fallbacks: BTreeMap<String, Vec<RawGroup>>,
+    /// What happens to a request whose user, team or global budget is spent.
+    #[serde(default)]
+    pub on_budget_exceeded: BudgetAction,
+    /// What a request does when every key of a candidate's provider is at its rpm/tpm.
+    #[serde(default)]
+    pub pacing: RawPacing,
+    #[serde(default)]
+    pub guardrails: RawGuardrails,
+}
+
+/// The answer to a spent budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetAction {
+    /// 429 `budget_exceeded`, naming the budget and when it resets.
+    #[default]
+    Refuse,
+    /// Route only to the cheapest candidates the rule allows.
+    Degrade,
+}
+
+/// Whether to wait for a paced key or move to the next candidate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnBusy {
+    /// Queue (bounded by the provider's `max_queue`) for up to `max_wait_ms`.
+    #[default]
+    Wait,
+    /// Go straight to the next candidate.
+    Next,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPacing {
+    pub on_busy: OnBusy,
+    pub max_wait_ms: u64,
+}
+
+impl Default for RawPacing {
+    fn default() -> Self {
+        Self {
+            on_busy: OnBusy::Wait,
+            max_wait_ms: 5_000,
+        }
+    }
+}
+
+/// Named regex rules: `input` rules block a request, `output` rules redact the answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuardrails {
+    #[serde(default)]
+    pub input: Vec<RawInputRule>,
+    #[serde(default)]
+    pub output: Vec<RawOutputRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInputRule {
+    pub name: String,
+    pub pattern: String,
+    #[serde(default)]
+    pub case_sensitive: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutputRule {
+    pub name: String,
+    pub pattern: String,
+    #[serde(default = "default_redaction")]
+    pub replace: String,
+    /// Longest text a match can span; that much of a stream is held back to catch matches
+    /// split across chunks.
+    #[serde(default = "default_max_match")]
+    pub max_match_chars: usize,
+}
+
+fn default_redaction() -> String {
+    "[REDACTED]".into()
+}
+
+fn default_max_match() -> usize {
+    256
 }
 
 #[derive(Debug, Deserialize)]

@@ -153,6 +153,7 @@ pub fn config(sims: &HashMap<String, RunningSim>) -> Result<Config, Vec<crate::c
         })
         .collect();
     let sources = Sources {
+        keys: None,
         server: None,
         providers,
         policies: vec![SourceFile {

@@ -65,6 +65,7 @@ impl Strategy {
 /// policies may reuse the same aliases. Keys are not needed (nothing is called).
 pub fn policy_config(providers: &[SourceFile], policy: SourceFile) -> Result<Config, Vec<Problem>> {
     let sources = Sources {
+        keys: None,
         server: None,
         providers: providers.to_vec(),
         policies: vec![policy],

@@ -246,10 +246,19 @@ impl Harness {
             }
             sims.insert(u.name.clone(), sim);
         }
+        // tests that do not set up auth run open, as the demo does
+        let server_text = server.map(|text| {
+            if text.contains("auth:") {
+                text.to_owned()
+            } else {
+                format!("auth:\n  mode: open\n{text}")
+            }
+        });
         let sources = Sources {
-            server: server.map(|text| SourceFile {
+            keys: None,
+            server: server_text.map(|text| SourceFile {
                 path: dir.path().join("switchyard.yaml"),
-                text: text.to_owned(),
+                text,
             }),
             providers,
             policies: vec![SourceFile {

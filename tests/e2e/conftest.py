@@ -111,7 +111,7 @@ def router(tmp_path_factory):
             text = f"name: {name}\nbase_url: {sim_url}\n" + textwrap.dedent(body).lstrip()
             (cfg / "providers" / f"{name}.yaml").write_text(text)
         (cfg / "policies" / "default.yaml").write_text(POLICY)
-        (cfg / "switchyard.yaml").write_text(f"listen: 127.0.0.1:0\nledger: {cfg / 'ledger.jsonl'}\n")
+        (cfg / "switchyard.yaml").write_text(f"listen: 127.0.0.1:0\nledger: {cfg / 'ledger.jsonl'}\nauth:\n  mode: open\n")
         env = dict(os.environ, MOCK_KEY="sk-e2e-secret-value", ANT_KEY="sk-ant-e2e", GEM_KEY="gem-e2e")
         serve, url = _start(["serve", "--config", str(cfg / "switchyard.yaml")], "switchyard listening on", env)
         procs.append(serve)

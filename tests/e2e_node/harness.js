@@ -75,7 +75,7 @@ export async function startRouter() {
       writeFileSync(join(dir, 'providers', `${name}.yaml`), `name: ${name}\nbase_url: ${url}\n${body}`);
     }
     writeFileSync(join(dir, 'policies', 'default.yaml'), POLICY);
-    writeFileSync(join(dir, 'switchyard.yaml'), `listen: 127.0.0.1:0\nledger: ${join(dir, 'ledger.jsonl')}\n`);
+    writeFileSync(join(dir, 'switchyard.yaml'), `listen: 127.0.0.1:0\nledger: ${join(dir, 'ledger.jsonl')}\nauth:\n  mode: open\n`);
     const env = { ...process.env, ANT_KEY: 'sk-ant-e2e', GEM_KEY: 'gem-e2e', OAI_KEY: 'sk-e2e' };
     const [serve, url] = await start(['serve', '--config', join(dir, 'switchyard.yaml')], 'switchyard listening on', env);
     procs.push(serve);

@@ -1,0 +1,76 @@
+//! Policy guardrails: named input rules that block a request, output rules that redact answers.
+
+use regex::Regex;
+
+use crate::config::raw::RawGuardrails;
+
+/// A rule that refuses a request whose prompt text matches.
+#[derive(Debug, Clone)]
+pub struct InputRule {
+    pub name: String,
+    pub regex: Regex,
+}
+
+/// A rule whose matches in an answer are replaced before the client sees them.
+#[derive(Debug, Clone)]
+pub struct OutputRule {
+    pub name: String,
+    pub regex: Regex,
+    pub replace: String,
+    /// Longest text one match can span; a stream holds back this much to catch split matches.
+    pub max_match_chars: usize,
+}
+
+/// A policy's compiled guardrails; empty when the policy defines none.
+#[derive(Debug, Clone, Default)]
+pub struct Guardrails {
+    pub input: Vec<InputRule>,
+    pub output: Vec<OutputRule>,
+}
+
+impl Guardrails {
+    /// Compiles every rule; errors are `(field, needle, message)` for the config's problem list.
+    pub fn compile(raw: &RawGuardrails) -> Result<Self, Vec<(String, String, String)>> {
+        let mut errs = Vec::new();
+        let build = |pattern: &str, case_sensitive: bool| {
+            regex::RegexBuilder::new(pattern)
+                .case_insensitive(!case_sensitive)
+                .size_limit(1 << 22)
+                .build()
+        };
+        let mut g = Self::default();
+        for (i, r) in raw.input.iter().enumerate() {
+            match build(&r.pattern, r.case_sensitive) {
+                Ok(regex) => g.input.push(InputRule {
+                    name: r.name.clone(),
+                    regex,
+                }),
+                Err(e) => errs.push((
+                    format!("guardrails.input[{i}].pattern"),
+                    r.name.clone(),
+                    format!("invalid regex: {e}"),
+                )),
+            }
+        }
+        for (i, r) in raw.output.iter().enumerate() {
+            match build(&r.pattern, true) {
+                Ok(regex) => g.output.push(OutputRule {
+                    name: r.name.clone(),
+                    regex,
+                    replace: r.replace.clone(),
+                    max_match_chars: r.max_match_chars.max(1),
+                }),
+                Err(e) => errs.push((
+                    format!("guardrails.output[{i}].pattern"),
+                    r.name.clone(),
+                    format!("invalid regex: {e}"),
+                )),
+            }
+        }
+        if errs.is_empty() {
+            Ok(g)
+        } else {
+            Err(errs)
+        }
+    }
+}
