@@ -46,6 +46,7 @@ pub mod report;
 pub mod route;
 pub mod secret;
 pub mod server;
+pub mod shared;
 pub mod sim;
 pub mod state;
 pub mod stream;

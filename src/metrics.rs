@@ -176,3 +176,55 @@ pub fn record_reload(ok: bool) {
     counter!("switchyard_config_reloads_total", "result" => if ok { "ok" } else { "rejected" })
         .increment(1);
 }
+
+/// Whether shared state (Redis) is reachable: 1 up, 0 down (serving on local state or refusing).
+pub fn shared_state_up(up: bool) {
+    gauge!("switchyard_shared_state_up").set(if up { 1.0 } else { 0.0 });
+}
+
+/// A request refused by a rate limit; `scope` is `user`, `team` or `global`, `limit` one of
+/// `rpm`, `rph`, `tpm`, `tpd`.
+pub fn rate_limited(scope: &'static str, limit: &'static str) {
+    counter!("switchyard_rate_limited_total", "scope" => scope, "limit" => limit).increment(1);
+}
+
+/// A budget crossed its warning threshold or ran out; `period` is `daily` or `monthly`,
+/// `event` is `warning`, `exceeded` or `degraded`.
+pub fn budget_event(scope: &'static str, period: &'static str, event: &'static str) {
+    counter!("switchyard_budget_events_total", "scope" => scope, "period" => period, "event" => event)
+        .increment(1);
+}
+
+/// A response-cache decision: `hit`, `miss`, `bypass` or `store`.
+pub fn cache_event(outcome: &'static str) {
+    counter!("switchyard_cache_requests_total", "outcome" => outcome).increment(1);
+}
+
+/// The response cache's current size.
+pub fn cache_size(entries: u64, bytes: u64) {
+    gauge!("switchyard_cache_entries").set(entries as f64);
+    gauge!("switchyard_cache_bytes").set(bytes as f64);
+}
+
+/// Requests waiting for a paced upstream key of `provider` (+1 on entry, -1 on exit).
+pub fn pacing_queue(provider: &str, delta: f64) {
+    gauge!("switchyard_pacing_queue_depth", "provider" => provider.to_owned()).increment(delta);
+}
+
+/// How a wait for a paced key ended: `waited` (then sent), `gave_up` (moved on after the
+/// longest wait) or `queue_full` / `skipped` (moved on at once); with the time waited.
+pub fn pacing_wait(provider: &str, outcome: &'static str, seconds: f64) {
+    histogram!("switchyard_pacing_wait_seconds", "provider" => provider.to_owned(), "outcome" => outcome)
+        .record(seconds);
+}
+
+/// A guardrail rule fired: `blocked` a request or `redacted` part of an answer.
+pub fn guardrail(rule: &str, action: &'static str) {
+    counter!("switchyard_guardrail_events_total", "rule" => rule.to_owned(), "action" => action)
+        .increment(1);
+}
+
+/// A request refused at authentication: `missing`, `unknown` or `admin`.
+pub fn auth_failure(reason: &'static str) {
+    counter!("switchyard_auth_failures_total", "reason" => reason).increment(1);
+}

@@ -20,7 +20,11 @@ pub struct UsageRecord {
     pub ts: String,
     pub request_id: String,
     pub endpoint: String,
+    /// The virtual key's user (or, in open mode, the request's `user` field).
     pub user: Option<String>,
+    pub team: Option<String>,
+    /// The virtual key's id (its loggable name, never the key).
+    pub key_id: Option<String>,
     pub requested_model: String,
     pub policy: Option<String>,
     pub rule: Option<String>,
@@ -48,6 +52,13 @@ pub struct UsageRecord {
     pub overhead_ms: f64,
     pub attempts: u32,
     pub failovers: u32,
+    /// Served from the response cache: nothing was billed, and `saving_usd` is what the
+    /// original answer cost.
+    pub cache_hit: bool,
+    /// Routed to the cheapest candidates because a budget was spent (policy `degrade`).
+    pub degraded: bool,
+    /// Output guardrail replacements made in the answer.
+    pub redactions: u32,
     #[serde(default = "default_status")]
     pub status: u16,
     /// `ok`, or a low-cardinality error label (`all_candidates_failed`, `stream_cut`, …).

@@ -1,0 +1,149 @@
+//! The optional Redis connection that makes counters, cooldowns, breaker openings and the
+//! response cache shared between instances; it tracks whether Redis is reachable.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::{OnUnavailable, StateSettings};
+
+/// Why a shared-state call did not complete; the caller falls back to local state (or
+/// refuses, when configured fail-closed).
+#[derive(Debug, thiserror::Error)]
+pub enum SharedError {
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// A handle to Redis shared by every stage that keeps shared state. Cheap to clone per call.
+pub struct Shared {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    /// Refuse requests while Redis is unreachable instead of using local counters.
+    pub fail_closed: bool,
+    up: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("prefix", &self.prefix)
+            .field("up", &self.is_up())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// A lazily connecting handle: start-up never waits for (or fails on) Redis, and the
+    /// connection manager reconnects by itself after an outage.
+    pub fn connect(settings: &StateSettings) -> Result<Option<Arc<Self>>, String> {
+        let Some(url) = &settings.redis else {
+            return Ok(None);
+        };
+        // the URL may carry a password: errors name the problem, never the URL
+        let client = redis::Client::open(url.expose())
+            .map_err(|e| format!("state.redis is not a usable Redis URL ({})", format!("{:?}", e.kind())))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.timeout.max(Duration::from_millis(100))))
+            .set_response_timeout(Some(settings.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| format!("cannot set up the Redis connection: {}", format!("{:?}", e.kind())))?;
+        Ok(Some(Arc::new(Self {
+            conn,
+            prefix: settings.prefix.clone(),
+            timeout: settings.timeout,
+            fail_closed: settings.on_unavailable == OnUnavailable::Refuse,
+            up: AtomicBool::new(true),
+            last_error: Mutex::new(None),
+        })))
+    }
+
+    /// `{prefix}:{rest}`: every key this instance touches.
+    pub fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix)
+    }
+
+    /// A connection to issue commands on (clones share one multiplexed connection).
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Runs one Redis operation with the configured timeout and records whether Redis is up.
+    pub async fn run<T, F>(&self, op: F) -> Result<T, SharedError>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        let result = match tokio::time::timeout(self.timeout, op).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(SharedError::Redis(e)),
+            Err(_) => Err(SharedError::Timeout(self.timeout)),
+        };
+        match &result {
+            Ok(_) => self.mark_up(),
+            // a script or type error is our bug, not an outage
+            Err(SharedError::Redis(e))
+                if !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped()
+                    || e.is_connection_refusal()) =>
+            {
+                tracing::error!(error = %e, "redis rejected a command");
+            }
+            Err(e) => self.mark_down(e),
+        }
+        result
+    }
+
+    /// Whether the last call reached Redis.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// The last connection problem, for health output.
+    pub fn last_error(&self) -> Option<String> {
+        crate::dispatch::health::lock(&self.last_error).clone()
+    }
+
+    fn mark_up(&self) {
+        if !self.up.swap(true, Ordering::Relaxed) {
+            tracing::info!("redis is reachable again; limits, budgets and cache are shared");
+            crate::metrics::shared_state_up(true);
+        }
+    }
+
+    fn mark_down(&self, e: &SharedError) {
+        *crate::dispatch::health::lock(&self.last_error) = Some(e.to_string());
+        if self.up.swap(false, Ordering::Relaxed) {
+            let fallback = if self.fail_closed {
+                "refusing requests"
+            } else {
+                "using this instance's own counters"
+            };
+            tracing::warn!(error = %e, "redis is unreachable; {fallback} until it is back");
+            crate::metrics::shared_state_up(false);
+        }
+    }
+
+    /// Pings Redis every second so an outage and the recovery are noticed without traffic.
+    pub fn spawn_monitor(self: &Arc<Self>) {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(s) = me.upgrade() else { return };
+                let mut c = s.conn();
+                let _ = s
+                    .run(async move { redis::cmd("PING").query_async::<String>(&mut c).await })
+                    .await;
+            }
+        });
+    }
+}
