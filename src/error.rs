@@ -35,6 +35,34 @@ pub enum ApiError {
         /// 503 when nothing could even be attempted (breakers open, keys cooling), else 502.
         nothing_attempted: bool,
     },
+    /// No key, or a key this router does not know (never echoed back).
+    #[error("{message}")]
+    Unauthorized { message: String, code: &'static str },
+    /// A user, team or global rate limit is used up; `retry_after` goes in `Retry-After`.
+    #[error("Rate limit reached for {scope} {limit}: limit {max}, retry after {} s.", retry_after.as_secs_f64().ceil())]
+    RateLimited {
+        scope: &'static str,
+        limit: &'static str,
+        max: u64,
+        retry_after: std::time::Duration,
+    },
+    /// A dollar budget is spent; says which and when it resets.
+    #[error("The {period} budget of {scope} `{name}` (${limit:.2}) is spent (${spent:.4} used); it resets at {resets_at}.")]
+    BudgetExceeded {
+        scope: &'static str,
+        name: String,
+        period: &'static str,
+        limit: f64,
+        spent: f64,
+        resets_at: String,
+        retry_after: std::time::Duration,
+    },
+    /// An input guardrail of the policy matched the prompt.
+    #[error("The request was blocked by the guardrail `{rule}` of policy `{policy}`.")]
+    ContentPolicy { rule: String, policy: String },
+    /// Shared state (Redis) is unreachable and the router is configured to fail closed.
+    #[error("Limits cannot be checked right now (shared state unavailable); try again shortly.")]
+    StateUnavailable,
     /// A bug or an unexpected local failure; never carries secrets.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -62,7 +90,22 @@ impl ApiError {
                 ..
             } => StatusCode::SERVICE_UNAVAILABLE,
             Self::AllFailed { .. } => StatusCode::BAD_GATEWAY,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::RateLimited { .. } | Self::BudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::ContentPolicy { .. } => StatusCode::BAD_REQUEST,
+            Self::StateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// How long a refused client should wait, for `Retry-After`.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } | Self::BudgetExceeded { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            Self::StateUnavailable => Some(std::time::Duration::from_secs(1)),
+            _ => None,
         }
     }
 
@@ -79,6 +122,11 @@ impl ApiError {
                 ..
             } => "no_candidate_available",
             Self::AllFailed { .. } => "all_candidates_failed",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::BudgetExceeded { .. } => "budget_exceeded",
+            Self::ContentPolicy { .. } => "content_policy_violation",
+            Self::StateUnavailable => "state_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -97,6 +145,17 @@ impl ApiError {
                 ..
             } => ("service_unavailable", Some("no_candidate_available")),
             Self::AllFailed { .. } => ("upstream_error", Some("all_candidates_failed")),
+            Self::Unauthorized { code, .. } => ("invalid_request_error", Some(*code)),
+            // OpenAI's own 429s say which kind of limit: `requests` or `tokens`
+            Self::RateLimited { limit, .. } if limit.starts_with('t') => {
+                ("tokens", Some("rate_limit_exceeded"))
+            }
+            Self::RateLimited { .. } => ("requests", Some("rate_limit_exceeded")),
+            Self::BudgetExceeded { .. } => ("budget_exceeded", Some("budget_exceeded")),
+            Self::ContentPolicy { .. } => {
+                ("content_policy_violation", Some("content_policy_violation"))
+            }
+            Self::StateUnavailable => ("service_unavailable", Some("state_unavailable")),
             Self::Internal(_) => ("server_error", None),
         }
     }
@@ -135,7 +194,14 @@ impl IntoResponse for ApiError {
             let wrapped = json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": "upstream_error"}});
             return (status, axum::Json(wrapped)).into_response();
         }
-        (status, axum::Json(self.body())).into_response()
+        let retry_after = self.retry_after();
+        let mut resp = (status, axum::Json(self.body())).into_response();
+        if let Some(d) = retry_after {
+            let secs = d.as_secs_f64().ceil().max(1.0) as u64;
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }
 

@@ -13,6 +13,9 @@ async fn main() -> anyhow::Result<()> {
             ledger,
             fast,
         } => switchyard::demo::run(&listen, &ledger, fast).await,
+        Command::Keys { action, config } => {
+            std::process::exit(switchyard::cli::keys::run(&config, action))
+        }
         Command::Check { config, no_keys } => {
             std::process::exit(switchyard::cli::check::run(&config, no_keys))
         }

@@ -153,6 +153,7 @@ fn watched_dirs(sources: &Sources) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = sources
         .server
         .iter()
+        .chain(&sources.keys)
         .chain(&sources.providers)
         .chain(&sources.policies)
         .filter_map(|f| f.path.parent().map(Path::to_path_buf))

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod classify;
+pub mod keys;
 pub mod logging;
 pub mod report;
 pub mod serve;
@@ -86,6 +87,13 @@ pub enum Command {
         misses: bool,
         /// Workload file (JSON lines); stdin when absent or `-`.
         file: Option<PathBuf>,
+    },
+    /// Manage virtual keys in the server file's key file (stored as SHA-256 digests).
+    Keys {
+        #[command(subcommand)]
+        action: keys::Action,
+        #[arg(long, short, default_value = "switchyard.yaml", global = true)]
+        config: PathBuf,
     },
     /// Cost report from a usage ledger: cost, baseline cost and saving per group, with totals.
     Report {
