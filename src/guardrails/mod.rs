@@ -6,7 +6,9 @@ use regex::Regex;
 
 use crate::config::raw::RawGuardrails;
 
+mod body;
 mod input;
+mod scan;
 
 /// A rule that refuses a request whose prompt text matches.
 #[derive(Debug, Clone)]
