@@ -9,6 +9,10 @@ use crate::config::raw::RawGuardrails;
 mod body;
 mod input;
 mod scan;
+mod stream;
+mod tail;
+
+pub use stream::StreamRedactor;
 
 /// A rule that refuses a request whose prompt text matches.
 #[derive(Debug, Clone)]
