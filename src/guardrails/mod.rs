@@ -1,8 +1,18 @@
 //! Policy guardrails: named input rules that block a request, output rules that redact answers.
 
+use std::sync::Arc;
+
 use regex::Regex;
 
 use crate::config::raw::RawGuardrails;
+
+mod body;
+mod input;
+mod scan;
+mod stream;
+mod tail;
+
+pub use stream::StreamRedactor;
 
 /// A rule that refuses a request whose prompt text matches.
 #[derive(Debug, Clone)]
@@ -22,10 +32,12 @@ pub struct OutputRule {
 }
 
 /// A policy's compiled guardrails; empty when the policy defines none.
+///
+/// The rule lists sit behind `Arc` so a clone is cheap enough to hand to a spawned stream task.
 #[derive(Debug, Clone, Default)]
 pub struct Guardrails {
-    pub input: Vec<InputRule>,
-    pub output: Vec<OutputRule>,
+    pub input: Arc<Vec<InputRule>>,
+    pub output: Arc<Vec<OutputRule>>,
 }
 
 impl Guardrails {
@@ -38,10 +50,10 @@ impl Guardrails {
                 .size_limit(1 << 22)
                 .build()
         };
-        let mut g = Self::default();
+        let (mut input, mut output) = (Vec::new(), Vec::new());
         for (i, r) in raw.input.iter().enumerate() {
             match build(&r.pattern, r.case_sensitive) {
-                Ok(regex) => g.input.push(InputRule {
+                Ok(regex) => input.push(InputRule {
                     name: r.name.clone(),
                     regex,
                 }),
@@ -54,7 +66,7 @@ impl Guardrails {
         }
         for (i, r) in raw.output.iter().enumerate() {
             match build(&r.pattern, true) {
-                Ok(regex) => g.output.push(OutputRule {
+                Ok(regex) => output.push(OutputRule {
                     name: r.name.clone(),
                     regex,
                     replace: r.replace.clone(),
@@ -68,9 +80,19 @@ impl Guardrails {
             }
         }
         if errs.is_empty() {
-            Ok(g)
+            Ok(Self {
+                input: Arc::new(input),
+                output: Arc::new(output),
+            })
         } else {
             Err(errs)
         }
     }
+}
+
+/// Guardrails compiled from a JSON form of the config, for tests.
+#[cfg(test)]
+pub(crate) fn test_guards(spec: serde_json::Value) -> Guardrails {
+    let raw: RawGuardrails = serde_json::from_value(spec).expect("raw guardrails");
+    Guardrails::compile(&raw).expect("guardrails compile")
 }
