@@ -40,6 +40,7 @@ pub mod dispatch;
 pub mod error;
 pub mod guardrails;
 pub mod metrics;
+pub mod notify;
 pub mod openai;
 pub mod pipeline;
 pub mod reload;

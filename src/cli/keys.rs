@@ -157,7 +157,8 @@ fn key_file(config: &Path) -> Result<(RawServer, PathBuf), String> {
     Ok((server, base.join(rel)))
 }
 
-const HEADER: &str = "# Switchyard virtual keys: SHA-256 digests only. Managed by `switchyard keys`.\n";
+const HEADER: &str =
+    "# Switchyard virtual keys: SHA-256 digests only. Managed by `switchyard keys`.\n";
 
 fn rewrite(entries: &[RawVirtualKey]) -> Result<String, String> {
     let body = serde_yaml::to_string(entries).map_err(|e| e.to_string())?;

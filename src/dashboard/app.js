@@ -453,6 +453,51 @@
     }
   }
 
+  function configured(card, on) {
+    card.dataset.state = on ? "live" : "not_configured";
+    card.classList.toggle("placeholder", !on);
+  }
+
+  function renderCache(m) {
+    const card = $("#cache-card");
+    const entries = samples(m, "switchyard_cache_entries");
+    configured(card, entries.length > 0);
+    if (entries.length === 0) return;
+    const by = groupBy(samples(m, "switchyard_cache_requests_total"), "outcome");
+    const hit = by.get("hit") || 0, miss = by.get("miss") || 0, bypass = by.get("bypass") || 0;
+    const looked = hit + miss;
+    $("#cache-big").textContent = looked > 0 ? percent(hit / looked) : "–";
+    card.dataset.value = looked > 0 ? (hit / looked).toFixed(4) : "";
+    const bytes = (samples(m, "switchyard_cache_bytes")[0] || {}).value || 0;
+    $("#cache-note").textContent = `${compact(hit)} hits · ${compact(miss)} misses · ${compact(bypass)} bypassed`;
+    $("#cache-hint").textContent = `${compact(entries[0].value)} entries · ${compact(bytes)} B`;
+  }
+
+  function renderBudget(m) {
+    const card = $("#budget-card");
+    const limits = samples(m, "switchyard_budget_limit_usd");
+    configured(card, limits.length > 0);
+    const events = groupBy(samples(m, "switchyard_budget_events_total"), "event");
+    $("#budget-hint").textContent = `${compact(events.get("warning") || 0)} warnings · ${compact(events.get("exceeded") || 0)} exceeded`;
+    if (limits.length === 0) return;
+    const spent = samples(m, "switchyard_budget_spent_usd");
+    const list = $("#budget-bars");
+    list.replaceChildren();
+    let worst = 0;
+    for (const l of limits) {
+      const s = spent.find((x) => x.labels.period === l.labels.period && x.labels.scope === l.labels.scope);
+      const used = s ? s.value : 0;
+      const share = l.value > 0 ? used / l.value : 0;
+      worst = Math.max(worst, share);
+      list.append(el("li", { "data-budget": `${l.labels.scope}-${l.labels.period}`, "data-value": share.toFixed(4) },
+        el("span", { class: "name" }, `${l.labels.scope} ${l.labels.period}`),
+        el("div", { class: "track" }, el("div", { class: "fill", style: `width:${Math.min(100, share * 100).toFixed(2)}%;background:${share >= 1 ? "#e5484d" : share >= 0.8 ? "#f5a524" : "#46a758"}` })),
+        el("span", { class: "val" }, `${dollars(used)} / ${dollars(l.value)}`)));
+    }
+    $("#budget-big").textContent = percent(worst);
+    $("#budget-note").textContent = "of the fullest global budget";
+  }
+
   function renderHealth(h) {
     if (!h) return;
     if (h.config_version !== undefined) $("#config-version").textContent = String(h.config_version);
@@ -485,6 +530,8 @@
       renderComplexity(m);
       renderBreakers(breakers);
       renderSpend(m);
+      renderCache(m);
+      renderBudget(m);
       renderHealth(health);
       setConnection("live", "live");
       $("#updated-at").textContent = new Date(now).toLocaleTimeString();

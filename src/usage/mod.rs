@@ -87,6 +87,8 @@ pub struct Pending {
     pub billable: bool,
     /// When the request finished; formatted into `ts` by the writer.
     pub at: std::time::SystemTime,
+    /// Already finished on the request path (its cost was needed there): written as it is.
+    pub done: bool,
 }
 
 impl Pending {
@@ -100,11 +102,23 @@ impl Pending {
             uncounted: None,
             billable: false,
             at: std::time::SystemTime::now(),
+            done: false,
+        }
+    }
+
+    /// A record whose arithmetic [`Pending::finish`] already did.
+    pub fn finished(record: UsageRecord) -> Self {
+        Self {
+            done: true,
+            ..Self::unbilled(record)
         }
     }
 
     /// Fills the timestamp, tokens (reported, else counted), cost, baseline cost and saving.
     pub fn finish(self) -> UsageRecord {
+        if self.done {
+            return self.record;
+        }
         let mut r = self.record;
         r.ts = humantime::format_rfc3339_millis(self.at).to_string();
         r.billed = self.billable;
@@ -170,6 +184,7 @@ mod tests {
             uncounted: None,
             billable: true,
             at: std::time::SystemTime::now(),
+            done: false,
         };
         let r = p.finish();
         // 1000*0.40/1e6 + 500*1.60/1e6 = 0.0004 + 0.0008
@@ -222,6 +237,7 @@ mod tests {
             uncounted: Some(("hello world".into(), Encoding::O200k)),
             billable: true,
             at: std::time::SystemTime::now(),
+            done: false,
         };
         let r = p.finish();
         assert!(r.tokens_estimated);
@@ -247,6 +263,7 @@ mod tests {
             uncounted: None,
             billable: false,
             at: std::time::SystemTime::now(),
+            done: false,
         };
         let r = p.finish();
         assert_eq!(

@@ -27,6 +27,9 @@ pub struct Recorder {
     /// the upstream's pace, not router overhead).
     overhead: Option<Duration>,
     written: bool,
+    /// Runs with the finished record (cost known) before it goes to the ledger: settles the
+    /// budget hold and adds completion tokens to the rate windows.
+    pub after: Option<Box<dyn FnOnce(&UsageRecord) + Send>>,
 }
 
 impl Recorder {
@@ -47,6 +50,7 @@ impl Recorder {
             answered: false,
             overhead: None,
             written: false,
+            after: None,
         }
     }
 
@@ -97,7 +101,7 @@ impl Recorder {
         } else {
             None
         };
-        self.ledger.record(Pending {
+        let pending = Pending {
             record,
             price: self.price,
             baseline_price: self.baseline_price,
@@ -105,7 +109,16 @@ impl Recorder {
             uncounted,
             billable: self.answered,
             at: std::time::SystemTime::now(),
-        });
+            done: false,
+        };
+        match self.after.take() {
+            Some(after) => {
+                let record = pending.finish();
+                after(&record);
+                self.ledger.record(Pending::finished(record));
+            }
+            None => self.ledger.record(pending),
+        }
     }
 }
 

@@ -227,6 +227,16 @@ impl Harness {
         policy: &str,
         server: Option<&str>,
     ) -> Self {
+        Self::start_with_keys(upstreams, policy, server, None).await
+    }
+
+    /// Like [`Harness::start_with_server`] with a virtual-key file text.
+    pub async fn start_with_keys(
+        upstreams: Vec<Upstream>,
+        policy: &str,
+        server: Option<&str>,
+        keys: Option<&str>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut sims = HashMap::new();
         let mut providers = Vec::new();
@@ -255,7 +265,10 @@ impl Harness {
             }
         });
         let sources = Sources {
-            keys: None,
+            keys: keys.map(|text| SourceFile {
+                path: dir.path().join("keys.yaml"),
+                text: text.to_owned(),
+            }),
             server: server_text.map(|text| SourceFile {
                 path: dir.path().join("switchyard.yaml"),
                 text,
@@ -347,14 +360,35 @@ impl Harness {
 
     /// POSTs raw bytes as application/json to `path`.
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (StatusCode, HeaderMap, Value) {
-        let resp = self
+        self.post_as(None, path, body).await
+    }
+
+    /// POSTs a chat body with `Authorization: Bearer key`.
+    pub async fn post_chat_as(&self, key: &str, body: Value) -> (StatusCode, HeaderMap, Value) {
+        self.post_as(
+            Some(key),
+            "/v1/chat/completions",
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await
+    }
+
+    /// POSTs raw bytes as application/json to `path`, with a bearer key when given.
+    pub async fn post_as(
+        &self,
+        key: Option<&str>,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = self
             .client
             .post(self.url(path))
             .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("router answers");
+            .body(body);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let resp = req.send().await.expect("router answers");
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.expect("body");

@@ -10,29 +10,19 @@ use bytes::Bytes;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+mod decide;
+
+pub use decide::{count_prompt, decide, plan, policy_index, resolve, Decision};
+
 use crate::adapters::{EventStream, FullReply};
-use crate::classify::{Classification, PromptParts};
-use crate::config::{Config, Endpoint, Target};
+use crate::config::Endpoint;
 use crate::dispatch::breaker::Breaker;
 use crate::dispatch::{self, Op, Reply};
 use crate::error::ApiError;
 use crate::openai::ChatRequest;
-use crate::route::{self, Facts, RoutePlan};
 use crate::state::{AppState, Live};
-use crate::tokens::{self, Encoding};
 use crate::usage::recorder::ms;
 use crate::usage::Recorder;
-
-/// Text past this size is tokenized on the blocking pool so it cannot stall other requests.
-const BLOCKING_TOKENIZE_BYTES: usize = 64 * 1024;
-
-/// The routing decision made before any upstream is called.
-pub struct Decision {
-    pub target: Target,
-    pub prompt_tokens: u64,
-    pub classification: Option<Classification>,
-    pub plan: RoutePlan,
-}
 
 /// Handles a request to `endpoint` end to end; every outcome leaves one ledger line.
 /// A body that could not be read (e.g. over the size limit) arrives as `Err` and is recorded too.
@@ -40,6 +30,7 @@ pub async fn handle(
     state: &AppState,
     request_id: &str,
     endpoint: Endpoint,
+    client_headers: &HeaderMap,
     body: Result<Bytes, ApiError>,
 ) -> Response {
     let started = Instant::now();
@@ -48,9 +39,17 @@ pub async fn handle(
     let mut headers = HeaderMap::new();
     put(&mut headers, "x-request-id", request_id);
     let span = tracing::info_span!("request", id = %request_id);
-    let result = run(state, &live, endpoint, body, &mut rec, &mut headers)
-        .instrument(span)
-        .await;
+    let result = run(
+        state,
+        &live,
+        endpoint,
+        client_headers,
+        body,
+        &mut rec,
+        &mut headers,
+    )
+    .instrument(span)
+    .await;
     let overhead = rec.freeze_overhead();
     put(
         &mut headers,
@@ -114,15 +113,33 @@ async fn run(
     state: &AppState,
     live: &Arc<Live>,
     endpoint: Endpoint,
+    client_headers: &HeaderMap,
     body: Result<Bytes, ApiError>,
     rec: &mut Recorder,
     headers: &mut HeaderMap,
 ) -> Result<Ready, ApiError> {
+    let config = &live.config;
+    let tenant = crate::auth::authenticate(&config.access, client_headers)?;
+    rec.record.key_id = tenant.key_id.as_deref().map(str::to_owned);
+    rec.record.team = tenant.team.as_deref().map(str::to_owned);
+    rec.record.user = tenant.user.as_deref().map(str::to_owned);
     let req = ChatRequest::parse_for(endpoint, &body?)?;
     rec.record.requested_model = req.model.clone();
-    rec.record.user = req.user.clone();
+    if rec.record.user.is_none() {
+        rec.record.user = req.user.clone();
+    }
     rec.record.stream = req.stream;
-    let decision = decide(&live.config, &req).await?;
+    let target = resolve(config, &req)?;
+    let policy = &config.policies[policy_index(config, target)];
+    if let Err(rule) = policy.guardrails.check_input(&req.all_text) {
+        return Err(ApiError::ContentPolicy {
+            rule: rule.name.clone(),
+            policy: policy.name.to_string(),
+        });
+    }
+    let prompt_tokens = count_prompt(config, target, &req).await?;
+    rec.record.prompt_tokens = prompt_tokens;
+    let decision = plan(config, target, &req, prompt_tokens)?;
     describe(live, &decision, rec, headers);
     let outcome = dispatch::dispatch(
         live,
@@ -172,73 +189,6 @@ async fn run(
             breaker: done.breaker,
             include_usage: req.include_usage,
         },
-    })
-}
-
-/// Counts tokens once, classifies (for policy routes) and picks the candidates.
-pub async fn decide(config: &Config, req: &ChatRequest) -> Result<Decision, ApiError> {
-    let target = config
-        .resolve(&req.model)
-        .ok_or_else(|| ApiError::ModelNotFound {
-            model: req.model.clone(),
-            valid: config.valid_names().join(", "),
-        })?;
-    let bpe = match target {
-        Target::Model(m) => config.models[m].encoding.bpe(),
-        Target::Policy(_) => Encoding::O200k.bpe(),
-    };
-    let chat = req.endpoint == Endpoint::Chat;
-    let count = move |text: &str, n: usize| {
-        if chat {
-            tokens::count_chat(bpe, text, n)
-        } else {
-            tokens::count(bpe, text)
-        }
-    };
-    let counted = if req.all_text.len() > BLOCKING_TOKENIZE_BYTES {
-        let text = req.all_text.clone();
-        let n = req.messages;
-        tokio::task::spawn_blocking(move || count(&text, n))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-    } else {
-        count(&req.all_text, req.messages)
-    };
-    let prompt_tokens = counted + req.token_ids;
-    let classification = match target {
-        // embeddings are routed by alias and weights: there is no answer whose difficulty matters
-        Target::Policy(_) if req.endpoint == Endpoint::Embeddings => None,
-        Target::Policy(p) => {
-            let parts = PromptParts {
-                system: &req.system,
-                last_user: &req.last_user,
-                turns: req.messages,
-            };
-            Some(
-                config.policies[p]
-                    .classifier
-                    .classify(&parts, u32::try_from(prompt_tokens).unwrap_or(u32::MAX)),
-            )
-        }
-        Target::Model(_) => None,
-    };
-    let facts = Facts {
-        endpoint: req.endpoint,
-        requested: &req.model,
-        user: req.user.as_deref(),
-        has_tools: req.has_tools,
-        has_images: req.has_images,
-        last_user: &req.last_user,
-        classification: classification.as_ref(),
-        prompt_tokens,
-        needed_tokens: prompt_tokens + req.max_tokens.unwrap_or(0),
-    };
-    let plan = route::route(config, target, &facts)?;
-    Ok(Decision {
-        target,
-        prompt_tokens,
-        classification,
-        plan,
     })
 }
 

@@ -1,0 +1,59 @@
+//! Budget alerts: a log event, a metric and an optional webhook POST when a budget crosses its
+//! warning threshold or runs out.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One budget alert, as logged and as POSTed to the webhook.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetAlert {
+    /// `budget_warning` or `budget_exceeded`.
+    pub event: &'static str,
+    /// `user`, `team` or `global`.
+    pub scope: &'static str,
+    pub name: String,
+    /// `daily` or `monthly`.
+    pub period: &'static str,
+    pub limit_usd: f64,
+    pub spent_usd: f64,
+    /// The warning fraction in force (e.g. 0.8).
+    pub threshold: f64,
+    pub resets_at: String,
+}
+
+/// Logs and counts the alert, and POSTs it to `webhook` in the background (5 s timeout; a
+/// failed delivery is logged, never retried in a loop, never blocks a request).
+pub fn budget_alert(client: &reqwest::Client, webhook: Option<&reqwest::Url>, alert: BudgetAlert) {
+    let kind = if alert.event == "budget_exceeded" {
+        "exceeded"
+    } else {
+        "warning"
+    };
+    crate::metrics::budget_event(alert.scope, alert.period, kind);
+    tracing::warn!(
+        event = alert.event,
+        scope = alert.scope,
+        name = %alert.name,
+        period = alert.period,
+        limit_usd = alert.limit_usd,
+        spent_usd = alert.spent_usd,
+        resets_at = %alert.resets_at,
+        "budget {kind}"
+    );
+    let Some(url) = webhook.cloned() else { return };
+    let client = client.clone();
+    tokio::spawn(async move {
+        let sent = client
+            .post(url)
+            .timeout(Duration::from_secs(5))
+            .json(&alert)
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(status = %r.status(), "budget webhook refused the alert"),
+            Err(e) => tracing::warn!(error = %e.without_url(), "budget webhook unreachable"),
+        }
+    });
+}
