@@ -31,6 +31,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod cache;
 pub mod classify;
 pub mod cli;
 pub mod config;
