@@ -32,6 +32,7 @@
 pub mod adapters;
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod classify;
 pub mod cli;
 pub mod config;

@@ -1,0 +1,120 @@
+//! Sends a cached streamed answer again as SSE, shaped for the client that asks this time.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+use super::entry::{Entry, Stored};
+use crate::openai::ChunkView;
+
+/// What OpenAI adds to every chunk when usage is asked for (the router always asks upstream).
+const USAGE_NULL: &str = ",\"usage\":null";
+
+/// The SSE body replaying `entry`: every stored chunk as `data: …`, then `data: [DONE]`.
+/// Chunks are stored as upstream sent them, with usage; a client that did not ask for usage
+/// gets neither the usage-only chunk nor `"usage":null`, as the live relay does. `None` when
+/// the entry holds a non-streamed body, which a streaming request cannot be answered with.
+pub fn replay(
+    entry: &Entry,
+    include_usage: bool,
+) -> Option<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    let frames = frames(entry, include_usage)?;
+    Some(futures_util::stream::iter(frames.into_iter().map(Ok)))
+}
+
+fn frames(entry: &Entry, include_usage: bool) -> Option<Vec<Bytes>> {
+    let Stored::Chunks(chunks) = &entry.reply else {
+        return None;
+    };
+    let mut out: Vec<Bytes> = chunks
+        .iter()
+        .filter(|c| include_usage || !usage_only(c))
+        .map(|c| {
+            if include_usage {
+                sse(c)
+            } else {
+                sse(&c.replace(USAGE_NULL, ""))
+            }
+        })
+        .collect();
+    out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    Some(out)
+}
+
+/// The final chunk that carries only usage (`"choices":[]`).
+fn usage_only(data: &str) -> bool {
+    serde_json::from_str::<ChunkView>(data).is_ok_and(|c| c.choices.is_empty() && c.usage.is_some())
+}
+
+fn sse(data: &str) -> Bytes {
+    let mut b = Vec::with_capacity(data.len() + 8);
+    b.extend_from_slice(b"data: ");
+    b.extend_from_slice(data.as_bytes());
+    b.extend_from_slice(b"\n\n");
+    b.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use std::time::SystemTime;
+
+    const CONTENT: &str =
+        r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}"#;
+    const USAGE: &str =
+        r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+
+    fn entry(reply: Stored) -> Entry {
+        Entry {
+            reply,
+            model: "m".into(),
+            provider: "p".into(),
+            usage: None,
+            created: SystemTime::now(),
+        }
+    }
+
+    fn text(frames: &[Bytes]) -> Vec<&str> {
+        frames
+            .iter()
+            .map(|b| std::str::from_utf8(b).expect("utf-8"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn replays_every_chunk_then_done_for_a_client_that_asked_for_usage() {
+        let e = entry(Stored::Chunks(vec![CONTENT.into(), USAGE.into()]));
+        let got: Vec<Bytes> = replay(&e, true)
+            .expect("chunks")
+            .map(|r| r.unwrap_or_default())
+            .collect()
+            .await;
+        assert_eq!(
+            text(&got),
+            [
+                format!("data: {CONTENT}\n\n").as_str(),
+                &format!("data: {USAGE}\n\n"),
+                "data: [DONE]\n\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn drops_usage_for_a_client_that_did_not_ask() {
+        let e = entry(Stored::Chunks(vec![CONTENT.into(), USAGE.into()]));
+        let got = frames(&e, false).expect("chunks");
+        let plain = r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}]}"#;
+        assert_eq!(
+            text(&got),
+            [format!("data: {plain}\n\n").as_str(), "data: [DONE]\n\n"]
+        );
+    }
+
+    #[test]
+    fn a_full_body_is_not_replayed_as_a_stream() {
+        let e = entry(Stored::Full(Bytes::from_static(b"{}")));
+        assert!(frames(&e, true).is_none());
+    }
+}
