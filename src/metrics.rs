@@ -228,3 +228,10 @@ pub fn guardrail(rule: &str, action: &'static str) {
 pub fn auth_failure(reason: &'static str) {
     counter!("switchyard_auth_failures_total", "reason" => reason).increment(1);
 }
+
+/// A global budget's limit and spend in the current period (`daily` or `monthly`), for the
+/// dashboard; refreshed at scrape time.
+pub fn global_budget(period: &'static str, limit_usd: f64, spent_usd: f64) {
+    gauge!("switchyard_budget_limit_usd", "scope" => "global", "period" => period).set(limit_usd);
+    gauge!("switchyard_budget_spent_usd", "scope" => "global", "period" => period).set(spent_usd);
+}

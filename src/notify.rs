@@ -19,7 +19,8 @@ pub struct BudgetAlert {
     pub spent_usd: f64,
     /// The warning fraction in force (e.g. 0.8).
     pub threshold: f64,
-    pub resets_at: String,
+    /// The day (`2026-11-23`) or month (`2026-11`) the spend belongs to, UTC.
+    pub period_id: String,
 }
 
 /// Logs and counts the alert, and POSTs it to `webhook` in the background (5 s timeout; a
@@ -38,7 +39,7 @@ pub fn budget_alert(client: &reqwest::Client, webhook: Option<&reqwest::Url>, al
         period = alert.period,
         limit_usd = alert.limit_usd,
         spent_usd = alert.spent_usd,
-        resets_at = %alert.resets_at,
+        period_id = %alert.period_id,
         "budget {kind}"
     );
     let Some(url) = webhook.cloned() else { return };

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use crate::cache::ResponseCache;
 use crate::config::Config;
+use crate::limits::Limiter;
+use crate::shared::Shared;
 use crate::dispatch::health::Health;
 use crate::reload::ReloadStatus;
 use crate::usage::Ledger;
@@ -20,9 +23,14 @@ pub struct Live {
 }
 
 /// Everything handlers share.
-#[derive(Debug)]
 pub struct AppState {
     live: ArcSwap<Live>,
+    /// Redis, when configured: limits, budgets, cooldowns, breaker openings and the cache are
+    /// then shared with other instances.
+    pub shared: Option<Arc<Shared>>,
+    /// Rate limits and budgets (process settings: a reload keeps the counters).
+    pub limiter: Arc<Limiter>,
+    pub cache: Arc<ResponseCache>,
     /// One pooled client for every upstream, so connections are reused across requests.
     pub client: reqwest::Client,
     pub ledger: Ledger,
@@ -34,9 +42,55 @@ pub struct AppState {
     last_reload: Mutex<Option<ReloadStatus>>,
 }
 
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("shared", &self.shared)
+            .field("ledger", &self.ledger)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AppState {
+    /// Adds this month's spend from the ledger to the budgets, so a restart loses none. Only
+    /// without Redis: shared spend already lives there.
+    pub fn rebuild_spend(&self, ledger_path: &std::path::Path) -> std::io::Result<usize> {
+        if self.shared.is_some() {
+            return Ok(0);
+        }
+        let text = match std::fs::read_to_string(ledger_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let records: Vec<crate::usage::UsageRecord> = text
+            .lines()
+            .filter(|l| l.contains("\"billed\":true"))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let n = records.len();
+        self.limiter
+            .rebuild_from_ledger(records.into_iter(), std::time::SystemTime::now());
+        Ok(n)
+    }
+
     pub fn new(config: Config, ledger: Ledger) -> Arc<Self> {
         let health = Health::new(&config, None);
+        let shared = match Shared::connect(&config.server.state) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "shared state disabled; counters are per instance");
+                None
+            }
+        };
+        if let Some(s) = &shared {
+            s.spawn_monitor();
+        }
+        let limiter = Arc::new(Limiter::new(
+            shared.clone(),
+            config.access.budgets.warn_at,
+        ));
+        let cache = Arc::new(ResponseCache::new(&config.server.cache, shared.clone()));
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
@@ -50,6 +104,9 @@ impl AppState {
             .expect("the HTTP client builds with static settings");
         Arc::new(Self {
             live: ArcSwap::from_pointee(Live { config, health }),
+            shared,
+            limiter,
+            cache,
             client,
             ledger,
             started: std::time::Instant::now(),

@@ -13,6 +13,8 @@ use futures_util::{Stream, StreamExt};
 use serde_json::json;
 
 use crate::adapters::{EventStream, UpstreamError};
+use crate::cache::{Stored, StreamTap};
+use crate::guardrails::StreamRedactor;
 use crate::dispatch::breaker::Breaker;
 use crate::dispatch::health::breaker_event;
 use crate::openai::{ChunkView, Usage};
@@ -24,8 +26,17 @@ const USAGE_NULL: &str = ",\"usage\":null";
 /// Completion text kept for local counting when the upstream reports no usage.
 const MAX_TEXT: usize = 4 * 1024 * 1024;
 
+/// Optional work on the relayed chunks: output guardrails, and collecting the answer for the
+/// response cache (`store` runs once with it when the stream ends normally).
+#[derive(Default)]
+pub struct Extras {
+    pub redactor: Option<StreamRedactor>,
+    pub tap: Option<(StreamTap, Box<dyn FnOnce(Stored, Option<Usage>) + Send>)>,
+}
+
 struct Relay {
     head: VecDeque<String>,
+    extras: Extras,
     rest: EventStream,
     /// Whether the client asked for the usage chunk (the router always asks upstream for it).
     include_usage: bool,
@@ -78,6 +89,53 @@ impl Relay {
         !(chunk.choices.is_empty() && chunk.usage.is_some() && !self.include_usage)
     }
 
+    /// Redacts (when guardrails apply), feeds the cache tap and frames one upstream payload;
+    /// empty when the redactor holds all of it back for now.
+    fn forward(&mut self, data: String) -> Vec<u8> {
+        let outs = match &mut self.extras.redactor {
+            Some(r) => r.push(&data),
+            None => vec![data],
+        };
+        self.frame(outs)
+    }
+
+    fn frame(&mut self, outs: Vec<String>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for d in outs {
+            if let Some((tap, _)) = &mut self.extras.tap {
+                tap.push(&d);
+            }
+            // usage was asked upstream for the ledger; a client that did not ask gets chunks
+            // without the `"usage":null` that asking adds
+            if !self.include_usage && d.contains(USAGE_NULL) {
+                bytes.extend_from_slice(&sse(&d.replace(USAGE_NULL, "")));
+            } else {
+                bytes.extend_from_slice(&sse(&d));
+            }
+        }
+        bytes
+    }
+
+    /// Releases text the redactor still holds, and stores a completed answer in the cache.
+    fn close(&mut self, completed: bool) -> Vec<u8> {
+        let held = match &mut self.extras.redactor {
+            Some(r) => r.finish(),
+            None => Vec::new(),
+        };
+        let bytes = self.frame(held);
+        if let Some(r) = &self.extras.redactor {
+            if let Some(rec) = &mut self.recorder {
+                rec.record.redactions = r.redactions();
+            }
+        }
+        if let Some((tap, store)) = self.extras.tap.take() {
+            if let Some(stored) = tap.finish(completed) {
+                store(stored, self.usage);
+            }
+        }
+        bytes
+    }
+
     fn finish(&mut self, status: u16, outcome: &str) {
         self.done = true;
         if let Some(rec) = self.recorder.take() {
@@ -100,10 +158,12 @@ pub fn relay(
     recorder: Recorder,
     breaker: Arc<Mutex<Breaker>>,
     drained: impl Future<Output = ()> + Send + 'static,
+    extras: Extras,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     crate::metrics::in_flight("streams", 1.0);
     let state = Relay {
         head: head.into(),
+        extras,
         rest,
         include_usage,
         recorder: Some(recorder),
@@ -125,8 +185,10 @@ pub fn relay(
                 None => tokio::select! {
                     biased;
                     () = &mut st.drained => {
+                        let mut bytes = st.close(false);
                         st.finish(200, "shutdown");
-                        return Some((Ok(shutdown_event(st.chunks)), st));
+                        bytes.extend_from_slice(&shutdown_event(st.chunks));
+                        return Some((Ok(bytes.into()), st));
                     }
                     next = st.rest.next() => next,
                 },
@@ -135,17 +197,17 @@ pub fn relay(
                 Some(Ok(data)) => {
                     if st.inspect(&data) {
                         st.chunks += 1;
-                        // usage was asked upstream for the ledger; a client that did not ask
-                        // gets chunks without the `"usage":null` that asking adds
-                        if !st.include_usage && data.contains(USAGE_NULL) {
-                            return Some((Ok(sse(&data.replace(USAGE_NULL, ""))), st));
+                        let bytes = st.forward(data);
+                        if !bytes.is_empty() {
+                            return Some((Ok(bytes.into()), st));
                         }
-                        return Some((Ok(sse(&data)), st));
                     }
                 }
                 None => {
+                    let mut bytes = st.close(true);
                     st.finish(200, "ok");
-                    return Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), st));
+                    bytes.extend_from_slice(b"data: [DONE]\n\n");
+                    return Some((Ok(bytes.into()), st));
                 }
                 Some(Err(e)) => {
                     let model = st
@@ -155,8 +217,10 @@ pub fn relay(
                         .unwrap_or_default();
                     breaker_event(&st.breaker, &model, |b, now| b.on_failure(now));
                     tracing::warn!(error = %e, chunks = st.chunks, "upstream stream broke after the first byte");
+                    let mut bytes = st.close(false);
                     st.finish(200, "stream_interrupted");
-                    return Some((Ok(error_event(&e, st.chunks)), st));
+                    bytes.extend_from_slice(&error_event(&e, st.chunks));
+                    return Some((Ok(bytes.into()), st));
                 }
             }
         }

@@ -27,7 +27,13 @@ pub async fn live() -> Json<Value> {
 /// `GET /health/ready`: a config is loaded and every rule has a usable candidate; 503 otherwise.
 pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let live = state.live();
-    let problems = live.health.unready_rules(&live.config, Instant::now());
+    let mut problems = live.health.unready_rules(&live.config, Instant::now());
+    if let Some(sh) = state.shared.as_ref().filter(|s| s.fail_closed && !s.is_up()) {
+        problems.push(format!(
+            "shared state (redis) unreachable and on_unavailable is refuse: {}",
+            sh.last_error().unwrap_or_default()
+        ));
+    }
     let status = if problems.is_empty() {
         StatusCode::OK
     } else {
@@ -61,7 +67,7 @@ pub async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> {
                 .enumerate()
                 .map(|(ki, k)| {
                     let cooling = pool.cooling_until(ki, now).map(|t| (t - now).as_secs_f64());
-                    json!({"env": k.env, "rpm": k.rpm, "cooling_down_s": cooling})
+                    json!({"env": k.env, "rpm": k.rpm, "tpm": k.tpm, "cooling_down_s": cooling})
                 })
                 .collect();
             drop(pool);
@@ -79,14 +85,29 @@ pub async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> {
         })
         .collect();
     let ledger_ok = state.ledger.is_healthy();
+    let shared_ok = state.shared.as_ref().is_none_or(|s| s.is_up());
+    let shared = match &state.shared {
+        None => json!({"backend": "local"}),
+        Some(s) => json!({
+            "backend": "redis",
+            "connected": s.is_up(),
+            "on_unavailable": if s.fail_closed { "refuse" } else { "local" },
+            "last_error": s.last_error(),
+            "pending_spend_replays": state.limiter.pending_spend(),
+        }),
+    };
+    let (entries, bytes) = state.cache.stats();
     Json(json!({
-        "status": if ledger_ok { "ok" } else { "degraded" },
+        "status": if ledger_ok && shared_ok { "ok" } else { "degraded" },
         "uptime_s": state.started.elapsed().as_secs(),
         "memory_rss_bytes": rss_bytes(),
         "config": {"version": live.config.version, "policies": config.policies.iter().map(|p| &*p.name).collect::<Vec<_>>(),
                    "default_policy": &*config.default_policy().name, "last_reload": state.last_reload()},
         "ledger": {"path": state.ledger.path(), "writable": ledger_ok},
-        "shared_state": {"backend": "local"},
+        "shared_state": shared,
+        "cache": {"enabled": state.cache.enabled(), "entries": entries, "bytes": bytes},
+        "auth": {"mode": match config.access.mode { crate::config::AuthMode::Keys => "keys", crate::config::AuthMode::Open => "open" },
+                 "keys": config.access.keys.len(), "admin_key": config.access.admin.is_some()},
         "providers": providers,
         "ready_problems": health.unready_rules(config, now),
     }))

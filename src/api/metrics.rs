@@ -15,19 +15,31 @@ use crate::dispatch::health::lock;
 use crate::state::AppState;
 
 /// Refreshes the breaker gauges, then renders every metric.
-fn render(state: &AppState) -> Option<String> {
+async fn render(state: &AppState) -> Option<String> {
     let handle = crate::metrics::handle()?;
     let live = state.live();
     let now = Instant::now();
     for (i, m) in live.config.models.iter().enumerate() {
         crate::metrics::set_breaker_state(&m.id, lock(&live.health.breakers[i]).state(now));
     }
+    if state.cache.enabled() {
+        let (entries, bytes) = state.cache.stats();
+        crate::metrics::cache_size(entries, bytes);
+    }
+    let global = live.config.access.global;
+    for b in state
+        .limiter
+        .global_spend(&global, std::time::SystemTime::now())
+        .await
+    {
+        crate::metrics::global_budget(b.period.as_str(), b.limit_usd, b.spent_usd);
+    }
     handle.run_upkeep();
     Some(handle.render())
 }
 
 pub async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
-    match render(&state) {
+    match render(&state).await {
         Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -40,7 +52,7 @@ pub async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
 /// `{"metrics": {name: [{"labels": {..}, "value": n}]}}`, parsed from the Prometheus text so
 /// both views always agree.
 pub async fn as_json(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let text = render(&state).unwrap_or_default();
+    let text = render(&state).await.unwrap_or_default();
     Json(json!({"metrics": parse_exposition(&text)}))
 }
 

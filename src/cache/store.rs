@@ -131,6 +131,32 @@ impl ResponseCache {
         self.store_shared(&key, &entry, remaining).await;
     }
 
+    /// Stores a fresh answer in the background, so writing it (and its Redis copy) never
+    /// delays the response that carries it.
+    pub fn store_later(
+        self: &Arc<Self>,
+        key: CacheKey,
+        reply: super::Stored,
+        model: String,
+        provider: String,
+        usage: Option<crate::openai::Usage>,
+    ) {
+        if self.local.is_none() {
+            return;
+        }
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let entry = Entry {
+                reply,
+                model,
+                provider,
+                usage,
+                created: std::time::SystemTime::now(),
+            };
+            me.put(key, entry).await;
+        });
+    }
+
     /// (entries, bytes) held in this instance.
     pub fn stats(&self) -> (u64, u64) {
         self.tally.get()

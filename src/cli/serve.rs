@@ -41,8 +41,17 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         "switchyard is serving"
     );
     println!("switchyard listening on http://{}", listener.local_addr()?);
+    let ledger_path = config.server.ledger.clone();
+    if config.access.mode == crate::config::AuthMode::Keys && config.access.keys.is_empty() {
+        tracing::warn!("auth.mode is keys but no virtual keys are configured: every request will get 401; create one with `switchyard keys create --user NAME`");
+    }
     let state = AppState::new(config, ledger);
     state.set_source(config_path.to_owned());
+    match state.rebuild_spend(&ledger_path) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(records = n, "budget spend rebuilt from the ledger"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the ledger to rebuild budget spend"),
+    }
     if let Err(e) = crate::reload::spawn_triggers(state.clone(), &sources) {
         tracing::warn!(error = %e, "cannot watch config files; reload with SIGHUP or POST /admin/reload");
     }

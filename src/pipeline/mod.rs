@@ -1,5 +1,5 @@
-//! Runs one request (chat, legacy completions or embeddings) through every stage: parse,
-//! classify, route, dispatch, relay, record.
+//! Runs one request (chat, legacy completions or embeddings) through every stage: authenticate,
+//! parse, guard, count, limit, cache, classify and route, reserve budget, dispatch, relay, record.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,16 +10,21 @@ use bytes::Bytes;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+mod budget;
+mod cached;
 mod decide;
+mod protect;
 
 pub use decide::{count_prompt, decide, plan, policy_index, resolve, Decision};
 
 use crate::adapters::{EventStream, FullReply};
-use crate::config::Endpoint;
+use crate::cache::{Decision as CacheDecision, Stored};
+use crate::config::{Endpoint, Target};
 use crate::dispatch::breaker::Breaker;
 use crate::dispatch::{self, Op, Reply};
 use crate::error::ApiError;
-use crate::openai::ChatRequest;
+use crate::openai::{ChatRequest, Usage};
+use crate::stream::Extras;
 use crate::state::{AppState, Live};
 use crate::usage::recorder::ms;
 use crate::usage::Recorder;
@@ -57,6 +62,12 @@ pub async fn handle(
         &format!("{:.3}", ms(overhead)),
     );
     let resp = match result {
+        Ok(Ready::Cached {
+            entry,
+            stream,
+            include_usage,
+            answer_price,
+        }) => cached::respond(rec, &entry, stream, include_usage, answer_price),
         Ok(Ready::Full(full)) => {
             // the completion text is only needed to count tokens the upstream did not report
             let text = full.view.usage.is_none().then(|| full.view.text());
@@ -78,9 +89,17 @@ pub async fn handle(
             rest,
             breaker,
             include_usage,
+            extras,
         }) => {
-            let body =
-                crate::stream::relay(head, rest, include_usage, rec, breaker, state.drained());
+            let body = crate::stream::relay(
+                head,
+                rest,
+                include_usage,
+                rec,
+                breaker,
+                state.drained(),
+                extras,
+            );
             let mut resp = Response::new(Body::from_stream(body));
             let h = resp.headers_mut();
             h.insert(
@@ -98,7 +117,7 @@ pub async fn handle(
     with_headers(resp, headers)
 }
 
-/// An upstream answer ready to be sent (and recorded) by [`handle`].
+/// An answer ready to be sent (and recorded) by [`handle`].
 enum Ready {
     Full(FullReply),
     Stream {
@@ -106,6 +125,15 @@ enum Ready {
         rest: EventStream,
         breaker: Arc<Mutex<Breaker>>,
         include_usage: bool,
+        extras: Extras,
+    },
+    /// A response-cache hit; nothing was sent upstream.
+    Cached {
+        entry: Arc<crate::cache::Entry>,
+        stream: bool,
+        include_usage: bool,
+        /// What the answering model charges, to record what the hit saved.
+        answer_price: Option<crate::config::Price>,
     },
 }
 
@@ -132,6 +160,7 @@ async fn run(
     let target = resolve(config, &req)?;
     let policy = &config.policies[policy_index(config, target)];
     if let Err(rule) = policy.guardrails.check_input(&req.all_text) {
+        tracing::info!(rule = %rule.name, policy = %policy.name, "request blocked by a guardrail");
         return Err(ApiError::ContentPolicy {
             rule: rule.name.clone(),
             policy: policy.name.to_string(),
@@ -139,7 +168,32 @@ async fn run(
     }
     let prompt_tokens = count_prompt(config, target, &req).await?;
     rec.record.prompt_tokens = prompt_tokens;
-    let decision = plan(config, target, &req, prompt_tokens)?;
+    rec.baseline_price = Some(config.models[policy.baseline].price);
+    let subject = protect::subject(config, &tenant);
+    protect::admit(state, &subject, prompt_tokens, headers).await?;
+    let route_id = match target {
+        Target::Policy(p) => &*config.policies[p].name,
+        Target::Model(m) => &*config.models[m].id,
+    };
+    let store_key = match state.cache.decide(&req, route_id, client_headers) {
+        CacheDecision::Bypass(_) => {
+            put(headers, "x-switchyard-cache", "bypass");
+            None
+        }
+        CacheDecision::Use { key, read, write } => {
+            if read {
+                if let Some(entry) = state.cache.get(&key).await {
+                    put(headers, "x-switchyard-cache", "hit");
+                    return Ok(cached::ready(config, entry, &req, rec, headers));
+                }
+            }
+            put(headers, "x-switchyard-cache", "miss");
+            write.then_some(key)
+        }
+    };
+    let mut decision = plan(config, target, &req, prompt_tokens)?;
+    let hold = protect::reserve(state, config, policy, &subject, &req, &mut decision, rec).await?;
+    protect::settle_after(state, subject, hold, rec);
     describe(live, &decision, rec, headers);
     let outcome = dispatch::dispatch(
         live,
@@ -181,14 +235,52 @@ async fn run(
     }
     let done = outcome.map_err(|f| f.error)?;
     rec.answered = true;
+    let answered_by = |m: usize| {
+        let model = &live.config.models[m];
+        (
+            model.id.to_string(),
+            live.config.providers[model.provider].name.to_string(),
+        )
+    };
     Ok(match done.reply {
-        Reply::Full(full) => Ready::Full(full),
-        Reply::Stream { head, rest } => Ready::Stream {
-            head,
-            rest,
-            breaker: done.breaker,
-            include_usage: req.include_usage,
-        },
+        Reply::Full(mut full) => {
+            if let Some((body, n)) = policy.guardrails.redact_body(&full.body) {
+                full.body = body.into();
+                rec.record.redactions = n;
+            }
+            if let Some(key) = store_key {
+                let (model, provider) = answered_by(done.model);
+                state.cache.store_later(
+                    key,
+                    Stored::Full(full.body.clone()),
+                    model,
+                    provider,
+                    full.view.usage,
+                );
+            }
+            Ready::Full(full)
+        }
+        Reply::Stream { head, rest } => {
+            let tap = store_key.map(|key| {
+                let (model, provider) = answered_by(done.model);
+                let cache = state.cache.clone();
+                let store: Box<dyn FnOnce(Stored, Option<Usage>) + Send> =
+                    Box::new(move |stored, usage| {
+                        cache.store_later(key, stored, model, provider, usage);
+                    });
+                (state.cache.tap(), store)
+            });
+            Ready::Stream {
+                head,
+                rest,
+                breaker: done.breaker,
+                include_usage: req.include_usage,
+                extras: Extras {
+                    redactor: policy.guardrails.stream_redactor(),
+                    tap,
+                },
+            }
+        }
     })
 }
 
@@ -235,7 +327,7 @@ fn with_counted_usage(body: Bytes, prompt_tokens: u64) -> Bytes {
     serde_json::to_vec(&v).map(Bytes::from).unwrap_or(body)
 }
 
-fn put(headers: &mut HeaderMap, name: &'static str, value: &str) {
+pub(crate) fn put(headers: &mut HeaderMap, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(HeaderName::from_static(name), v);
     }

@@ -52,9 +52,10 @@ pub struct UsageRecord {
     pub overhead_ms: f64,
     pub attempts: u32,
     pub failovers: u32,
-    /// Served from the response cache: nothing was billed, and `saving_usd` is what the
-    /// original answer cost.
+    /// Served from the response cache: nothing was billed (`cost_usd` 0, so `saving_usd` is
+    /// the baseline's price), and `cache_saving_usd` is what the cached answer cost when made.
     pub cache_hit: bool,
+    pub cache_saving_usd: f64,
     /// Routed to the cheapest candidates because a budget was spent (policy `degrade`).
     pub degraded: bool,
     /// Output guardrail replacements made in the answer.
@@ -117,7 +118,11 @@ impl Pending {
     /// Fills the timestamp, tokens (reported, else counted), cost, baseline cost and saving.
     pub fn finish(self) -> UsageRecord {
         if self.done {
-            return self.record;
+            let mut r = self.record;
+            if r.ts.is_empty() {
+                r.ts = humantime::format_rfc3339_millis(self.at).to_string();
+            }
+            return r;
         }
         let mut r = self.record;
         r.ts = humantime::format_rfc3339_millis(self.at).to_string();

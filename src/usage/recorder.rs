@@ -80,6 +80,35 @@ impl Recorder {
         self.write(status, outcome, reported, text, ttft);
     }
 
+    /// Writes a cache hit's ledger line: nothing billed, priced against the baseline, with what
+    /// the cached answer cost when it was made (`answer_price`).
+    pub fn finish_cache_hit(
+        mut self,
+        usage: Option<Usage>,
+        answer_price: Option<crate::config::Price>,
+    ) {
+        self.written = true;
+        crate::metrics::in_flight("requests", -1.0);
+        let mut r = std::mem::take(&mut self.record);
+        r.status = 200;
+        r.outcome = "cache_hit".into();
+        r.cache_hit = true;
+        r.latency_ms = ms(self.started.elapsed());
+        r.overhead_ms = ms(self.overhead());
+        if let Some(u) = usage {
+            r.prompt_tokens = u.prompt_tokens;
+            r.completion_tokens = u.completion_tokens;
+        }
+        let cost = |p: crate::config::Price| p.cost(r.prompt_tokens, r.completion_tokens);
+        r.baseline_cost_usd = self.baseline_price.map_or(0.0, cost);
+        r.saving_usd = r.baseline_cost_usd;
+        r.cache_saving_usd = answer_price.map_or(0.0, cost);
+        self.ledger.record(Pending {
+            at: std::time::SystemTime::now(),
+            ..Pending::finished(r)
+        });
+    }
+
     fn write(
         &mut self,
         status: u16,
