@@ -76,6 +76,15 @@ pub struct Limiter {
     replay: Replay,
 }
 
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("shared", &self.shared)
+            .field("pending_spend", &self.replay.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Limiter {
     /// A limiter on `shared` (or in-process only); budgets warn at `warn_at × limit`.
     pub fn new(shared: Option<Arc<Shared>>, warn_at: f64) -> Self {
