@@ -40,6 +40,7 @@ pub mod demo;
 pub mod dispatch;
 pub mod error;
 pub mod guardrails;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod openai;
