@@ -120,7 +120,9 @@ async fn embeddings_route_by_endpoint_rule_and_fail_over_within_the_group() {
         status: 500,
         body: json!({"error": {"message": "down"}}),
     });
-    for _ in 0..4 {
+    for i in 0..4 {
+        // a new input each time: the same one would be answered by the response cache
+        let body = json!({"model": "embed", "input": [format!("gamma {i}")], "dimensions": 4});
         let (status, headers, _) = h
             .post_raw("/v1/embeddings", serde_json::to_vec(&body).unwrap())
             .await;

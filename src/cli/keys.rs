@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use rand::Rng;
 
-use crate::config::raw::{RawServer, RawVirtualKey};
+use crate::config::raw::{RawAuth, RawServer, RawVirtualKey};
 use crate::config::sha256_hex;
 
 #[derive(Debug, Subcommand)]
@@ -153,7 +153,7 @@ fn key_file(config: &Path) -> Result<(RawServer, PathBuf), String> {
     let rel = server
         .auth
         .as_ref()
-        .map_or_else(|| PathBuf::from("keys.yaml"), |a| a.keys_file.clone());
+        .map_or_else(|| RawAuth::default().keys_file, |a| a.keys_file.clone());
     Ok((server, base.join(rel)))
 }
 

@@ -16,7 +16,7 @@ pub enum AuthMode {
     Open,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuth {
     #[serde(default)]
@@ -33,6 +33,17 @@ pub struct RawAuth {
 
 fn default_keys_file() -> PathBuf {
     "keys.yaml".into()
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::default(),
+            keys_file: default_keys_file(),
+            admin_key_env: None,
+            admin_key_sha256: None,
+        }
+    }
 }
 
 /// Rate limits and budgets of one scope (a tier's users, a team, or everyone). Absent = unlimited.
