@@ -49,14 +49,14 @@ impl Shared {
         };
         // the URL may carry a password: errors name the problem, never the URL
         let client = redis::Client::open(url.expose())
-            .map_err(|e| format!("state.redis is not a usable Redis URL ({})", format!("{:?}", e.kind())))?;
+            .map_err(|e| format!("state.redis is not a usable Redis URL ({:?})", e.kind()))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout.max(Duration::from_millis(100))))
             .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
         let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| format!("cannot set up the Redis connection: {}", format!("{:?}", e.kind())))?;
+            .map_err(|e| format!("cannot set up the Redis connection: {:?}", e.kind()))?;
         Ok(Some(Arc::new(Self {
             conn,
             prefix: settings.prefix.clone(),
@@ -91,7 +91,9 @@ impl Shared {
             Ok(_) => self.mark_up(),
             // a script or type error is our bug, not an outage
             Err(SharedError::Redis(e))
-                if !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped()
+                if !(e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
                     || e.is_connection_refusal()) =>
             {
                 tracing::error!(error = %e, "redis rejected a command");
