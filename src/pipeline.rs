@@ -2,6 +2,7 @@
 //! classify, route, dispatch, relay, record.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -132,6 +133,15 @@ async fn run(
         Op {
             endpoint,
             stream: req.stream,
+            max_wait: live
+                .config
+                .policies
+                .iter()
+                .find(|p| p.name == decision.plan.policy)
+                .map_or(Duration::ZERO, |p| p.pacing.max_wait),
+            tokens: decision
+                .prompt_tokens
+                .saturating_add(req.max_tokens.unwrap_or(0)),
         },
     )
     .await;
