@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod health;
 pub mod keys;
 pub mod pacing;
+pub mod sync;
 mod wait;
 pub mod weighted;
 
