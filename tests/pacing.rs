@@ -6,8 +6,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{chat, header, Harness, Upstream};
+use common::{assert_openai_error, chat, header, Harness, Upstream};
 use reqwest::StatusCode;
+use switchyard::dispatch::health::lock;
 
 /// Two keys at 60 rpm each allow 2 requests a second; the tests send 4 a second.
 const REQUESTS: usize = 32;
@@ -109,4 +110,55 @@ async fn without_declared_limits_the_provider_answers_429() {
         "the sim enforced nothing: {answers:?}"
     );
     assert!(answers.iter().any(|(s, _)| *s != 200));
+}
+
+/// One key at `rpm` that has just been used, so the next request finds it paced for
+/// 60 / `rpm` seconds (long enough for the test's next steps on any machine).
+async fn one_used_key(rpm: u32, max_queue: usize, pacing: &str) -> Arc<Harness> {
+    let u = Upstream::new("alpha", &["a-1"])
+        .keys(&["sk-a"])
+        .key_limits(Some(rpm), None)
+        .sim_key_rpm(rpm)
+        .max_queue(max_queue);
+    let h = Arc::new(Harness::start(vec![u], &policy("[alpha/a-1]", pacing)).await);
+    let (status, _, _) = h.post_chat(chat("auto", "hi")).await;
+    assert_eq!(status, 200);
+    h
+}
+
+async fn refused_because(h: &Harness, why: &str) {
+    let (status, _, body) = h.post_chat(chat("auto", "hi")).await;
+    assert_eq!(status, 503, "{body}");
+    let message = assert_openai_error(&body)["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains(why), "{message}");
+}
+
+#[tokio::test]
+async fn a_full_queue_moves_on_at_once() {
+    // the queued request waits 10 s for its slot
+    let h = one_used_key(6, 1, "{on_busy: wait, max_wait_ms: 60000}").await;
+    let queued = {
+        let h = h.clone();
+        tokio::spawn(async move { h.post_chat(chat("auto", "hi")).await.0 })
+    };
+    let pool = h.state.live().health.keys[0].clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while lock(&pool).waiting() < 1 {
+        assert!(std::time::Instant::now() < deadline, "nobody queued");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    refused_because(&h, "pacing queue full").await;
+    assert_eq!(queued.await.expect("queued request"), 200);
+    assert_eq!(lock(&pool).waiting(), 0);
+    assert_eq!(h.sim("alpha").rate_limited(), 0);
+    assert_eq!(h.calls("alpha"), 2);
+}
+
+#[tokio::test]
+async fn a_wait_longer_than_max_wait_moves_on_at_once() {
+    let h = one_used_key(1, 64, "{on_busy: wait, max_wait_ms: 100}").await;
+    refused_because(&h, "keys at rpm/tpm limit").await;
+    assert_eq!(h.calls("alpha"), 1);
 }

@@ -50,6 +50,8 @@ pub struct Upstream {
     pub sim: Option<SimSettings>,
     /// `rpm` / `tpm` declared on every key.
     pub key_limits: (Option<u32>, Option<u32>),
+    /// The provider's `max_queue` (the default when `None`).
+    pub max_queue: Option<usize>,
 }
 
 impl Upstream {
@@ -82,6 +84,7 @@ impl Upstream {
             wire: None,
             sim: None,
             key_limits: (None, None),
+            max_queue: None,
         }
     }
 
@@ -169,6 +172,12 @@ impl Upstream {
         self
     }
 
+    /// Sets how many requests may wait for a paced key of this provider.
+    pub fn max_queue(mut self, n: usize) -> Self {
+        self.max_queue = Some(n);
+        self
+    }
+
     /// Makes the sim enforce `rpm` per key, answering 429 past it (see `SimSettings::key_rpm`).
     pub fn sim_key_rpm(mut self, rpm: u32) -> Self {
         let mut s = self.sim.take().unwrap_or_else(|| {
@@ -203,6 +212,9 @@ impl Upstream {
                     }
                 }
             }
+        }
+        if let Some(n) = self.max_queue {
+            y.push_str(&format!("max_queue: {n}\n"));
         }
         y.push_str(&format!(
             "retry: {{attempts: {}, backoff_base_ms: {}, backoff_max_ms: {}, cooldown_ms: {}}}\n",
