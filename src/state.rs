@@ -102,7 +102,7 @@ impl AppState {
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds with static settings");
-        Arc::new(Self {
+        let state = Arc::new(Self {
             live: ArcSwap::from_pointee(Live { config, health }),
             shared,
             limiter,
@@ -113,7 +113,15 @@ impl AppState {
             draining: tokio::sync::watch::Sender::new(false),
             source: OnceLock::new(),
             last_reload: Mutex::new(None),
-        })
+        });
+        if let Some(shared) = &state.shared {
+            // breaker openings and key cooldowns follow the live config across reloads
+            let weak = Arc::downgrade(&state);
+            crate::dispatch::sync::spawn_sync(shared.clone(), move || {
+                weak.upgrade().map(|s| s.live())
+            });
+        }
+        state
     }
 
     /// Remembers the server file so reloads can re-read it.

@@ -9,6 +9,9 @@
 //!   probes in a row -> CLOSED. A probe whose outcome never arrives (the client went away)
 //!   stops blocking others after `recovery`.
 //!
+//! Another instance's opening can be adopted with [`Breaker::force_open`] (shared state); an
+//! adopted opening is never reported as this instance's own, so it is not published back.
+//!
 //! A single-deployment group behaves the same way: while its breaker is open the candidate is
 //! skipped and the request moves on (or fails with 503 if nothing else is left).
 
@@ -52,7 +55,10 @@ pub struct Breaker {
     state: BreakerState,
     failures: u32,
     successes: u32,
-    opened_at: Instant,
+    /// While OPEN: when it turns HALF_OPEN.
+    open_until: Instant,
+    /// Whether the current opening came from another instance.
+    adopted: bool,
     probe_started: Option<Instant>,
 }
 
@@ -63,7 +69,8 @@ impl Breaker {
             state: BreakerState::Closed,
             failures: 0,
             successes: 0,
-            opened_at: now,
+            open_until: now,
+            adopted: false,
             probe_started: None,
         }
     }
@@ -71,9 +78,7 @@ impl Breaker {
     /// The state as of `now` (an OPEN breaker past its recovery time reads as HALF_OPEN).
     pub fn state(&self, now: Instant) -> BreakerState {
         match self.state {
-            BreakerState::Open if now >= self.opened_at + self.settings.recovery => {
-                BreakerState::HalfOpen
-            }
+            BreakerState::Open if now >= self.open_until => BreakerState::HalfOpen,
             s => s,
         }
     }
@@ -134,9 +139,36 @@ impl Breaker {
         }
     }
 
+    /// Opens until `until` because another instance's breaker for this model opened; returns
+    /// whether that changed anything. An opening that already lasts as long is kept as is.
+    pub fn force_open(&mut self, now: Instant, until: Instant) -> bool {
+        if until <= now || self.open_until(now).is_some_and(|t| t >= until) {
+            return false;
+        }
+        self.open_until_at(until);
+        self.adopted = true;
+        true
+    }
+
+    /// When an OPEN breaker turns HALF_OPEN, whoever opened it.
+    pub fn open_until(&self, now: Instant) -> Option<Instant> {
+        (self.state(now) == BreakerState::Open).then_some(self.open_until)
+    }
+
+    /// [`Breaker::open_until`] for an opening caused by this instance's own failures: what
+    /// it shares with other instances.
+    pub fn local_open_until(&self, now: Instant) -> Option<Instant> {
+        self.open_until(now).filter(|_| !self.adopted)
+    }
+
     fn open(&mut self, now: Instant) {
+        self.open_until_at(now + self.settings.recovery);
+        self.adopted = false;
+    }
+
+    fn open_until_at(&mut self, until: Instant) {
         self.state = BreakerState::Open;
-        self.opened_at = now;
+        self.open_until = until;
         self.successes = 0;
         self.probe_started = None;
     }
@@ -217,6 +249,47 @@ mod tests {
         tokio::time::advance(Duration::from_secs(10)).await;
         assert_eq!(b.acquire(Instant::now()), Permit::Probe);
         tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(b.acquire(Instant::now()), Permit::Probe);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forced_opening_is_adopted_not_shortened_and_not_local() {
+        let s = Duration::from_secs(1);
+        let mut b = Breaker::new(settings(), Instant::now());
+        let t0 = Instant::now();
+        assert!(
+            !b.force_open(t0, t0),
+            "an opening already over changes nothing"
+        );
+        assert!(b.force_open(t0, t0 + 4 * s));
+        assert_eq!(b.acquire(t0), Permit::Refused);
+        assert_eq!(b.open_until(t0), Some(t0 + 4 * s));
+        assert_eq!(b.local_open_until(t0), None);
+        assert!(!b.force_open(t0, t0 + 3 * s), "never shortened");
+        tokio::time::advance(4 * s).await;
+        assert_eq!(b.acquire(Instant::now()), Permit::Probe);
+        b.on_failure(Instant::now());
+        // its own failed probe: a local opening for a full recovery, shared from now on
+        let t1 = Instant::now();
+        assert_eq!(b.local_open_until(t1), Some(t1 + 10 * s));
+        assert!(b.force_open(t1, t1 + 20 * s));
+        assert_eq!(b.local_open_until(t1), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forcing_open_a_half_open_breaker_drops_its_probe() {
+        let mut b = Breaker::new(settings(), Instant::now());
+        for _ in 0..3 {
+            b.on_failure(Instant::now());
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let t = Instant::now();
+        assert_eq!(b.acquire(t), Permit::Probe);
+        assert!(b.force_open(t, t + Duration::from_secs(5)));
+        // the probe's late success does not close it
+        b.on_success(t);
+        assert_eq!(b.state(t), BreakerState::Open);
+        tokio::time::advance(Duration::from_secs(5)).await;
         assert_eq!(b.acquire(Instant::now()), Permit::Probe);
     }
 }

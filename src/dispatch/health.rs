@@ -40,7 +40,10 @@ impl Health {
                 old_keys
                     .get(&(p.name.clone(), p.fingerprint))
                     .cloned()
-                    .unwrap_or_else(|| Arc::new(Mutex::new(KeyPool::new(p.keys.len()))))
+                    .unwrap_or_else(|| {
+                        let limits = p.keys.iter().map(|k| (k.rpm, k.tpm));
+                        Arc::new(Mutex::new(KeyPool::with_limits(limits)))
+                    })
             })
             .collect();
         let breakers = config

@@ -1,12 +1,19 @@
-//! Round-robin rotation over a provider's keys, with a cooldown for keys answered with 429.
+//! Round-robin rotation over a provider's keys, skipping keys cooling down after a 429 and
+//! keys at their rpm/tpm pace, with the bookkeeping for requests queued for a paced key.
 
 use tokio::time::Instant;
+
+use super::pacing::Pacer;
 
 /// Which key serves the next call. Pure: times are passed in.
 #[derive(Debug, Clone)]
 pub struct KeyPool {
     cooldown_until: Vec<Option<Instant>>,
+    /// Whether a key's cooldown was adopted from another instance (so it is not re-published).
+    adopted: Vec<bool>,
+    pacers: Vec<Pacer>,
     next: usize,
+    waiting: usize,
 }
 
 /// The outcome of asking for a key.
@@ -18,53 +25,133 @@ pub enum KeyPick {
     NoKeys,
     /// Every key is cooling down; the earliest is free at this instant.
     AllCooling(Instant),
+    /// Every key is cooling down or at its rpm/tpm limit, and at least one is only paced: the
+    /// earliest key is free at this instant, so waiting for it is worth considering.
+    AllPaced(Instant),
 }
 
 impl KeyPool {
+    /// `keys` keys without rpm/tpm limits.
     pub fn new(keys: usize) -> Self {
+        Self::with_limits(std::iter::repeat_n((None, None), keys))
+    }
+
+    /// One key per `(rpm, tpm)` pair, paced to those limits.
+    pub fn with_limits(limits: impl IntoIterator<Item = (Option<u32>, Option<u32>)>) -> Self {
+        let pacers: Vec<Pacer> = limits
+            .into_iter()
+            .map(|(rpm, tpm)| Pacer::new(rpm, tpm))
+            .collect();
         Self {
-            cooldown_until: vec![None; keys],
+            cooldown_until: vec![None; pacers.len()],
+            adopted: vec![false; pacers.len()],
+            pacers,
             next: 0,
+            waiting: 0,
         }
     }
 
-    /// The next key in round-robin order that is not cooling down at `now`.
-    pub fn pick(&mut self, now: Instant) -> KeyPick {
-        let n = self.cooldown_until.len();
+    /// The next key in round-robin order that is neither cooling down nor paced at `now`,
+    /// for a call of about `tokens` tokens; the key's pace is charged for it.
+    pub fn pick(&mut self, now: Instant, tokens: u64) -> KeyPick {
+        let n = self.pacers.len();
         if n == 0 {
             return KeyPick::NoKeys;
         }
         for step in 0..n {
             let i = (self.next + step) % n;
-            match self.cooldown_until[i] {
-                Some(until) if until > now => continue,
-                _ => {
-                    self.cooldown_until[i] = None;
-                    self.next = (i + 1) % n;
-                    return KeyPick::Key(i);
-                }
+            if self.cooling_until(i, now).is_some() {
+                continue;
+            }
+            self.cooldown_until[i] = None;
+            self.adopted[i] = false;
+            if self.pacers[i].try_take(now, tokens).is_ok() {
+                self.next = (i + 1) % n;
+                return KeyPick::Key(i);
             }
         }
-        KeyPick::AllCooling(
-            self.cooldown_until
-                .iter()
-                .flatten()
-                .copied()
-                .min()
-                .unwrap_or(now),
-        )
+        let earliest = self.earliest(now, tokens).map_or(now, |(_, at)| at);
+        if (0..n).all(|i| self.cooling_until(i, now).is_some()) {
+            KeyPick::AllCooling(earliest)
+        } else {
+            KeyPick::AllPaced(earliest)
+        }
+    }
+
+    /// Books the earliest free slot of any key for a call of `tokens` tokens (the instant
+    /// [`KeyPick::AllPaced`] reported): the caller waits until then and uses that key.
+    /// Bookings line up in the order they were made. `None` for a provider without keys.
+    pub fn reserve(&mut self, now: Instant, tokens: u64) -> Option<(usize, Instant)> {
+        let (i, at) = self.earliest(now, tokens)?;
+        self.pacers[i].take_at(at, tokens);
+        self.next = (i + 1) % self.pacers.len();
+        Some((i, at))
+    }
+
+    /// The key free soonest (first in rotation order on a tie) and when.
+    fn earliest(&self, now: Instant, tokens: u64) -> Option<(usize, Instant)> {
+        let n = self.pacers.len();
+        (0..n)
+            .map(|step| (self.next + step) % n)
+            .map(|i| {
+                let cool = self.cooling_until(i, now).unwrap_or(now);
+                (i, self.pacers[i].ready_at(now, tokens).max(cool))
+            })
+            .min_by_key(|&(_, at)| at)
+    }
+
+    /// Counts a request into this provider's queue unless `max` already wait.
+    pub fn join_queue(&mut self, max: usize) -> bool {
+        let room = self.waiting < max;
+        if room {
+            self.waiting += 1;
+        }
+        room
+    }
+
+    /// Counts a request out of the queue (once per successful [`KeyPool::join_queue`]).
+    pub fn leave_queue(&mut self) {
+        self.waiting = self.waiting.saturating_sub(1);
+    }
+
+    /// Requests waiting for a paced key of this provider.
+    pub fn waiting(&self) -> usize {
+        self.waiting
     }
 
     /// Benches key `i` until `until` (a 429's Retry-After). A later cooldown is never shortened.
     pub fn cool_down(&mut self, i: usize, until: Instant) {
-        if let Some(slot) = self.cooldown_until.get_mut(i) {
-            if slot.is_none_or(|t| t < until) {
-                *slot = Some(until);
-            }
-        }
+        self.extend_cooldown(i, until, false);
     }
 
-    /// Whether some key (or no key at all, for keyless providers) can be used at `now`.
+    /// Benches key `i` until `until` because another instance got a 429 for it; returns
+    /// whether that lengthened the cooldown. Adopted cooldowns are not published again.
+    pub fn adopt_cooldown(&mut self, i: usize, until: Instant) -> bool {
+        self.extend_cooldown(i, until, true)
+    }
+
+    fn extend_cooldown(&mut self, i: usize, until: Instant, adopted: bool) -> bool {
+        let Some(slot) = self.cooldown_until.get_mut(i) else {
+            return false;
+        };
+        let longer = slot.is_none_or(|t| t < until);
+        if longer {
+            *slot = Some(until);
+            self.adopted[i] = adopted;
+        }
+        longer
+    }
+
+    /// Keys cooling down at `now` because of a 429 this instance received, with their end.
+    pub fn local_cooldowns(&self, now: Instant) -> Vec<(usize, Instant)> {
+        (0..self.cooldown_until.len())
+            .filter(|&i| !self.adopted[i])
+            .filter_map(|i| self.cooling_until(i, now).map(|t| (i, t)))
+            .collect()
+    }
+
+    /// Whether some key (or no key at all, for keyless providers) can be used at `now`;
+    /// pacing is momentary and does not count.
     pub fn any_available(&self, now: Instant) -> bool {
         self.cooldown_until.is_empty()
             || self
@@ -92,7 +179,7 @@ mod tests {
     async fn rotates_skips_cooling_and_rejoins() {
         let mut p = KeyPool::new(3);
         let now = Instant::now();
-        let order: Vec<_> = (0..4).map(|_| p.pick(now)).collect();
+        let order: Vec<_> = (0..4).map(|_| p.pick(now, 0)).collect();
         assert_eq!(
             order,
             [
@@ -103,13 +190,13 @@ mod tests {
             ]
         );
         p.cool_down(1, now + Duration::from_secs(5));
-        assert_eq!(p.pick(now), KeyPick::Key(2));
-        assert_eq!(p.pick(now), KeyPick::Key(0));
-        assert_eq!(p.pick(now), KeyPick::Key(2));
+        assert_eq!(p.pick(now, 0), KeyPick::Key(2));
+        assert_eq!(p.pick(now, 0), KeyPick::Key(0));
+        assert_eq!(p.pick(now, 0), KeyPick::Key(2));
         tokio::time::advance(Duration::from_secs(5)).await;
         let later = Instant::now();
-        assert_eq!(p.pick(later), KeyPick::Key(0));
-        assert_eq!(p.pick(later), KeyPick::Key(1));
+        assert_eq!(p.pick(later, 0), KeyPick::Key(0));
+        assert_eq!(p.pick(later, 0), KeyPick::Key(1));
     }
 
     #[tokio::test(start_paused = true)]
@@ -120,10 +207,106 @@ mod tests {
         p.cool_down(0, now + Duration::from_secs(2));
         p.cool_down(1, now + Duration::from_secs(4));
         assert_eq!(
-            p.pick(now),
+            p.pick(now, 0),
             KeyPick::AllCooling(now + Duration::from_secs(4))
         );
         assert_eq!(p.cooling_until(0, now), Some(now + Duration::from_secs(8)));
-        assert_eq!(KeyPool::new(0).pick(now), KeyPick::NoKeys);
+        assert_eq!(KeyPool::new(0).pick(now, 0), KeyPick::NoKeys);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_keys_rotate_then_report_the_earliest_free_instant() {
+        let s = Duration::from_secs(1);
+        let mut p = KeyPool::with_limits([(Some(60), None), (Some(60), None)]);
+        let t0 = Instant::now();
+        assert_eq!(p.pick(t0, 0), KeyPick::Key(0));
+        tokio::time::advance(s / 4).await;
+        let t1 = Instant::now();
+        assert_eq!(p.pick(t1, 0), KeyPick::Key(1));
+        assert_eq!(p.pick(t1, 0), KeyPick::AllPaced(t0 + s));
+        tokio::time::advance(s * 3 / 4).await;
+        assert_eq!(p.pick(Instant::now(), 0), KeyPick::Key(0));
+        assert_eq!(p.pick(Instant::now(), 0), KeyPick::AllPaced(t1 + s));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unlimited_keys_are_never_paced() {
+        let now = Instant::now();
+        let mut p = KeyPool::with_limits([(Some(60), None), (None, None)]);
+        let picks: Vec<_> = (0..4).map(|_| p.pick(now, 1_000)).collect();
+        assert_eq!(
+            picks,
+            [
+                KeyPick::Key(0),
+                KeyPick::Key(1),
+                KeyPick::Key(1),
+                KeyPick::Key(1)
+            ]
+        );
+        assert_eq!(KeyPool::new(0).reserve(now, 0), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reservations_line_up_across_keys() {
+        let s = Duration::from_secs(1);
+        let mut p = KeyPool::with_limits([(Some(60), None), (Some(60), None)]);
+        let t0 = Instant::now();
+        assert_eq!(p.pick(t0, 0), KeyPick::Key(0));
+        assert_eq!(p.pick(t0, 0), KeyPick::Key(1));
+        let booked: Vec<_> = (0..3).map(|_| p.reserve(t0, 0)).collect();
+        assert_eq!(
+            booked,
+            [Some((0, t0 + s)), Some((1, t0 + s)), Some((0, t0 + 2 * s))]
+        );
+        // a later arrival queues behind the bookings
+        assert_eq!(p.pick(t0 + s, 0), KeyPick::AllPaced(t0 + 2 * s));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cooling_key_is_not_reserved_before_its_cooldown_ends() {
+        let s = Duration::from_secs(1);
+        let mut p = KeyPool::with_limits([(Some(60), None), (None, Some(600))]);
+        let t0 = Instant::now();
+        p.cool_down(0, t0 + 10 * s);
+        assert_eq!(p.pick(t0, 600), KeyPick::Key(1));
+        // key 1 spent its minute of tokens: 100 more need 10 s, as long as key 0 cools
+        assert_eq!(p.pick(t0, 100), KeyPick::AllPaced(t0 + 10 * s));
+        assert_eq!(p.pick(t0, 50), KeyPick::AllPaced(t0 + 5 * s));
+        assert_eq!(p.reserve(t0, 50), Some((1, t0 + 5 * s)));
+        p.cool_down(1, t0 + 20 * s);
+        assert_eq!(p.pick(t0, 1), KeyPick::AllCooling(t0 + 10 * s));
+    }
+
+    #[test]
+    fn queue_is_bounded() {
+        let mut p = KeyPool::new(1);
+        assert!(p.join_queue(2));
+        assert!(p.join_queue(2));
+        assert!(!p.join_queue(2));
+        assert_eq!(p.waiting(), 2);
+        p.leave_queue();
+        assert!(p.join_queue(2));
+        for _ in 0..5 {
+            p.leave_queue();
+        }
+        assert_eq!(p.waiting(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn adopted_cooldowns_are_not_published_again() {
+        let s = Duration::from_secs(1);
+        let mut p = KeyPool::new(3);
+        let now = Instant::now();
+        p.cool_down(0, now + 5 * s);
+        assert!(p.adopt_cooldown(1, now + 7 * s));
+        assert!(!p.adopt_cooldown(0, now + 4 * s), "never shortened");
+        assert_eq!(p.local_cooldowns(now), [(0, now + 5 * s)]);
+        // a longer remote cooldown replaces the local one, which then is not ours to publish
+        assert!(p.adopt_cooldown(0, now + 9 * s));
+        assert!(p.local_cooldowns(now).is_empty());
+        assert_eq!(p.cooling_until(0, now), Some(now + 9 * s));
+        p.cool_down(1, now + 8 * s);
+        assert_eq!(p.local_cooldowns(now), [(1, now + 8 * s)]);
+        assert!(p.local_cooldowns(now + 8 * s).is_empty());
     }
 }

@@ -5,6 +5,9 @@ pub mod backoff;
 pub mod breaker;
 pub mod health;
 pub mod keys;
+pub mod pacing;
+pub mod sync;
+mod wait;
 pub mod weighted;
 
 use std::sync::{Arc, Mutex};
@@ -22,13 +25,17 @@ use crate::route::RoutePlan;
 use crate::state::Live;
 use breaker::{Breaker, Permit};
 use health::{breaker_event, lock};
-use keys::KeyPick;
 
-/// What a request asks of its upstream: which endpoint, streamed or not.
+/// What a request asks of its upstream: which endpoint, streamed or not, and what pacing
+/// needs to know about it.
 #[derive(Debug, Clone, Copy)]
 pub struct Op {
     pub endpoint: Endpoint,
     pub stream: bool,
+    /// How long the policy lets it wait for a key at its rpm/tpm limit (zero: move on).
+    pub max_wait: Duration,
+    /// Its estimated size for tpm pacing: prompt tokens plus the requested `max_tokens`.
+    pub tokens: u64,
 }
 
 /// An answer that is ready to go back to the client.
@@ -143,11 +150,10 @@ async fn try_candidate(
     let adapter = Adapter::for_wire(provider.wire);
     for attempt in 0..provider.retry.attempts {
         // keys first: a skip for cooling keys must not take the breaker's half-open probe
-        let key = match lock(pool).pick(Instant::now()) {
-            KeyPick::Key(i) => Some(i),
-            KeyPick::NoKeys => None,
-            KeyPick::AllCooling(_) => {
-                note.push("skipped: all keys cooling down".into());
+        let key = match wait::acquire(provider, pool, op, trace).await {
+            Ok(key) => key,
+            Err(skip) => {
+                note.push(skip.into());
                 return Err(None);
             }
         };

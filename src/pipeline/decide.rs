@@ -99,7 +99,7 @@ pub fn plan(
         last_user: &req.last_user,
         classification: classification.as_ref(),
         prompt_tokens,
-        needed_tokens: prompt_tokens + req.max_tokens.unwrap_or(0),
+        needed_tokens: prompt_tokens.saturating_add(req.max_tokens.unwrap_or(0)),
     };
     let plan = route::route(config, target, &facts)?;
     Ok(Decision {

@@ -203,6 +203,10 @@ async fn run(
         Op {
             endpoint,
             stream: req.stream,
+            max_wait: policy.pacing.max_wait,
+            tokens: decision
+                .prompt_tokens
+                .saturating_add(req.max_tokens.unwrap_or(0)),
         },
     )
     .await;

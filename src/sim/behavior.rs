@@ -65,6 +65,7 @@ struct State {
 #[derive(Debug)]
 struct Inner {
     calls: AtomicUsize,
+    rate_limited: AtomicUsize,
     next_id: AtomicU64,
     state: Mutex<State>,
 }
@@ -80,6 +81,7 @@ impl Default for SimControl {
         Self {
             inner: Arc::new(Inner {
                 calls: AtomicUsize::new(0),
+                rate_limited: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
                 state: Mutex::new(State {
                     default: Behavior::Ok,
@@ -108,17 +110,23 @@ impl SimControl {
         self.inner.calls.load(Ordering::Relaxed)
     }
 
+    /// Number of 429 answers sent: key rate limits enforced (`key_rpm`) and scripted ones.
+    pub fn rate_limited(&self) -> usize {
+        self.inner.rate_limited.load(Ordering::Relaxed)
+    }
+
     /// The last (up to [`RECORD_LIMIT`]) chat requests, oldest first.
     pub fn recorded(&self) -> Vec<RecordedCall> {
         self.lock().recorded.iter().cloned().collect()
     }
 
-    /// Clears the call counter, the record and the script; the default behavior is kept.
+    /// Clears the call and 429 counters, the record and the script; the default behavior is kept.
     pub fn reset(&self) {
         let mut state = self.lock();
         state.script.clear();
         state.recorded.clear();
         self.inner.calls.store(0, Ordering::Relaxed);
+        self.inner.rate_limited.store(0, Ordering::Relaxed);
     }
 
     /// Counts and records a call. With `forced` (a validation error) the script is left alone;
@@ -140,6 +148,12 @@ impl SimControl {
                 None => state.default.clone(),
             },
         };
+        if matches!(
+            behavior,
+            Behavior::RateLimited { .. } | Behavior::Status { status: 429, .. }
+        ) {
+            self.inner.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
         if state.recorded.len() >= RECORD_LIMIT {
             state.recorded.pop_front();
         }

@@ -22,6 +22,7 @@ pub mod anthropic;
 mod behavior;
 mod gemini;
 mod legacy;
+mod ratelimit;
 mod reply;
 mod request;
 mod server;
@@ -65,6 +66,11 @@ pub struct SimSettings {
     /// Random variation applied to every non-zero delay, as a fraction (0.2 = ±20%).
     /// Zero keeps timings exact, which is what tests want; the demo uses it to look alive.
     pub jitter: f64,
+    /// Requests a minute each bearer key may send to chat completions (OpenAI wire), as a
+    /// provider enforces them: a bucket of two requests per key refilling at `rpm / 60` a
+    /// second; past it the answer is a 429 `rate_limit_exceeded` with `retry-after`.
+    /// `None` (the default) enforces nothing.
+    pub key_rpm: Option<u32>,
 }
 
 impl SimSettings {
@@ -81,6 +87,7 @@ impl SimSettings {
             token_delay: Duration::ZERO,
             reply_tokens: 16,
             jitter: 0.0,
+            key_rpm: None,
         }
     }
 

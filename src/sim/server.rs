@@ -13,6 +13,7 @@ use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use super::ratelimit::KeyRate;
 use super::reply::Reply;
 use super::request::{self, ApiError, ChatRequest};
 use super::sse::{self, cut_connection, pause};
@@ -25,6 +26,7 @@ pub(super) struct AppState {
     pub(super) settings: SimSettings,
     pub(super) control: SimControl,
     shutdown: watch::Receiver<()>,
+    key_rate: Option<KeyRate>,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
         shutdown: watch::Receiver<()>,
     ) -> Self {
         Self {
+            key_rate: KeyRate::new(settings.key_rpm),
             settings,
             control,
             shutdown,
@@ -155,7 +158,7 @@ async fn chat(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes)
         }),
     };
     let (forced, req) = match validated {
-        Ok(req) => (None, Some(req)),
+        Ok(req) => (over_rate(&app, key.as_deref()), Some(req)),
         Err(e) => (
             Some(Behavior::Status {
                 status: e.status,
@@ -209,6 +212,18 @@ async fn chat(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes)
             &request::error_body("sim: request missing", "server_error", None, None),
         ),
     }
+}
+
+/// The 429 a key past its `key_rpm` gets (with a whole-second Retry-After), if any.
+fn over_rate(app: &AppState, key: Option<&str>) -> Option<Behavior> {
+    let wait = app
+        .key_rate
+        .as_ref()?
+        .check(key.unwrap_or_default(), tokio::time::Instant::now())
+        .err()?;
+    Some(Behavior::RateLimited {
+        retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    })
 }
 
 /// Answers a request offering tools with a call of `name` (see [`tools`]).

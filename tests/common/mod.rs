@@ -48,6 +48,10 @@ pub struct Upstream {
     pub wire: Option<&'static str>,
     /// Tweak the simulator (latency, reply length, accepted keys).
     pub sim: Option<SimSettings>,
+    /// `rpm` / `tpm` declared on every key.
+    pub key_limits: (Option<u32>, Option<u32>),
+    /// The provider's `max_queue` (the default when `None`).
+    pub max_queue: Option<usize>,
 }
 
 impl Upstream {
@@ -79,6 +83,8 @@ impl Upstream {
             base_url: None,
             wire: None,
             sim: None,
+            key_limits: (None, None),
+            max_queue: None,
         }
     }
 
@@ -160,6 +166,31 @@ impl Upstream {
         self
     }
 
+    /// Declares `rpm` / `tpm` on every key of the provider file.
+    pub fn key_limits(mut self, rpm: Option<u32>, tpm: Option<u32>) -> Self {
+        self.key_limits = (rpm, tpm);
+        self
+    }
+
+    /// Sets how many requests may wait for a paced key of this provider.
+    pub fn max_queue(mut self, n: usize) -> Self {
+        self.max_queue = Some(n);
+        self
+    }
+
+    /// Makes the sim enforce `rpm` per key, answering 429 past it (see `SimSettings::key_rpm`).
+    pub fn sim_key_rpm(mut self, rpm: u32) -> Self {
+        let mut s = self.sim.take().unwrap_or_else(|| {
+            SimSettings::fast(
+                self.name.clone(),
+                self.models.iter().map(|m| m.name.clone()),
+            )
+        });
+        s.key_rpm = Some(rpm);
+        self.sim = Some(s);
+        self
+    }
+
     /// Name of the env var holding key `i`.
     pub fn key_env(&self, i: usize) -> String {
         format!("{}_KEY_{i}", self.name.to_uppercase().replace('-', "_"))
@@ -175,7 +206,15 @@ impl Upstream {
             y.push_str("keys:\n");
             for i in 0..self.keys.len() {
                 y.push_str(&format!("  - env: {}\n", self.key_env(i)));
+                for (name, limit) in [("rpm", self.key_limits.0), ("tpm", self.key_limits.1)] {
+                    if let Some(n) = limit {
+                        y.push_str(&format!("    {name}: {n}\n"));
+                    }
+                }
             }
+        }
+        if let Some(n) = self.max_queue {
+            y.push_str(&format!("max_queue: {n}\n"));
         }
         y.push_str(&format!(
             "retry: {{attempts: {}, backoff_base_ms: {}, backoff_max_ms: {}, cooldown_ms: {}}}\n",
