@@ -47,7 +47,7 @@ pub enum ApiError {
         retry_after: std::time::Duration,
     },
     /// A dollar budget is spent; says which and when it resets.
-    #[error("The {period} budget of {scope} `{name}` (${limit:.2}) is spent (${spent:.4} used); it resets at {resets_at}.")]
+    #[error("The {period} budget of {scope} `{name}` (${}) is spent (${} used); it resets at {resets_at}.", money(*limit), money(*spent))]
     BudgetExceeded {
         scope: &'static str,
         name: String,
@@ -66,6 +66,15 @@ pub enum ApiError {
     /// A bug or an unexpected local failure; never carries secrets.
     #[error("Internal error: {0}")]
     Internal(String),
+}
+
+/// Dollars with cents, or with enough digits to tell a tiny amount from nothing.
+fn money(x: f64) -> String {
+    if x == 0.0 || x.abs() >= 0.01 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.6}")
+    }
 }
 
 impl ApiError {

@@ -252,6 +252,9 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// What the config was built from, so another instance can be started on it.
+    sources: Sources,
+    env: HashMap<String, String>,
 }
 
 impl Harness {
@@ -318,6 +321,48 @@ impl Harness {
                 text: policy.to_owned(),
             }],
         };
+        let ledger_path = dir.path().join("ledger.jsonl");
+        Self::serve(sources, env, sims, dir, ledger_path).await
+    }
+
+    /// Another router instance on the same config and upstreams (sims stay with `self`), with
+    /// its own ledger: for tests of state shared through Redis.
+    pub async fn twin(&self) -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger_path = dir.path().join("ledger.jsonl");
+        Self::serve(
+            self.sources.clone(),
+            self.env.clone(),
+            HashMap::new(),
+            dir,
+            ledger_path,
+        )
+        .await
+    }
+
+    /// Stops this instance and starts a new one on the same config and ledger file, as a
+    /// process restart would (the sims and the ledger's folder stay with `self`).
+    pub async fn restarted(&mut self) -> Harness {
+        self.begin_shutdown();
+        self.wait_stopped().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::serve(
+            self.sources.clone(),
+            self.env.clone(),
+            HashMap::new(),
+            dir,
+            self.ledger_path.clone(),
+        )
+        .await
+    }
+
+    async fn serve(
+        sources: Sources,
+        env: HashMap<String, String>,
+        sims: HashMap<String, SimUpstream>,
+        dir: tempfile::TempDir,
+        ledger_path: PathBuf,
+    ) -> Self {
         let lookup = |k: &str| env.get(k).cloned();
         let config = match Config::build(&sources, &lookup, KeyMode::Require) {
             Ok(c) => c,
@@ -330,9 +375,9 @@ impl Harness {
                     .join("\n")
             ),
         };
-        let ledger_path = dir.path().join("ledger.jsonl");
         let ledger = Ledger::open(&ledger_path).expect("open ledger");
         let state = AppState::new(config, ledger);
+        state.rebuild_spend(&ledger_path).expect("read ledger");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind router");
@@ -358,6 +403,8 @@ impl Harness {
             dir,
             shutdown: Some(tx),
             server: Some(server),
+            sources,
+            env,
         }
     }
 
