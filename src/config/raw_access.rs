@@ -117,7 +117,7 @@ impl Default for RawState {
             redis_env: None,
             prefix: "switchyard".into(),
             on_unavailable: OnUnavailable::Local,
-            timeout_ms: 250,
+            timeout_ms: 1000,
         }
     }
 }
