@@ -8,10 +8,10 @@ use arc_swap::ArcSwap;
 
 use crate::cache::ResponseCache;
 use crate::config::Config;
-use crate::limits::Limiter;
-use crate::shared::Shared;
 use crate::dispatch::health::Health;
+use crate::limits::Limiter;
 use crate::reload::ReloadStatus;
+use crate::shared::Shared;
 use crate::usage::Ledger;
 
 /// A config together with the runtime health built for it; a request keeps the `Arc<Live>` it
@@ -86,10 +86,7 @@ impl AppState {
         if let Some(s) = &shared {
             s.spawn_monitor();
         }
-        let limiter = Arc::new(Limiter::new(
-            shared.clone(),
-            config.access.budgets.warn_at,
-        ));
+        let limiter = Arc::new(Limiter::new(shared.clone(), config.access.budgets.warn_at));
         let cache = Arc::new(ResponseCache::new(&config.server.cache, shared.clone()));
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))

@@ -14,9 +14,9 @@ use serde_json::json;
 
 use crate::adapters::{EventStream, UpstreamError};
 use crate::cache::{Stored, StreamTap};
-use crate::guardrails::StreamRedactor;
 use crate::dispatch::breaker::Breaker;
 use crate::dispatch::health::breaker_event;
+use crate::guardrails::StreamRedactor;
 use crate::openai::{ChunkView, Usage};
 use crate::usage::Recorder;
 
@@ -26,12 +26,15 @@ const USAGE_NULL: &str = ",\"usage\":null";
 /// Completion text kept for local counting when the upstream reports no usage.
 const MAX_TEXT: usize = 4 * 1024 * 1024;
 
+/// Stores a completed stream (its chunks and usage) in the response cache.
+pub type StoreStream = Box<dyn FnOnce(Stored, Option<Usage>) + Send>;
+
 /// Optional work on the relayed chunks: output guardrails, and collecting the answer for the
-/// response cache (`store` runs once with it when the stream ends normally).
+/// response cache (the store runs once with it when the stream ends normally).
 #[derive(Default)]
 pub struct Extras {
     pub redactor: Option<StreamRedactor>,
-    pub tap: Option<(StreamTap, Box<dyn FnOnce(Stored, Option<Usage>) + Send>)>,
+    pub tap: Option<(StreamTap, StoreStream)>,
 }
 
 struct Relay {
@@ -201,6 +204,9 @@ pub fn relay(
                         if !bytes.is_empty() {
                             return Some((Ok(bytes.into()), st));
                         }
+                    } else if let Some((tap, _)) = &mut st.extras.tap {
+                        // the usage chunk this client skipped is kept for hits that ask for it
+                        tap.push(&data);
                     }
                 }
                 None => {

@@ -118,5 +118,8 @@ async fn admin_endpoints_need_the_admin_key() {
     // the harness has no config file to re-read: authorised, then refused with the reason
     assert_eq!(resp.status(), 422);
     let v: serde_json::Value = resp.json().await.unwrap();
-    assert!(v["problems"][0].as_str().unwrap().contains("no config file"));
+    assert!(v["problems"][0]
+        .as_str()
+        .unwrap()
+        .contains("no config file"));
 }

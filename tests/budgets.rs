@@ -38,9 +38,7 @@ fn keys() -> String {
 }
 
 fn server(daily_usd: f64, extra: &str) -> String {
-    format!(
-        "auth:\n  mode: keys\ntiers:\n  metered: {{daily_usd: {daily_usd}}}\nbudgets:\n{extra}"
-    )
+    format!("auth:\n  mode: keys\ntiers:\n  metered: {{daily_usd: {daily_usd}}}\nbudgets:\n{extra}")
 }
 
 /// A request that reserves (prompt + 40 completion tokens) × $1000/1M ≈ $0.05 at alpha and

@@ -46,7 +46,10 @@ async fn per_user_rpm_refuses_with_retry_after_and_headers() {
         let (status, headers, _) = h.post_chat_as(ANN, chat("auto", "hi")).await;
         assert_eq!(status, 200);
         assert_eq!(header(&headers, "x-ratelimit-limit-requests"), "3");
-        assert_eq!(header(&headers, "x-ratelimit-remaining-requests"), remaining);
+        assert_eq!(
+            header(&headers, "x-ratelimit-remaining-requests"),
+            remaining
+        );
         assert!(header(&headers, "x-ratelimit-reset-requests").ends_with('s'));
     }
     let (status, headers, v) = h.post_chat_as(ANN, chat("auto", "hi")).await;
@@ -59,7 +62,11 @@ async fn per_user_rpm_refuses_with_retry_after_and_headers() {
     // a 3-per-minute bucket refills one request every 20 s
     assert!((1..=20).contains(&retry), "{retry}");
     assert_eq!(header(&headers, "x-ratelimit-remaining-requests"), "0");
-    assert_eq!(h.calls("alpha"), 3, "the refused request never reached upstream");
+    assert_eq!(
+        h.calls("alpha"),
+        3,
+        "the refused request never reached upstream"
+    );
     // another user of the same tier has a bucket of their own
     let (status, _, _) = h.post_chat_as(BEN, chat("auto", "hi")).await;
     assert_eq!(status, 200);
@@ -97,7 +104,9 @@ async fn global_token_limit_counts_prompt_tokens_and_reports_token_headers() {
     let remaining: u64 = header(&headers, "x-ratelimit-remaining-tokens")
         .parse()
         .unwrap();
-    let prompt: u64 = header(&headers, "x-switchyard-prompt-tokens").parse().unwrap();
+    let prompt: u64 = header(&headers, "x-switchyard-prompt-tokens")
+        .parse()
+        .unwrap();
     assert_eq!(remaining, 60 - prompt);
     // a prompt larger than the whole bucket can never be admitted: a clear 400, not a 429 loop
     let big = "word ".repeat(200);

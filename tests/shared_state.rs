@@ -120,7 +120,10 @@ async fn a_per_user_limit_holds_across_two_instances() {
     let results = burst(&a, &b, 200).await;
     let ok = results.iter().filter(|(s, _)| *s == 200).count();
     let limited: Vec<_> = results.iter().filter(|(s, _)| *s == 429).collect();
-    assert_eq!(ok, 50, "exactly the limit was admitted across both instances");
+    assert_eq!(
+        ok, 50,
+        "exactly the limit was admitted across both instances"
+    );
     assert_eq!(limited.len(), 150);
     assert!(limited
         .iter()
@@ -140,12 +143,20 @@ async fn a_budget_holds_across_two_instances_and_survives_a_new_one() {
         .iter()
         .filter(|(s, v)| *s == 429 && assert_openai_error(v)["code"] == "budget_exceeded")
         .count();
-    assert!(ok > 0 && refused > 0 && ok + refused == 200, "{ok} ok, {refused} refused");
+    assert!(
+        ok > 0 && refused > 0 && ok + refused == 200,
+        "{ok} ok, {refused} refused"
+    );
     // each request's actual cost is at most what it reserved, so reservations keep the total
     // spend within the budget however the 200 requests interleave
     let mut spent = 0.0;
     for h in [&a, &b] {
-        spent += h.ledger_lines().await.iter().map(|l| l.cost_usd).sum::<f64>();
+        spent += h
+            .ledger_lines()
+            .await
+            .iter()
+            .map(|l| l.cost_usd)
+            .sum::<f64>();
     }
     assert!(spent <= 0.5 + 1e-9, "spent {spent} of a $0.50 budget");
     assert!(spent > 0.25, "most of the budget was usable: {spent}");
@@ -166,7 +177,11 @@ async fn a_budget_holds_across_two_instances_and_survives_a_new_one() {
         let daily = seen.iter().find(|b| b.period.as_str() == "daily").unwrap();
         if daily.reserved_usd.abs() < 1e-9 || std::time::Instant::now() > deadline {
             assert!(daily.reserved_usd.abs() < 1e-9, "every hold was settled");
-            assert!((daily.spent_usd - spent).abs() < 1e-5, "{} vs {spent}", daily.spent_usd);
+            assert!(
+                (daily.spent_usd - spent).abs() < 1e-5,
+                "{} vs {spent}",
+                daily.spent_usd
+            );
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -28,7 +28,11 @@ pub async fn live() -> Json<Value> {
 pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let live = state.live();
     let mut problems = live.health.unready_rules(&live.config, Instant::now());
-    if let Some(sh) = state.shared.as_ref().filter(|s| s.fail_closed && !s.is_up()) {
+    if let Some(sh) = state
+        .shared
+        .as_ref()
+        .filter(|s| s.fail_closed && !s.is_up())
+    {
         problems.push(format!(
             "shared state (redis) unreachable and on_unavailable is refuse: {}",
             sh.last_error().unwrap_or_default()

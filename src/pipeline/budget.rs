@@ -24,7 +24,10 @@ pub fn cheapest_only(
 ) -> RoutePlan {
     let cost = |m: &Member| config.models[m.model].price.cost(prompt_tokens, completion);
     let members: Vec<&Member> = plan.groups.iter().flat_map(|g| &g.members).collect();
-    let min = members.iter().map(|m| cost(m)).fold(f64::INFINITY, f64::min);
+    let min = members
+        .iter()
+        .map(|m| cost(m))
+        .fold(f64::INFINITY, f64::min);
     let mut cheapest: Vec<Member> = Vec::new();
     for m in members {
         if cost(m) <= min * (1.0 + 1e-9) && !cheapest.iter().any(|c| c.model == m.model) {

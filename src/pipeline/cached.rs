@@ -25,12 +25,10 @@ pub(super) fn ready(
     rec.record.provider = Some(entry.provider.clone());
     put(headers, "x-switchyard-model", &entry.model);
     put(headers, "x-switchyard-provider", &entry.provider);
-    let answer_price = config
-        .resolve(&entry.model)
-        .and_then(|t| match t {
-            crate::config::Target::Model(m) => Some(config.models[m].price),
-            crate::config::Target::Policy(_) => None,
-        });
+    let answer_price = config.resolve(&entry.model).and_then(|t| match t {
+        crate::config::Target::Model(m) => Some(config.models[m].price),
+        crate::config::Target::Policy(_) => None,
+    });
     Ready::Cached {
         entry,
         stream: req.stream,
@@ -60,8 +58,10 @@ pub(super) fn respond(
         _ => {
             let Some(frames) = crate::cache::replay(entry, include_usage) else {
                 // keys differ for streamed and whole answers, so this cannot happen
-                return crate::error::ApiError::Internal("cached answer has the wrong shape".into())
-                    .into_response();
+                return crate::error::ApiError::Internal(
+                    "cached answer has the wrong shape".into(),
+                )
+                .into_response();
             };
             let mut resp = Response::new(Body::from_stream(frames));
             let h = resp.headers_mut();

@@ -23,9 +23,9 @@ use crate::config::{Endpoint, Target};
 use crate::dispatch::breaker::Breaker;
 use crate::dispatch::{self, Op, Reply};
 use crate::error::ApiError;
-use crate::openai::{ChatRequest, Usage};
-use crate::stream::Extras;
+use crate::openai::ChatRequest;
 use crate::state::{AppState, Live};
+use crate::stream::{Extras, StoreStream};
 use crate::usage::recorder::ms;
 use crate::usage::Recorder;
 
@@ -71,13 +71,8 @@ pub async fn handle(
         Ok(Ready::Full(full)) => {
             // the completion text is only needed to count tokens the upstream did not report
             let text = full.view.usage.is_none().then(|| full.view.text());
-            let body = if full.view.usage.is_none() {
-                with_counted_usage(full.body, rec.record.prompt_tokens)
-            } else {
-                full.body
-            };
             rec.finish(200, "ok", full.view.usage, text, None);
-            let mut resp = (StatusCode::OK, body).into_response();
+            let mut resp = (StatusCode::OK, full.body).into_response();
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -248,6 +243,9 @@ async fn run(
     };
     Ok(match done.reply {
         Reply::Full(mut full) => {
+            if full.view.usage.is_none() {
+                full.body = with_counted_usage(full.body, rec.record.prompt_tokens);
+            }
             if let Some((body, n)) = policy.guardrails.redact_body(&full.body) {
                 full.body = body.into();
                 rec.record.redactions = n;
@@ -268,10 +266,9 @@ async fn run(
             let tap = store_key.map(|key| {
                 let (model, provider) = answered_by(done.model);
                 let cache = state.cache.clone();
-                let store: Box<dyn FnOnce(Stored, Option<Usage>) + Send> =
-                    Box::new(move |stored, usage| {
-                        cache.store_later(key, stored, model, provider, usage);
-                    });
+                let store: StoreStream = Box::new(move |stored, usage| {
+                    cache.store_later(key, stored, model, provider, usage);
+                });
                 (state.cache.tap(), store)
             });
             Ready::Stream {

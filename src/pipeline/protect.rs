@@ -153,9 +153,9 @@ pub(super) async fn reserve(
     match state.limiter.reserve(subject, estimate, now).await {
         Ok(hold) => Ok(Some(hold)),
         Err(BudgetRefusal::Unavailable) => Err(ApiError::StateUnavailable),
-        Err(BudgetRefusal::Exhausted {
-            scope, period, ..
-        }) if policy.on_budget_exceeded == BudgetAction::Degrade => {
+        Err(BudgetRefusal::Exhausted { scope, period, .. })
+            if policy.on_budget_exceeded == BudgetAction::Degrade =>
+        {
             crate::metrics::budget_event(scope.as_str(), period.as_str(), "degraded");
             decision.plan = cheapest_only(config, &decision.plan, prompt, completion);
             rec.record.degraded = true;

@@ -48,17 +48,15 @@ impl Shared {
             return Ok(None);
         };
         // the URL may carry a password: errors name the problem, never the URL
-        let client = redis::Client::open(url.expose()).map_err(|e| {
-            format!("state.redis is not a usable Redis URL ({:?})", e.kind())
-        })?;
+        let client = redis::Client::open(url.expose())
+            .map_err(|e| format!("state.redis is not a usable Redis URL ({:?})", e.kind()))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout.max(Duration::from_millis(100))))
             .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
-            format!("cannot set up the Redis connection: {:?}", e.kind())
-        })?;
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| format!("cannot set up the Redis connection: {:?}", e.kind()))?;
         Ok(Some(Arc::new(Self {
             conn,
             prefix: settings.prefix.clone(),

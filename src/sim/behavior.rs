@@ -37,6 +37,12 @@ pub enum Behavior {
     },
     /// 200 whose body is not valid JSON (streaming: the first `data:` line is broken JSON).
     Malformed,
+    /// Answer normally (OpenAI wire) with exactly this content: streamed one element per
+    /// content chunk, whole as their concatenation; `completion_tokens` is the element count.
+    Content {
+        /// The content chunks, in order.
+        chunks: Vec<String>,
+    },
 }
 
 /// One chat request as the simulated provider saw it.

@@ -35,6 +35,8 @@ pub(super) struct Reply {
     pub words: usize,
     /// `"length"` when `max_tokens` cut the natural reply short, else `"stop"`.
     pub finish: &'static str,
+    /// Scripted pieces ([`super::Behavior::Content`]) sent instead of generated words.
+    script: Vec<String>,
 }
 
 impl Reply {
@@ -56,6 +58,19 @@ impl Reply {
             seed: req.seed,
             words,
             finish,
+            script: Vec::new(),
+        }
+    }
+
+    /// A reply of exactly these pieces, one content chunk each.
+    pub fn scripted(chunks: Vec<String>) -> Self {
+        Self {
+            tag: String::new(),
+            echo: Vec::new(),
+            seed: 0,
+            words: chunks.len(),
+            finish: "stop",
+            script: chunks,
         }
     }
 
@@ -79,6 +94,13 @@ impl Reply {
 
     /// The `i`-th streamed piece: the word with its leading space (none for the first).
     pub fn piece(&self, i: usize) -> Piece<'_> {
+        if let Some(word) = self.script.get(i) {
+            return Piece {
+                space: false,
+                word,
+                punct: "",
+            };
+        }
         let (word, mut punct) = self.word(i);
         if i + 1 == self.words && self.finish == "stop" {
             punct = ".";

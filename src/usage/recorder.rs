@@ -8,6 +8,9 @@ use tokio::time::Instant;
 use super::{Ledger, Pending, UsageRecord};
 use crate::openai::Usage;
 
+/// Work that needs a request's final record (its cost), run just before it is written.
+pub type AfterRecord = Box<dyn FnOnce(&UsageRecord) + Send>;
+
 /// Owned by a request from its first stage; `finish` writes its ledger line. If a request is
 /// dropped unfinished (the client went away mid-request, or shutdown cut it), `Drop` writes it
 /// as `client_disconnected`, so every request leaves exactly one ledger line.
@@ -29,7 +32,7 @@ pub struct Recorder {
     written: bool,
     /// Runs with the finished record (cost known) before it goes to the ledger: settles the
     /// budget hold and adds completion tokens to the rate windows.
-    pub after: Option<Box<dyn FnOnce(&UsageRecord) + Send>>,
+    pub after: Option<AfterRecord>,
 }
 
 impl Recorder {
