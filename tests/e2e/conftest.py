@@ -99,23 +99,86 @@ def _start(args, prefix, env=None):
 
 
 @pytest.fixture(scope="session")
-def router(tmp_path_factory):
-    procs = []
-    cfg = tmp_path_factory.mktemp("cfg")
-    (cfg / "providers").mkdir()
-    (cfg / "policies").mkdir()
+def sims():
+    """One simulated upstream per entry of PROVIDERS, shared by every router of the session:
+    {name: provider file text}."""
+    procs, files = [], {}
     try:
         for name, (args, body) in PROVIDERS.items():
             sim, sim_url = _start(["sim", "--name", name, *args], "sim listening on")
             procs.append(sim)
-            text = f"name: {name}\nbase_url: {sim_url}\n" + textwrap.dedent(body).lstrip()
-            (cfg / "providers" / f"{name}.yaml").write_text(text)
-        (cfg / "policies" / "default.yaml").write_text(POLICY)
-        (cfg / "switchyard.yaml").write_text(f"listen: 127.0.0.1:0\nledger: {cfg / 'ledger.jsonl'}\nauth:\n  mode: open\n")
-        env = dict(os.environ, MOCK_KEY="sk-e2e-secret-value", ANT_KEY="sk-ant-e2e", GEM_KEY="gem-e2e")
-        serve, url = _start(["serve", "--config", str(cfg / "switchyard.yaml")], "switchyard listening on", env)
-        procs.append(serve)
+            files[name] = f"name: {name}\nbase_url: {sim_url}\n" + textwrap.dedent(body).lstrip()
+        yield files
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _write_config(cfg, sims, server_text, policy_text=POLICY):
+    """A config dir: every simulated provider, one policy and a server file whose `listen` and
+    `ledger` are set here and whose other settings are `server_text`."""
+    (cfg / "providers").mkdir()
+    (cfg / "policies").mkdir()
+    for name, text in sims.items():
+        (cfg / "providers" / f"{name}.yaml").write_text(text)
+    (cfg / "policies" / "default.yaml").write_text(policy_text)
+    head = f"listen: 127.0.0.1:0\nledger: {cfg / 'ledger.jsonl'}\n"
+    (cfg / "switchyard.yaml").write_text(head + textwrap.dedent(server_text).lstrip())
+    return cfg / "switchyard.yaml"
+
+
+SERVER_ENV = {"MOCK_KEY": "sk-e2e-secret-value", "ANT_KEY": "sk-ant-e2e", "GEM_KEY": "gem-e2e"}
+
+
+@pytest.fixture(scope="session")
+def router(tmp_path_factory, sims):
+    cfg = tmp_path_factory.mktemp("cfg")
+    config = _write_config(cfg, sims, "auth:\n  mode: open\n")
+    env = dict(os.environ, **SERVER_ENV)
+    serve, url = _start(["serve", "--config", str(config)], "switchyard listening on", env)
+    try:
         yield {"url": url, "ledger": cfg / "ledger.jsonl"}
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)
+
+
+@pytest.fixture()
+def serve_with(tmp_path, sims):
+    """Starts a fresh `switchyard serve` on a config dir of its own, for tests of auth, limits,
+    budgets and guardrails:
+
+        serve_with(server_text, policy_extra="", keys=[{"user": "alice", "tier": "tiny"}], env={})
+
+    `server_text` is the server file after `listen`/`ledger` (e.g. `auth: {mode: keys}` and
+    `tiers:`); `policy_extra` is appended to the default policy (e.g. `guardrails:`); each
+    entry of `keys` is created with `switchyard keys create` before the server starts; `env`
+    is added to the server's environment. Returns {"url", "cfg", "keys": [key, ...]}."""
+    procs = []
+    n = 0
+
+    def start(server_text, policy_extra="", keys=(), env=None):
+        nonlocal n
+        n += 1
+        cfg = tmp_path / f"cfg{n}"
+        cfg.mkdir()
+        config = _write_config(cfg, sims, server_text, POLICY + textwrap.dedent(policy_extra))
+        created = []
+        for k in keys:
+            args = [str(BIN), "keys", "create", "-c", str(config)]
+            for flag, value in k.items():
+                args += [f"--{flag}", value]
+            out = subprocess.run(args, capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, out.stderr
+            created.append(out.stdout.strip())
+        full_env = dict(os.environ, **SERVER_ENV, **(env or {}))
+        proc, url = _start(["serve", "--config", str(config)], "switchyard listening on", full_env)
+        procs.append(proc)
+        return {"url": url, "cfg": cfg, "keys": created}
+
+    try:
+        yield start
     finally:
         for proc in reversed(procs):
             proc.terminate()
