@@ -5,23 +5,34 @@
 //! 1. [`server`] / [`api`]: axum accepts `POST /v1/chat/completions`, `/v1/completions` and
 //!    `/v1/embeddings`; thin handlers read the body (bounded by `max_body_bytes`) and call
 //!    [`pipeline::handle`].
-//! 2. [`openai`]: the body is parsed once into [`openai::ChatRequest`]: the untouched JSON map
+//! 2. [`auth`]: the `Authorization: Bearer` virtual key becomes a [`auth::Tenant`] (user, team,
+//!    tier limits); 401 otherwise (open mode skips this).
+//! 3. [`openai`]: the body is parsed once into [`openai::ChatRequest`]: the untouched JSON map
 //!    plus the routing view (texts, tools, images, `max_tokens`, user).
-//! 3. [`tokens`] + [`classify`]: prompt tokens are counted once with tiktoken, then the
-//!    policy's classifier gives a [`classify::Classification`] (simple / medium / complex,
-//!    score, signals).
-//! 4. [`route`]: the policy's first matching rule yields a [`route::RoutePlan`]: ordered groups
-//!    of weighted candidates, minus models that do not serve the endpoint or whose context
-//!    window is too small.
-//! 5. [`dispatch`]: weighted order within a group, key rotation ([`dispatch::keys`]), circuit
-//!    breakers ([`dispatch::breaker`]), retries with backoff ([`dispatch::backoff`]), failover to
-//!    the next candidate and group; [`adapters`] speak each wire API (OpenAI-compatible,
-//!    Anthropic, Gemini) and translate to and from OpenAI's shapes.
-//! 6. [`stream`]: streamed answers are relayed as SSE; failover is possible until the first
-//!    chunk, after which a failure ends the stream with an error event.
-//! 7. [`usage`]: a [`usage::Recorder`] follows the request and leaves one ledger line with
-//!    tokens, cost, baseline cost and saving, written off the request path; the writer also
-//!    feeds [`metrics`].
+//! 4. [`guardrails`]: the policy's input rules may block the prompt (400).
+//! 5. [`tokens`]: prompt tokens are counted once with tiktoken.
+//! 6. [`limits`]: token-bucket rate limits per user, team and global (429 + `x-ratelimit-*`).
+//! 7. [`cache`]: a deterministic request may be answered from the response cache.
+//! 8. [`classify`] + [`route`]: the policy's classifier gives a
+//!    [`classify::Classification`]; its first matching rule yields a [`route::RoutePlan`] of
+//!    ordered weighted candidates, minus models that do not serve the endpoint or whose
+//!    context window is too small.
+//! 9. [`limits`] again: the request's most expensive possible cost is reserved on every
+//!    budget (refuse, or `degrade` to the cheapest candidates).
+//! 10. [`dispatch`]: weighted order within a group, key rotation and pacing
+//!     ([`dispatch::keys`], [`dispatch::pacing`]), circuit breakers ([`dispatch::breaker`]),
+//!     retries with backoff ([`dispatch::backoff`]), failover to the next candidate and group;
+//!     [`adapters`] speak each wire API (OpenAI-compatible, Anthropic, Gemini) and translate to
+//!     and from OpenAI's shapes.
+//! 11. [`stream`]: streamed answers are relayed as SSE (output guardrails redact, the cache
+//!     tap collects); failover is possible until the first chunk, after which a failure ends
+//!     the stream with an error event.
+//! 12. [`usage`]: a [`usage::Recorder`] follows the request and leaves one ledger line with
+//!     tokens, cost, baseline cost and saving; its final cost settles the budget hold. The
+//!     ledger is written off the request path and feeds [`metrics`].
+//!
+//! [`pipeline`] runs the stages in this order. With Redis configured, [`shared`] makes limits,
+//! budgets, key cooldowns, breaker openings and the cache common to every instance.
 //!
 //! Around the pipeline: [`config`] loads and validates providers/ and policies/, [`reload`]
 //! swaps in a new config atomically, [`state`] holds the live config; [`report`] turns the

@@ -26,7 +26,7 @@ const META: [&str; 5] = ["id", "object", "created", "model", "system_fingerprint
 /// split across chunks.
 ///
 /// Each choice's content, legacy text and tool-call arguments keep their own held-back tail
-/// (see [`Tail::push`] for the cut). Held text is sent, redacted, in a chunk inserted before
+/// (see `Tail::push` for the cut). Held text is sent, redacted, in a chunk inserted before
 /// the chunk that finishes its choice, before `[DONE]`, or by [`StreamRedactor::finish`].
 /// Chunks whose text is all held and that carry nothing else are dropped; payloads that are
 /// not JSON pass through unchanged, as do chunks with no text. Rewritten chunks are
