@@ -99,6 +99,20 @@ fn warn_restart_only(old: &Config, new: &Config) {
     if a.listen != b.listen || a.ledger != b.ledger || a.max_body_bytes != b.max_body_bytes {
         tracing::warn!("listen, ledger and max_body_bytes changes take effect after a restart");
     }
+    let state = |s: &crate::config::StateSettings| {
+        (
+            s.redis.as_ref().map(|r| r.expose().to_owned()),
+            s.prefix.clone(),
+            s.on_unavailable,
+            s.timeout,
+        )
+    };
+    if state(&a.state) != state(&b.state)
+        || a.cache != b.cache
+        || old.access.budgets.warn_at != new.access.budgets.warn_at
+    {
+        tracing::warn!("state, cache and budgets.warn_at changes take effect after a restart");
+    }
 }
 
 /// Starts the SIGHUP listener and a watcher on every folder the config was read from.

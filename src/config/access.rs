@@ -90,7 +90,7 @@ pub struct StateSettings {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CacheSettings {
     pub enabled: bool,
     pub max_entries: u64,

@@ -164,6 +164,7 @@ async fn run(
     let prompt_tokens = count_prompt(config, target, &req).await?;
     rec.record.prompt_tokens = prompt_tokens;
     rec.baseline_price = Some(config.models[policy.baseline].price);
+    rec.record.policy = Some(policy.name.to_string());
     let subject = protect::subject(config, &tenant);
     protect::admit(state, &subject, prompt_tokens, headers).await?;
     let route_id = match target {

@@ -2,6 +2,8 @@
 //! a ledger in a temp dir and the router served on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
