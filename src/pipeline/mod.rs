@@ -163,7 +163,10 @@ async fn run(
     }
     let prompt_tokens = count_prompt(config, target, &req).await?;
     rec.record.prompt_tokens = prompt_tokens;
-    rec.baseline_price = Some(config.models[policy.baseline].price);
+    // known before routing, so refusals and cache hits are priced against the baseline too
+    let baseline = &config.models[policy.baseline];
+    rec.baseline_price = Some(baseline.price);
+    rec.record.baseline_model = Some(baseline.id.to_string());
     rec.record.policy = Some(policy.name.to_string());
     let subject = protect::subject(config, &tenant);
     protect::admit(state, &subject, prompt_tokens, headers).await?;
@@ -190,7 +193,7 @@ async fn run(
     let mut decision = plan(config, target, &req, prompt_tokens)?;
     let hold = protect::reserve(state, config, policy, &subject, &req, &mut decision, rec).await?;
     protect::settle_after(state, subject, hold, rec);
-    describe(live, &decision, rec, headers);
+    describe(&decision, rec, headers);
     let outcome = dispatch::dispatch(
         live,
         &state.client,
@@ -287,9 +290,8 @@ async fn run(
 }
 
 /// Copies the decision into the ledger record and the response headers.
-fn describe(live: &Live, d: &Decision, rec: &mut Recorder, headers: &mut HeaderMap) {
+fn describe(d: &Decision, rec: &mut Recorder, headers: &mut HeaderMap) {
     let r = &mut rec.record;
-    r.policy = Some(d.plan.policy.to_string());
     r.rule = Some(d.plan.rule.to_string());
     r.prompt_tokens = d.prompt_tokens;
     let complexity = d
@@ -300,9 +302,6 @@ fn describe(live: &Live, d: &Decision, rec: &mut Recorder, headers: &mut HeaderM
         r.complexity = Some(c.complexity.as_str().to_owned());
         r.score = Some(c.score);
     }
-    let baseline = &live.config.models[d.plan.baseline];
-    r.baseline_model = Some(baseline.id.to_string());
-    rec.baseline_price = Some(baseline.price);
     put(headers, "x-switchyard-policy", &d.plan.policy);
     put(headers, "x-switchyard-rule", &d.plan.rule);
     put(headers, "x-switchyard-complexity", complexity);
