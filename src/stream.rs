@@ -95,28 +95,28 @@ impl Relay {
     /// Redacts (when guardrails apply), feeds the cache tap and frames one upstream payload;
     /// empty when the redactor holds all of it back for now.
     fn forward(&mut self, data: String) -> Vec<u8> {
-        let outs = match &mut self.extras.redactor {
-            Some(r) => r.push(&data),
-            None => vec![data],
-        };
-        self.frame(outs)
-    }
-
-    fn frame(&mut self, outs: Vec<String>) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for d in outs {
-            if let Some((tap, _)) = &mut self.extras.tap {
-                tap.push(&d);
-            }
-            // usage was asked upstream for the ledger; a client that did not ask gets chunks
-            // without the `"usage":null` that asking adds
-            if !self.include_usage && d.contains(USAGE_NULL) {
-                bytes.extend_from_slice(&sse(&d.replace(USAGE_NULL, "")));
-            } else {
-                bytes.extend_from_slice(&sse(&d));
-            }
+        let mut bytes = Vec::with_capacity(data.len() + 8);
+        match self.extras.redactor.as_mut().map(|r| r.push(&data)) {
+            Some(outs) => outs.iter().for_each(|d| self.emit(d, &mut bytes)),
+            None => self.emit(&data, &mut bytes),
         }
         bytes
+    }
+
+    /// Appends one payload as an SSE event, and to the cache tap.
+    fn emit(&mut self, data: &str, out: &mut Vec<u8>) {
+        if let Some((tap, _)) = &mut self.extras.tap {
+            tap.push(data);
+        }
+        out.extend_from_slice(b"data: ");
+        // usage was asked upstream for the ledger; a client that did not ask gets chunks
+        // without the `"usage":null` that asking adds
+        if !self.include_usage && data.contains(USAGE_NULL) {
+            out.extend_from_slice(data.replace(USAGE_NULL, "").as_bytes());
+        } else {
+            out.extend_from_slice(data.as_bytes());
+        }
+        out.extend_from_slice(b"\n\n");
     }
 
     /// Releases text the redactor still holds, and stores a completed answer in the cache.
@@ -125,7 +125,8 @@ impl Relay {
             Some(r) => r.finish(),
             None => Vec::new(),
         };
-        let bytes = self.frame(held);
+        let mut bytes = Vec::new();
+        held.iter().for_each(|d| self.emit(d, &mut bytes));
         if let Some(r) = &self.extras.redactor {
             if let Some(rec) = &mut self.recorder {
                 rec.record.redactions = r.redactions();
