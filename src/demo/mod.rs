@@ -223,6 +223,13 @@ Try:
   curl -s {url}/demo/providers          # wire, calls per simulator and per key
   # modes: ok, fail, rate_limit, stall, cut; providers: swift, lumen, atlas, zenith
 
+  # the response cache: run this twice; the second answer says x-switchyard-cache: hit
+  curl -s {url}/v1/chat/completions -H 'content-type: application/json' \
+    -d '{{"model":"auto","temperature":0,"messages":[{{"role":"user","content":"Define latency."}}]}}' -D - | grep -i x-switchyard-cache
+
+The demo runs without auth (auth.mode: open). With `serve`, clients need a virtual key:
+`switchyard keys create --user NAME -c switchyard.yaml` prints one.
+
 Python (pip install openai):
   from openai import OpenAI
   client = OpenAI(base_url="{url}/v1", api_key="unused")
