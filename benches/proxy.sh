@@ -45,7 +45,7 @@ rules:
   - {name: simple, when: {complexity: simple}, route: [mock/mock-small]}
   - {name: rest, route: [mock/mock-large]}
 YAML
-printf 'listen: 127.0.0.1:0\nledger: %s\nlog_format: json\n' "$tmp/ledger.jsonl" >"$tmp/cfg/switchyard.yaml"
+printf 'listen: 127.0.0.1:0\nledger: %s\nlog_format: json\nauth: {mode: open}\n' "$tmp/ledger.jsonl" >"$tmp/cfg/switchyard.yaml"
 RUST_LOG=warn BENCH_KEY_A=bench-a BENCH_KEY_B=bench-b start router serve --config "$tmp/cfg/switchyard.yaml"
 ROUTER_URL=$URL; ROUTER_PID=$PID
 

@@ -21,7 +21,7 @@ use crate::openai::{ChunkView, Usage};
 use crate::usage::Recorder;
 
 /// What OpenAI adds to every chunk when usage is asked for.
-const USAGE_NULL: &str = ",\"usage\":null";
+pub(crate) const USAGE_NULL: &str = ",\"usage\":null";
 
 /// Completion text kept for local counting when the upstream reports no usage.
 const MAX_TEXT: usize = 4 * 1024 * 1024;
@@ -234,7 +234,8 @@ pub fn relay(
     })
 }
 
-fn sse(data: &str) -> Bytes {
+/// One SSE event carrying `data`.
+pub(crate) fn sse(data: &str) -> Bytes {
     let mut b = Vec::with_capacity(data.len() + 8);
     b.extend_from_slice(b"data: ");
     b.extend_from_slice(data.as_bytes());

@@ -7,9 +7,7 @@ use futures_util::Stream;
 
 use super::entry::{Entry, Stored};
 use crate::openai::ChunkView;
-
-/// What OpenAI adds to every chunk when usage is asked for (the router always asks upstream).
-const USAGE_NULL: &str = ",\"usage\":null";
+use crate::stream::{sse, USAGE_NULL};
 
 /// The SSE body replaying `entry`: every stored chunk as `data: …`, then `data: [DONE]`.
 /// Chunks are stored as upstream sent them, with usage; a client that did not ask for usage
@@ -45,14 +43,6 @@ fn frames(entry: &Entry, include_usage: bool) -> Option<Vec<Bytes>> {
 /// The final chunk that carries only usage (`"choices":[]`).
 fn usage_only(data: &str) -> bool {
     serde_json::from_str::<ChunkView>(data).is_ok_and(|c| c.choices.is_empty() && c.usage.is_some())
-}
-
-fn sse(data: &str) -> Bytes {
-    let mut b = Vec::with_capacity(data.len() + 8);
-    b.extend_from_slice(b"data: ");
-    b.extend_from_slice(data.as_bytes());
-    b.extend_from_slice(b"\n\n");
-    b.into()
 }
 
 #[cfg(test)]

@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::{put, Ready};
 use crate::cache::{Entry, Stored};
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::openai::ChatRequest;
 use crate::usage::Recorder;
 
@@ -47,30 +48,11 @@ pub(super) fn respond(
 ) -> Response {
     rec.finish_cache_hit(entry.usage, answer_price);
     match (&entry.reply, stream) {
-        (Stored::Full(body), false) => {
-            let mut resp = (StatusCode::OK, body.clone()).into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            resp
-        }
-        _ => {
-            let Some(frames) = crate::cache::replay(entry, include_usage) else {
-                // keys differ for streamed and whole answers, so this cannot happen
-                return crate::error::ApiError::Internal(
-                    "cached answer has the wrong shape".into(),
-                )
-                .into_response();
-            };
-            let mut resp = Response::new(Body::from_stream(frames));
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            resp
-        }
+        (Stored::Full(body), false) => super::json_response(body.clone()),
+        _ => match crate::cache::replay(entry, include_usage) {
+            Some(frames) => super::sse_response(Body::from_stream(frames)),
+            // keys differ for streamed and whole answers, so this cannot happen
+            None => ApiError::Internal("cached answer has the wrong shape".into()).into_response(),
+        },
     }
 }

@@ -72,12 +72,7 @@ pub async fn handle(
             // the completion text is only needed to count tokens the upstream did not report
             let text = full.view.usage.is_none().then(|| full.view.text());
             rec.finish(200, "ok", full.view.usage, text, None);
-            let mut resp = (StatusCode::OK, full.body).into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            resp
+            json_response(full.body)
         }
         Ok(Ready::Stream {
             head,
@@ -95,14 +90,7 @@ pub async fn handle(
                 state.drained(),
                 extras,
             );
-            let mut resp = Response::new(Body::from_stream(body));
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            resp
+            sse_response(Body::from_stream(body))
         }
         Err(e) => {
             rec.finish(e.status_code().as_u16(), e.metric_label(), None, None, None);
@@ -326,6 +314,28 @@ fn with_counted_usage(body: Bytes, prompt_tokens: u64) -> Bytes {
         serde_json::json!({"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}),
     );
     serde_json::to_vec(&v).map(Bytes::from).unwrap_or(body)
+}
+
+/// A 200 carrying a JSON answer as it is.
+fn json_response(body: Bytes) -> Response {
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// A 200 event stream.
+fn sse_response(body: Body) -> Response {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 pub(crate) fn put(headers: &mut HeaderMap, name: &'static str, value: &str) {
