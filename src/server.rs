@@ -50,6 +50,9 @@ pub fn app(state: Arc<AppState>) -> Router {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish and
 /// flushes the ledger.
+/// The longest a shutdown waits for budget settlements still in flight.
+const SETTLE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -70,6 +73,16 @@ pub async fn run(
     axum::serve(listener, router)
         .with_graceful_shutdown(signal)
         .await?;
+    // budget settlements of the last requests, and spend queued during a Redis outage, land
+    // before exit so shared spend loses nothing
+    let left = state.limiter.settling.wait(SETTLE_GRACE).await;
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "budget settlements still running at exit; their holds will lapse"
+        );
+    }
+    state.limiter.flush_pending().await;
     state.ledger.flush().await;
     Ok(())
 }

@@ -41,6 +41,7 @@
 mod budget;
 mod gcra;
 mod hold;
+mod inflight;
 mod keys;
 mod local;
 mod outcome;
@@ -57,6 +58,7 @@ use crate::shared::Shared;
 use crate::usage::UsageRecord;
 use budget::micros;
 use hold::Place;
+pub use inflight::{InFlight, Settling};
 use local::{Local, Settled};
 use outcome::{exhausted, summarize};
 use replay::{PendingSpend, Replay};
@@ -74,6 +76,8 @@ pub struct Limiter {
     warn_at: f64,
     local: Local,
     replay: Replay,
+    /// Settlements scheduled but not finished, for a clean shutdown.
+    pub settling: InFlight,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -93,6 +97,7 @@ impl Limiter {
             warn_at,
             local: Local::new(),
             replay: Replay::default(),
+            settling: InFlight::default(),
         }
     }
 

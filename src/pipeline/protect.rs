@@ -207,7 +207,10 @@ pub(super) fn settle_after(
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        // counted from now, so a shutdown waits for it (see `server::run`)
+        let settling = limiter.settling.start();
         rt.spawn(async move {
+            let _settling = settling;
             limiter.add_tokens(&subject, tokens).await;
             let Some(hold) = hold else { return };
             for c in limiter.settle(hold, cost).await {
