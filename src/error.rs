@@ -1,9 +1,14 @@
 //! The client-facing error enum and its OpenAI-shaped JSON body.
 
+use std::time::{Duration, SystemTime};
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::json;
+
+use crate::limits::{LimitName, Period, Scope};
+use crate::openai::{json_response, ErrorBody};
+use crate::usage::Outcome;
 
 /// Everything a request can fail with, as the client sees it. Each variant knows its HTTP
 /// status and OpenAI error `type`/`code`, so SDKs raise the exception class users expect.
@@ -28,6 +33,10 @@ pub enum ApiError {
     /// A non-retryable upstream answer (a 4xx other than 429), passed through as sent.
     #[error("upstream answered {status}")]
     Upstream { status: StatusCode, body: Bytes },
+    /// The request is well formed but no candidate's wire can express it (`n > 1` on
+    /// Anthropic, token ids on Gemini embeddings, an endpoint the wire lacks).
+    #[error("{}", .0.message)]
+    Unsupported(crate::adapters::Unsupported),
     /// Every candidate failed or could not be tried; `summary` says which and why.
     #[error("All candidates failed: {summary}")]
     AllFailed {
@@ -39,23 +48,22 @@ pub enum ApiError {
     #[error("{message}")]
     Unauthorized { message: String, code: &'static str },
     /// A user, team or global rate limit is used up; `retry_after` goes in `Retry-After`.
-    #[error("Rate limit reached for {scope} {limit}: limit {max}, retry after {} s.", retry_after.as_secs_f64().ceil())]
+    #[error("Rate limit reached for {} {}: limit {max}, retry after {} s.", scope.as_str(), limit.as_str(), retry_after.as_secs_f64().ceil())]
     RateLimited {
-        scope: &'static str,
-        limit: &'static str,
+        scope: Scope,
+        limit: LimitName,
         max: u64,
-        retry_after: std::time::Duration,
+        retry_after: Duration,
     },
     /// A dollar budget is spent; says which and when it resets.
-    #[error("The {period} budget of {scope} `{name}` (${}) is spent (${} used); it resets at {resets_at}.", money(*limit), money(*spent))]
+    #[error("The {} budget of {} `{name}` (${}) is spent (${} used); it resets at {}.", period.as_str(), scope.as_str(), money(*limit), money(*spent), humantime::format_rfc3339_seconds(*resets_at))]
     BudgetExceeded {
-        scope: &'static str,
+        scope: Scope,
         name: String,
-        period: &'static str,
+        period: Period,
         limit: f64,
         spent: f64,
-        resets_at: String,
-        retry_after: std::time::Duration,
+        resets_at: SystemTime,
     },
     /// An input guardrail of the policy matched the prompt.
     #[error("The request was blocked by the guardrail `{rule}` of policy `{policy}`.")]
@@ -90,7 +98,9 @@ impl ApiError {
     /// The HTTP status the client receives.
     pub fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest { .. } | Self::ContextTooLong { .. } => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest { .. } | Self::ContextTooLong { .. } | Self::Unsupported(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream { status, .. } => *status,
@@ -108,35 +118,39 @@ impl ApiError {
     }
 
     /// How long a refused client should wait, for `Retry-After`.
-    pub fn retry_after(&self) -> Option<std::time::Duration> {
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after, .. } | Self::BudgetExceeded { retry_after, .. } => {
-                Some(*retry_after)
-            }
-            Self::StateUnavailable => Some(std::time::Duration::from_secs(1)),
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::BudgetExceeded { resets_at, .. } => Some(
+                resets_at
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::from_secs(60)),
+            ),
+            Self::StateUnavailable => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
 
-    /// A low-cardinality label for logs, the ledger and metrics.
-    pub fn metric_label(&self) -> &'static str {
+    /// How the request ended, for the ledger, metrics and logs.
+    pub fn outcome(&self) -> Outcome {
         match self {
-            Self::InvalidRequest { .. } => "invalid_request",
-            Self::ModelNotFound { .. } => "model_not_found",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::ContextTooLong { .. } => "context_length_exceeded",
-            Self::Upstream { .. } => "upstream_client_error",
+            Self::InvalidRequest { .. } => Outcome::InvalidRequest,
+            Self::ModelNotFound { .. } => Outcome::ModelNotFound,
+            Self::PayloadTooLarge { .. } => Outcome::PayloadTooLarge,
+            Self::ContextTooLong { .. } => Outcome::ContextLengthExceeded,
+            Self::Upstream { .. } => Outcome::UpstreamClientError,
+            Self::Unsupported(_) => Outcome::UnsupportedRequest,
             Self::AllFailed {
                 nothing_attempted: true,
                 ..
-            } => "no_candidate_available",
-            Self::AllFailed { .. } => "all_candidates_failed",
-            Self::Unauthorized { .. } => "unauthorized",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::BudgetExceeded { .. } => "budget_exceeded",
-            Self::ContentPolicy { .. } => "content_policy_violation",
-            Self::StateUnavailable => "state_unavailable",
-            Self::Internal(_) => "internal",
+            } => Outcome::NoCandidateAvailable,
+            Self::AllFailed { .. } => Outcome::AllCandidatesFailed,
+            Self::Unauthorized { .. } => Outcome::Unauthorized,
+            Self::RateLimited { .. } => Outcome::RateLimited,
+            Self::BudgetExceeded { .. } => Outcome::BudgetExceeded,
+            Self::ContentPolicy { .. } => Outcome::ContentPolicyViolation,
+            Self::StateUnavailable => Outcome::StateUnavailable,
+            Self::Internal(_) => Outcome::Internal,
         }
     }
 
@@ -149,6 +163,7 @@ impl ApiError {
                 ("invalid_request_error", Some("context_length_exceeded"))
             }
             Self::Upstream { .. } => ("invalid_request_error", None),
+            Self::Unsupported(u) => ("invalid_request_error", u.code),
             Self::AllFailed {
                 nothing_attempted: true,
                 ..
@@ -156,7 +171,7 @@ impl ApiError {
             Self::AllFailed { .. } => ("upstream_error", Some("all_candidates_failed")),
             Self::Unauthorized { code, .. } => ("invalid_request_error", Some(*code)),
             // OpenAI's own 429s say which kind of limit: `requests` or `tokens`
-            Self::RateLimited { limit, .. } if limit.starts_with('t') => {
+            Self::RateLimited { limit, .. } if limit.is_tokens() => {
                 ("tokens", Some("rate_limit_exceeded"))
             }
             Self::RateLimited { .. } => ("requests", Some("rate_limit_exceeded")),
@@ -170,15 +185,16 @@ impl ApiError {
     }
 
     /// The OpenAI error object `{"error":{"message","type","param","code"}}`.
-    pub fn body(&self) -> serde_json::Value {
+    pub fn body(&self) -> ErrorBody {
         let (kind, code) = self.kind_and_code();
         let param = match self {
-            Self::InvalidRequest { param, .. } => param.clone(),
-            Self::ModelNotFound { .. } => Some("model".to_owned()),
-            Self::ContextTooLong { .. } => Some("messages".to_owned()),
+            Self::InvalidRequest { param, .. } => param.as_deref(),
+            Self::Unsupported(u) => u.param.as_deref(),
+            Self::ModelNotFound { .. } => Some("model"),
+            Self::ContextTooLong { .. } => Some("messages"),
             _ => None,
         };
-        json!({"error": {"message": self.to_string(), "type": kind, "param": param, "code": code}})
+        ErrorBody::new(self.to_string(), kind, param, code)
     }
 }
 
@@ -189,22 +205,22 @@ impl IntoResponse for ApiError {
             if serde_json::from_slice::<serde_json::Value>(body)
                 .is_ok_and(|v| v.get("error").is_some_and(|e| e.is_object()))
             {
-                let mut resp = (status, body.clone()).into_response();
-                resp.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                return resp;
+                return json_response(status, body.clone());
             }
             let message = format!(
                 "Upstream answered {status}: {}",
                 String::from_utf8_lossy(&body[..body.len().min(512)])
             );
-            let wrapped = json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": "upstream_error"}});
-            return (status, axum::Json(wrapped)).into_response();
+            let wrapped = ErrorBody::new(
+                message,
+                "invalid_request_error",
+                None,
+                Some("upstream_error"),
+            );
+            return wrapped.into_response(status);
         }
         let retry_after = self.retry_after();
-        let mut resp = (status, axum::Json(self.body())).into_response();
+        let mut resp = self.body().into_response(status);
         if let Some(d) = retry_after {
             let secs = d.as_secs_f64().ceil().max(1.0) as u64;
             resp.headers_mut()
@@ -225,10 +241,10 @@ mod tests {
             valid: "auto, a/b".into(),
         };
         assert_eq!(e.status_code(), StatusCode::NOT_FOUND);
-        let b = e.body();
-        assert_eq!(b["error"]["code"], "model_not_found");
-        assert_eq!(b["error"]["param"], "model");
-        assert!(b["error"]["message"].as_str().unwrap().contains("a/b"));
+        let b = e.body().error;
+        assert_eq!(b.code.as_deref(), Some("model_not_found"));
+        assert_eq!(b.param.as_deref(), Some("model"));
+        assert!(b.message.contains("a/b"));
         let e = ApiError::AllFailed {
             summary: "s".into(),
             nothing_attempted: true,

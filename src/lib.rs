@@ -1,6 +1,8 @@
 //! Switchyard: a smart multi-provider LLM router with an OpenAI-compatible API.
 //!
-//! A request walks these stages, one module each:
+//! A request walks these stages, one module each. [`pipeline`] runs them as phases over one
+//! per-request context (the config snapshot, tenant, decision, trace and timings) and ends
+//! every request in one finish step:
 //!
 //! 1. [`server`] / [`api`]: axum accepts `POST /v1/chat/completions`, `/v1/completions` and
 //!    `/v1/embeddings`; thin handlers read the body (bounded by `max_body_bytes`) and call
@@ -8,34 +10,34 @@
 //! 2. [`auth`]: the `Authorization: Bearer` virtual key becomes a [`auth::Tenant`] (user, team,
 //!    tier limits); 401 otherwise (open mode skips this).
 //! 3. [`openai`]: the body is parsed once into [`openai::ChatRequest`]: the untouched JSON map
-//!    plus the routing view (texts, tools, images, `max_tokens`, user).
+//!    plus the routing view (texts, tools, images, `max_tokens`, user); `model` is resolved.
 //! 4. [`guardrails`]: the policy's input rules may block the prompt (400).
 //! 5. [`tokens`]: prompt tokens are counted once with tiktoken.
 //! 6. [`limits`]: token-bucket rate limits per user, team and global (429 + `x-ratelimit-*`).
-//! 7. [`cache`]: a deterministic request may be answered from the response cache.
-//! 8. [`classify`] + [`route`]: the policy's classifier gives a
+//! 7. [`classify`] + [`route`]: the policy's classifier gives a
 //!    [`classify::Classification`]; its first matching rule yields a [`route::RoutePlan`] of
 //!    ordered weighted candidates, minus models that do not serve the endpoint or whose
 //!    context window is too small.
+//! 8. [`cache`]: a deterministic request may be answered from the response cache.
 //! 9. [`limits`] again: the request's most expensive possible cost is reserved on every
 //!    budget (refuse, or `degrade` to the cheapest candidates).
 //! 10. [`dispatch`]: weighted order within a group, key rotation and pacing
 //!     ([`dispatch::keys`], [`dispatch::pacing`]), circuit breakers ([`dispatch::breaker`]),
 //!     retries with backoff ([`dispatch::backoff`]), failover to the next candidate and group;
 //!     [`adapters`] speak each wire API (OpenAI-compatible, Anthropic, Gemini) and translate to
-//!     and from OpenAI's shapes.
-//! 11. [`stream`]: streamed answers are relayed as SSE (output guardrails redact, the cache
-//!     tap collects); failover is possible until the first chunk, after which a failure ends
-//!     the stream with an error event.
-//! 12. [`usage`]: a [`usage::Recorder`] follows the request and leaves one ledger line with
-//!     tokens, cost, baseline cost and saving; its final cost settles the budget hold. The
-//!     ledger is written off the request path and feeds [`metrics`].
+//!     and from OpenAI's shapes, every stream through one driver.
+//! 11. [`stream`]: streamed answers are relayed as SSE ([`sse`] framing; output guardrails
+//!     redact); failover is possible until the first chunk, after which a failure ends the
+//!     stream with an error event. The relay reports a summary when it ends.
+//! 12. The finish step prices the request once against its model and the baseline, settles
+//!     its budget hold and token limits, stores a fresh answer in the cache and queues exactly
+//!     one [`usage`] ledger line, written off the request path; the ledger feeds [`metrics`].
 //!
 //! [`pipeline`] runs the stages in this order. With Redis configured, [`shared`] makes limits,
 //! budgets, key cooldowns, breaker openings and the cache common to every instance.
 //!
 //! Around the pipeline: [`config`] loads and validates providers/ and policies/, [`reload`]
-//! swaps in a new config atomically, [`state`] holds the live config; [`report`] turns the
+//! swaps in a new config atomically, [`state`] holds the [`live`] config and its health; [`report`] turns the
 //! ledger into cost reports and replays [`workload`]s through policies (`simulate`); [`sim`]
 //! simulates providers of every wire for the demo, tests and benchmarks; [`demo`] wires them
 //! together; [`cli`] is the command line.
@@ -52,6 +54,8 @@ pub mod dispatch;
 pub mod error;
 pub mod guardrails;
 pub mod limits;
+pub mod live;
+pub mod lock;
 pub mod metrics;
 pub mod notify;
 pub mod openai;
@@ -63,6 +67,7 @@ pub mod secret;
 pub mod server;
 pub mod shared;
 pub mod sim;
+pub mod sse;
 pub mod state;
 pub mod stream;
 pub mod tokens;

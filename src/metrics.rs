@@ -107,7 +107,7 @@ fn describe() {
 pub fn record_usage(r: &UsageRecord) {
     let model = r.model.clone().unwrap_or_else(|| "none".into());
     let labels = [
-        ("endpoint", r.endpoint.clone()),
+        ("endpoint", r.endpoint.as_str().to_owned()),
         ("model", model.clone()),
         (
             "provider",
@@ -116,12 +116,12 @@ pub fn record_usage(r: &UsageRecord) {
         (
             "complexity",
             r.complexity
-                .clone()
-                .unwrap_or_else(|| "unclassified".into()),
+                .map_or("unclassified", |c| c.as_str())
+                .to_owned(),
         ),
         ("rule", r.rule.clone().unwrap_or_else(|| "none".into())),
         ("status", r.status.to_string()),
-        ("outcome", r.outcome.clone()),
+        ("outcome", r.outcome.to_string()),
     ];
     counter!("switchyard_requests_total", &labels).increment(1);
     let by_model = [("model", model)];
@@ -135,7 +135,10 @@ pub fn record_usage(r: &UsageRecord) {
         .increment(u64::from(r.attempts.saturating_sub(1 + r.failovers)));
     counter!("switchyard_failovers_total", "requested" => r.requested_model.clone())
         .increment(u64::from(r.failovers));
-    let timing = [("endpoint", r.endpoint.clone()), by_model[0].clone()];
+    let timing = [
+        ("endpoint", r.endpoint.as_str().to_owned()),
+        by_model[0].clone(),
+    ];
     histogram!("switchyard_request_duration_seconds", &timing).record(r.latency_ms / 1000.0);
     histogram!("switchyard_overhead_seconds").record(r.overhead_ms / 1000.0);
     if let Some(t) = r.ttft_ms {

@@ -5,26 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::config::{Config, KeyMode, Sources};
-use crate::state::AppState;
+use crate::state::{AppState, ReloadStatus};
 
 /// Bursts of file events (editors write several) are folded into one reload.
 const DEBOUNCE: Duration = Duration::from_millis(250);
-
-/// The result of one reload attempt, shown in `/health/detailed` and returned by the admin call.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ReloadStatus {
-    pub at: String,
-    pub trigger: String,
-    pub ok: bool,
-    /// Whether the files differed from the running config.
-    pub changed: bool,
-    pub version: String,
-    /// `file:line: field: message` for each problem of a rejected change.
-    pub problems: Vec<String>,
-}
 
 /// Re-reads the server file, providers and policies; swaps them in only if all are valid.
 pub async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus {

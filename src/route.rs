@@ -28,8 +28,6 @@ pub struct RoutePlan {
     /// The matching rule's name, or `direct` for a concrete model.
     pub rule: Arc<str>,
     pub groups: Vec<Group>,
-    /// Model index savings are priced against.
-    pub baseline: usize,
     /// Models dropped because the prompt does not fit their context window.
     pub skipped: Vec<usize>,
 }
@@ -105,7 +103,6 @@ pub fn route(config: &Config, target: Target, facts: &Facts<'_>) -> Result<Route
         policy: policy.name.clone(),
         rule,
         groups,
-        baseline: policy.baseline,
         skipped,
     })
 }

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::openai::ErrorBody;
 use crate::state::AppState;
 
 /// The router's HTTP app. Paths are served with and without the `/v1` prefix, since clients
@@ -48,16 +48,17 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish and
-/// flushes the ledger.
 /// The longest a shutdown waits for budget settlements still in flight.
 const SETTLE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Starts the state's background tasks, serves `app` on `listener` until `shutdown` resolves,
+/// then lets open requests finish and flushes the ledger.
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    state.start_background();
     let router = app(state.clone());
     let grace = state.live().config.server.shutdown_grace;
     let timer = state.clone();
@@ -88,11 +89,20 @@ pub async fn run(
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
-    let body = json!({"error": {"message": format!("Unknown path {}: Switchyard serves /v1/chat/completions and /v1/models", uri.path()), "type": "invalid_request_error", "param": null, "code": "unknown_url"}});
-    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+    let message = format!(
+        "Unknown path {}: Switchyard serves /v1/chat/completions and /v1/models",
+        uri.path()
+    );
+    ErrorBody::new(message, "invalid_request_error", None, Some("unknown_url"))
+        .into_response(StatusCode::NOT_FOUND)
 }
 
 async fn method_not_allowed() -> Response {
-    let body = json!({"error": {"message": "Method not allowed for this path", "type": "invalid_request_error", "param": null, "code": "method_not_allowed"}});
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+    ErrorBody::new(
+        "Method not allowed for this path",
+        "invalid_request_error",
+        None,
+        Some("method_not_allowed"),
+    )
+    .into_response(StatusCode::METHOD_NOT_ALLOWED)
 }

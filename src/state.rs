@@ -10,16 +10,21 @@ use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::dispatch::health::Health;
 use crate::limits::Limiter;
-use crate::reload::ReloadStatus;
+pub use crate::live::Live;
 use crate::shared::Shared;
 use crate::usage::Ledger;
 
-/// A config together with the runtime health built for it; a request keeps the `Arc<Live>` it
-/// started with, so a reload never changes the rules under a request in flight.
-#[derive(Debug)]
-pub struct Live {
-    pub config: Config,
-    pub health: Health,
+/// The result of one reload attempt, shown in `/health/detailed` and returned by the admin call.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct ReloadStatus {
+    pub at: String,
+    pub trigger: String,
+    pub ok: bool,
+    /// Whether the files differed from the running config.
+    pub changed: bool,
+    pub version: String,
+    /// `file:line: field: message` for each problem of a rejected change.
+    pub problems: Vec<String>,
 }
 
 /// Everything handlers share.
@@ -83,9 +88,6 @@ impl AppState {
                 None
             }
         };
-        if let Some(s) = &shared {
-            s.spawn_monitor();
-        }
         let limiter = Arc::new(Limiter::new(shared.clone(), config.access.budgets.warn_at));
         let cache = Arc::new(ResponseCache::new(&config.server.cache, shared.clone()));
         let client = reqwest::Client::builder()
@@ -99,7 +101,7 @@ impl AppState {
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds with static settings");
-        let state = Arc::new(Self {
+        Arc::new(Self {
             live: ArcSwap::from_pointee(Live { config, health }),
             shared,
             limiter,
@@ -110,15 +112,17 @@ impl AppState {
             draining: tokio::sync::watch::Sender::new(false),
             source: OnceLock::new(),
             last_reload: Mutex::new(None),
-        });
-        if let Some(shared) = &state.shared {
-            // breaker openings and key cooldowns follow the live config across reloads
-            let weak = Arc::downgrade(&state);
-            crate::dispatch::sync::spawn_sync(shared.clone(), move || {
-                weak.upgrade().map(|s| s.live())
-            });
-        }
-        state
+        })
+    }
+
+    /// Starts what runs beside the requests when Redis is configured: the connection monitor,
+    /// and sharing breaker openings and key cooldowns with other instances (following the
+    /// live config across reloads). `server::run` calls it, so building a state has no effects.
+    pub fn start_background(self: &Arc<Self>) {
+        let Some(shared) = &self.shared else { return };
+        shared.spawn_monitor();
+        let weak = Arc::downgrade(self);
+        crate::dispatch::sync::spawn_sync(shared.clone(), move || weak.upgrade().map(|s| s.live()));
     }
 
     /// Remembers the server file so reloads can re-read it.
@@ -133,11 +137,11 @@ impl AppState {
 
     /// The outcome of the last reload attempt, for health output.
     pub fn last_reload(&self) -> Option<ReloadStatus> {
-        crate::dispatch::health::lock(&self.last_reload).clone()
+        crate::lock::lock(&self.last_reload).clone()
     }
 
     pub(crate) fn set_last_reload(&self, status: ReloadStatus) {
-        *crate::dispatch::health::lock(&self.last_reload) = Some(status);
+        *crate::lock::lock(&self.last_reload) = Some(status);
     }
 
     /// Resolves once the shutdown grace period is over.

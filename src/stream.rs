@@ -1,75 +1,121 @@
-//! Relays an upstream event stream to the client as SSE, tapping usage and time to first token,
-//! and ends a stream that breaks mid-way with an error event instead of a silent `[DONE]`.
+//! Relays an upstream event stream to the client as SSE and reports a summary when it ends.
+//!
+//! The relay applies output guardrails, drops the usage the router asked for on the client's
+//! behalf, and ends a stream that breaks mid-way with an error event instead of a silent
+//! `[DONE]`. It knows nothing of the ledger, budgets or the cache: whatever it observed (usage,
+//! text, time to first token, the chunks if asked to keep them, how it ended) goes to the
+//! [`StreamEnd`] handler exactly once, also when the client goes away.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use serde_json::json;
+use tokio::time::Instant;
 
 use crate::adapters::{EventStream, UpstreamError};
-use crate::cache::{Stored, StreamTap};
-use crate::dispatch::breaker::Breaker;
-use crate::dispatch::health::breaker_event;
 use crate::guardrails::StreamRedactor;
-use crate::openai::{ChunkView, Usage};
-use crate::usage::Recorder;
-
-/// What OpenAI adds to every chunk when usage is asked for.
-pub(crate) const USAGE_NULL: &str = ",\"usage\":null";
+use crate::openai::{ChunkView, ErrorBody, Usage};
+use crate::sse;
 
 /// Completion text kept for local counting when the upstream reports no usage.
 const MAX_TEXT: usize = 4 * 1024 * 1024;
 
-/// Stores a completed stream (its chunks and usage) in the response cache.
-pub type StoreStream = Box<dyn FnOnce(Stored, Option<Usage>) + Send>;
-
-/// Optional work on the relayed chunks: output guardrails, and collecting the answer for the
-/// response cache (the store runs once with it when the stream ends normally).
-#[derive(Default)]
-pub struct Extras {
-    pub redactor: Option<StreamRedactor>,
-    pub tap: Option<(StreamTap, StoreStream)>,
+/// How a relayed stream ended.
+#[derive(Debug)]
+pub enum Ending {
+    /// The upstream finished; `[DONE]` was sent.
+    Completed,
+    /// The upstream broke after the first byte; an error event was sent.
+    Interrupted(UpstreamError),
+    /// The shutdown grace period ended the stream; an error event was sent.
+    Shutdown,
+    /// The client went away.
+    ClientGone,
 }
 
-struct Relay {
-    head: VecDeque<String>,
-    extras: Extras,
-    rest: EventStream,
+/// What a relay observed, handed to its [`StreamEnd`] once.
+#[derive(Debug)]
+pub struct Summary {
+    pub ending: Ending,
+    /// The last usage the upstream reported.
+    pub usage: Option<Usage>,
+    /// The completion text (up to 4 MiB), for counting when no usage was reported.
+    pub text: String,
+    /// Time from the request's start to the first content.
+    pub ttft: Option<Duration>,
+    /// Chunks forwarded to the client.
+    pub chunks: usize,
+    /// Output guardrail replacements made.
+    pub redactions: u32,
+    /// Every upstream payload as sent (usage included), when asked for with
+    /// [`Options::keep_up_to`] and the whole stream fitted; for a completed stream only.
+    pub kept: Option<Vec<String>>,
+}
+
+/// Receives a relay's [`Summary`] when the stream ends, however it ends.
+pub trait StreamEnd: Send + 'static {
+    fn ended(self, summary: Summary);
+}
+
+/// How to relay one stream.
+pub struct Options {
     /// Whether the client asked for the usage chunk (the router always asks upstream for it).
+    pub include_usage: bool,
+    /// Output guardrails, when the policy has any.
+    pub redactor: Option<StreamRedactor>,
+    /// Keep every payload for the summary while they total at most this many bytes.
+    pub keep_up_to: Option<usize>,
+    /// When the request started, for time to first token.
+    pub started: Instant,
+}
+
+/// Payloads kept for the summary, given up once they outgrow their cap.
+struct Kept {
+    chunks: Vec<String>,
+    bytes: usize,
+    cap: usize,
+}
+
+impl Kept {
+    /// Adds one payload; false once over the cap (the caller then drops the whole record).
+    fn push(&mut self, data: &str) -> bool {
+        self.bytes += data.len();
+        if self.bytes > self.cap {
+            return false;
+        }
+        self.chunks.push(data.to_owned());
+        true
+    }
+}
+
+struct Relay<E: StreamEnd> {
+    head: VecDeque<String>,
+    rest: EventStream,
     include_usage: bool,
-    recorder: Option<Recorder>,
-    breaker: Arc<Mutex<Breaker>>,
+    redactor: Option<StreamRedactor>,
+    kept: Option<Kept>,
+    started: Instant,
     usage: Option<Usage>,
     text: String,
     ttft: Option<Duration>,
     chunks: usize,
-    done: bool,
+    /// `Some` until the summary is handed over.
+    end: Option<E>,
     /// Resolves when the shutdown grace period is over.
     drained: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
-impl Drop for Relay {
+impl<E: StreamEnd> Drop for Relay<E> {
     fn drop(&mut self) {
-        crate::metrics::in_flight("streams", -1.0);
-        if let Some(rec) = self.recorder.take() {
-            rec.finish(
-                499,
-                "client_disconnected",
-                self.usage,
-                Some(std::mem::take(&mut self.text)),
-                self.ttft,
-            );
-        }
+        self.report(Ending::ClientGone);
     }
 }
 
-impl Relay {
+impl<E: StreamEnd> Relay<E> {
     /// Reads a chunk; says whether to forward it to the client.
     fn inspect(&mut self, data: &str) -> bool {
         let Ok(chunk) = serde_json::from_str::<ChunkView>(data) else {
@@ -81,7 +127,7 @@ impl Relay {
         for c in &chunk.choices {
             if let Some(t) = c.text() {
                 if self.ttft.is_none() && !t.is_empty() {
-                    self.ttft = self.recorder.as_ref().map(|r| r.started.elapsed());
+                    self.ttft = Some(self.started.elapsed());
                 }
                 if self.text.len() < MAX_TEXT {
                     self.text.push_str(t);
@@ -92,107 +138,109 @@ impl Relay {
         !(chunk.choices.is_empty() && chunk.usage.is_some() && !self.include_usage)
     }
 
-    /// Redacts (when guardrails apply), feeds the cache tap and frames one upstream payload;
-    /// empty when the redactor holds all of it back for now.
-    fn forward(&mut self, data: String) -> Vec<u8> {
+    /// Redacts (when guardrails apply), keeps and frames one upstream payload; empty when the
+    /// redactor holds all of it back for now.
+    fn forward(&mut self, data: &str) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(data.len() + 8);
-        match self.extras.redactor.as_mut().map(|r| r.push(&data)) {
+        match self.redactor.as_mut().map(|r| r.push(data)) {
             Some(outs) => outs.iter().for_each(|d| self.emit(d, &mut bytes)),
-            None => self.emit(&data, &mut bytes),
+            None => self.emit(data, &mut bytes),
         }
         bytes
     }
 
-    /// Appends one payload as an SSE event, and to the cache tap.
+    /// Appends one payload as an SSE event, and to what is kept.
     fn emit(&mut self, data: &str, out: &mut Vec<u8>) {
-        if let Some((tap, _)) = &mut self.extras.tap {
-            tap.push(data);
-        }
-        out.extend_from_slice(b"data: ");
+        self.keep(data);
         // usage was asked upstream for the ledger; a client that did not ask gets chunks
         // without the `"usage":null` that asking adds
-        if !self.include_usage && data.contains(USAGE_NULL) {
-            out.extend_from_slice(data.replace(USAGE_NULL, "").as_bytes());
+        if self.include_usage {
+            sse::write_event(out, data);
         } else {
-            out.extend_from_slice(data.as_bytes());
+            sse::write_event(out, &sse::without_null_usage(data));
         }
-        out.extend_from_slice(b"\n\n");
     }
 
-    /// Releases text the redactor still holds, and stores a completed answer in the cache.
-    fn close(&mut self, completed: bool) -> Vec<u8> {
-        let held = match &mut self.extras.redactor {
+    fn keep(&mut self, data: &str) {
+        if self.kept.as_mut().is_some_and(|k| !k.push(data)) {
+            self.kept = None;
+        }
+    }
+
+    /// Releases text the redactor still holds.
+    fn release(&mut self) -> Vec<u8> {
+        let held = match &mut self.redactor {
             Some(r) => r.finish(),
             None => Vec::new(),
         };
         let mut bytes = Vec::new();
         held.iter().for_each(|d| self.emit(d, &mut bytes));
-        if let Some(r) = &self.extras.redactor {
-            if let Some(rec) = &mut self.recorder {
-                rec.record.redactions = r.redactions();
-            }
-        }
-        if let Some((tap, store)) = self.extras.tap.take() {
-            if let Some(stored) = tap.finish(completed) {
-                store(stored, self.usage);
-            }
-        }
         bytes
     }
 
-    fn finish(&mut self, status: u16, outcome: &str) {
-        self.done = true;
-        if let Some(rec) = self.recorder.take() {
-            rec.finish(
-                status,
-                outcome,
-                self.usage,
-                Some(std::mem::take(&mut self.text)),
-                self.ttft,
-            );
-        }
+    /// Hands the summary over, once.
+    fn report(&mut self, ending: Ending) {
+        let Some(end) = self.end.take() else { return };
+        let kept = match ending {
+            Ending::Completed => self.kept.take().map(|k| k.chunks),
+            _ => None,
+        };
+        end.ended(Summary {
+            ending,
+            usage: self.usage,
+            text: std::mem::take(&mut self.text),
+            ttft: self.ttft,
+            chunks: self.chunks,
+            redactions: self.redactor.as_ref().map_or(0, StreamRedactor::redactions),
+            kept,
+        });
+    }
+
+    /// Ends the stream: releases held text, appends `last`, reports `ending`.
+    fn close(&mut self, ending: Ending, last: &[u8]) -> Bytes {
+        let mut bytes = self.release();
+        bytes.extend_from_slice(last);
+        self.report(ending);
+        bytes.into()
     }
 }
 
 /// The client-facing SSE body for a committed stream. `head` are chunks already received.
-pub fn relay(
+pub fn relay<E: StreamEnd>(
     head: Vec<String>,
     rest: EventStream,
-    include_usage: bool,
-    recorder: Recorder,
-    breaker: Arc<Mutex<Breaker>>,
+    options: Options,
     drained: impl Future<Output = ()> + Send + 'static,
-    extras: Extras,
+    end: E,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    crate::metrics::in_flight("streams", 1.0);
     let state = Relay {
         head: head.into(),
-        extras,
         rest,
-        include_usage,
-        recorder: Some(recorder),
-        breaker,
+        include_usage: options.include_usage,
+        redactor: options.redactor,
+        kept: options.keep_up_to.map(|cap| Kept {
+            chunks: Vec::new(),
+            bytes: 0,
+            cap,
+        }),
+        started: options.started,
         usage: None,
         text: String::new(),
         ttft: None,
         chunks: 0,
-        done: false,
+        end: Some(end),
         drained: Box::pin(drained),
     };
     futures_util::stream::unfold(state, |mut st| async move {
-        if st.done {
-            return None;
-        }
+        st.end.as_ref()?;
         loop {
             let next = match st.head.pop_front() {
                 Some(d) => Some(Ok(d)),
                 None => tokio::select! {
                     biased;
                     () = &mut st.drained => {
-                        let mut bytes = st.close(false);
-                        st.finish(200, "shutdown");
-                        bytes.extend_from_slice(&shutdown_event(st.chunks));
-                        return Some((Ok(bytes.into()), st));
+                        let event = shutdown_event(st.chunks);
+                        return Some((Ok(st.close(Ending::Shutdown, &event)), st));
                     }
                     next = st.rest.next() => next,
                 },
@@ -201,66 +249,46 @@ pub fn relay(
                 Some(Ok(data)) => {
                     if st.inspect(&data) {
                         st.chunks += 1;
-                        let bytes = st.forward(data);
+                        let bytes = st.forward(&data);
                         if !bytes.is_empty() {
                             return Some((Ok(bytes.into()), st));
                         }
-                    } else if let Some((tap, _)) = &mut st.extras.tap {
-                        // the usage chunk this client skipped is kept for hits that ask for it
-                        tap.push(&data);
+                    } else {
+                        // the usage chunk this client skipped is kept for replays that ask for it
+                        st.keep(&data);
                     }
                 }
-                None => {
-                    let mut bytes = st.close(true);
-                    st.finish(200, "ok");
-                    bytes.extend_from_slice(b"data: [DONE]\n\n");
-                    return Some((Ok(bytes.into()), st));
-                }
+                None => return Some((Ok(st.close(Ending::Completed, sse::DONE)), st)),
                 Some(Err(e)) => {
-                    let model = st
-                        .recorder
-                        .as_ref()
-                        .and_then(|r| r.record.model.clone())
-                        .unwrap_or_default();
-                    breaker_event(&st.breaker, &model, |b, now| b.on_failure(now));
                     tracing::warn!(error = %e, chunks = st.chunks, "upstream stream broke after the first byte");
-                    let mut bytes = st.close(false);
-                    st.finish(200, "stream_interrupted");
-                    bytes.extend_from_slice(&error_event(&e, st.chunks));
-                    return Some((Ok(bytes.into()), st));
+                    let event = error_event(&e, st.chunks);
+                    return Some((Ok(st.close(Ending::Interrupted(e), &event)), st));
                 }
             }
         }
     })
 }
 
-/// One SSE event carrying `data`.
-pub(crate) fn sse(data: &str) -> Bytes {
-    let mut b = Vec::with_capacity(data.len() + 8);
-    b.extend_from_slice(b"data: ");
-    b.extend_from_slice(data.as_bytes());
-    b.extend_from_slice(b"\n\n");
-    b.into()
-}
-
 /// The event that ends a stream still open when the shutdown grace period is over.
 fn shutdown_event(chunks: usize) -> Bytes {
-    let body = json!({"error": {
-        "message": format!("The router is shutting down; the stream was ended after {chunks} chunks and the answer is incomplete. Retry the request."),
-        "type": "server_error",
-        "param": null,
-        "code": "server_shutting_down",
-    }});
-    sse(&body.to_string())
+    let body = ErrorBody::new(
+        format!("The router is shutting down; the stream was ended after {chunks} chunks and the answer is incomplete. Retry the request."),
+        "server_error",
+        None,
+        Some("server_shutting_down"),
+    );
+    sse::event(&body.to_json())
 }
 
 /// The event that ends a broken stream; OpenAI's SDKs raise it as an `APIError`.
 fn error_event(e: &UpstreamError, chunks: usize) -> Bytes {
-    let body = json!({"error": {
-        "message": format!("The upstream stream failed after {chunks} chunks ({e}); the answer is incomplete."),
-        "type": "upstream_error",
-        "param": null,
-        "code": "stream_interrupted",
-    }});
-    sse(&body.to_string())
+    let body = ErrorBody::new(
+        format!(
+            "The upstream stream failed after {chunks} chunks ({e}); the answer is incomplete."
+        ),
+        "upstream_error",
+        None,
+        Some("stream_interrupted"),
+    );
+    sse::event(&body.to_json())
 }

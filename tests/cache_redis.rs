@@ -114,17 +114,15 @@ async fn a_shared_stream_replays_on_another_instance() {
     let p = Prefix::new();
     let (a, b) = (cache(shared(REDIS, &p.0)), cache(shared(REDIS, &p.0)));
     let k = key("stream me", true);
-    let mut tap = a.tap();
-    for d in [
+    let chunks = [
         r#"{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}"#,
         r#"{"id":"c","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#,
-    ] {
-        tap.push(d);
-    }
-    a.put(k, entry(tap.finish(true).expect("completed"))).await;
+    ];
+    let stored = Stored::Chunks(chunks.iter().map(|c| (*c).to_owned()).collect());
+    a.put(k, entry(stored)).await;
 
     let got = b.get(&k).await.expect("shared hit");
-    let frames: Vec<Bytes> = replay(&got, false)
+    let frames: Vec<Bytes> = replay(&got.reply, false)
         .expect("a stream entry")
         .map(|r| r.unwrap_or_default())
         .collect()

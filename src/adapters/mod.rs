@@ -1,6 +1,7 @@
 //! Calls upstream providers; one file per wire API, each owning only its translation.
 
 pub mod anthropic;
+mod driver;
 pub mod gemini;
 pub mod openai;
 pub mod transport;
@@ -14,7 +15,7 @@ use futures_util::Stream;
 use serde_json::{Map, Value};
 
 use crate::config::{Endpoint, Model, Provider, Wire};
-use crate::openai::ReplyView;
+use crate::openai::{Completion, ErrorBody, ReplyView, Usage};
 use crate::secret::Secret;
 
 /// Everything one upstream call needs; borrowed from the config and the request.
@@ -28,9 +29,78 @@ pub struct Call<'a> {
 }
 
 /// A whole non-streamed answer in OpenAI's shape, with the parts the ledger reads.
+#[derive(Debug)]
 pub struct FullReply {
     pub body: Bytes,
-    pub view: ReplyView,
+    /// What the upstream reported; `None` leaves counting to the router.
+    pub usage: Option<Usage>,
+    /// The answer's text, kept only when no usage was reported (to count completion tokens).
+    pub uncounted: Option<String>,
+}
+
+impl FullReply {
+    /// An OpenAI-shaped body as an upstream sent it, with its usage read out.
+    pub fn parse(body: Bytes) -> Result<Self, UpstreamError> {
+        let view: ReplyView =
+            serde_json::from_slice(&body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+        Ok(Self {
+            uncounted: view.usage.is_none().then(|| view.text()),
+            usage: view.usage,
+            body,
+        })
+    }
+
+    /// A translated answer, serialised once.
+    pub fn from_completion(c: &Completion) -> Result<Self, UpstreamError> {
+        let body = serde_json::to_vec(c)
+            .map_err(|e| UpstreamError::Malformed(format!("cannot encode answer: {e}")))?;
+        let usage = c.usage.map(|u| u.usage());
+        Ok(Self {
+            body: body.into(),
+            uncounted: usage.is_none().then(|| c.text()),
+            usage,
+        })
+    }
+
+    /// An answer with no usage and no text to count (embeddings from a wire that reports none).
+    pub fn unmetered(body: Bytes) -> Self {
+        Self {
+            body,
+            usage: None,
+            uncounted: None,
+        }
+    }
+}
+
+/// A request a wire cannot express (`n > 1` on Anthropic, token-id inputs on Gemini, an
+/// endpoint the wire does not serve): the candidate is unsuitable, not unhealthy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsupported {
+    pub message: String,
+    /// The request field at fault.
+    pub param: Option<String>,
+    pub code: Option<&'static str>,
+}
+
+impl Unsupported {
+    /// `message` about the request field `param`.
+    pub fn new(message: impl Into<String>, param: Option<&str>) -> Self {
+        Self {
+            message: message.into(),
+            param: param.map(str::to_owned),
+            code: None,
+        }
+    }
+
+    /// The 400 body a client gets when no candidate can serve the request.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody::new(
+            self.message.clone(),
+            "invalid_request_error",
+            self.param.as_deref(),
+            self.code,
+        )
+    }
 }
 
 /// OpenAI chunk JSON texts (the `data:` payloads), ending after `[DONE]`; a stream that stops
@@ -54,6 +124,8 @@ pub enum UpstreamError {
     Malformed(String),
     #[error("stream cut: {0}")]
     StreamCut(String),
+    #[error("unsupported by this wire: {}", .0.message)]
+    Unsupported(Unsupported),
 }
 
 impl UpstreamError {
@@ -66,6 +138,7 @@ impl UpstreamError {
                     || *status == StatusCode::REQUEST_TIMEOUT
                     || status.is_server_error()
             }
+            Self::Unsupported(_) => false,
             _ => true,
         }
     }
@@ -88,6 +161,7 @@ impl UpstreamError {
             Self::Status { status, .. } => status.as_u16().to_string(),
             Self::Malformed(_) => "malformed".into(),
             Self::StreamCut(_) => "stream_cut".into(),
+            Self::Unsupported(_) => "unsupported".into(),
         }
     }
 }
@@ -157,14 +231,12 @@ impl Adapter {
 }
 
 fn unsupported(endpoint: Endpoint) -> UpstreamError {
-    let message = format!(
-        "this provider's wire API does not serve {}",
-        endpoint.as_str()
-    );
-    let body = serde_json::json!({"error": {"message": message, "type": "invalid_request_error", "param": "model", "code": "unsupported_endpoint"}});
-    UpstreamError::Status {
-        status: StatusCode::BAD_REQUEST,
-        body: body.to_string().into(),
-        retry_after: None,
-    }
+    UpstreamError::Unsupported(Unsupported {
+        message: format!(
+            "this provider's wire API does not serve {}",
+            endpoint.as_str()
+        ),
+        param: Some("model".into()),
+        code: Some("unsupported_endpoint"),
+    })
 }

@@ -1,14 +1,13 @@
 //! The OpenAI-compatible wire API (chat, legacy completions, embeddings): the body goes through
 //! untouched except `model` and stream options.
 
-use std::time::Duration;
+use axum::http::header;
+use std::collections::VecDeque;
 
-use axum::http::{header, HeaderMap};
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+use super::driver::{self, Translator};
 use super::{transport, Call, EventStream, FullReply, UpstreamError};
 use crate::config::Endpoint;
 
@@ -72,23 +71,6 @@ async fn send(
         })
 }
 
-/// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let get = |name: &str| {
-        headers
-            .get(name)?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-    };
-    get("retry-after-ms")
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-        .or_else(|| get("retry-after").map(Duration::from_secs_f64))
-}
-
 /// A non-streamed chat completion.
 pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
     request(call, Endpoint::Chat).await
@@ -102,35 +84,30 @@ pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> 
 /// A whole answer from any endpoint (chat, legacy completions, embeddings).
 pub async fn request(call: &Call<'_>, endpoint: Endpoint) -> Result<FullReply, UpstreamError> {
     let resp = send(call, endpoint, false).await?;
-    let body = transport::read_body(call, resp).await?;
-    let view =
-        serde_json::from_slice(&body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
-    Ok(FullReply { body, view })
+    FullReply::parse(transport::read_body(call, resp).await?)
 }
 
-/// A streamed answer (chat or legacy completions): the `data:` payloads up to `[DONE]`, each
-/// awaited with the idle timeout.
+/// A streamed answer (chat or legacy completions): the `data:` payloads as sent, up to `[DONE]`.
 pub async fn stream(call: &Call<'_>, endpoint: Endpoint) -> Result<EventStream, UpstreamError> {
     let resp = send(call, endpoint, true).await?;
-    let idle = call.provider.idle_timeout;
-    let events = resp.bytes_stream().eventsource();
-    let stream = futures_util::stream::unfold(Some(events), move |state| async move {
-        let mut events = state?;
-        loop {
-            return match tokio::time::timeout(idle, events.next()).await {
-                Err(_) => Some((Err(UpstreamError::Timeout(idle)), None)),
-                Ok(None) => Some((
-                    Err(UpstreamError::StreamCut("ended without [DONE]".into())),
-                    None,
-                )),
-                Ok(Some(Err(e))) => Some((Err(UpstreamError::StreamCut(e.to_string())), None)),
-                Ok(Some(Ok(ev))) if ev.data == "[DONE]" => None,
-                Ok(Some(Ok(ev))) if ev.data.trim().is_empty() => continue,
-                Ok(Some(Ok(ev))) => Some((Ok(ev.data), Some(events))),
-            };
+    Ok(driver::drive(resp, call.provider.idle_timeout, Passthrough))
+}
+
+/// OpenAI's own chunks need no translation; `[DONE]` is the only clean end.
+struct Passthrough;
+
+impl Translator for Passthrough {
+    fn on_event(&mut self, data: &str, out: &mut VecDeque<String>) -> Result<bool, UpstreamError> {
+        if data == "[DONE]" {
+            return Ok(true);
         }
-    });
-    Ok(Box::pin(stream.fuse()))
+        out.push_back(data.to_owned());
+        Ok(false)
+    }
+
+    fn on_end(&mut self, _: &mut VecDeque<String>) -> Result<(), UpstreamError> {
+        Err(UpstreamError::StreamCut("ended without [DONE]".into()))
+    }
 }
 
 #[cfg(test)]
@@ -162,15 +139,5 @@ mod tests {
         })
         .unwrap();
         assert_eq!(v["stream_options"], serde_json::json!({"x":1}));
-    }
-
-    #[test]
-    fn parses_retry_after_forms() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", "2".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert("retry-after-ms", "1500".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
-        assert_eq!(retry_after(&HeaderMap::new()), None);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 
 use super::{Call, UpstreamError};
@@ -35,7 +35,7 @@ pub async fn send(
         return Ok(Ok(resp));
     }
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let retry_after = super::openai::retry_after(resp.headers());
+    let retry_after = retry_after(resp.headers());
     let body = tokio::time::timeout(call.provider.idle_timeout, resp.bytes())
         .await
         .ok()
@@ -55,5 +55,37 @@ pub async fn read_body(call: &Call<'_>, resp: reqwest::Response) -> Result<Bytes
         Err(_) => Err(UpstreamError::Timeout(limit)),
         Ok(Err(e)) => Err(UpstreamError::StreamCut(e.without_url().to_string())),
         Ok(Ok(b)) => Ok(b),
+    }
+}
+
+/// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    get("retry-after-ms")
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .or_else(|| get("retry-after").map(Duration::from_secs_f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", "1500".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        assert_eq!(retry_after(&HeaderMap::new()), None);
     }
 }

@@ -12,7 +12,7 @@ use crate::config::Endpoint;
 use crate::state::AppState;
 
 async fn serve(
-    state: &AppState,
+    state: &Arc<AppState>,
     headers: &HeaderMap,
     endpoint: Endpoint,
     body: Result<Bytes, BytesRejection>,
@@ -20,7 +20,7 @@ async fn serve(
     let id = super::request_id(headers);
     let limit = state.live().config.server.max_body_bytes;
     let body = body.map_err(|rejection| super::body_error(rejection, limit));
-    crate::pipeline::handle(state, &id, endpoint, headers, body).await
+    crate::pipeline::handle(state, id, endpoint, headers, body).await
 }
 
 pub async fn chat_completions(

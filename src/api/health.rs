@@ -8,7 +8,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::dispatch::health::lock;
+use crate::lock::lock;
 use crate::state::AppState;
 
 /// `GET /health`: cheap, for Docker and simple load balancers.

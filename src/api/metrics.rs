@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
-use crate::dispatch::health::lock;
+use crate::lock::lock;
 use crate::state::AppState;
 
 /// Refreshes the breaker gauges, then renders every metric.

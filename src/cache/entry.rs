@@ -55,7 +55,7 @@ impl Entry {
 }
 
 /// What one chunk of `len` bytes counts for.
-pub(crate) fn chunk_cost(len: usize) -> usize {
+fn chunk_cost(len: usize) -> usize {
     len + CHUNK_OVERHEAD
 }
 

@@ -5,24 +5,24 @@ use std::convert::Infallible;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::entry::{Entry, Stored};
+use super::entry::Stored;
 use crate::openai::ChunkView;
-use crate::stream::{sse, USAGE_NULL};
+use crate::sse;
 
-/// The SSE body replaying `entry`: every stored chunk as `data: …`, then `data: [DONE]`.
-/// Chunks are stored as upstream sent them, with usage; a client that did not ask for usage
-/// gets neither the usage-only chunk nor `"usage":null`, as the live relay does. `None` when
-/// the entry holds a non-streamed body, which a streaming request cannot be answered with.
+/// The SSE body replaying a stored answer: every stored chunk as `data: …`, then
+/// `data: [DONE]`. Chunks are stored as upstream sent them, with usage; a client that did not
+/// ask for usage gets neither the usage-only chunk nor `"usage":null`, as the live relay does.
+/// `None` for a non-streamed body, which a streaming request cannot be answered with.
 pub fn replay(
-    entry: &Entry,
+    reply: &Stored,
     include_usage: bool,
 ) -> Option<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
-    let frames = frames(entry, include_usage)?;
+    let frames = frames(reply, include_usage)?;
     Some(futures_util::stream::iter(frames.into_iter().map(Ok)))
 }
 
-fn frames(entry: &Entry, include_usage: bool) -> Option<Vec<Bytes>> {
-    let Stored::Chunks(chunks) = &entry.reply else {
+fn frames(reply: &Stored, include_usage: bool) -> Option<Vec<Bytes>> {
+    let Stored::Chunks(chunks) = reply else {
         return None;
     };
     let mut out: Vec<Bytes> = chunks
@@ -30,13 +30,13 @@ fn frames(entry: &Entry, include_usage: bool) -> Option<Vec<Bytes>> {
         .filter(|c| include_usage || !usage_only(c))
         .map(|c| {
             if include_usage {
-                sse(c)
+                sse::event(c)
             } else {
-                sse(&c.replace(USAGE_NULL, ""))
+                sse::event(&sse::without_null_usage(c))
             }
         })
         .collect();
-    out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    out.push(Bytes::from_static(sse::DONE));
     Some(out)
 }
 
@@ -49,22 +49,11 @@ fn usage_only(data: &str) -> bool {
 mod tests {
     use super::*;
     use futures_util::StreamExt;
-    use std::time::SystemTime;
 
     const CONTENT: &str =
         r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}"#;
     const USAGE: &str =
         r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
-
-    fn entry(reply: Stored) -> Entry {
-        Entry {
-            reply,
-            model: "m".into(),
-            provider: "p".into(),
-            usage: None,
-            created: SystemTime::now(),
-        }
-    }
 
     fn text(frames: &[Bytes]) -> Vec<&str> {
         frames
@@ -75,7 +64,7 @@ mod tests {
 
     #[tokio::test]
     async fn replays_every_chunk_then_done_for_a_client_that_asked_for_usage() {
-        let e = entry(Stored::Chunks(vec![CONTENT.into(), USAGE.into()]));
+        let e = Stored::Chunks(vec![CONTENT.into(), USAGE.into()]);
         let got: Vec<Bytes> = replay(&e, true)
             .expect("chunks")
             .map(|r| r.unwrap_or_default())
@@ -93,7 +82,7 @@ mod tests {
 
     #[test]
     fn drops_usage_for_a_client_that_did_not_ask() {
-        let e = entry(Stored::Chunks(vec![CONTENT.into(), USAGE.into()]));
+        let e = Stored::Chunks(vec![CONTENT.into(), USAGE.into()]);
         let got = frames(&e, false).expect("chunks");
         let plain = r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}]}"#;
         assert_eq!(
@@ -104,7 +93,7 @@ mod tests {
 
     #[test]
     fn a_full_body_is_not_replayed_as_a_stream() {
-        let e = entry(Stored::Full(Bytes::from_static(b"{}")));
+        let e = Stored::Full(Bytes::from_static(b"{}"));
         assert!(frames(&e, true).is_none());
     }
 }

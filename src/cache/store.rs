@@ -10,7 +10,6 @@ use super::bounds::{weight, FromCreation, Tally};
 use super::decision::{decide, Decision};
 use super::entry::Entry;
 use super::key::CacheKey;
-use super::tap::StreamTap;
 use crate::config::CacheSettings;
 use crate::openai::ChatRequest;
 use crate::shared::Shared;
@@ -87,9 +86,9 @@ impl ResponseCache {
         d
     }
 
-    /// A tap for a streamed answer, capped at what [`ResponseCache::put`] would accept.
-    pub fn tap(&self) -> StreamTap {
-        StreamTap::new(self.entry_cap)
+    /// The most one answer may take to be stored (an eighth of the byte bound, at most 4 MiB).
+    pub fn entry_cap(&self) -> usize {
+        self.entry_cap
     }
 
     /// The answer under `key`: this instance's first, then the shared one (kept locally

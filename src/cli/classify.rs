@@ -107,7 +107,7 @@ pub async fn run(opts: Options<'_>) -> i32 {
         let _ = match (&decision, opts.json) {
             (Ok(d), true) => writeln!(out, "{}", describe(&config, &id, d)),
             (Ok(d), false) => writeln!(out, "{}", text_line(&config, &id, d)),
-            (Err(e), true) => writeln!(out, "{}", json!({"id": id, "error": e.body()["error"]})),
+            (Err(e), true) => writeln!(out, "{}", json!({"id": id, "error": e.body().error})),
             (Err(e), false) => writeln!(out, "{id}\terror: {e}"),
         };
     }

@@ -96,15 +96,22 @@ pub enum Wire {
 }
 
 /// An OpenAI API surface a request arrives on, and a model can serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Endpoint {
     /// `/v1/chat/completions`
+    #[default]
     Chat,
     /// `/v1/completions` (legacy text completions)
     Completions,
     /// `/v1/embeddings`
     Embeddings,
+}
+
+impl PartialEq<&str> for Endpoint {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 impl Endpoint {

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::{RunningSim, SimWire};
+use crate::openai::ErrorBody;
 use crate::sim::{Behavior, SimControl};
 
 /// The simulators' control handles (and wire APIs) by provider name.
@@ -62,9 +63,12 @@ async fn set_behavior(
     let Some((control, wire)) = sims.0.get(&name) else {
         return (
             StatusCode::NOT_FOUND,
-            Json(
-                json!({"error": {"message": format!("no simulated provider `{name}`"), "type": "invalid_request_error", "param": "name", "code": null}}),
-            ),
+            Json(json!(ErrorBody::new(
+                format!("no simulated provider `{name}`"),
+                "invalid_request_error",
+                Some("name"),
+                None
+            ))),
         );
     };
     let mode = serde_json::from_str::<Value>(&body)
@@ -83,9 +87,12 @@ async fn set_behavior(
         _ => {
             return (
                 StatusCode::BAD_REQUEST,
-                Json(
-                    json!({"error": {"message": "mode must be one of ok, fail, rate_limit, stall, cut", "type": "invalid_request_error", "param": "mode", "code": null}}),
-                ),
+                Json(json!(ErrorBody::new(
+                    "mode must be one of ok, fail, rate_limit, stall, cut",
+                    "invalid_request_error",
+                    Some("mode"),
+                    None
+                ))),
             );
         }
     };

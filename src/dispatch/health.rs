@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use super::breaker::Breaker;
 use super::keys::KeyPool;
 use crate::config::Config;
+use crate::lock::lock;
 
 /// Breakers by model index and key pools by provider index of one [`Config`]. Each entry is
 /// behind its own small lock, held only for a state transition, never across an await.
@@ -104,9 +105,4 @@ pub fn breaker_event<R>(
         crate::metrics::record_transition(model, after);
     }
     result
-}
-
-/// Locks a state machine; a poisoned lock (a panic elsewhere) still holds valid state.
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -25,9 +25,9 @@ pub enum KeyPick {
     NoKeys,
     /// Every key is cooling down; the earliest is free at this instant.
     AllCooling(Instant),
-    /// Every key is cooling down or at its rpm/tpm limit, and at least one is only paced: the
-    /// earliest key is free at this instant, so waiting for it is worth considering.
-    AllPaced(Instant),
+    /// Every key is cooling down or at its rpm/tpm limit, and at least one is only paced: `key`
+    /// is the first free, at `at`, so waiting for it is worth considering ([`KeyPool::book`]).
+    AllPaced { key: usize, at: Instant },
 }
 
 impl KeyPool {
@@ -70,26 +70,24 @@ impl KeyPool {
                 return KeyPick::Key(i);
             }
         }
-        let earliest = self.earliest(now, tokens).map_or(now, |(_, at)| at);
+        let (key, at) = self.earliest(now, tokens);
         if (0..n).all(|i| self.cooling_until(i, now).is_some()) {
-            KeyPick::AllCooling(earliest)
+            KeyPick::AllCooling(at)
         } else {
-            KeyPick::AllPaced(earliest)
+            KeyPick::AllPaced { key, at }
         }
     }
 
-    /// Books the earliest free slot of any key for a call of `tokens` tokens (the instant
-    /// [`KeyPick::AllPaced`] reported): the caller waits until then and uses that key.
-    /// Bookings line up in the order they were made. `None` for a provider without keys.
-    pub fn reserve(&mut self, now: Instant, tokens: u64) -> Option<(usize, Instant)> {
-        let (i, at) = self.earliest(now, tokens)?;
-        self.pacers[i].take_at(at, tokens);
-        self.next = (i + 1) % self.pacers.len();
-        Some((i, at))
+    /// Books `key`'s slot at `at` for a call of `tokens` tokens, as [`KeyPick::AllPaced`]
+    /// reported them under the same lock: the caller waits until then and uses that key.
+    /// Bookings line up in the order they were made.
+    pub fn book(&mut self, key: usize, at: Instant, tokens: u64) {
+        self.pacers[key].take_at(at, tokens);
+        self.next = (key + 1) % self.pacers.len();
     }
 
-    /// The key free soonest (first in rotation order on a tie) and when.
-    fn earliest(&self, now: Instant, tokens: u64) -> Option<(usize, Instant)> {
+    /// The key free soonest (first in rotation order on a tie) and when; the pool has keys.
+    fn earliest(&self, now: Instant, tokens: u64) -> (usize, Instant) {
         let n = self.pacers.len();
         (0..n)
             .map(|step| (self.next + step) % n)
@@ -98,6 +96,7 @@ impl KeyPool {
                 (i, self.pacers[i].ready_at(now, tokens).max(cool))
             })
             .min_by_key(|&(_, at)| at)
+            .unwrap_or((0, now))
     }
 
     /// Counts a request into this provider's queue unless `max` already wait.
@@ -223,10 +222,13 @@ mod tests {
         tokio::time::advance(s / 4).await;
         let t1 = Instant::now();
         assert_eq!(p.pick(t1, 0), KeyPick::Key(1));
-        assert_eq!(p.pick(t1, 0), KeyPick::AllPaced(t0 + s));
+        assert_eq!(p.pick(t1, 0), KeyPick::AllPaced { key: 0, at: t0 + s });
         tokio::time::advance(s * 3 / 4).await;
         assert_eq!(p.pick(Instant::now(), 0), KeyPick::Key(0));
-        assert_eq!(p.pick(Instant::now(), 0), KeyPick::AllPaced(t1 + s));
+        assert_eq!(
+            p.pick(Instant::now(), 0),
+            KeyPick::AllPaced { key: 1, at: t1 + s }
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -243,7 +245,18 @@ mod tests {
                 KeyPick::Key(1)
             ]
         );
-        assert_eq!(KeyPool::new(0).reserve(now, 0), None);
+        assert_eq!(KeyPool::new(0).pick(now, 0), KeyPick::NoKeys);
+    }
+
+    /// Picks while every key is paced, and books the slot reported.
+    fn book_next(p: &mut KeyPool, now: Instant, tokens: u64) -> (usize, Instant) {
+        match p.pick(now, tokens) {
+            KeyPick::AllPaced { key, at } => {
+                p.book(key, at, tokens);
+                (key, at)
+            }
+            other => panic!("expected every key paced, got {other:?}"),
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -253,13 +266,16 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(p.pick(t0, 0), KeyPick::Key(0));
         assert_eq!(p.pick(t0, 0), KeyPick::Key(1));
-        let booked: Vec<_> = (0..3).map(|_| p.reserve(t0, 0)).collect();
-        assert_eq!(
-            booked,
-            [Some((0, t0 + s)), Some((1, t0 + s)), Some((0, t0 + 2 * s))]
-        );
+        let booked: Vec<_> = (0..3).map(|_| book_next(&mut p, t0, 0)).collect();
+        assert_eq!(booked, [(0, t0 + s), (1, t0 + s), (0, t0 + 2 * s)]);
         // a later arrival queues behind the bookings
-        assert_eq!(p.pick(t0 + s, 0), KeyPick::AllPaced(t0 + 2 * s));
+        assert_eq!(
+            p.pick(t0 + s, 0),
+            KeyPick::AllPaced {
+                key: 1,
+                at: t0 + 2 * s
+            }
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -270,9 +286,14 @@ mod tests {
         p.cool_down(0, t0 + 10 * s);
         assert_eq!(p.pick(t0, 600), KeyPick::Key(1));
         // key 1 spent its minute of tokens: 100 more need 10 s, as long as key 0 cools
-        assert_eq!(p.pick(t0, 100), KeyPick::AllPaced(t0 + 10 * s));
-        assert_eq!(p.pick(t0, 50), KeyPick::AllPaced(t0 + 5 * s));
-        assert_eq!(p.reserve(t0, 50), Some((1, t0 + 5 * s)));
+        assert_eq!(
+            p.pick(t0, 100),
+            KeyPick::AllPaced {
+                key: 0,
+                at: t0 + 10 * s
+            }
+        );
+        assert_eq!(book_next(&mut p, t0, 50), (1, t0 + 5 * s));
         p.cool_down(1, t0 + 20 * s);
         assert_eq!(p.pick(t0, 1), KeyPick::AllCooling(t0 + 10 * s));
     }

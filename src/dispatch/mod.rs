@@ -20,11 +20,12 @@ use tokio::time::Instant;
 use crate::adapters::{Adapter, Call, EventStream, FullReply, UpstreamError};
 use crate::config::Endpoint;
 use crate::error::ApiError;
+use crate::live::Live;
+use crate::lock::lock;
 use crate::openai::ChunkView;
 use crate::route::RoutePlan;
-use crate::state::Live;
 use breaker::{Breaker, Permit};
-use health::{breaker_event, lock};
+use health::breaker_event;
 
 /// What a request asks of its upstream: which endpoint, streamed or not, and what pacing
 /// needs to know about it.
@@ -56,8 +57,71 @@ pub struct Trace {
     pub failovers: u32,
     /// Time spent waiting on upstreams and in backoff sleeps, excluded from router overhead.
     pub waited: Duration,
-    /// One note per candidate that did not answer, e.g. `openai/gpt-4.1: 500, 500`.
-    pub notes: Vec<String>,
+    /// One entry per candidate that did not answer.
+    pub notes: Vec<CandidateNote>,
+}
+
+/// Why a candidate was passed over without calling it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    BreakerOpen,
+    /// Every key is cooling down after 429s.
+    KeysCooling,
+    /// Every key is at its rpm/tpm limit and the policy does not wait that long.
+    Paced,
+    /// The provider's pacing queue is full.
+    QueueFull,
+}
+
+impl SkipReason {
+    /// How the reason reads in summaries and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BreakerOpen => "breaker open",
+            Self::KeysCooling => "all keys cooling down",
+            Self::Paced => "keys at rpm/tpm limit",
+            Self::QueueFull => "pacing queue full",
+        }
+    }
+}
+
+/// One try of a candidate that did not answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TryNote {
+    Skipped(SkipReason),
+    /// Called, and failed with this label (`500`, `timeout`, `connect_error`, ...).
+    Failed(String),
+}
+
+/// A candidate that did not answer, and what each try met.
+#[derive(Debug, Clone)]
+pub struct CandidateNote {
+    pub model: Arc<str>,
+    pub tries: Vec<TryNote>,
+}
+
+impl CandidateNote {
+    /// Whether the candidate was actually called (not only skipped).
+    pub fn attempted(&self) -> bool {
+        self.tries.iter().any(|t| matches!(t, TryNote::Failed(_)))
+    }
+}
+
+impl std::fmt::Display for CandidateNote {
+    /// `openai/gpt-4.1: 500, 500` or `anthropic/claude: skipped: breaker open`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.model)?;
+        for (i, t) in self.tries.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match t {
+                TryNote::Skipped(r) => write!(f, "skipped: {}", r.as_str())?,
+                TryNote::Failed(label) => f.write_str(label)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A successful dispatch.
@@ -85,7 +149,6 @@ pub async fn dispatch(
     op: Op,
 ) -> Result<Dispatched, Failed> {
     let mut trace = Trace::default();
-    let mut attempted_any = false;
     let mut last_model = None;
     let mut candidates = 0u32;
     for group in &plan.groups {
@@ -96,8 +159,8 @@ pub async fn dispatch(
             }
             candidates += 1;
             last_model = Some(m);
-            let mut note = Vec::new();
-            match try_candidate(live, client, m, body, op, &mut trace, &mut note).await {
+            let mut tries = Vec::new();
+            match try_candidate(live, client, m, body, op, &mut trace, &mut tries).await {
                 Ok((reply, breaker)) => {
                     return Ok(Dispatched {
                         model: m,
@@ -115,15 +178,16 @@ pub async fn dispatch(
                 }
                 Err(None) => {}
             }
-            attempted_any |= note.iter().any(|n| !n.starts_with("skipped"));
-            trace
-                .notes
-                .push(format!("{}: {}", live.config.models[m].id, note.join(", ")));
+            trace.notes.push(CandidateNote {
+                model: live.config.models[m].id.clone(),
+                tries,
+            });
         }
     }
+    let summary: Vec<String> = trace.notes.iter().map(ToString::to_string).collect();
     let error = ApiError::AllFailed {
-        summary: trace.notes.join("; "),
-        nothing_attempted: !attempted_any,
+        summary: summary.join("; "),
+        nothing_attempted: !trace.notes.iter().any(CandidateNote::attempted),
     };
     Err(Failed {
         error,
@@ -141,7 +205,7 @@ async fn try_candidate(
     body: &Map<String, Value>,
     op: Op,
     trace: &mut Trace,
-    note: &mut Vec<String>,
+    tries: &mut Vec<TryNote>,
 ) -> Result<(Reply, Arc<Mutex<Breaker>>), Option<ApiError>> {
     let model = &live.config.models[m];
     let provider = &live.config.providers[model.provider];
@@ -153,12 +217,12 @@ async fn try_candidate(
         let key = match wait::acquire(provider, pool, op, trace).await {
             Ok(key) => key,
             Err(skip) => {
-                note.push(skip.into());
+                tries.push(TryNote::Skipped(skip));
                 return Err(None);
             }
         };
         if breaker_event(&breaker, &model.id, |b, now| b.acquire(now)) == Permit::Refused {
-            note.push("skipped: breaker open".into());
+            tries.push(TryNote::Skipped(SkipReason::BreakerOpen));
             return Err(None);
         }
         let call = Call {
@@ -186,6 +250,11 @@ async fn try_candidate(
                 );
                 breaker_event(&breaker, &model.id, |b, now| b.on_success(now));
                 return Ok((reply, breaker));
+            }
+            Err(UpstreamError::Unsupported(u)) => {
+                // nothing was sent; a half-open probe taken for it is handed back
+                breaker_event(&breaker, &model.id, |b, now| b.on_success(now));
+                return Err(Some(ApiError::Unsupported(u)));
             }
             Err(e) => e,
         };
@@ -218,7 +287,7 @@ async fn try_candidate(
                 return Err(Some(ApiError::Upstream { status, body }));
             }
         }
-        note.push(err.label());
+        tries.push(TryNote::Failed(err.label()));
         if attempt + 1 < provider.retry.attempts && !err.is_rate_limit() {
             let pause = backoff::backoff(&provider.retry, attempt, &mut rand::rng());
             let slept = Instant::now();

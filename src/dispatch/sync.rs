@@ -15,9 +15,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::health::{breaker_event, lock};
+use super::health::breaker_event;
+use crate::live::Live;
+use crate::lock::lock;
 use crate::shared::Shared;
-use crate::state::Live;
 
 /// How often state is published and read.
 pub const TICK: Duration = Duration::from_millis(500);

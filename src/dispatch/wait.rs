@@ -5,18 +5,10 @@ use std::sync::Mutex;
 
 use tokio::time::Instant;
 
-use super::health::lock;
 use super::keys::{KeyPick, KeyPool};
-use super::{Op, Trace};
+use super::{Op, SkipReason, Trace};
 use crate::config::Provider;
-
-/// The trace note for a candidate skipped because its keys are paced and waiting is not allowed
-/// (or would take longer than the policy's `max_wait`).
-pub const PACED: &str = "skipped: keys at rpm/tpm limit";
-/// The trace note for a candidate skipped because its provider's pacing queue is full.
-pub const QUEUE_FULL: &str = "skipped: pacing queue full";
-/// The trace note for a candidate whose keys are all cooling down after 429s.
-pub const COOLING: &str = "skipped: all keys cooling down";
+use crate::lock::lock;
 
 /// A place in a provider's pacing queue; leaving it (also when the request is dropped while
 /// waiting) updates the count and the gauge.
@@ -35,7 +27,7 @@ impl Drop for Queued<'_> {
 /// What one look at the pool decided.
 enum Look {
     Use(Option<usize>),
-    Skip(&'static str, &'static str),
+    Skip(SkipReason, &'static str),
     Wait {
         key: usize,
         at: Instant,
@@ -51,7 +43,7 @@ pub async fn acquire<'a>(
     pool: &'a Mutex<KeyPool>,
     op: Op,
     trace: &mut Trace,
-) -> Result<Option<usize>, &'static str> {
+) -> Result<Option<usize>, SkipReason> {
     let started = Instant::now();
     let deadline = started.checked_add(op.max_wait);
     let mut queued: Option<Queued<'a>> = None;
@@ -62,26 +54,23 @@ pub async fn acquire<'a>(
             match p.pick(now, op.tokens) {
                 KeyPick::Key(i) => Look::Use(Some(i)),
                 KeyPick::NoKeys => Look::Use(None),
-                KeyPick::AllCooling(_) => Look::Skip(COOLING, "gave_up"),
-                KeyPick::AllPaced(at) if deadline.is_some_and(|d| at > d) => {
-                    Look::Skip(PACED, "skipped")
+                KeyPick::AllCooling(_) => Look::Skip(SkipReason::KeysCooling, "gave_up"),
+                KeyPick::AllPaced { at, .. } if deadline.is_some_and(|d| at > d) => {
+                    Look::Skip(SkipReason::Paced, "skipped")
                 }
-                KeyPick::AllPaced(_) if queued.is_none() && !p.join_queue(provider.max_queue) => {
-                    Look::Skip(QUEUE_FULL, "queue_full")
+                KeyPick::AllPaced { .. }
+                    if queued.is_none() && !p.join_queue(provider.max_queue) =>
+                {
+                    Look::Skip(SkipReason::QueueFull, "queue_full")
                 }
-                KeyPick::AllPaced(_) => match p.reserve(now, op.tokens) {
-                    Some((key, at)) => Look::Wait {
+                KeyPick::AllPaced { key, at } => {
+                    p.book(key, at, op.tokens);
+                    Look::Wait {
                         key,
                         at,
                         depth: p.waiting(),
-                    },
-                    None => {
-                        if queued.is_none() {
-                            p.leave_queue();
-                        }
-                        Look::Use(None)
                     }
-                },
+                }
             }
         };
         let waited = started.elapsed();
@@ -92,13 +81,13 @@ pub async fn acquire<'a>(
                 }
                 return Ok(key);
             }
-            Look::Skip(note, outcome) => {
+            Look::Skip(reason, outcome) => {
                 // a cooldown met at once is not about pacing: nothing to record
-                if queued.is_some() || note != COOLING {
+                if queued.is_some() || reason != SkipReason::KeysCooling {
                     let outcome = if queued.is_some() { "gave_up" } else { outcome };
                     crate::metrics::pacing_wait(&provider.name, outcome, waited.as_secs_f64());
                 }
-                return Err(note);
+                return Err(reason);
             }
             Look::Wait { key, at, depth } => {
                 if queued.is_none() {

@@ -11,7 +11,7 @@ use super::gcra::{Bucket, Verdict};
 use super::hold::HOLD_TTL;
 use super::outcome::{cost, RuleResult};
 use super::subject::{BudgetRef, LimitName, Period, RateRule, Scope};
-use crate::dispatch::health::lock;
+use crate::lock::lock;
 
 type BucketKey = (Scope, Arc<str>, LimitName);
 /// Daily and monthly period ids differ in shape, so the id also tells the period.

@@ -1,7 +1,7 @@
 //! What an admission or a budget check answers: quotas for headers, refusals, crossings.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::budget::usd;
 use super::gcra::{Quota, Verdict};
@@ -51,7 +51,7 @@ impl RateRefusal {
 /// Why a request was refused by a budget (402/429 per policy, or 503 for `Unavailable`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BudgetRefusal {
-    #[error("the {} {} budget of ${limit_usd:.2} is spent (${spent_usd:.2} spent, ${reserved_usd:.2} reserved by requests in flight); it resets at {resets_at}", scope.as_str(), period.as_str())]
+    #[error("the {} {} budget of ${limit_usd:.2} is spent (${spent_usd:.2} spent, ${reserved_usd:.2} reserved by requests in flight); it resets at {}", scope.as_str(), period.as_str(), humantime::format_rfc3339_seconds(*resets_at))]
     Exhausted {
         scope: Scope,
         /// The user or team (`all` for global).
@@ -61,8 +61,8 @@ pub enum BudgetRefusal {
         limit_usd: f64,
         spent_usd: f64,
         reserved_usd: f64,
-        /// RFC 3339: the next UTC midnight or first of the month.
-        resets_at: Arc<str>,
+        /// The next UTC midnight or first of the month.
+        resets_at: SystemTime,
     },
     #[error("budgets cannot be checked while shared state is unavailable")]
     Unavailable,
@@ -110,7 +110,13 @@ pub struct BudgetStatus {
     pub limit_usd: f64,
     pub spent_usd: f64,
     pub reserved_usd: f64,
-    pub resets_at: Arc<str>,
+    #[serde(serialize_with = "rfc3339")]
+    pub resets_at: SystemTime,
+}
+
+/// A time as RFC 3339 text, whole seconds, UTC.
+fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_seconds(*t))
 }
 
 /// One rule's answer, from either store.
@@ -241,7 +247,7 @@ pub(super) fn exhausted(b: &BudgetRef, spent: u64, reserved: u64) -> BudgetRefus
         limit_usd: usd(b.limit),
         spent_usd: usd(spent),
         reserved_usd: usd(reserved),
-        resets_at: b.resets_at.clone(),
+        resets_at: b.resets_at,
     }
 }
 
@@ -255,6 +261,6 @@ pub(super) fn status(b: &BudgetRef, spent: u64, reserved: u64) -> BudgetStatus {
         limit_usd: usd(b.limit),
         spent_usd: usd(spent),
         reserved_usd: usd(reserved),
-        resets_at: b.resets_at.clone(),
+        resets_at: b.resets_at,
     }
 }

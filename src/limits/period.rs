@@ -1,6 +1,6 @@
 //! UTC budget periods: the ids of the current day and month and when each ends.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The periods a moment falls in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,10 +9,10 @@ pub(super) struct Ids {
     pub day: String,
     /// `2026-11`
     pub month: String,
-    /// The next UTC midnight, RFC 3339.
-    pub day_ends: String,
-    /// The first of the next month at UTC midnight, RFC 3339.
-    pub month_ends: String,
+    /// The next UTC midnight.
+    pub day_ends: SystemTime,
+    /// The first of the next month at UTC midnight.
+    pub month_ends: SystemTime,
 }
 
 impl Ids {
@@ -21,13 +21,13 @@ impl Ids {
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let days = (secs / 86_400) as i64;
         let (y, m, d) = civil(days);
-        let (ny, nm, nd) = civil(days + 1);
         let (my, mm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        let midnight = |days: i64| UNIX_EPOCH + Duration::from_secs(days.max(0) as u64 * 86_400);
         Self {
             day: format!("{y:04}-{m:02}-{d:02}"),
             month: format!("{y:04}-{m:02}"),
-            day_ends: format!("{ny:04}-{nm:02}-{nd:02}T00:00:00Z"),
-            month_ends: format!("{my:04}-{mm:02}-01T00:00:00Z"),
+            day_ends: midnight(days + 1),
+            month_ends: midnight(days_from_civil(my, mm, 1)),
         }
     }
 }
@@ -46,6 +46,17 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Days since 1970-01-01 of a civil date (the inverse of [`civil`], H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,18 +66,22 @@ mod tests {
         Ids::at(humantime::parse_rfc3339(rfc).unwrap())
     }
 
+    fn text(t: SystemTime) -> String {
+        humantime::format_rfc3339_seconds(t).to_string()
+    }
+
     #[test]
     fn ids_and_ends_follow_the_utc_calendar() {
         let i = at("2026-11-23T17:04:05Z");
         assert_eq!(i.day, "2026-11-23");
         assert_eq!(i.month, "2026-11");
-        assert_eq!(i.day_ends, "2026-11-24T00:00:00Z");
-        assert_eq!(i.month_ends, "2026-12-01T00:00:00Z");
+        assert_eq!(text(i.day_ends), "2026-11-24T00:00:00Z");
+        assert_eq!(text(i.month_ends), "2026-12-01T00:00:00Z");
         let i = at("2026-12-31T23:59:59Z");
-        assert_eq!(i.day_ends, "2027-01-01T00:00:00Z");
-        assert_eq!(i.month_ends, "2027-01-01T00:00:00Z");
+        assert_eq!(text(i.day_ends), "2027-01-01T00:00:00Z");
+        assert_eq!(text(i.month_ends), "2027-01-01T00:00:00Z");
         let i = at("2028-02-28T00:00:00Z");
-        assert_eq!(i.day_ends, "2028-02-29T00:00:00Z", "leap day");
+        assert_eq!(text(i.day_ends), "2028-02-29T00:00:00Z", "leap day");
         assert_eq!(
             at("2026-11-24T00:00:00Z").day,
             "2026-11-24",
@@ -81,6 +96,9 @@ mod tests {
             let t = start + Duration::from_secs(n * 86_400);
             let text = humantime::format_rfc3339_seconds(t).to_string();
             assert_eq!(Ids::at(t).day, text[..10]);
+            let days = (t.duration_since(UNIX_EPOCH).unwrap().as_secs() / 86_400) as i64;
+            let (y, m, d) = civil(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{text}");
         }
         assert_eq!(
             Ids::at(UNIX_EPOCH - Duration::from_secs(5)).day,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::subject::BudgetRef;
-use crate::dispatch::health::lock;
+use crate::lock::lock;
 
 /// At most this many settlements wait; beyond it the oldest are dropped (and logged).
 pub(super) const MAX_PENDING: usize = 10_000;

@@ -117,8 +117,8 @@ pub(super) struct BudgetRef {
     pub period_id: Arc<str>,
     /// Micro-dollars.
     pub limit: u64,
-    /// When the period ends, as RFC 3339.
-    pub resets_at: Arc<str>,
+    /// When the period ends.
+    pub resets_at: SystemTime,
 }
 
 /// The scopes that apply, with the counter name each is kept under.
@@ -206,7 +206,7 @@ pub(super) fn refs_of(
                 period,
                 period_id: id.as_str().into(),
                 limit: micros(usd),
-                resets_at: resets_at.as_str().into(),
+                resets_at: *resets_at,
             });
         }
     }

@@ -172,7 +172,10 @@ async fn reservations_are_all_or_nothing_and_released_on_settle() {
                 (&*period_id, limit_usd, reserved_usd),
                 ("2026-11", 4.0, 3.0)
             );
-            assert_eq!(&*resets_at, "2026-12-01T00:00:00Z");
+            assert_eq!(
+                humantime::format_rfc3339_seconds(resets_at).to_string(),
+                "2026-12-01T00:00:00Z"
+            );
         }
         r => panic!("{r:?}"),
     }

@@ -11,8 +11,8 @@ use crate::tokens::{self, Encoding};
 const BLOCKING_TOKENIZE_BYTES: usize = 64 * 1024;
 
 /// The routing decision made before any upstream is called.
+#[derive(Debug)]
 pub struct Decision {
-    pub target: Target,
     pub prompt_tokens: u64,
     pub classification: Option<Classification>,
     pub plan: RoutePlan,
@@ -103,7 +103,6 @@ pub fn plan(
     };
     let plan = route::route(config, target, &facts)?;
     Ok(Decision {
-        target,
         prompt_tokens,
         classification,
         plan,

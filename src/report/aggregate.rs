@@ -39,7 +39,7 @@ impl Dimension {
         let v = match self {
             Dimension::Model => e.model.clone(),
             Dimension::Provider => e.provider.clone(),
-            Dimension::Complexity => e.complexity.clone(),
+            Dimension::Complexity => e.complexity.map(|c| c.as_str().to_owned()),
             Dimension::Rule => e.rule.clone(),
             Dimension::User => e.user.clone(),
             Dimension::Day => e.time.map(super::time::utc_day),
@@ -279,7 +279,7 @@ mod tests {
             cost_usd: 0.0,
             baseline_cost_usd: 0.25,
             saving_usd: 0.0,
-            outcome: "cache_hit".into(),
+            outcome: crate::usage::Outcome::CacheHit,
             status: 200,
             ..UsageRecord::default()
         }));
@@ -287,7 +287,7 @@ mod tests {
             cost_usd: 0.1,
             baseline_cost_usd: 0.5,
             saving_usd: 0.4,
-            outcome: "ok".into(),
+            outcome: crate::usage::Outcome::Ok,
             status: 200,
             ..UsageRecord::default()
         }));

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use std::ops::Deref;
 
-use crate::usage::UsageRecord;
+use crate::usage::{Outcome, UsageRecord};
 
 use super::input::{read_lines, BadLine};
 
@@ -31,9 +31,6 @@ impl From<UsageRecord> for Entry {
         Self { record, time: None }
     }
 }
-
-/// The outcome label of a request answered from the response cache.
-pub const CACHE_HIT: &str = "cache_hit";
 
 impl Entry {
     /// Parses one line; the error says what is wrong with it.
@@ -65,12 +62,12 @@ impl Entry {
 
     /// Answered from the cache: its baseline cost counts as saved.
     pub fn is_cache_hit(&self) -> bool {
-        self.outcome == CACHE_HIT
+        self.outcome == Outcome::CacheHit
     }
 
     /// Failed: an HTTP error status, or an outcome other than `ok` / `cache_hit`.
     pub fn is_error(&self) -> bool {
-        self.status >= 400 || !(self.outcome == "ok" || self.is_cache_hit())
+        self.status >= 400 || !self.outcome.is_success()
     }
 }
 
@@ -111,12 +108,12 @@ mod tests {
     fn errors_and_cache_hits() {
         let mut e = Entry::parse(r#"{"ts":"2026-03-01T10:00:00Z"}"#).unwrap();
         assert!(!e.is_error());
-        e.record.outcome = CACHE_HIT.into();
+        e.record.outcome = Outcome::CacheHit;
         assert!(!e.is_error() && e.is_cache_hit());
         e.record.status = 502;
         assert!(e.is_error());
         e.record.status = 200;
-        e.record.outcome = "stream_cut".into();
+        e.record.outcome = Outcome::from_label("stream_cut");
         assert!(e.is_error());
     }
 }

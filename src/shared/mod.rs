@@ -110,7 +110,7 @@ impl Shared {
 
     /// The last connection problem, for health output.
     pub fn last_error(&self) -> Option<String> {
-        crate::dispatch::health::lock(&self.last_error).clone()
+        crate::lock::lock(&self.last_error).clone()
     }
 
     fn mark_up(&self) {
@@ -121,7 +121,7 @@ impl Shared {
     }
 
     fn mark_down(&self, e: &SharedError) {
-        *crate::dispatch::health::lock(&self.last_error) = Some(e.to_string());
+        *crate::lock::lock(&self.last_error) = Some(e.to_string());
         if self.up.swap(false, Ordering::Relaxed) {
             let fallback = if self.fail_closed {
                 "refusing requests"

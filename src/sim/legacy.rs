@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::server::{bearer, check_key, error_response, json_response, unix_now, AppState};
+use super::handler::{bearer, check_key, error_response, json_response, unix_now, AppState};
 use super::Behavior;
 
 const WORDS: &[&str] = &[

@@ -21,6 +21,7 @@
 pub mod anthropic;
 mod behavior;
 mod gemini;
+mod handler;
 mod legacy;
 mod ratelimit;
 mod reply;
@@ -150,7 +151,9 @@ pub async fn spawn(settings: SimSettings) -> std::io::Result<SimUpstream> {
 /// Like [`spawn`] but on a chosen address, for a demo that wants a stable port to curl.
 pub async fn spawn_on(settings: SimSettings, addr: SocketAddr) -> std::io::Result<SimUpstream> {
     serve(addr, settings.name.clone(), |control, shutdown| {
-        server::router(Arc::new(server::AppState::new(settings, control, shutdown)))
+        server::router(Arc::new(handler::AppState::new(
+            settings, control, shutdown,
+        )))
     })
     .await
 }

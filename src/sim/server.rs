@@ -1,7 +1,6 @@
 //! HTTP side of the sim: routes, auth and validation, failure injection, response bodies.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -11,43 +10,14 @@ use axum::routing::{get, post};
 use axum::Router;
 use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
-use super::ratelimit::KeyRate;
+use super::handler::{bearer, check_key, error_response, json_response, unix_now, AppState};
 use super::reply::Reply;
 use super::request::{self, ApiError, ChatRequest};
-use super::sse::{self, cut_connection, pause};
+use super::sse::{self, cut_connection};
 use super::tools;
 use super::wire::{self, ChunkHead, CompletionId, Delta, Usage};
-use super::{Behavior, SimControl, SimSettings};
-
-/// Everything a request handler needs, shared by all connections of one sim.
-pub(super) struct AppState {
-    pub(super) settings: SimSettings,
-    pub(super) control: SimControl,
-    shutdown: watch::Receiver<()>,
-    key_rate: Option<KeyRate>,
-}
-
-impl AppState {
-    pub(super) fn new(
-        settings: SimSettings,
-        control: SimControl,
-        shutdown: watch::Receiver<()>,
-    ) -> Self {
-        Self {
-            key_rate: KeyRate::new(settings.key_rpm),
-            settings,
-            control,
-            shutdown,
-        }
-    }
-
-    /// Sleeps `d` (with jitter) unless it is zero; returns false if the sim shut down meanwhile.
-    async fn pause(&self, d: Duration) -> bool {
-        pause(d, self.settings.jitter, &self.shutdown).await
-    }
-}
+use super::Behavior;
 
 /// The sim's routes; unknown paths get an OpenAI-shaped 404.
 pub(super) fn router(state: Arc<AppState>) -> Router {
@@ -59,57 +29,6 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .fallback(not_found)
         .with_state(state)
-}
-
-pub(super) fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let key = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))?;
-    Some(key.trim().to_owned())
-}
-
-/// The 401 OpenAI sends for a missing or wrong key, or None if the key is accepted.
-pub(super) fn check_key(settings: &SimSettings, key: Option<&str>) -> Option<ApiError> {
-    let keys = settings.keys.as_ref()?;
-    let message = match key {
-        Some(k) if keys.iter().any(|ok| ok == k) => return None,
-        Some(k) => {
-            let tail: String = k.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-            format!("Incorrect API key provided: ...{tail}. (simulated provider '{}')", settings.name)
-        }
-        None => "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).".to_owned(),
-    };
-    Some(ApiError {
-        status: 401,
-        body: request::error_body(
-            &message,
-            "invalid_request_error",
-            None,
-            Some("invalid_api_key"),
-        ),
-    })
-}
-
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-pub(super) fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
-    let mut resp = Response::new(body.into());
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-pub(super) fn error_response(status: u16, body: &Value) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, serde_json::to_vec(body).unwrap_or_default())
 }
 
 async fn chat(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {

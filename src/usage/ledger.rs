@@ -167,7 +167,7 @@ fn emit(r: &UsageRecord) {
         request_id = %r.request_id,
         requested = %r.requested_model,
         model = r.model.as_deref().unwrap_or("-"),
-        complexity = r.complexity.as_deref().unwrap_or("-"),
+        complexity = r.complexity.map_or("-", |c| c.as_str()),
         rule = r.rule.as_deref().unwrap_or("-"),
         prompt_tokens = r.prompt_tokens,
         completion_tokens = r.completion_tokens,
@@ -196,7 +196,7 @@ mod tests {
                 for i in 0..3000 {
                     let record = UsageRecord {
                         request_id: format!("{t}-{i}"),
-                        outcome: "x".repeat(300),
+                        outcome: crate::usage::Outcome::Other("x".repeat(300)),
                         ..Default::default()
                     };
                     l.record(Pending::unbilled(record));

@@ -1,15 +1,17 @@
 //! What each request used and cost: the ledger record, its cost and saving arithmetic.
 
 pub mod ledger;
-pub mod recorder;
+mod outcome;
 
 use crate::tokens::Encoding;
 use serde::Serialize;
 
-use crate::config::Price;
+use crate::classify::Complexity;
+use crate::config::{Endpoint, Price};
+
+pub use outcome::Outcome;
 
 pub use ledger::Ledger;
-pub use recorder::Recorder;
 
 /// One ledger line. Costs are in USD at full precision; `saving_usd` is the baseline's cost
 /// for the same tokens minus the actual cost (negative when the chosen model is dearer).
@@ -19,7 +21,7 @@ pub use recorder::Recorder;
 pub struct UsageRecord {
     pub ts: String,
     pub request_id: String,
-    pub endpoint: String,
+    pub endpoint: Endpoint,
     /// The virtual key's user (or, in open mode, the request's `user` field).
     pub user: Option<String>,
     pub team: Option<String>,
@@ -30,7 +32,7 @@ pub struct UsageRecord {
     pub rule: Option<String>,
     pub model: Option<String>,
     pub provider: Option<String>,
-    pub complexity: Option<String>,
+    pub complexity: Option<Complexity>,
     pub score: Option<f64>,
     pub stream: bool,
     pub prompt_tokens: u64,
@@ -62,20 +64,30 @@ pub struct UsageRecord {
     pub redactions: u32,
     #[serde(default = "default_status")]
     pub status: u16,
-    /// `ok`, or a low-cardinality error label (`all_candidates_failed`, `stream_cut`, …).
-    #[serde(default = "default_outcome")]
-    pub outcome: String,
+    /// How the request ended (`ok` when absent, as in the earliest ledgers).
+    pub outcome: Outcome,
 }
 
 fn default_status() -> u16 {
     200
 }
 
-fn default_outcome() -> String {
-    "ok".into()
+/// What a finished request is charged: nothing, its model's price, or (a cache hit) nothing
+/// while recording what the cached answer would have cost.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Billing {
+    /// No upstream answered (refused or failed requests): tokens are the prompt's size.
+    #[default]
+    Unbilled,
+    /// An upstream answered: priced at the chosen model's price.
+    Billed,
+    /// Served from the response cache: free, saving the baseline's price; `answer_price` is
+    /// what the model that made the answer charges.
+    CacheHit { answer_price: Option<Price> },
 }
 
-/// A record whose arithmetic is finished off the request path, in the ledger's writer.
+/// A finished request whose arithmetic is still to do: in the ledger's writer, off the request
+/// path, unless budgets need the cost sooner.
 pub struct Pending {
     pub record: UsageRecord,
     pub price: Option<Price>,
@@ -84,11 +96,10 @@ pub struct Pending {
     pub reported: Option<crate::openai::Usage>,
     /// Completion text and encoding to count when the upstream reported no usage.
     pub uncounted: Option<(String, Encoding)>,
-    /// False when no upstream answered (refused or failed requests cost nothing).
-    pub billable: bool,
+    pub billing: Billing,
     /// When the request finished; formatted into `ts` by the writer.
     pub at: std::time::SystemTime,
-    /// Already finished on the request path (its cost was needed there): written as it is.
+    /// Already priced (its cost was needed on the request path): written as it is.
     pub done: bool,
 }
 
@@ -101,13 +112,13 @@ impl Pending {
             baseline_price: None,
             reported: None,
             uncounted: None,
-            billable: false,
+            billing: Billing::Unbilled,
             at: std::time::SystemTime::now(),
             done: false,
         }
     }
 
-    /// A record whose arithmetic [`Pending::finish`] already did.
+    /// A record [`Pending::finish`] already priced.
     pub fn finished(record: UsageRecord) -> Self {
         Self {
             done: true,
@@ -115,21 +126,42 @@ impl Pending {
         }
     }
 
+    /// Whether pricing must count completion text with the tokenizer (no usage reported).
+    pub fn needs_counting(&self) -> bool {
+        !self.done
+            && self.billing == Billing::Billed
+            && self.reported.is_none()
+            && self.uncounted.is_some()
+    }
+
     /// Fills the timestamp, tokens (reported, else counted), cost, baseline cost and saving.
     pub fn finish(self) -> UsageRecord {
+        let mut r = self.record;
         if self.done {
-            let mut r = self.record;
             if r.ts.is_empty() {
                 r.ts = humantime::format_rfc3339_millis(self.at).to_string();
             }
             return r;
         }
-        let mut r = self.record;
         r.ts = humantime::format_rfc3339_millis(self.at).to_string();
-        r.billed = self.billable;
-        if !self.billable {
-            r.completion_tokens = 0;
-            return r;
+        match self.billing {
+            Billing::Unbilled => {
+                r.completion_tokens = 0;
+                return r;
+            }
+            Billing::CacheHit { answer_price } => {
+                r.cache_hit = true;
+                if let Some(u) = self.reported {
+                    r.prompt_tokens = u.prompt_tokens;
+                    r.completion_tokens = u.completion_tokens;
+                }
+                let cost = |p: Price| p.cost(r.prompt_tokens, r.completion_tokens);
+                r.baseline_cost_usd = self.baseline_price.map_or(0.0, cost);
+                r.saving_usd = r.baseline_cost_usd;
+                r.cache_saving_usd = answer_price.map_or(0.0, cost);
+                return r;
+            }
+            Billing::Billed => r.billed = true,
         }
         match self.reported {
             Some(u) => {
@@ -145,22 +177,16 @@ impl Pending {
                 }
             }
         }
-        r.cost_usd = self.price.map_or(0.0, |p| {
+        let cost = |p: Price| {
             p.cost_cached(
                 r.prompt_tokens,
                 r.cached_tokens,
                 r.cache_write_tokens,
                 r.completion_tokens,
             )
-        });
-        r.baseline_cost_usd = self.baseline_price.map_or(0.0, |p| {
-            p.cost_cached(
-                r.prompt_tokens,
-                r.cached_tokens,
-                r.cache_write_tokens,
-                r.completion_tokens,
-            )
-        });
+        };
+        r.cost_usd = self.price.map_or(0.0, cost);
+        r.baseline_cost_usd = self.baseline_price.map_or(0.0, cost);
         r.saving_usd = if self.price.is_some() {
             r.baseline_cost_usd - r.cost_usd
         } else {
@@ -168,6 +194,11 @@ impl Pending {
         };
         r
     }
+}
+
+/// Milliseconds with microsecond precision.
+pub fn ms(d: std::time::Duration) -> f64 {
+    (d.as_micros() as f64) / 1000.0
 }
 
 #[cfg(test)]
@@ -187,7 +218,7 @@ mod tests {
                 ..Default::default()
             }),
             uncounted: None,
-            billable: true,
+            billing: Billing::Billed,
             at: std::time::SystemTime::now(),
             done: false,
         };
@@ -217,8 +248,12 @@ mod tests {
             }),
         };
         let mut p = Pending::unbilled(UsageRecord::default());
-        (p.price, p.baseline_price, p.reported, p.billable) =
-            (Some(price), Some(Price::new(3.0, 15.0)), Some(usage), true);
+        (p.price, p.baseline_price, p.reported, p.billing) = (
+            Some(price),
+            Some(Price::new(3.0, 15.0)),
+            Some(usage),
+            Billing::Billed,
+        );
         let r = p.finish();
         assert_eq!((r.cached_tokens, r.cache_write_tokens), (6_000, 2_000));
         // 2000 fresh * 3 + 6000 cached * 0.3 + 2000 written * 3.75 + 1000 out * 15, per 1M
@@ -240,7 +275,7 @@ mod tests {
             baseline_price: None,
             reported: None,
             uncounted: Some(("hello world".into(), Encoding::O200k)),
-            billable: true,
+            billing: Billing::Billed,
             at: std::time::SystemTime::now(),
             done: false,
         };
@@ -266,7 +301,7 @@ mod tests {
             baseline_price: Some(Price::new(5.0, 5.0)),
             reported: None,
             uncounted: None,
-            billable: false,
+            billing: Billing::Unbilled,
             at: std::time::SystemTime::now(),
             done: false,
         };

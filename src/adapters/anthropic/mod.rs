@@ -14,15 +14,11 @@ mod request;
 mod response;
 mod stream;
 
-use std::collections::VecDeque;
-
 use axum::http::header;
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
 
 pub use request::DEFAULT_MAX_TOKENS;
 
-use super::{transport, Call, EventStream, FullReply, UpstreamError};
+use super::{driver, transport, Call, EventStream, FullReply, UpstreamError};
 
 /// The API version header value this adapter's translation was written against.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -45,7 +41,7 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
         let (status, body) = response::to_openai_error(r.status.as_u16(), &r.body);
         UpstreamError::Status {
             status,
-            body,
+            body: body.to_bytes(),
             retry_after: r.retry_after,
         }
     })
@@ -55,56 +51,13 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
 pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
     let resp = send(call, false).await?;
     let raw = transport::read_body(call, resp).await?;
-    let completion = response::to_completion(&raw, &call.model.upstream)?;
-    let body = bytes::Bytes::from(completion.to_string());
-    let view =
-        serde_json::from_slice(&body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
-    Ok(FullReply { body, view })
+    FullReply::from_completion(&response::to_completion(&raw, &call.model.upstream)?)
 }
 
 /// A streamed chat completion as OpenAI chunk texts (always ending with a usage chunk); a
 /// stream that ends before `message_stop` yields [`UpstreamError::StreamCut`].
 pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
     let resp = send(call, true).await?;
-    let idle = call.provider.idle_timeout;
-    let state = State {
-        events: resp.bytes_stream().eventsource(),
-        tr: stream::Translator::new(&call.model.upstream),
-        pending: VecDeque::new(),
-        failed: false,
-    };
-    let stream = futures_util::stream::unfold(state, move |mut s| async move {
-        loop {
-            if let Some(chunk) = s.pending.pop_front() {
-                return Some((Ok(chunk), s));
-            }
-            if s.tr.done || s.failed {
-                return None;
-            }
-            let err = match tokio::time::timeout(idle, s.events.next()).await {
-                Err(_) => UpstreamError::Timeout(idle),
-                Ok(None) => UpstreamError::StreamCut("ended without message_stop".into()),
-                Ok(Some(Err(e))) => UpstreamError::StreamCut(e.to_string()),
-                Ok(Some(Ok(ev))) if ev.data.trim().is_empty() => continue,
-                Ok(Some(Ok(ev))) => match s.tr.on_event(&ev.data) {
-                    Ok(chunks) => {
-                        s.pending.extend(chunks);
-                        continue;
-                    }
-                    Err(e) => e,
-                },
-            };
-            s.failed = true;
-            return Some((Err(err), s));
-        }
-    });
-    Ok(Box::pin(stream.fuse()))
-}
-
-/// What the relay loop carries between polls.
-struct State<S> {
-    events: S,
-    tr: stream::Translator,
-    pending: VecDeque<String>,
-    failed: bool,
+    let translator = stream::Translator::new(&call.model.upstream);
+    Ok(driver::drive(resp, call.provider.idle_timeout, translator))
 }

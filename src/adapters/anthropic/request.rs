@@ -1,23 +1,16 @@
 //! OpenAI chat request -> Anthropic Messages request (`POST /v1/messages` body).
 
-use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use crate::adapters::UpstreamError;
+use crate::adapters::{Unsupported, UpstreamError};
 
 /// `max_tokens` sent when the client set neither `max_tokens` nor `max_completion_tokens`:
 /// Anthropic requires one, OpenAI does not, so Switchyard picks 4096.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
-/// A 400 in OpenAI's error shape, for requests Anthropic cannot express.
+/// A request Anthropic cannot express, naming the field at fault.
 pub(super) fn invalid(message: &str, param: Option<&str>) -> UpstreamError {
-    let body = json!({"error": {"message": message, "type": "invalid_request_error",
-        "param": param, "code": null}});
-    UpstreamError::Status {
-        status: axum::http::StatusCode::BAD_REQUEST,
-        body: Bytes::from(body.to_string()),
-        retry_after: None,
-    }
+    UpstreamError::Unsupported(Unsupported::new(message, param))
 }
 
 /// Builds the Anthropic body. Fields Anthropic has no equivalent for (`logprobs`, penalties,
@@ -425,10 +418,10 @@ mod tests {
     }
 
     #[test]
-    fn n_above_one_and_bad_arguments_are_400() {
+    fn n_above_one_and_bad_arguments_are_unsupported() {
         let body = json!({"messages": [], "n": 2});
         let err = translate(body.as_object().unwrap(), "m", false).unwrap_err();
-        assert!(matches!(err, UpstreamError::Status { status, .. } if status == 400));
+        assert!(matches!(&err, UpstreamError::Unsupported(u) if u.param.as_deref() == Some("n")));
         let body = json!({"messages": [{"role": "assistant", "tool_calls": [
             {"id": "c", "function": {"name": "f", "arguments": "[1]"}}]}]});
         assert!(translate(body.as_object().unwrap(), "m", false).is_err());

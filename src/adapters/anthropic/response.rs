@@ -3,11 +3,14 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
-use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::adapters::UpstreamError;
+use crate::openai::{
+    Completion, CompletionChoice, CompletionMessage, ErrorBody, PromptDetailsReport, ToolCall,
+    UsageReport,
+};
 
 /// Anthropic's `usage`; every field may be absent or null (stream deltas carry only some).
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
@@ -43,14 +46,21 @@ impl AnthropicUsage {
     }
 
     /// OpenAI usage: prompt = input + cache read + cache write; cached = cache read.
-    pub fn to_openai(self) -> Value {
+    pub fn report(self) -> UsageReport {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let write = self.cache_creation_input_tokens.unwrap_or(0);
         let prompt = self.input_tokens.unwrap_or(0) + read + write;
         let completion = self.output_tokens.unwrap_or(0);
-        json!({"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": write}})
+        UsageReport {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            prompt_tokens_details: PromptDetailsReport {
+                cached_tokens: read,
+                cache_creation_tokens: Some(write),
+            },
+            completion_tokens_details: None,
+        }
     }
 }
 
@@ -82,43 +92,49 @@ struct Message {
 }
 
 /// A Messages API answer as an OpenAI `chat.completion` (`model` is the requested one).
-pub(super) fn to_completion(body: &[u8], model: &str) -> Result<Value, UpstreamError> {
+pub(super) fn to_completion(body: &[u8], model: &str) -> Result<Completion, UpstreamError> {
     let msg: Message = serde_json::from_slice(body)
         .map_err(|e| UpstreamError::Malformed(format!("not an Anthropic message: {e}")))?;
     let mut text = String::new();
     let mut calls = Vec::new();
+    let string =
+        |block: &Value, key: &str| block.get(key).and_then(Value::as_str).map(str::to_owned);
     for block in &msg.content {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
             Some("tool_use") => {
-                let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
-                calls.push(
-                    json!({"id": block.get("id").cloned().unwrap_or(Value::Null),
-                    "type": "function",
-                    "function": {"name": block.get("name").cloned().unwrap_or(Value::Null),
-                        "arguments": input.to_string()}}),
-                );
+                let arguments = match block.get("input") {
+                    Some(input) => input.to_string(),
+                    None => "{}".into(),
+                };
+                calls.push(ToolCall::function(
+                    string(block, "id"),
+                    string(block, "name"),
+                    arguments,
+                ));
             }
             _ => {}
         }
     }
-    let mut message = json!({"role": "assistant",
-        "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { text.into() },
-        "refusal": null});
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
-    Ok(
-        json!({"id": msg.id, "object": "chat.completion", "created": unix_now(), "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": null,
-            "finish_reason": finish_reason(msg.stop_reason.as_deref())}],
-        "usage": msg.usage.to_openai()}),
-    )
+    let content = (!text.is_empty() || calls.is_empty()).then_some(text);
+    let choice = CompletionChoice {
+        index: 0,
+        message: CompletionMessage::assistant(content, calls),
+        logprobs: None,
+        finish_reason: finish_reason(msg.stop_reason.as_deref()),
+    };
+    Ok(Completion::new(
+        msg.id,
+        unix_now(),
+        model.to_owned(),
+        vec![choice],
+        Some(msg.usage.report()),
+    ))
 }
 
 /// An Anthropic error (`{"type":"error","error":{"type","message"}}`) in OpenAI's shape and
 /// status. `overloaded_error` (529) becomes 503 with code `overloaded` so it is retried.
-pub(super) fn to_openai_error(status: u16, body: &[u8]) -> (StatusCode, Bytes) {
+pub(super) fn to_openai_error(status: u16, body: &[u8]) -> (StatusCode, ErrorBody) {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let err = parsed.as_ref().and_then(|v| v.get("error"));
     let kind = err.and_then(|e| e.get("type")).and_then(Value::as_str);
@@ -141,14 +157,14 @@ pub(super) fn to_openai_error(status: u16, body: &[u8]) -> (StatusCode, Bytes) {
         _ if status >= 500 => (status, "server_error", None),
         _ => (status, "invalid_request_error", None),
     };
-    let body = json!({"error": {"message": message, "type": oa_type, "param": null, "code": code}});
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    (status, Bytes::from(body.to_string()))
+    (status, ErrorBody::new(message, oa_type, None, code))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn text_and_tool_use_become_a_completion() {
@@ -158,7 +174,9 @@ mod tests {
             "stop_reason": "tool_use", "stop_sequence": null,
             "usage": {"input_tokens": 10, "output_tokens": 5,
                 "cache_read_input_tokens": 100, "cache_creation_input_tokens": 20}});
-        let v = to_completion(body.to_string().as_bytes(), "claude-x").unwrap();
+        let v =
+            serde_json::to_value(to_completion(body.to_string().as_bytes(), "claude-x").unwrap())
+                .unwrap();
         assert_eq!(v["model"], "claude-x");
         let c = &v["choices"][0];
         assert_eq!(c["finish_reason"], "tool_calls");
@@ -197,13 +215,13 @@ mod tests {
         let b = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
         let (s, body) = to_openai_error(529, b);
         assert_eq!(s, 503);
-        let v: Value = serde_json::from_slice(&body).unwrap();
+        let v: Value = serde_json::from_slice(&body.to_bytes()).unwrap();
         assert_eq!(v["error"]["code"], "overloaded");
         assert_eq!(v["error"]["message"], "Overloaded");
         let b = br#"{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}"#;
         let (s, body) = to_openai_error(400, b);
         assert_eq!(s, 400);
-        let v: Value = serde_json::from_slice(&body).unwrap();
+        let v: Value = serde_json::from_slice(&body.to_bytes()).unwrap();
         assert_eq!(v["error"]["type"], "invalid_request_error");
         assert!(v["error"]["param"].is_null());
         let (s, _) = to_openai_error(502, b"<html>");

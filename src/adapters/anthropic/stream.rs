@@ -1,10 +1,11 @@
 //! Anthropic streaming events -> OpenAI `chat.completion.chunk` JSON texts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use serde_json::{json, Value};
 
 use super::response::{finish_reason, to_openai_error, unix_now, AnthropicUsage};
+use crate::adapters::driver;
 use crate::adapters::UpstreamError;
 
 /// Turns one event at a time into the OpenAI chunks it stands for.
@@ -45,7 +46,7 @@ impl Translator {
     }
 
     /// The chunks for one event's `data`; unknown event types (and `ping`) give none.
-    pub fn on_event(&mut self, data: &str) -> Result<Vec<String>, UpstreamError> {
+    pub fn translate(&mut self, data: &str) -> Result<Vec<String>, UpstreamError> {
         let ev: Value = serde_json::from_str(data)
             .map_err(|e| UpstreamError::Malformed(format!("stream event is not JSON: {e}")))?;
         let kind = ev.get("type").and_then(Value::as_str).unwrap_or_default();
@@ -133,7 +134,7 @@ impl Translator {
                 out.push(
                     json!({"id": self.id, "object": "chat.completion.chunk",
                         "created": self.created, "model": self.model, "choices": [],
-                        "usage": self.usage.to_openai()})
+                        "usage": self.usage.report()})
                     .to_string(),
                 );
                 self.done = true;
@@ -156,11 +157,24 @@ impl Translator {
             let (status, body) = to_openai_error(529, ev.to_string().as_bytes());
             return UpstreamError::Status {
                 status,
-                body,
+                body: body.to_bytes(),
                 retry_after: None,
             };
         }
         UpstreamError::StreamCut(format!("{}: {message}", kind.unwrap_or("error event")))
+    }
+}
+
+impl driver::Translator for Translator {
+    fn on_event(&mut self, data: &str, out: &mut VecDeque<String>) -> Result<bool, UpstreamError> {
+        out.extend(self.translate(data)?);
+        Ok(self.done)
+    }
+
+    fn on_end(&mut self, _: &mut VecDeque<String>) -> Result<(), UpstreamError> {
+        Err(UpstreamError::StreamCut(
+            "ended without message_stop".into(),
+        ))
     }
 }
 
@@ -180,7 +194,7 @@ mod tests {
         let mut t = Translator::new("claude-x");
         let mut out = Vec::new();
         for e in events {
-            for c in t.on_event(&e.to_string()).unwrap() {
+            for c in t.translate(&e.to_string()).unwrap() {
                 out.push(serde_json::from_str(&c).unwrap());
             }
         }
@@ -251,16 +265,16 @@ mod tests {
         let mut t = Translator::new("m");
         let over = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
         assert!(matches!(
-            t.on_event(&over.to_string()),
+            t.translate(&over.to_string()),
             Err(UpstreamError::Status { status, .. }) if status == 503
         ));
         t.said_anything = true;
         assert!(matches!(
-            t.on_event(&over.to_string()),
+            t.translate(&over.to_string()),
             Err(UpstreamError::StreamCut(_))
         ));
         assert!(matches!(
-            t.on_event("{not json"),
+            t.translate("{not json"),
             Err(UpstreamError::Malformed(_))
         ));
     }

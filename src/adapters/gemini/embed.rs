@@ -1,24 +1,16 @@
 //! OpenAI `/v1/embeddings` over Gemini's `batchEmbedContents`: text inputs in, vectors out in order.
 
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::openai_error;
-use crate::adapters::{transport, Call, FullReply, UpstreamError};
-use crate::openai::ReplyView;
+use crate::adapters::{transport, Call, FullReply, Unsupported, UpstreamError};
 
-/// A 400 in OpenAI's shape naming the offending field; never retried.
+/// An embeddings request Gemini cannot express, naming the offending field; never retried.
 fn invalid(message: &str, param: &str) -> UpstreamError {
-    UpstreamError::Status {
-        status: StatusCode::BAD_REQUEST,
-        body: Bytes::from(
-            json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}})
-                .to_string(),
-        ),
-        retry_after: None,
-    }
+    UpstreamError::Unsupported(Unsupported::new(message, Some(param)))
 }
 
 /// The texts to embed: `input` as a string or an array of strings (Gemini embeds text only).
@@ -182,7 +174,7 @@ pub async fn embeddings(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
         let (body, delay) = openai_error(r.status, &r.body);
         UpstreamError::Status {
             status: r.status,
-            body,
+            body: body.to_bytes(),
             retry_after: r.retry_after.or(delay),
         }
     })?;
@@ -191,13 +183,7 @@ pub async fn embeddings(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
         serde_json::from_slice(&raw).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
     let answer =
         to_openai(&parsed, &batch, &call.model.upstream).map_err(UpstreamError::Malformed)?;
-    Ok(FullReply {
-        body: Bytes::from(answer.to_string()),
-        view: ReplyView {
-            usage: None,
-            choices: Vec::new(),
-        },
-    })
+    Ok(FullReply::unmetered(Bytes::from(answer.to_string())))
 }
 
 #[cfg(test)]

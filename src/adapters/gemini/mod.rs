@@ -5,16 +5,13 @@ mod request;
 mod response;
 mod stream;
 
-use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{header, StatusCode};
-use bytes::Bytes;
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{transport, Call, EventStream, FullReply, UpstreamError};
+use super::{driver, transport, Call, EventStream, FullReply, Unsupported, UpstreamError};
+use crate::openai::ErrorBody;
 use response::{GenerateContentResponse, Meta};
 use stream::Translator;
 
@@ -33,16 +30,9 @@ fn url(call: &Call<'_>, stream: bool) -> Result<reqwest::Url, UpstreamError> {
         .map_err(|e| UpstreamError::Connect(format!("bad Gemini URL: {e}")))
 }
 
-/// A 400 for a request Gemini cannot express, in OpenAI's error shape; never retried.
+/// A request Gemini cannot express; never retried.
 fn bad_request(message: &str) -> UpstreamError {
-    UpstreamError::Status {
-        status: StatusCode::BAD_REQUEST,
-        body: Bytes::from(
-            json!({"error": {"message": message, "type": "invalid_request_error", "param": "messages", "code": null}})
-                .to_string(),
-        ),
-        retry_after: None,
-    }
+    UpstreamError::Unsupported(Unsupported::new(message, Some("messages")))
 }
 
 async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, UpstreamError> {
@@ -62,7 +52,7 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
         let (body, retry_delay) = openai_error(r.status, &r.body);
         UpstreamError::Status {
             status: r.status,
-            body,
+            body: body.to_bytes(),
             retry_after: r.retry_after.or(retry_delay),
         }
     })
@@ -70,7 +60,7 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
 
 /// Gemini's `{"error":{"code","message","status","details"}}` as OpenAI's
 /// `{"error":{"message","type","param","code"}}`, plus a `RetryInfo.retryDelay` if present.
-pub(crate) fn openai_error(status: StatusCode, raw: &[u8]) -> (Bytes, Option<Duration>) {
+pub(crate) fn openai_error(status: StatusCode, raw: &[u8]) -> (ErrorBody, Option<Duration>) {
     let parsed: Value = serde_json::from_slice(raw).unwrap_or_default();
     // the non-SSE streaming method wraps errors in an array
     let err = match &parsed {
@@ -93,6 +83,7 @@ pub(crate) fn openai_error(status: StatusCode, raw: &[u8]) -> (Bytes, Option<Dur
         _ => "invalid_request_error",
     };
     let code = (!grpc.is_empty()).then(|| grpc.to_ascii_lowercase());
+    let code = code.as_deref();
     let retry_delay = err["details"].as_array().and_then(|d| {
         d.iter().find_map(|x| {
             let s = x["retryDelay"].as_str()?.strip_suffix('s')?;
@@ -102,8 +93,7 @@ pub(crate) fn openai_error(status: StatusCode, raw: &[u8]) -> (Bytes, Option<Dur
                 .map(Duration::from_secs_f64)
         })
     });
-    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
-    (Bytes::from(body.to_string()), retry_delay)
+    (ErrorBody::new(message, kind, None, code), retry_delay)
 }
 
 fn unix_now() -> u64 {
@@ -135,94 +125,35 @@ pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
         call_prefix: &call_prefix,
     };
     let completion = response::to_completion(&parsed, &meta).map_err(UpstreamError::Malformed)?;
-    let body = Bytes::from(completion.to_string());
-    let view =
-        serde_json::from_slice(&body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
-    Ok(FullReply { body, view })
-}
-
-/// Where a translated stream is: chunks waiting to be yielded, then the end.
-struct Relay<S> {
-    events: S,
-    translator: Translator,
-    pending: VecDeque<String>,
-    done: bool,
+    FullReply::from_completion(&completion)
 }
 
 /// A streamed chat completion: OpenAI chunks, then a usage chunk; each upstream event awaited
 /// with the idle timeout. A body that ends before any `finishReason` is a cut stream.
 pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
     let resp = send(call, true).await?;
-    let idle = call.provider.idle_timeout;
     let (id, call_prefix) = ids();
-    let relay = Relay {
-        events: resp.bytes_stream().eventsource(),
-        translator: Translator::new(id, unix_now(), call.model.upstream.to_string(), call_prefix),
-        pending: VecDeque::new(),
-        done: false,
-    };
-    let stream = futures_util::stream::unfold(Some(relay), move |state| async move {
-        let mut r = state?;
-        loop {
-            if let Some(chunk) = r.pending.pop_front() {
-                return Some((Ok(chunk), Some(r)));
-            }
-            if r.done {
-                return None;
-            }
-            let fail = |e| Some((Err(e), None));
-            match tokio::time::timeout(idle, r.events.next()).await {
-                Err(_) => return fail(UpstreamError::Timeout(idle)),
-                Ok(None) if r.translator.finished => {
-                    r.pending.push_back(r.translator.usage_chunk());
-                    r.done = true;
-                }
-                Ok(None) => {
-                    return fail(UpstreamError::StreamCut(
-                        "Gemini stream ended without a finishReason".into(),
-                    ))
-                }
-                Ok(Some(Err(e))) => return fail(UpstreamError::StreamCut(e.to_string())),
-                Ok(Some(Ok(ev))) if ev.data.trim().is_empty() => {}
-                Ok(Some(Ok(ev))) => {
-                    let value: Value = match serde_json::from_str(&ev.data) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            return fail(UpstreamError::Malformed(format!(
-                                "stream event is not JSON: {e}"
-                            )))
-                        }
-                    };
-                    if let Some(msg) = value.get("error").map(|e| e["message"].to_string()) {
-                        return fail(UpstreamError::StreamCut(format!("upstream error: {msg}")));
-                    }
-                    match serde_json::from_value::<GenerateContentResponse>(value) {
-                        Ok(resp) => r.pending.extend(r.translator.on_event(&resp)),
-                        Err(e) => return fail(UpstreamError::Malformed(e.to_string())),
-                    }
-                }
-            }
-        }
-    });
-    Ok(Box::pin(stream.fuse()))
+    let translator = Translator::new(id, unix_now(), call.model.upstream.to_string(), call_prefix);
+    Ok(driver::drive(resp, call.provider.idle_timeout, translator))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn converts_errors_to_openai_shape_with_retry_delay() {
         let raw = br#"{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"22s"}]}}"#;
         let (body, wait) = openai_error(StatusCode::TOO_MANY_REQUESTS, raw);
-        let v: Value = serde_json::from_slice(&body).unwrap();
+        let v = serde_json::to_value(&body).unwrap();
         assert_eq!(
             v,
             json!({"error":{"message":"Quota exceeded","type":"rate_limit_error","param":null,"code":"resource_exhausted"}})
         );
         assert_eq!(wait, Some(Duration::from_secs(22)));
         let (body, wait) = openai_error(StatusCode::BAD_GATEWAY, b"<html>oops");
-        let v: Value = serde_json::from_slice(&body).unwrap();
+        let v = serde_json::to_value(&body).unwrap();
         assert_eq!(v["error"]["type"], "server_error");
         assert!(v["error"]["message"].as_str().unwrap().contains("oops"));
         assert_eq!(wait, None);
@@ -230,7 +161,7 @@ mod tests {
             StatusCode::BAD_REQUEST,
             br#"[{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}]"#,
         );
-        let v: Value = serde_json::from_slice(&body).unwrap();
+        let v = serde_json::to_value(&body).unwrap();
         assert_eq!(v["error"]["code"], "invalid_argument");
         assert_eq!(v["error"]["type"], "invalid_request_error");
     }

@@ -1,7 +1,12 @@
 //! Gemini `GenerateContentResponse` -> OpenAI `chat.completion`, plus finish-reason and usage mapping.
 
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
+
+use crate::openai::{
+    Completion, CompletionChoice, CompletionDetails, CompletionMessage, PromptDetailsReport,
+    ToolCall, UsageReport,
+};
 
 /// The parts of a `GenerateContentResponse` the router reads (also each `alt=sse` event).
 #[derive(Debug, Default, Deserialize)]
@@ -121,27 +126,31 @@ pub(crate) fn finish_reason(reason: &str, has_calls: bool) -> &'static str {
 }
 
 /// `usageMetadata` -> OpenAI `usage` with cached (and reasoning) token details.
-pub(crate) fn usage_json(u: &UsageMetadata) -> Value {
+pub(crate) fn usage_report(u: &UsageMetadata) -> UsageReport {
     let completion = u.candidates_token_count + u.thoughts_token_count;
-    let mut usage = json!({
-        "prompt_tokens": u.prompt_token_count,
-        "completion_tokens": completion,
-        "total_tokens": u.total_token_count.unwrap_or(u.prompt_token_count + completion),
-        "prompt_tokens_details": { "cached_tokens": u.cached_content_token_count },
-    });
-    if u.thoughts_token_count > 0 {
-        usage["completion_tokens_details"] = json!({ "reasoning_tokens": u.thoughts_token_count });
+    UsageReport {
+        prompt_tokens: u.prompt_token_count,
+        completion_tokens: completion,
+        total_tokens: u
+            .total_token_count
+            .unwrap_or(u.prompt_token_count + completion),
+        prompt_tokens_details: PromptDetailsReport {
+            cached_tokens: u.cached_content_token_count,
+            cache_creation_tokens: None,
+        },
+        completion_tokens_details: (u.thoughts_token_count > 0).then_some(CompletionDetails {
+            reasoning_tokens: u.thoughts_token_count,
+        }),
     }
-    usage
 }
 
 /// An OpenAI tool call for the `n`-th function call of a reply.
-pub(crate) fn tool_call_json(call_prefix: &str, n: usize, f: &FunctionCall) -> Value {
-    json!({
-        "id": format!("call_{call_prefix}{n}"),
-        "type": "function",
-        "function": { "name": f.name, "arguments": f.arguments() },
-    })
+pub(crate) fn tool_call(call_prefix: &str, n: usize, f: &FunctionCall) -> ToolCall {
+    ToolCall::function(
+        Some(format!("call_{call_prefix}{n}")),
+        Some(f.name.clone()),
+        f.arguments(),
+    )
 }
 
 /// Identity of one translated answer: ids and the model name the client sees.
@@ -154,7 +163,10 @@ pub(crate) struct Meta<'a> {
 }
 
 /// Builds the `chat.completion` object; `Err` when the answer has neither candidates nor a block reason.
-pub(crate) fn to_completion(resp: &GenerateContentResponse, meta: &Meta) -> Result<Value, String> {
+pub(crate) fn to_completion(
+    resp: &GenerateContentResponse,
+    meta: &Meta,
+) -> Result<Completion, String> {
     let mut choices = Vec::new();
     let mut calls = 0usize;
     for (pos, c) in resp.candidates.iter().enumerate() {
@@ -165,59 +177,50 @@ pub(crate) fn to_completion(resp: &GenerateContentResponse, meta: &Meta) -> Resu
                 text.push_str(t);
             }
             if let Some(f) = &p.function_call {
-                tool_calls.push(tool_call_json(meta.call_prefix, calls, f));
+                tool_calls.push(tool_call(meta.call_prefix, calls, f));
                 calls += 1;
             }
         }
-        let mut message = Map::new();
-        message.insert("role".into(), json!("assistant"));
         let no_text = text.is_empty() && (!tool_calls.is_empty() || c.content.is_none());
-        message.insert(
-            "content".into(),
-            if no_text { Value::Null } else { json!(text) },
-        );
-        message.insert("refusal".into(), Value::Null);
         let reason = finish_reason(
             c.finish_reason.as_deref().unwrap_or("STOP"),
             !tool_calls.is_empty(),
         );
-        if !tool_calls.is_empty() {
-            message.insert("tool_calls".into(), Value::Array(tool_calls));
-        }
-        choices.push(json!({
-            "index": c.index_or(pos),
-            "message": message,
-            "logprobs": null,
-            "finish_reason": reason,
-        }));
+        choices.push(CompletionChoice {
+            index: c.index_or(pos),
+            message: CompletionMessage::assistant((!no_text).then_some(text), tool_calls),
+            logprobs: None,
+            finish_reason: reason,
+        });
     }
     if choices.is_empty() {
         if !resp.prompt_blocked() {
             return Err("the answer has no candidates".into());
         }
-        choices.push(json!({
-            "index": 0,
-            "message": { "role": "assistant", "content": null, "refusal": null },
-            "logprobs": null,
-            "finish_reason": "content_filter",
-        }));
+        choices.push(CompletionChoice {
+            index: 0,
+            message: CompletionMessage::assistant(None, Vec::new()),
+            logprobs: None,
+            finish_reason: "content_filter",
+        });
     }
-    let mut out = json!({
-        "id": meta.id,
-        "object": "chat.completion",
-        "created": meta.created,
-        "model": meta.model,
-        "choices": choices,
-    });
-    if let Some(u) = &resp.usage_metadata {
-        out["usage"] = usage_json(u);
-    }
-    Ok(out)
+    Ok(Completion::new(
+        meta.id.to_owned(),
+        meta.created,
+        meta.model.to_owned(),
+        choices,
+        resp.usage_metadata.as_ref().map(usage_report),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn completion(r: &GenerateContentResponse) -> Value {
+        serde_json::to_value(to_completion(r, &META).unwrap()).unwrap()
+    }
 
     const META: Meta = Meta {
         id: "chatcmpl-x",
@@ -236,7 +239,7 @@ mod tests {
             json!({"candidates":[{"content":{"role":"model","parts":[{"text":"Hel"},{"text":"lo"},{"text":"hmm","thought":true}]},"finishReason":"STOP","index":0,"safetyRatings":[]}],
             "usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":2,"totalTokenCount":12,"cachedContentTokenCount":4}}),
         );
-        let c = to_completion(&r, &META).unwrap();
+        let c = completion(&r);
         assert_eq!(c["choices"][0]["message"]["content"], "Hello");
         assert_eq!(c["choices"][0]["finish_reason"], "stop");
         assert_eq!(c["model"], "gemini-test");
@@ -251,7 +254,7 @@ mod tests {
         let r = parse(
             json!({"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{"a":1}}},{"functionCall":{"name":"g"}}]},"finishReason":"STOP"}]}),
         );
-        let c = to_completion(&r, &META).unwrap();
+        let c = completion(&r);
         let m = &c["choices"][0]["message"];
         assert_eq!(m["content"], Value::Null);
         assert_eq!(m["tool_calls"][0]["id"], "call_p0");
@@ -276,7 +279,7 @@ mod tests {
         let r = parse(
             json!({"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":3}}),
         );
-        let c = to_completion(&r, &META).unwrap();
+        let c = completion(&r);
         assert_eq!(c["choices"][0]["finish_reason"], "content_filter");
         assert_eq!(c["choices"][0]["message"]["content"], Value::Null);
         assert!(to_completion(&parse(json!({})), &META).is_err());

@@ -1,12 +1,14 @@
 //! Gemini `alt=sse` events (each a `GenerateContentResponse`) -> OpenAI `chat.completion.chunk` JSON texts.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use serde_json::{json, Value};
 
+use crate::adapters::{driver, UpstreamError};
+
 use super::response::{
-    finish_reason, tool_call_json, usage_json, GenerateContentResponse, UsageMetadata,
+    finish_reason, tool_call, usage_report, GenerateContentResponse, UsageMetadata,
 };
 
 /// Per-stream state: which candidates have begun, tool call numbering, the last usage seen.
@@ -63,7 +65,7 @@ impl Translator {
     }
 
     /// The chunks one upstream event becomes.
-    pub fn on_event(&mut self, resp: &GenerateContentResponse) -> Vec<String> {
+    pub fn translate(&mut self, resp: &GenerateContentResponse) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(u) = resp.usage_metadata {
             self.usage = Some(u);
@@ -83,7 +85,7 @@ impl Translator {
                 }
                 if let Some(f) = &p.function_call {
                     let slot = self.started.get(&index).copied().unwrap_or_default();
-                    let mut call = tool_call_json(&self.call_prefix, self.calls, f);
+                    let mut call = json!(tool_call(&self.call_prefix, self.calls, f));
                     call["index"] = json!(slot);
                     self.calls += 1;
                     self.started.insert(index, slot + 1);
@@ -101,9 +103,40 @@ impl Translator {
 
     /// The closing usage chunk (empty choices); the router drops it unless the client asked.
     pub fn usage_chunk(&self) -> String {
-        let mut c: Value = serde_json::from_str(&self.chunk(json!([]))).unwrap_or_default();
-        c["usage"] = usage_json(&self.usage.unwrap_or_default());
-        c.to_string()
+        json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": usage_report(&self.usage.unwrap_or_default()),
+        })
+        .to_string()
+    }
+}
+
+impl driver::Translator for Translator {
+    fn on_event(&mut self, data: &str, out: &mut VecDeque<String>) -> Result<bool, UpstreamError> {
+        let value: Value = serde_json::from_str(data)
+            .map_err(|e| UpstreamError::Malformed(format!("stream event is not JSON: {e}")))?;
+        if let Some(msg) = value.get("error").map(|e| e["message"].to_string()) {
+            return Err(UpstreamError::StreamCut(format!("upstream error: {msg}")));
+        }
+        let resp: GenerateContentResponse =
+            serde_json::from_value(value).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+        out.extend(self.translate(&resp));
+        Ok(false)
+    }
+
+    /// The body's end is the stream's end once a `finishReason` (or a prompt block) arrived.
+    fn on_end(&mut self, out: &mut VecDeque<String>) -> Result<(), UpstreamError> {
+        if !self.finished {
+            return Err(UpstreamError::StreamCut(
+                "Gemini stream ended without a finishReason".into(),
+            ));
+        }
+        out.push_back(self.usage_chunk());
+        Ok(())
     }
 }
 
@@ -125,11 +158,11 @@ mod tests {
     #[test]
     fn text_stream_becomes_role_content_finish_usage() {
         let mut t = Translator::new("id".into(), 1, "g".into(), "x".into());
-        let a = parse(&t.on_event(&ev(json!({"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]},"index":0}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":1}}))));
+        let a = parse(&t.translate(&ev(json!({"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]},"index":0}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":1}}))));
         assert_eq!(a[0]["choices"][0]["delta"]["role"], "assistant");
         assert_eq!(a[1]["choices"][0]["delta"]["content"], "Hi");
         assert!(!t.finished);
-        let b = parse(&t.on_event(&ev(json!({"candidates":[{"content":{"role":"model","parts":[{"text":" there"}]},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":2,"totalTokenCount":7}}))));
+        let b = parse(&t.translate(&ev(json!({"candidates":[{"content":{"role":"model","parts":[{"text":" there"}]},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":2,"totalTokenCount":7}}))));
         assert_eq!(b.len(), 2);
         assert_eq!(b[1]["choices"][0]["finish_reason"], "length");
         assert!(t.finished);
@@ -142,7 +175,7 @@ mod tests {
     #[test]
     fn function_calls_are_whole_tool_call_deltas() {
         let mut t = Translator::new("id".into(), 1, "g".into(), "x".into());
-        let a = parse(&t.on_event(&ev(json!({"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{"q":"a"}}},{"functionCall":{"name":"g","args":{}}}]},"finishReason":"STOP"}]}))));
+        let a = parse(&t.translate(&ev(json!({"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{"q":"a"}}},{"functionCall":{"name":"g","args":{}}}]},"finishReason":"STOP"}]}))));
         let call = &a[1]["choices"][0]["delta"]["tool_calls"][0];
         assert_eq!(call["index"], 0);
         assert_eq!(call["id"], "call_x0");
@@ -155,7 +188,7 @@ mod tests {
     #[test]
     fn blocked_prompt_finishes_with_content_filter() {
         let mut t = Translator::new("id".into(), 1, "g".into(), "x".into());
-        let a = parse(&t.on_event(&ev(json!({"promptFeedback":{"blockReason":"SAFETY"}}))));
+        let a = parse(&t.translate(&ev(json!({"promptFeedback":{"blockReason":"SAFETY"}}))));
         assert_eq!(
             a.last().unwrap()["choices"][0]["finish_reason"],
             "content_filter"

@@ -1,9 +1,8 @@
-//! OpenAI wire types: the parts of requests, responses and stream chunks the router reads.
+//! A client's request to any OpenAI endpoint, validated once: the untouched body plus the routing view.
 //!
 //! The request body stays a JSON map so every field the router does not interpret reaches an
-//! OpenAI-compatible upstream untouched; typed views are read out of it once.
+//! OpenAI-compatible upstream untouched; the typed view is read out of it once.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::Endpoint;
@@ -273,116 +272,6 @@ fn collect_text(content: &Value, out: &mut String) -> Result<bool, String> {
     }
 }
 
-/// Token usage as OpenAI reports it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    #[serde(default)]
-    pub prompt_tokens: u64,
-    #[serde(default)]
-    pub completion_tokens: u64,
-    /// Cache reads and writes, both already counted in `prompt_tokens`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_tokens_details: Option<PromptDetails>,
-}
-
-/// OpenAI's `usage.prompt_tokens_details`, plus the cache-write count the Anthropic adapter adds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PromptDetails {
-    #[serde(default)]
-    pub cached_tokens: u64,
-    #[serde(default)]
-    pub cache_creation_tokens: u64,
-}
-
-impl Usage {
-    /// Prompt tokens read from the provider's cache.
-    pub fn cached(&self) -> u64 {
-        self.prompt_tokens_details.map_or(0, |d| d.cached_tokens)
-    }
-
-    /// Prompt tokens written to the provider's cache.
-    pub fn cache_writes(&self) -> u64 {
-        self.prompt_tokens_details
-            .map_or(0, |d| d.cache_creation_tokens)
-    }
-}
-
-/// The parts of a non-streamed answer the ledger needs.
-#[derive(Debug, Deserialize)]
-pub struct ReplyView {
-    #[serde(default)]
-    pub usage: Option<Usage>,
-    #[serde(default)]
-    pub choices: Vec<ReplyChoice>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ReplyChoice {
-    #[serde(default)]
-    pub message: Option<ReplyMessage>,
-    /// Legacy completions put the text here.
-    #[serde(default)]
-    pub text: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ReplyMessage {
-    #[serde(default)]
-    pub content: Option<String>,
-}
-
-impl ReplyView {
-    /// Every choice's text, for counting completion tokens when the upstream gave no usage.
-    pub fn text(&self) -> String {
-        self.choices
-            .iter()
-            .filter_map(|c| {
-                c.message
-                    .as_ref()
-                    .and_then(|m| m.content.as_deref())
-                    .or(c.text.as_deref())
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-/// The parts of a stream chunk the router reads.
-#[derive(Debug, Deserialize)]
-pub struct ChunkView {
-    #[serde(default)]
-    pub choices: Vec<ChunkChoice>,
-    #[serde(default)]
-    pub usage: Option<Usage>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ChunkChoice {
-    #[serde(default)]
-    pub delta: Option<ChunkDelta>,
-    /// Legacy completions stream their text here.
-    #[serde(default)]
-    pub text: Option<String>,
-}
-
-impl ChunkChoice {
-    /// The text this chunk adds, from either a chat delta or a legacy completion.
-    pub fn text(&self) -> Option<&str> {
-        self.delta
-            .as_ref()
-            .and_then(|d| d.content.as_deref())
-            .or(self.text.as_deref())
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ChunkDelta {
-    #[serde(default)]
-    pub content: Option<String>,
-    #[serde(default)]
-    pub tool_calls: Option<Value>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,7 +303,7 @@ mod tests {
             ),
         ] {
             let e = ChatRequest::parse(body).unwrap_err();
-            assert_eq!(e.body()["error"]["param"], param);
+            assert_eq!(e.body().error.param.as_deref(), Some(param));
         }
         assert!(ChatRequest::parse(b"{not json").is_err());
     }

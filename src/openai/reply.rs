@@ -1,0 +1,260 @@
+//! The parts of OpenAI answers and stream chunks the router reads, and the typed answer adapters build.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Token usage as OpenAI reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    /// Cache reads and writes, both already counted in `prompt_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptDetails>,
+}
+
+/// OpenAI's `usage.prompt_tokens_details`, plus the cache-write count the Anthropic adapter adds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptDetails {
+    #[serde(default)]
+    pub cached_tokens: u64,
+    #[serde(default)]
+    pub cache_creation_tokens: u64,
+}
+
+impl Usage {
+    /// Prompt tokens read from the provider's cache.
+    pub fn cached(&self) -> u64 {
+        self.prompt_tokens_details.map_or(0, |d| d.cached_tokens)
+    }
+
+    /// Prompt tokens written to the provider's cache.
+    pub fn cache_writes(&self) -> u64 {
+        self.prompt_tokens_details
+            .map_or(0, |d| d.cache_creation_tokens)
+    }
+}
+
+/// The parts of a non-streamed answer the ledger needs.
+#[derive(Debug, Deserialize)]
+pub struct ReplyView {
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    #[serde(default)]
+    pub choices: Vec<ReplyChoice>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReplyChoice {
+    #[serde(default)]
+    pub message: Option<ReplyMessage>,
+    /// Legacy completions put the text here.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReplyMessage {
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+impl ReplyView {
+    /// Every choice's text, for counting completion tokens when the upstream gave no usage.
+    pub fn text(&self) -> String {
+        self.choices
+            .iter()
+            .filter_map(|c| {
+                c.message
+                    .as_ref()
+                    .and_then(|m| m.content.as_deref())
+                    .or(c.text.as_deref())
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The parts of a stream chunk the router reads.
+#[derive(Debug, Deserialize)]
+pub struct ChunkView {
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChunkChoice {
+    #[serde(default)]
+    pub delta: Option<ChunkDelta>,
+    /// Legacy completions stream their text here.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+impl ChunkChoice {
+    /// The text this chunk adds, from either a chat delta or a legacy completion.
+    pub fn text(&self) -> Option<&str> {
+        self.delta
+            .as_ref()
+            .and_then(|d| d.content.as_deref())
+            .or(self.text.as_deref())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChunkDelta {
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Option<Value>,
+}
+
+/// A whole chat answer in OpenAI's `chat.completion` shape, built by the adapters of wires that
+/// speak another format and serialised once, straight into the response body.
+#[derive(Debug, Serialize)]
+pub struct Completion {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: String,
+    pub choices: Vec<CompletionChoice>,
+    /// Absent when the upstream reported none (the ledger then counts the text itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageReport>,
+}
+
+/// One `choices[]` entry of a [`Completion`].
+#[derive(Debug, Serialize)]
+pub struct CompletionChoice {
+    pub index: u32,
+    pub message: CompletionMessage,
+    /// Always `null`: no translated wire reports log probabilities yet.
+    pub logprobs: Option<Value>,
+    pub finish_reason: &'static str,
+}
+
+/// The assistant message of a [`CompletionChoice`].
+#[derive(Debug, Serialize)]
+pub struct CompletionMessage {
+    pub role: &'static str,
+    /// `null` when the answer is only tool calls (or, on Gemini, has no content at all).
+    pub content: Option<String>,
+    pub refusal: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+}
+
+impl CompletionMessage {
+    /// An assistant message with `content` and `tool_calls`.
+    pub fn assistant(content: Option<String>, tool_calls: Vec<ToolCall>) -> Self {
+        Self {
+            role: "assistant",
+            content,
+            refusal: None,
+            tool_calls,
+        }
+    }
+}
+
+/// A function call the model asks for, as OpenAI's `tool_calls[]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolCall {
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: FunctionCall,
+}
+
+/// The function and its JSON-encoded arguments.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionCall {
+    pub name: Option<String>,
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// A `function` tool call.
+    pub fn function(id: Option<String>, name: Option<String>, arguments: String) -> Self {
+        Self {
+            id,
+            kind: "function",
+            function: FunctionCall { name, arguments },
+        }
+    }
+}
+
+/// Usage as translated adapters report it: OpenAI's fields with `total_tokens` and the details
+/// each wire knows (Anthropic its cache writes, Gemini its reasoning tokens).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UsageReport {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    pub prompt_tokens_details: PromptDetailsReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionDetails>,
+}
+
+/// `usage.prompt_tokens_details` of a [`UsageReport`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PromptDetailsReport {
+    pub cached_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_creation_tokens: Option<u64>,
+}
+
+/// `usage.completion_tokens_details`: reasoning tokens, part of `completion_tokens`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CompletionDetails {
+    pub reasoning_tokens: u64,
+}
+
+impl UsageReport {
+    /// What the ledger reads of it.
+    pub fn usage(&self) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            prompt_tokens_details: Some(PromptDetails {
+                cached_tokens: self.prompt_tokens_details.cached_tokens,
+                cache_creation_tokens: self
+                    .prompt_tokens_details
+                    .cache_creation_tokens
+                    .unwrap_or(0),
+            }),
+        }
+    }
+}
+
+impl Completion {
+    /// Every choice's text, for counting completion tokens when no usage was reported.
+    pub fn text(&self) -> String {
+        self.choices
+            .iter()
+            .filter_map(|c| c.message.content.as_deref())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A `chat.completion` object.
+    pub fn new(
+        id: String,
+        created: u64,
+        model: String,
+        choices: Vec<CompletionChoice>,
+        usage: Option<UsageReport>,
+    ) -> Self {
+        Self {
+            id,
+            object: "chat.completion",
+            created,
+            model,
+            choices,
+            usage,
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Server-sent-event framing of OpenAI chunk payloads, shared by the live relay, cache replays and error events.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+
+/// The event that ends every OpenAI stream.
+pub const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// Appends one `data:` event carrying `data` to `out`.
+pub fn write_event(out: &mut Vec<u8>, data: &str) {
+    out.reserve(data.len() + 8);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data.as_bytes());
+    out.extend_from_slice(b"\n\n");
+}
+
+/// One `data:` event carrying `data`.
+pub fn event(data: &str) -> Bytes {
+    let mut out = Vec::new();
+    write_event(&mut out, data);
+    out.into()
+}
+
+/// The chunk without its top-level `"usage": null` member, which upstreams add to every chunk
+/// once usage is asked for; a client that did not ask for usage should not see it. Any spacing
+/// is accepted; `usage` elsewhere (inside strings or nested objects) is left alone. Borrowed
+/// when there is nothing to remove.
+pub fn without_null_usage(data: &str) -> Cow<'_, str> {
+    if !data.contains("\"usage\"") {
+        return Cow::Borrowed(data);
+    }
+    match null_usage_span(data.as_bytes()) {
+        Some((start, end)) => {
+            let mut out = String::with_capacity(data.len());
+            out.push_str(&data[..start]);
+            out.push_str(&data[end..]);
+            Cow::Owned(out)
+        }
+        None => Cow::Borrowed(data),
+    }
+}
+
+/// The byte range to cut for a top-level `"usage": null` member: from the comma before it, or
+/// (when it is the first member) through the comma and spaces after it.
+fn null_usage_span(b: &[u8]) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    // where the current top-level member starts (its leading comma, or just after `{`)
+    let mut member_start = 0;
+    let mut first = false;
+    let mut expect_key = false;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let start = i;
+                i = string_end(b, i)?;
+                if depth == 1 && expect_key {
+                    expect_key = false;
+                    let colon = skip_ws(b, i);
+                    if b.get(colon) != Some(&b':') {
+                        return None;
+                    }
+                    let value = skip_ws(b, colon + 1);
+                    if &b[start..i] == b"\"usage\"" && b[value..].starts_with(b"null") {
+                        let end = value + 4;
+                        if !first {
+                            return Some((member_start, end));
+                        }
+                        let after = skip_ws(b, end);
+                        return Some(match b.get(after) {
+                            Some(b',') => (member_start, skip_ws(b, after + 1)),
+                            _ => (member_start, end),
+                        });
+                    }
+                }
+                continue;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth == 1 && b[i] == b'{' {
+                    expect_key = true;
+                    first = true;
+                    member_start = i + 1;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => {
+                expect_key = true;
+                first = false;
+                member_start = i;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index just past the string starting at `b[start] == '"'`.
+fn string_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_one_event() {
+        assert_eq!(&event("{}")[..], b"data: {}\n\n");
+    }
+
+    #[test]
+    fn removes_a_top_level_null_usage_in_any_spacing_and_position() {
+        for (input, want) in [
+            (r#"{"id":"c","usage":null}"#, r#"{"id":"c"}"#),
+            (r#"{"id":"c", "usage" : null }"#, r#"{"id":"c" }"#),
+            (r#"{"usage":null,"id":"c"}"#, r#"{"id":"c"}"#),
+            (r#"{ "usage": null, "id": "c"}"#, r#"{"id": "c"}"#),
+            (r#"{"usage":null}"#, r#"{}"#),
+        ] {
+            assert_eq!(without_null_usage(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn leaves_usage_with_a_value_nested_or_quoted() {
+        for input in [
+            r#"{"id":"c","usage":{"prompt_tokens":1}}"#,
+            r#"{"choices":[{"delta":{"usage":null}}]}"#,
+            r#"{"choices":[{"delta":{"content":"\"usage\":null"}}]}"#,
+            r#"{"id":"c"}"#,
+            r#"{"id":"unterminated"#,
+        ] {
+            assert!(
+                matches!(without_null_usage(input), Cow::Borrowed(_)),
+                "{input}"
+            );
+        }
+    }
+}
