@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod classify;
+mod execute;
 pub mod keys;
 pub mod logging;
 pub mod report;
@@ -12,6 +13,8 @@ pub mod simulate;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+pub use execute::execute;
 
 use crate::report::aggregate::Dimension;
 use crate::report::comparison::OutputTokens;

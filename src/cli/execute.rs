@@ -1,0 +1,94 @@
+//! Runs one parsed sub-command: the whole of what the `switchyard` binary does.
+
+use super::{check, classify, keys, report, serve, sim, simulate, Command};
+
+/// Runs `command` to the end; the process exit code (0 for commands that succeed by
+/// returning, such as `serve` after a clean shutdown).
+pub async fn execute(command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Serve { config } => serve::run(&config).await.map(|()| 0),
+        Command::Demo {
+            listen,
+            ledger,
+            fast,
+        } => crate::demo::run(&listen, &ledger, fast).await.map(|()| 0),
+        Command::Keys { action, config } => Ok(keys::run(&config, action)),
+        Command::Check { config, no_keys } => Ok(check::run(&config, no_keys)),
+        Command::Sim {
+            listen,
+            name,
+            models,
+            realistic,
+            wire,
+            fail_status,
+        } => sim::run(sim::Options {
+            listen: &listen,
+            name: &name,
+            models: &models,
+            realistic,
+            wire,
+            fail_status,
+        })
+        .await
+        .map(|()| 0),
+        Command::Classify {
+            config,
+            json,
+            eval,
+            misses,
+            file,
+        } => {
+            let opts = classify::Options {
+                config: config.as_deref(),
+                json,
+                eval,
+                misses,
+                file: file.as_deref(),
+            };
+            Ok(classify::run(opts).await)
+        }
+        Command::Report {
+            ledger,
+            since,
+            until,
+            by,
+            format,
+            out,
+            svg_dir,
+        } => Ok(report::run(report::Options {
+            ledger: &ledger,
+            since: since.as_deref(),
+            until: until.as_deref(),
+            by: &by,
+            format,
+            out: out.as_deref(),
+            svg_dir: svg_dir.as_deref(),
+        })),
+        Command::Simulate {
+            workload,
+            config,
+            policies,
+            strategies,
+            seed,
+            output_tokens,
+            baseline,
+            format,
+            out,
+            svg_dir,
+        } => {
+            let opts = simulate::Options {
+                workload: &workload,
+                config: config.as_deref(),
+                policies: &policies,
+                strategies: &strategies,
+                seed,
+                output_tokens,
+                baseline: baseline.as_deref(),
+                format,
+                out: out.as_deref(),
+                svg_dir: svg_dir.as_deref(),
+            };
+            Ok(simulate::run(opts).await)
+        }
+    }
+}
