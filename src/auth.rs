@@ -31,29 +31,26 @@ pub fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Tenant, ApiE
             code: "missing_api_key",
         });
     };
-    match find(access, presented) {
-        Some(i) => {
-            let k = &access.keys[i];
-            Ok(Tenant {
-                key_id: Some(k.id.clone()),
-                user: Some(k.user.clone()),
-                team: k.team.clone(),
-                tier: k.tier.clone(),
-                limits: k.limits,
-            })
-        }
-        None => {
-            crate::metrics::auth_failure("unknown");
-            let message = if access.keys.is_empty() {
-                "Incorrect API key provided. No virtual keys are configured on this router: create one with `switchyard keys create`."
-            } else {
-                "Incorrect API key provided. Use a virtual key issued for this router."
-            };
-            Err(ApiError::Unauthorized {
-                message: message.into(),
-                code: "invalid_api_key",
-            })
-        }
+    if let Some(i) = find(access, presented) {
+        let k = &access.keys[i];
+        Ok(Tenant {
+            key_id: Some(k.id.clone()),
+            user: Some(k.user.clone()),
+            team: k.team.clone(),
+            tier: k.tier.clone(),
+            limits: k.limits,
+        })
+    } else {
+        crate::metrics::auth_failure("unknown");
+        let message = if access.keys.is_empty() {
+            "Incorrect API key provided. No virtual keys are configured on this router: create one with `switchyard keys create`."
+        } else {
+            "Incorrect API key provided. Use a virtual key issued for this router."
+        };
+        Err(ApiError::Unauthorized {
+            message: message.into(),
+            code: "invalid_api_key",
+        })
     }
 }
 

@@ -98,21 +98,21 @@ impl ApiError {
     /// The HTTP status the client receives.
     pub fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest { .. } | Self::ContextTooLong { .. } | Self::Unsupported(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidRequest { .. }
+            | Self::ContextTooLong { .. }
+            | Self::Unsupported(_)
+            | Self::ContentPolicy { .. } => StatusCode::BAD_REQUEST,
             Self::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream { status, .. } => *status,
             Self::AllFailed {
                 nothing_attempted: true,
                 ..
-            } => StatusCode::SERVICE_UNAVAILABLE,
+            }
+            | Self::StateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::AllFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::RateLimited { .. } | Self::BudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::ContentPolicy { .. } => StatusCode::BAD_REQUEST,
-            Self::StateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -203,7 +203,7 @@ impl IntoResponse for ApiError {
         let status = self.status_code();
         if let Self::Upstream { body, .. } = &self {
             if serde_json::from_slice::<serde_json::Value>(body)
-                .is_ok_and(|v| v.get("error").is_some_and(|e| e.is_object()))
+                .is_ok_and(|v| v.get("error").is_some_and(serde_json::Value::is_object))
             {
                 return json_response(status, body.clone());
             }

@@ -174,7 +174,9 @@ impl<E: StreamEnd> Relay<E> {
             None => Vec::new(),
         };
         let mut bytes = Vec::new();
-        held.iter().for_each(|d| self.emit(d, &mut bytes));
+        for d in &held {
+            self.emit(d, &mut bytes);
+        }
         bytes
     }
 
@@ -234,16 +236,17 @@ pub fn relay<E: StreamEnd>(
     futures_util::stream::unfold(state, |mut st| async move {
         st.end.as_ref()?;
         loop {
-            let next = match st.head.pop_front() {
-                Some(d) => Some(Ok(d)),
-                None => tokio::select! {
+            let next = if let Some(d) = st.head.pop_front() {
+                Some(Ok(d))
+            } else {
+                tokio::select! {
                     biased;
                     () = &mut st.drained => {
                         let event = shutdown_event(st.chunks);
                         return Some((Ok(st.close(Ending::Shutdown, &event)), st));
                     }
                     next = st.rest.next() => next,
-                },
+                }
             };
             match next {
                 Some(Ok(data)) => {

@@ -80,9 +80,8 @@ pub fn parse_exposition(text: &str) -> BTreeMap<String, Vec<Value>> {
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
     {
-        let (series, value) = match line.rsplit_once(' ') {
-            Some(p) => p,
-            None => continue,
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
         };
         let Ok(value) = value.parse::<f64>() else {
             continue;

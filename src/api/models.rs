@@ -54,6 +54,6 @@ fn reachable(config: &crate::config::Config, policy: usize) -> Vec<&'static str>
                 .flat_map(|r| r.route.iter().flat_map(|g| &g.members))
                 .any(|m| config.models[m.model].endpoints.contains(e))
         })
-        .map(|e| e.as_str())
+        .map(super::super::config::raw::Endpoint::as_str)
         .collect()
 }

@@ -9,7 +9,7 @@ use crate::openai::ChatRequest;
 
 /// The opt-in header: `on` caches a request that is not deterministic by its parameters,
 /// `off` keeps any request out of the cache.
-pub const OPT_HEADER: &str = "x-switchyard-cache";
+pub(super) const OPT_HEADER: &str = "x-switchyard-cache";
 
 /// What the cache may do for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

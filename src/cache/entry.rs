@@ -64,7 +64,7 @@ mod body {
     use bytes::Bytes;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
         match std::str::from_utf8(b) {
             Ok(text) => s.serialize_str(text),
             Err(_) => s.collect_seq(b.iter()),
@@ -78,7 +78,7 @@ mod body {
         Binary(Vec<u8>),
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
         Ok(match Raw::deserialize(d)? {
             Raw::Text(t) => Bytes::from(t),
             Raw::Binary(b) => Bytes::from(b),

@@ -53,7 +53,7 @@ impl CacheKey {
 
     /// Lower-case hex, for the Redis key and logs.
     pub fn hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::config::hex(&self.0)
     }
 }
 

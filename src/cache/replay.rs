@@ -67,7 +67,7 @@ mod tests {
         let e = Stored::Chunks(vec![CONTENT.into(), USAGE.into()]);
         let got: Vec<Bytes> = replay(&e, true)
             .expect("chunks")
-            .map(|r| r.unwrap_or_default())
+            .map(std::result::Result::unwrap_or_default)
             .collect()
             .await;
         assert_eq!(

@@ -99,17 +99,14 @@ impl ResponseCache {
             crate::metrics::cache_event("hit");
             return Some(hit);
         }
-        match self.fetch_shared(key).await {
-            Some(entry) => {
-                let entry = Arc::new(entry);
-                self.insert_local(local, *key, Arc::clone(&entry)).await;
-                crate::metrics::cache_event("hit");
-                Some(entry)
-            }
-            None => {
-                crate::metrics::cache_event("miss");
-                None
-            }
+        if let Some(entry) = self.fetch_shared(key).await {
+            let entry = Arc::new(entry);
+            self.insert_local(local, *key, Arc::clone(&entry)).await;
+            crate::metrics::cache_event("hit");
+            Some(entry)
+        } else {
+            crate::metrics::cache_event("miss");
+            None
         }
     }
 

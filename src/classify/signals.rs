@@ -43,7 +43,7 @@ impl SignalSet {
             if text.is_empty() || index.is_empty() {
                 continue;
             }
-            for hit in set.matches(text).iter() {
+            for hit in &set.matches(text) {
                 let i = index[hit];
                 let s = &self.signals[i];
                 if tokens < s.min_tokens || tokens > s.max_tokens || out[i] >= s.cap {
@@ -228,7 +228,10 @@ mod tests {
             max_tokens: None,
             min_tokens: None,
             case_sensitive: false,
-            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+            patterns: patterns
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
         }
     }
 

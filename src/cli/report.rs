@@ -45,16 +45,13 @@ pub(crate) fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
 
 /// Writes the output to `out`, or stdout when absent.
 pub(crate) fn emit(out: Option<&Path>, text: &str) -> Result<(), String> {
-    match out {
-        Some(p) => {
-            std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
-        }
-        None => {
-            let mut o = std::io::stdout().lock();
-            o.write_all(text.as_bytes())
-                .and_then(|()| o.flush())
-                .map_err(|e| format!("cannot write to stdout: {e}"))
-        }
+    if let Some(p) = out {
+        std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
+    } else {
+        let mut o = std::io::stdout().lock();
+        o.write_all(text.as_bytes())
+            .and_then(|()| o.flush())
+            .map_err(|e| format!("cannot write to stdout: {e}"))
     }
 }
 

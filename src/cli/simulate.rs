@@ -74,9 +74,11 @@ pub async fn run(opts: Options<'_>) -> i32 {
             Err(p) => return problems(p),
         }
     }
-    let reference = match &strategies[0] {
-        Strategy::Policy { config, .. } => config,
-        _ => unreachable!("the first strategy is a policy"),
+    let Strategy::Policy {
+        config: reference, ..
+    } = &strategies[0]
+    else {
+        unreachable!("the first strategy is a policy")
     };
     let mut builtins = Vec::new();
     for spec in opts.strategies {

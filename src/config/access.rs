@@ -101,10 +101,17 @@ pub struct CacheSettings {
 /// Hex SHA-256 of a secret, as stored in the key file.
 pub fn sha256_hex(secret: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&sha2::Sha256::digest(secret.as_bytes()))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// SHA-256 of a secret.
@@ -185,9 +192,10 @@ pub(super) fn validate_access(
     }
     check("global", &raw.global);
     let default_limits = match &raw.default_tier {
-        Some(t) => match raw.tiers.get(t) {
-            Some(l) => Limits::from(*l),
-            None => {
+        Some(t) => {
+            if let Some(l) = raw.tiers.get(t) {
+                Limits::from(*l)
+            } else {
                 problems.push(cx.problem(
                     "default_tier",
                     Some(t),
@@ -195,7 +203,7 @@ pub(super) fn validate_access(
                 ));
                 Limits::default()
             }
-        },
+        }
         None => Limits::default(),
     };
     let admin = raw.auth.as_ref().and_then(|a| {
@@ -203,7 +211,7 @@ pub(super) fn validate_access(
             match (cx.env)(var) {
                 Some(v) if !v.is_empty() => return Some(sha256(&v)),
                 _ => {
-                    tracing::warn!(env = %var, "admin key variable is not set; /admin/* is refused")
+                    tracing::warn!(env = %var, "admin key variable is not set; /admin/* is refused");
                 }
             }
         }
@@ -297,13 +305,14 @@ fn load_keys(
             continue;
         }
         let limits = match &k.tier {
-            Some(t) => match raw.tiers.get(t) {
-                Some(l) => Limits::from(*l),
-                None => {
+            Some(t) => {
+                if let Some(l) = raw.tiers.get(t) {
+                    Limits::from(*l)
+                } else {
                     problems.push(at("tier", format!("no tier `{t}` in the server file")));
                     continue;
                 }
-            },
+            }
             None => default_limits,
         };
         if let Some(team) = &k.team {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use access::{
-    digest_prefix, sha256, sha256_hex, Access, BudgetSettings, CacheSettings, Limits,
+    digest_prefix, hex, sha256, sha256_hex, Access, BudgetSettings, CacheSettings, Limits,
     StateSettings, VirtualKey,
 };
 pub use policy::{Conditions, Group, Member, Pacing, Policy, Rule};

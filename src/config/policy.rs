@@ -106,16 +106,13 @@ impl PolicyCtx<'_> {
                     .iter()
                     .filter_map(|(m, w)| {
                         let weight = w.as_u64().and_then(|w| u32::try_from(w).ok());
-                        match (m.as_str(), weight) {
-                            (Some(m), Some(w)) => Some((m.to_owned(), w)),
-                            _ => {
-                                problems.push(self.problem(
-                                    &field,
-                                    m.as_str(),
-                                    "write weighted candidates as `provider/model: weight` with a whole-number weight",
-                                ));
-                                None
-                            }
+                        if let (Some(m), Some(w)) = (m.as_str(), weight) { Some((m.to_owned(), w)) } else {
+                            problems.push(self.problem(
+                                &field,
+                                m.as_str(),
+                                "write weighted candidates as `provider/model: weight` with a whole-number weight",
+                            ));
+                            None
                         }
                     })
                     .collect(),
@@ -296,12 +293,12 @@ fn conditions(
             }
         });
     Conditions {
-        endpoint: w.endpoint.map(|e| e.into_vec()),
-        complexity: w.complexity.map(|c| c.into_vec()),
+        endpoint: w.endpoint.map(super::raw::OneOrMany::into_vec),
+        complexity: w.complexity.map(super::raw::OneOrMany::into_vec),
         min_tokens,
         max_tokens,
-        model: w.model.map(|m| m.into_vec()),
-        user: w.user.map(|u| u.into_vec()),
+        model: w.model.map(super::raw::OneOrMany::into_vec),
+        user: w.user.map(super::raw::OneOrMany::into_vec),
         tools: w.tools,
         images: w.images,
         last_user_matches,

@@ -153,10 +153,7 @@ pub(super) fn validate_provider(
         ));
     }
     let base_url = raw.base_url.trim_end_matches('/').to_owned();
-    if reqwest::Url::parse(&base_url)
-        .map(|u| !matches!(u.scheme(), "http" | "https"))
-        .unwrap_or(true)
-    {
+    if reqwest::Url::parse(&base_url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
         problems.push(at(
             "base_url",
             Some(&raw.base_url),
@@ -276,7 +273,7 @@ pub(super) fn validate_provider(
             context_window: m.context_window,
             encoding: crate::tokens::Encoding::for_model(&m.name, m.tokenizer.as_deref()),
             endpoints: model_endpoints(raw.wire, m.endpoints.as_deref(), &mut |msg| {
-                problems.push(at(&field("endpoints"), Some(&m.name), msg))
+                problems.push(at(&field("endpoints"), Some(&m.name), msg));
             }),
         });
     }

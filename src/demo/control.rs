@@ -14,10 +14,10 @@ use crate::openai::ErrorBody;
 use crate::sim::{Behavior, SimControl};
 
 /// The simulators' control handles (and wire APIs) by provider name.
-pub struct Sims(BTreeMap<String, (SimControl, SimWire)>);
+pub(super) struct Sims(BTreeMap<String, (SimControl, SimWire)>);
 
 impl Sims {
-    pub fn new(sims: &HashMap<String, RunningSim>) -> Self {
+    pub(super) fn new(sims: &HashMap<String, RunningSim>) -> Self {
         Self(
             sims.iter()
                 .map(|(n, s)| (n.clone(), (s.upstream.control(), s.wire)))
@@ -26,7 +26,7 @@ impl Sims {
     }
 }
 
-pub fn routes(sims: Arc<Sims>) -> Router {
+pub(super) fn routes(sims: Arc<Sims>) -> Router {
     Router::new()
         .route("/demo/providers", get(list))
         .route("/demo/providers/{name}/behavior", post(set_behavior))

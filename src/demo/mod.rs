@@ -97,7 +97,12 @@ pub async fn start(ledger_path: &Path, fast: bool) -> anyhow::Result<Demo> {
     let mut sims = HashMap::new();
     for d in SIMS {
         let mut s = SimSettings::realistic(d.name, d.models.iter().copied());
-        s.keys = Some(d.keys.iter().map(|k| k.to_string()).collect());
+        s.keys = Some(
+            d.keys
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
+        );
         if fast {
             s.first_byte_latency = Duration::ZERO;
             s.token_delay = Duration::ZERO;

@@ -221,7 +221,7 @@ async fn try_candidate(
                 return Err(None);
             }
         };
-        if breaker_event(&breaker, &model.id, |b, now| b.acquire(now)) == Permit::Refused {
+        if breaker_event(&breaker, &model.id, breaker::Breaker::acquire) == Permit::Refused {
             tries.push(TryNote::Skipped(SkipReason::BreakerOpen));
             return Err(None);
         }
@@ -248,12 +248,12 @@ async fn try_candidate(
                     "ok",
                     started.elapsed().as_secs_f64(),
                 );
-                breaker_event(&breaker, &model.id, |b, now| b.on_success(now));
+                breaker_event(&breaker, &model.id, breaker::Breaker::on_success);
                 return Ok((reply, breaker));
             }
             Err(UpstreamError::Unsupported(u)) => {
                 // nothing was sent; a half-open probe taken for it is handed back
-                breaker_event(&breaker, &model.id, |b, now| b.on_success(now));
+                breaker_event(&breaker, &model.id, breaker::Breaker::on_success);
                 return Err(Some(ApiError::Unsupported(u)));
             }
             Err(e) => e,
@@ -278,9 +278,9 @@ async fn try_candidate(
         // a 4xx (429 included) is a well-formed answer: the provider is up, so it counts as
         // a success for the breaker (and frees a half-open probe)
         if err.is_provider_fault() {
-            breaker_event(&breaker, &model.id, |b, now| b.on_failure(now));
+            breaker_event(&breaker, &model.id, breaker::Breaker::on_failure);
         } else {
-            breaker_event(&breaker, &model.id, |b, now| b.on_success(now));
+            breaker_event(&breaker, &model.id, breaker::Breaker::on_success);
         }
         if !err.is_retryable() {
             if let UpstreamError::Status { status, body, .. } = err {

@@ -38,7 +38,7 @@ enum Look {
 /// The key (`None` for a keyless provider) to call `provider` with, after waiting for a paced
 /// key if `op.max_wait` allows and the queue has room; or the note to skip the candidate with.
 /// No lock is held while waiting; the wait is added to `trace.waited`.
-pub async fn acquire<'a>(
+pub(super) async fn acquire<'a>(
     provider: &'a Provider,
     pool: &'a Mutex<KeyPool>,
     op: Op,

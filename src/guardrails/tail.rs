@@ -23,7 +23,7 @@ impl Tail {
     /// of any match that reaches past it: that match could still grow (or, for a pattern with
     /// alternatives, turn into another one) with the next chunk. Matches wholly before the cut
     /// are replaced; everything from the cut on is held.
-    pub fn push(&mut self, rules: &[OutputRule], hold: usize, text: &str) -> (String, u32) {
+    pub(super) fn push(&mut self, rules: &[OutputRule], hold: usize, text: &str) -> (String, u32) {
         self.buf.push_str(text);
         if self.buf.len() - self.from > MAX_HELD {
             return self.flush(rules);
@@ -38,7 +38,7 @@ impl Tail {
     }
 
     /// Sends everything held, redacted: the text has ended.
-    pub fn flush(&mut self, rules: &[OutputRule]) -> (String, u32) {
+    pub(super) fn flush(&mut self, rules: &[OutputRule]) -> (String, u32) {
         let found = hits(rules, &self.buf, self.from);
         self.release(rules, &found, self.buf.len())
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// Whole micro-dollars of a USD amount; negative, NaN and infinite amounts count as nothing.
-pub fn micros(usd: f64) -> u64 {
+pub(super) fn micros(usd: f64) -> u64 {
     if usd.is_finite() && usd > 0.0 {
         // `as` saturates at u64::MAX
         (usd * 1e6).round() as u64
@@ -14,12 +14,12 @@ pub fn micros(usd: f64) -> u64 {
 }
 
 /// USD of a micro-dollar amount.
-pub fn usd(micros: u64) -> f64 {
+pub(super) fn usd(micros: u64) -> f64 {
     micros as f64 / 1e6
 }
 
 /// The spend at which a budget warns: `warn_at × limit`, rounded up.
-pub fn warn_threshold(limit: u64, warn_at: f64) -> u64 {
+pub(super) fn warn_threshold(limit: u64, warn_at: f64) -> u64 {
     let w = if warn_at.is_finite() {
         warn_at.clamp(0.0, 1.0)
     } else {
@@ -30,7 +30,7 @@ pub fn warn_threshold(limit: u64, warn_at: f64) -> u64 {
 
 /// The spend and reservations of one budget in one period.
 #[derive(Debug, Clone, Default)]
-pub struct Account {
+pub(super) struct Account {
     pub spent: u64,
     reserved: u64,
     /// Reservation id → (amount, when it lapses).
@@ -41,14 +41,14 @@ pub struct Account {
 
 /// Thresholds a settlement moved spend across.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Crossed {
+pub(super) struct Crossed {
     pub warning: bool,
     pub exceeded: bool,
 }
 
 /// Which thresholds spend crossed going from `before` to `after` (each fires once: only the
 /// settlement that moves spend from below to at-or-above a threshold reports it).
-pub fn crossed(before: u64, after: u64, limit: u64, warn: u64) -> Crossed {
+pub(super) fn crossed(before: u64, after: u64, limit: u64, warn: u64) -> Crossed {
     Crossed {
         warning: before < warn && after >= warn,
         exceeded: before < limit && after >= limit,
@@ -57,12 +57,12 @@ pub fn crossed(before: u64, after: u64, limit: u64, warn: u64) -> Crossed {
 
 impl Account {
     /// Micro-dollars reserved by requests in flight.
-    pub fn reserved(&self) -> u64 {
+    pub(super) fn reserved(&self) -> u64 {
         self.reserved
     }
 
     /// Drops reservations that lapsed by `now` (their request never settled).
-    pub fn purge(&mut self, now: Duration) {
+    pub(super) fn purge(&mut self, now: Duration) {
         if self.next_lapse.is_none_or(|t| t > now) {
             return;
         }
@@ -79,7 +79,7 @@ impl Account {
     }
 
     /// Whether `amount` more fits under `limit` next to what is spent and reserved.
-    pub fn fits(&self, amount: u64, limit: u64) -> bool {
+    pub(super) fn fits(&self, amount: u64, limit: u64) -> bool {
         self.spent
             .saturating_add(self.reserved)
             .saturating_add(amount)
@@ -87,7 +87,7 @@ impl Account {
     }
 
     /// Reserves `amount` under `id` until `lapse`.
-    pub fn hold(&mut self, id: u64, amount: u64, lapse: Duration) {
+    pub(super) fn hold(&mut self, id: u64, amount: u64, lapse: Duration) {
         if let Some((old, _)) = self.holds.insert(id, (amount, lapse)) {
             self.reserved = self.reserved.saturating_sub(old);
         }
@@ -97,7 +97,7 @@ impl Account {
 
     /// Releases hold `id` (if it has not lapsed) and adds `actual` to spend; returns the spend
     /// before and after.
-    pub fn settle(&mut self, id: Option<u64>, actual: u64) -> (u64, u64) {
+    pub(super) fn settle(&mut self, id: Option<u64>, actual: u64) -> (u64, u64) {
         if let Some((amount, _)) = id.and_then(|id| self.holds.remove(&id)) {
             self.reserved = self.reserved.saturating_sub(amount);
         }

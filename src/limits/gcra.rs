@@ -11,14 +11,14 @@ use std::time::Duration;
 
 /// A capacity and how long the bucket takes to refill completely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
+pub(super) struct Rate {
     limit: u64,
     window_ns: u128,
 }
 
 /// One bucket's state; the default is a full bucket.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Bucket {
+pub(super) struct Bucket {
     /// TAT in nanoseconds since the store's epoch, times `limit`.
     tat: u128,
     /// The limit `tat` was scaled by (a reload may change the limit).
@@ -36,7 +36,7 @@ pub struct Quota {
 
 /// The answer to "may I take `cost` now?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     /// Yes: store `bucket`; `quota` is after taking.
     Allow { bucket: Bucket, quota: Quota },
     /// Not yet: enough comes back after `retry_after`; `quota` is unchanged.
@@ -47,18 +47,18 @@ pub enum Verdict {
 
 impl Rate {
     /// A rate of `limit` per `window` (`limit` ≥ 1; 0 is treated as 1).
-    pub fn new(limit: u64, window: Duration) -> Self {
+    pub(super) fn new(limit: u64, window: Duration) -> Self {
         Self {
             limit: limit.max(1),
             window_ns: window.as_nanos().max(1),
         }
     }
 
-    pub fn limit(&self) -> u64 {
+    pub(super) fn limit(&self) -> u64 {
         self.limit
     }
 
-    pub fn window(&self) -> Duration {
+    pub(super) fn window(&self) -> Duration {
         duration(self.window_ns)
     }
 
@@ -91,7 +91,7 @@ impl Rate {
     }
 
     /// Whether `cost` units may be taken at `now`, and the bucket afterwards if so.
-    pub fn check(&self, b: &Bucket, now: Duration, cost: u64) -> Verdict {
+    pub(super) fn check(&self, b: &Bucket, now: Duration, cost: u64) -> Verdict {
         let now_s = self.scaled_now(now);
         let tat = self.tat(b, now_s);
         let before = self.quota_of(tat - now_s);
@@ -118,7 +118,7 @@ impl Rate {
     }
 
     /// Takes `cost` units unconditionally (the bucket may go into debt, delaying later calls).
-    pub fn take(&self, b: &Bucket, now: Duration, cost: u64) -> Bucket {
+    pub(super) fn take(&self, b: &Bucket, now: Duration, cost: u64) -> Bucket {
         let now_s = self.scaled_now(now);
         Bucket {
             tat: self.tat(b, now_s).saturating_add(self.cost(cost)),
@@ -127,7 +127,7 @@ impl Rate {
     }
 
     /// Whether the bucket is full at `now`, so forgetting it changes nothing.
-    pub fn is_full(&self, b: &Bucket, now: Duration) -> bool {
+    pub(super) fn is_full(&self, b: &Bucket, now: Duration) -> bool {
         let now_s = self.scaled_now(now);
         self.tat(b, now_s) == now_s
     }

@@ -51,7 +51,7 @@ fn account_key(b: &BudgetRef) -> AccountKey {
 }
 
 impl Local {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             epoch: Instant::now(),
             rates: Mutex::new(Rates::default()),
@@ -64,7 +64,7 @@ impl Local {
     }
 
     /// Checks every rule and, only if all allow, takes from every bucket.
-    pub fn admit(&self, rules: &[RateRule], prompt_tokens: u64) -> Vec<RuleResult> {
+    pub(super) fn admit(&self, rules: &[RateRule], prompt_tokens: u64) -> Vec<RuleResult> {
         let now = self.now();
         let mut rates = lock(&self.rates);
         let verdicts: Vec<Verdict> = rules
@@ -86,7 +86,7 @@ impl Local {
     }
 
     /// Takes `tokens` from every token bucket without a check.
-    pub fn take_tokens(&self, rules: &[RateRule], tokens: u64) {
+    pub(super) fn take_tokens(&self, rules: &[RateRule], tokens: u64) {
         let now = self.now();
         let mut rates = lock(&self.rates);
         for r in rules.iter().filter(|r| r.limit.is_tokens()) {
@@ -97,7 +97,7 @@ impl Local {
 
     /// Reserves `amount` on every budget if it fits on all; else the index of the first
     /// budget it does not fit. Returns each budget's (spent, reserved) before reserving.
-    pub fn reserve(
+    pub(super) fn reserve(
         &self,
         refs: &[BudgetRef],
         id: u64,
@@ -127,7 +127,7 @@ impl Local {
     }
 
     /// Releases hold `id` (when given) and adds `actual` to every budget's spend.
-    pub fn settle(
+    pub(super) fn settle(
         &self,
         refs: &[BudgetRef],
         id: Option<u64>,
@@ -149,7 +149,7 @@ impl Local {
     }
 
     /// Each budget's (spent, reserved).
-    pub fn usage(&self, refs: &[BudgetRef]) -> Vec<(u64, u64)> {
+    pub(super) fn usage(&self, refs: &[BudgetRef]) -> Vec<(u64, u64)> {
         let now = self.now();
         let mut acc = lock(&self.budgets);
         refs.iter()
@@ -165,7 +165,7 @@ impl Local {
 
     /// Raises local spend to what the shared store reported, so an outage starts from the
     /// last known shared spend instead of zero.
-    pub fn observe(&self, refs: &[BudgetRef], usage: &[(u64, u64)]) {
+    pub(super) fn observe(&self, refs: &[BudgetRef], usage: &[(u64, u64)]) {
         let mut acc = lock(&self.budgets);
         for (b, (spent, _)) in refs.iter().zip(usage) {
             let a = acc.map.entry(account_key(b)).or_default();
@@ -174,7 +174,7 @@ impl Local {
     }
 
     /// Adds spend without any reservation (ledger rebuild).
-    pub fn add_spent(
+    pub(super) fn add_spent(
         &self,
         scope: Scope,
         name: Arc<str>,

@@ -189,21 +189,18 @@ impl Limiter {
             None => local,
             Some(sh) => {
                 let member = (hold.place == Place::Shared).then(|| hold.member());
-                match remote::settle(sh, &hold.budgets, member.as_deref(), actual, self.warn_at)
-                    .await
+                if let Ok(settled) =
+                    remote::settle(sh, &hold.budgets, member.as_deref(), actual, self.warn_at).await
                 {
-                    Ok(settled) => {
-                        self.flush(sh).await;
-                        settled
-                    }
-                    Err(_) => {
-                        self.replay.push(PendingSpend {
-                            budgets: hold.budgets.clone(),
-                            member,
-                            actual,
-                        });
-                        local
-                    }
+                    self.flush(sh).await;
+                    settled
+                } else {
+                    self.replay.push(PendingSpend {
+                        budgets: hold.budgets.clone(),
+                        member,
+                        actual,
+                    });
+                    local
                 }
             }
         };

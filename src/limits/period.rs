@@ -17,7 +17,7 @@ pub(super) struct Ids {
 
 impl Ids {
     /// The periods of `now` (moments before 1970 count as 1970-01-01).
-    pub fn at(now: SystemTime) -> Self {
+    pub(super) fn at(now: SystemTime) -> Self {
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let days = (secs / 86_400) as i64;
         let (y, m, d) = civil(days);

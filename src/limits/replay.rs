@@ -31,12 +31,12 @@ pub(super) struct Replay {
 
 impl Replay {
     /// How many settlements wait (a lock-free read, so the common case costs nothing).
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
 
     /// Queues one settlement, dropping the oldest when full.
-    pub fn push(&self, p: PendingSpend) {
+    pub(super) fn push(&self, p: PendingSpend) {
         let mut q = lock(&self.items);
         if q.len() >= MAX_PENDING {
             q.pop_front();
@@ -52,14 +52,14 @@ impl Replay {
     }
 
     /// Takes everything queued (so one caller replays it).
-    pub fn take(&self) -> VecDeque<PendingSpend> {
+    pub(super) fn take(&self) -> VecDeque<PendingSpend> {
         let mut q = lock(&self.items);
         self.len.store(0, Ordering::Relaxed);
         std::mem::take(&mut *q)
     }
 
     /// Puts back what could not be replayed, ahead of anything queued since.
-    pub fn put_back(&self, mut rest: VecDeque<PendingSpend>) {
+    pub(super) fn put_back(&self, mut rest: VecDeque<PendingSpend>) {
         if rest.is_empty() {
             return;
         }

@@ -83,9 +83,8 @@ impl ChatRequest {
             }
         };
         let stream = match body.get("stream") {
-            None | Some(Value::Null) => false,
+            None | Some(Value::Null | Value::Bool(false)) => false,
             Some(Value::Bool(b)) if endpoint != Endpoint::Embeddings => *b,
-            Some(Value::Bool(false)) => false,
             Some(Value::Bool(true)) => {
                 return Err(ApiError::invalid(
                     "Embeddings cannot be streamed.",
@@ -222,7 +221,7 @@ impl ChatRequest {
                 }
                 Value::Number(_) => self.token_ids += 1,
                 Value::Array(ids) if ids.iter().all(Value::is_number) => {
-                    self.token_ids += ids.len() as u64
+                    self.token_ids += ids.len() as u64;
                 }
                 _ => return Err(bad()),
             }

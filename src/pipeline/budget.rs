@@ -7,7 +7,12 @@ use crate::route::RoutePlan;
 /// The most this request could cost: its prompt plus `max_tokens` (or the configured
 /// assumption) at the dearest candidate's prices, so concurrent requests cannot overspend
 /// beyond what is reserved for those in flight.
-pub fn estimate_usd(config: &Config, plan: &RoutePlan, prompt_tokens: u64, completion: u64) -> f64 {
+pub(super) fn estimate_usd(
+    config: &Config,
+    plan: &RoutePlan,
+    prompt_tokens: u64,
+    completion: u64,
+) -> f64 {
     plan.groups
         .iter()
         .flat_map(|g| &g.members)
@@ -16,7 +21,7 @@ pub fn estimate_usd(config: &Config, plan: &RoutePlan, prompt_tokens: u64, compl
 }
 
 /// The plan cut down to its cheapest candidates (for these token counts), in one group.
-pub fn cheapest_only(
+pub(super) fn cheapest_only(
     config: &Config,
     plan: &RoutePlan,
     prompt_tokens: u64,

@@ -44,7 +44,7 @@ pub(crate) enum CacheIntent {
 
 impl CacheIntent {
     /// The `x-switchyard-cache` value.
-    pub fn label(&self) -> Option<&'static str> {
+    pub(super) fn label(&self) -> Option<&'static str> {
         match self {
             Self::Unasked => None,
             Self::Bypass => Some("bypass"),
@@ -96,7 +96,7 @@ pub(crate) struct RequestCtx {
 
 impl RequestCtx {
     /// A new request's context, with the config snapshot it will use throughout.
-    pub fn new(state: Arc<AppState>, id: String, endpoint: Endpoint) -> Self {
+    pub(super) fn new(state: Arc<AppState>, id: String, endpoint: Endpoint) -> Self {
         Self {
             live: state.live(),
             state,
@@ -124,12 +124,12 @@ impl RequestCtx {
     }
 
     /// The policy that applies, once the target is resolved.
-    pub fn policy(&self) -> Option<&Policy> {
+    pub(super) fn policy(&self) -> Option<&Policy> {
         self.policy.map(|p| &self.live.config.policies[p])
     }
 
     /// The chosen model and its provider.
-    pub fn chosen(&self) -> Option<(&Model, &Provider)> {
+    pub(super) fn chosen(&self) -> Option<(&Model, &Provider)> {
         let config = &self.live.config;
         self.chosen.map(|m| {
             let model = &config.models[m];
@@ -138,24 +138,24 @@ impl RequestCtx {
     }
 
     /// The baseline model savings are priced against, once the policy is known.
-    pub fn baseline(&self) -> Option<&Model> {
+    pub(super) fn baseline(&self) -> Option<&Model> {
         self.policy().map(|p| &self.live.config.models[p.baseline])
     }
 
     /// The ledger's user: the virtual key's, else (open mode) the request's `user` field.
-    pub fn user(&self) -> Option<&str> {
+    pub(super) fn user(&self) -> Option<&str> {
         self.tenant.user.as_deref().or(self.request.user.as_deref())
     }
 
     /// The router's own time: everything but upstream waits, up to the moment the response
     /// started (or until now, if it has not).
-    pub fn overhead(&self) -> Duration {
+    pub(super) fn overhead(&self) -> Duration {
         self.overhead
             .unwrap_or_else(|| self.started.elapsed().saturating_sub(self.waited))
     }
 
     /// Fixes the overhead at this moment (a stream's relay time is the upstream's pace).
-    pub fn freeze_overhead(&mut self) -> Duration {
+    pub(super) fn freeze_overhead(&mut self) -> Duration {
         let d = self.overhead();
         self.overhead = Some(d);
         d

@@ -46,20 +46,20 @@ pub(crate) struct LedgerGuard(Option<RequestCtx>);
 
 impl LedgerGuard {
     /// Starts guarding a request (counted in the in-flight gauge until it finishes).
-    pub fn new(ctx: RequestCtx) -> Self {
+    pub(super) fn new(ctx: RequestCtx) -> Self {
         crate::metrics::in_flight("requests", 1.0);
         Self(Some(ctx))
     }
 
     /// The context; present until [`LedgerGuard::finish`] consumes the guard.
-    pub fn ctx(&mut self) -> &mut RequestCtx {
+    pub(super) fn ctx(&mut self) -> &mut RequestCtx {
         self.0
             .as_mut()
             .expect("a guard holds its context until it finishes")
     }
 
     /// Ends the request.
-    pub fn finish(mut self, ending: Ending) {
+    pub(super) fn finish(mut self, ending: Ending) {
         if let Some(ctx) = self.0.take() {
             finish(ctx, ending);
         }
@@ -209,7 +209,7 @@ fn count_stream_failure(ctx: &RequestCtx) {
     if let Some(m) = ctx.chosen {
         let breaker = &ctx.live.health.breakers[m];
         breaker_event(breaker, &ctx.live.config.models[m].id, |b, now| {
-            b.on_failure(now)
+            b.on_failure(now);
         });
     }
 }

@@ -95,7 +95,7 @@ fn ratelimit(q: &Quotas, headers: &mut HeaderMap) {
 
 /// A duration as OpenAI writes resets: `20ms`, `1s`, `6m0s`, `1h2m3s` (seconds may carry a
 /// fraction, e.g. `8.64s`).
-pub fn reset_text(d: Duration) -> String {
+pub(super) fn reset_text(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         return format!("{ms}ms");

@@ -182,10 +182,7 @@ async fn cache_lookup(
     ctx.cache = match cache.decide(req, route_id, headers) {
         CacheDecision::Bypass(_) => CacheIntent::Bypass,
         CacheDecision::Use { key, read, write } => {
-            let hit = match read {
-                true => cache.get(&key).await,
-                false => None,
-            };
+            let hit = if read { cache.get(&key).await } else { None };
             if let Some(entry) = hit {
                 ctx.cache = CacheIntent::Hit(Arc::clone(&entry));
                 return Some(entry);

@@ -56,7 +56,7 @@ impl FromStr for Dimension {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        use Dimension::*;
+        use Dimension::{Complexity, Day, Model, Provider, Rule, User};
         [Model, Provider, Complexity, Rule, User, Day]
             .into_iter()
             .find(|d| d.as_str().eq_ignore_ascii_case(s.trim()))

@@ -41,7 +41,7 @@ fn value_axis(
         );
         t += step;
     }
-    let mid = (top + bottom) / 2.0;
+    let mid = f64::midpoint(top, bottom);
     c.raw(&format!(
         r##"<text transform="translate(16 {mid:.1}) rotate(-90)" font-size="12" text-anchor="middle" fill="#52606d">{}</text>"##,
         esc(axis_label)

@@ -48,12 +48,11 @@ async fn cut_stream_ends_without_done() {
     let mut stream = resp.bytes_stream();
     let mut failed = false;
     while let Some(item) = stream.next().await {
-        match item {
-            Ok(b) => received.extend_from_slice(&b),
-            Err(_) => {
-                failed = true;
-                break;
-            }
+        if let Ok(b) = item {
+            received.extend_from_slice(&b);
+        } else {
+            failed = true;
+            break;
         }
     }
     assert!(failed, "the body must end with an error, not cleanly");

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 /// Requests a key may send back to back; two tolerate a few milliseconds of jitter around
 /// perfectly paced requests without allowing a real burst.
-pub const BURST: f64 = 2.0;
+pub(super) const BURST: f64 = 2.0;
 
 /// Distinct keys remembered at most (a client inventing keys must not grow the map forever).
 const MAX_KEYS: usize = 10_000;
@@ -33,7 +33,10 @@ impl KeyRate {
 
     /// Takes one request of `key` at `now`, or says how long until it could go.
     pub(super) fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
             buckets.clear();
         }

@@ -42,7 +42,7 @@ pub(super) struct Reply {
 impl Reply {
     /// Plans the reply to `req`: `reply_tokens` words, capped by the request's `max_tokens`.
     /// Takes the echo words out of `req` rather than copying them.
-    pub fn new(req: &mut ChatRequest, reply_tokens: usize) -> Self {
+    pub(super) fn new(req: &mut ChatRequest, reply_tokens: usize) -> Self {
         let (words, finish) = match req.max_tokens {
             Some(max) if max < reply_tokens => (max, "length"),
             _ => (reply_tokens, "stop"),
@@ -63,7 +63,7 @@ impl Reply {
     }
 
     /// A reply of exactly these pieces, one content chunk each.
-    pub fn scripted(chunks: Vec<String>) -> Self {
+    pub(super) fn scripted(chunks: Vec<String>) -> Self {
         Self {
             tag: String::new(),
             echo: Vec::new(),
@@ -93,7 +93,7 @@ impl Reply {
     }
 
     /// The `i`-th streamed piece: the word with its leading space (none for the first).
-    pub fn piece(&self, i: usize) -> Piece<'_> {
+    pub(super) fn piece(&self, i: usize) -> Piece<'_> {
         if let Some(word) = self.script.get(i) {
             return Piece {
                 space: false,
@@ -113,7 +113,7 @@ impl Reply {
     }
 
     /// The whole reply text, equal to the concatenation of all pieces.
-    pub fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         use fmt::Write;
         let mut out = String::with_capacity(self.words * 9 + self.tag.len());
         for i in 0..self.words {

@@ -23,7 +23,7 @@ pub(super) async fn pause(d: Duration, jitter: f64, shutdown: &watch::Receiver<(
     };
     let mut shutdown = shutdown.clone();
     tokio::select! {
-        _ = tokio::time::sleep(d) => true,
+        () = tokio::time::sleep(d) => true,
         _ = shutdown.changed() => false,
     }
 }

@@ -42,7 +42,7 @@ pub(super) struct ToolCall {
 
 impl ToolCall {
     /// The call of `name` with arguments echoing `echo`, numbered `n`.
-    pub fn new(name: String, echo: &[String], n: u64) -> Self {
+    pub(super) fn new(name: String, echo: &[String], n: u64) -> Self {
         Self {
             id: format!("call_sim_{n}"),
             name,
@@ -51,7 +51,7 @@ impl ToolCall {
     }
 
     /// The completion tokens the call is billed as.
-    pub fn tokens(&self) -> usize {
+    pub(super) fn tokens(&self) -> usize {
         self.arguments.len().div_ceil(4)
     }
 }

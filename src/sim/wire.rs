@@ -24,7 +24,7 @@ pub(super) struct Usage {
 }
 
 impl Usage {
-    pub fn new(prompt_tokens: u64, completion_tokens: usize) -> Self {
+    pub(super) fn new(prompt_tokens: u64, completion_tokens: usize) -> Self {
         let completion_tokens = completion_tokens as u64;
         Self {
             prompt_tokens,
@@ -140,7 +140,7 @@ pub(super) struct ChunkHead {
 
 impl ChunkHead {
     /// One `data: {chat.completion.chunk}\n\n` event with a single choice.
-    pub fn choice(&self, delta: Delta<'_>, finish_reason: Option<&'static str>) -> Bytes {
+    pub(super) fn choice(&self, delta: Delta<'_>, finish_reason: Option<&'static str>) -> Bytes {
         let choices = [ChunkChoice {
             index: 0,
             delta,
@@ -151,7 +151,7 @@ impl ChunkHead {
     }
 
     /// The `include_usage` chunk: empty `choices` and the totals.
-    pub fn usage(&self, usage: Usage) -> Bytes {
+    pub(super) fn usage(&self, usage: Usage) -> Bytes {
         self.event(&[], Some(Some(usage)))
     }
 

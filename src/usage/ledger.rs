@@ -88,7 +88,7 @@ impl Ledger {
                 }
             }
             Err(TrySendError::Disconnected(_)) => {
-                tracing::error!("ledger writer has stopped; record lost")
+                tracing::error!("ledger writer has stopped; record lost");
             }
         }
     }

@@ -163,18 +163,15 @@ impl Pending {
             }
             Billing::Billed => r.billed = true,
         }
-        match self.reported {
-            Some(u) => {
-                r.prompt_tokens = u.prompt_tokens;
-                r.completion_tokens = u.completion_tokens;
-                r.cached_tokens = u.cached();
-                r.cache_write_tokens = u.cache_writes();
-            }
-            None => {
-                r.tokens_estimated = true;
-                if let Some((text, enc)) = &self.uncounted {
-                    r.completion_tokens = crate::tokens::count(enc.bpe(), text);
-                }
+        if let Some(u) = self.reported {
+            r.prompt_tokens = u.prompt_tokens;
+            r.completion_tokens = u.completion_tokens;
+            r.cached_tokens = u.cached();
+            r.cache_write_tokens = u.cache_writes();
+        } else {
+            r.tokens_estimated = true;
+            if let Some((text, enc)) = &self.uncounted {
+                r.completion_tokens = crate::tokens::count(enc.bpe(), text);
             }
         }
         let cost = |p: Price| {

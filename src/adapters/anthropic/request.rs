@@ -206,15 +206,12 @@ fn assistant_blocks(msg: &Value, i: usize) -> Result<Vec<Value>, UpstreamError> 
         let args = f.get("arguments").and_then(Value::as_str).unwrap_or("");
         let input = if args.trim().is_empty() {
             json!({})
+        } else if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(args) {
+            v
         } else {
-            match serde_json::from_str::<Value>(args) {
-                Ok(v @ Value::Object(_)) => v,
-                _ => {
-                    let p = format!("messages[{i}].tool_calls[{j}].function.arguments");
-                    let m = "Tool call arguments must be a JSON object for this provider.";
-                    return Err(invalid(m, Some(&p)));
-                }
-            }
+            let p = format!("messages[{i}].tool_calls[{j}].function.arguments");
+            let m = "Tool call arguments must be a JSON object for this provider.";
+            return Err(invalid(m, Some(&p)));
         };
         blocks.push(json!({"type": "tool_use",
             "id": call.get("id").and_then(Value::as_str).unwrap_or_default(),

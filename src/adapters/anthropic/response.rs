@@ -27,7 +27,7 @@ pub(super) struct AnthropicUsage {
 
 impl AnthropicUsage {
     /// Overwrites the fields `newer` reports (`message_delta` counts are cumulative).
-    pub fn merge(&mut self, newer: &AnthropicUsage) {
+    pub(super) fn merge(&mut self, newer: &AnthropicUsage) {
         let pick = |a: &mut Option<u64>, b: Option<u64>| {
             if b.is_some() {
                 *a = b;
@@ -46,7 +46,7 @@ impl AnthropicUsage {
     }
 
     /// OpenAI usage: prompt = input + cache read + cache write; cached = cache read.
-    pub fn report(self) -> UsageReport {
+    pub(super) fn report(self) -> UsageReport {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let write = self.cache_creation_input_tokens.unwrap_or(0);
         let prompt = self.input_tokens.unwrap_or(0) + read + write;
@@ -68,7 +68,7 @@ impl AnthropicUsage {
 /// refusal -> content_filter.
 pub(super) fn finish_reason(stop_reason: Option<&str>) -> &'static str {
     match stop_reason {
-        Some("max_tokens") | Some("model_context_window_exceeded") => "length",
+        Some("max_tokens" | "model_context_window_exceeded") => "length",
         Some("tool_use") => "tool_calls",
         Some("refusal") => "content_filter",
         _ => "stop",

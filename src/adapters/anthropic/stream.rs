@@ -25,7 +25,7 @@ pub(super) struct Translator {
 
 impl Translator {
     /// `model` is the requested upstream model, echoed in every chunk.
-    pub fn new(model: &str) -> Self {
+    pub(super) fn new(model: &str) -> Self {
         Self {
             id: String::new(),
             model: model.to_owned(),
@@ -46,7 +46,7 @@ impl Translator {
     }
 
     /// The chunks for one event's `data`; unknown event types (and `ping`) give none.
-    pub fn translate(&mut self, data: &str) -> Result<Vec<String>, UpstreamError> {
+    pub(super) fn translate(&mut self, data: &str) -> Result<Vec<String>, UpstreamError> {
         let ev: Value = serde_json::from_str(data)
             .map_err(|e| UpstreamError::Malformed(format!("stream event is not JSON: {e}")))?;
         let kind = ev.get("type").and_then(Value::as_str).unwrap_or_default();
@@ -55,11 +55,10 @@ impl Translator {
         match kind {
             "message_start" => {
                 let msg = ev.get("message").ok_or_else(|| bad("message_start"))?;
-                self.id = msg
-                    .get("id")
+                msg.get("id")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
-                    .to_owned();
+                    .clone_into(&mut self.id);
                 if let Some(u) = msg.get("usage") {
                     self.usage.merge(&usage(u)?);
                 }

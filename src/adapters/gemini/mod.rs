@@ -68,12 +68,11 @@ pub(crate) fn openai_error(status: StatusCode, raw: &[u8]) -> (ErrorBody, Option
         v => v["error"].clone(),
     };
     let grpc = err["status"].as_str().unwrap_or_default();
-    let message = match err["message"].as_str().filter(|m| !m.is_empty()) {
-        Some(m) => m.to_owned(),
-        None => {
-            let text: String = String::from_utf8_lossy(raw).chars().take(200).collect();
-            format!("Gemini upstream answered {status}: {text}")
-        }
+    let message = if let Some(m) = err["message"].as_str().filter(|m| !m.is_empty()) {
+        m.to_owned()
+    } else {
+        let text: String = String::from_utf8_lossy(raw).chars().take(200).collect();
+        format!("Gemini upstream answered {status}: {text}")
     };
     let kind = match (grpc, status.as_u16()) {
         ("UNAUTHENTICATED", _) | (_, 401) => "authentication_error",

@@ -79,12 +79,12 @@ pub(crate) struct UsageMetadata {
 }
 
 impl Candidate {
-    pub fn index_or(&self, pos: usize) -> u32 {
+    pub(super) fn index_or(&self, pos: usize) -> u32 {
         self.index.unwrap_or(pos as u32)
     }
 
     /// Answer text parts and function calls, thoughts skipped.
-    pub fn parts(&self) -> impl Iterator<Item = &Part> {
+    pub(super) fn parts(&self) -> impl Iterator<Item = &Part> {
         self.content
             .iter()
             .flat_map(|c| c.parts.iter())
@@ -94,7 +94,7 @@ impl Candidate {
 
 impl FunctionCall {
     /// `args` as OpenAI's `arguments` JSON string.
-    pub fn arguments(&self) -> String {
+    pub(super) fn arguments(&self) -> String {
         match &self.args {
             Some(v @ Value::Object(_)) => v.to_string(),
             _ => "{}".into(),
@@ -104,7 +104,7 @@ impl FunctionCall {
 
 impl GenerateContentResponse {
     /// The prompt itself was blocked: no candidates, a `promptFeedback.blockReason`.
-    pub fn prompt_blocked(&self) -> bool {
+    pub(super) fn prompt_blocked(&self) -> bool {
         self.candidates.is_empty()
             && self
                 .prompt_feedback

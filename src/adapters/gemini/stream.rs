@@ -26,7 +26,7 @@ pub(crate) struct Translator {
 }
 
 impl Translator {
-    pub fn new(id: String, created: u64, model: String, call_prefix: String) -> Self {
+    pub(super) fn new(id: String, created: u64, model: String, call_prefix: String) -> Self {
         Self {
             id,
             created,
@@ -65,7 +65,7 @@ impl Translator {
     }
 
     /// The chunks one upstream event becomes.
-    pub fn translate(&mut self, resp: &GenerateContentResponse) -> Vec<String> {
+    pub(super) fn translate(&mut self, resp: &GenerateContentResponse) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(u) = resp.usage_metadata {
             self.usage = Some(u);
@@ -102,7 +102,7 @@ impl Translator {
     }
 
     /// The closing usage chunk (empty choices); the router drops it unless the client asked.
-    pub fn usage_chunk(&self) -> String {
+    pub(super) fn usage_chunk(&self) -> String {
         json!({
             "id": self.id,
             "object": "chat.completion.chunk",
