@@ -14,7 +14,6 @@ pub struct Tenant {
     pub key_id: Option<Arc<str>>,
     pub user: Option<Arc<str>>,
     pub team: Option<Arc<str>>,
-    pub tier: Option<Arc<str>>,
     /// Per-user limits from the key's tier.
     pub limits: Limits,
 }
@@ -37,7 +36,6 @@ pub fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Tenant, ApiE
             key_id: Some(k.id.clone()),
             user: Some(k.user.clone()),
             team: k.team.clone(),
-            tier: k.tier.clone(),
             limits: k.limits,
         })
     } else {
@@ -56,7 +54,7 @@ pub fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Tenant, ApiE
 
 /// Checks the admin key for `/admin/*`. With keys required and no admin key configured, admin
 /// endpoints are refused; in open mode they are open unless an admin key is configured.
-pub fn authorize_admin(access: &Access, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize_admin(access: &Access, headers: &HeaderMap) -> Result<(), ApiError> {
     let ok = match (&access.admin, bearer(headers)) {
         (Some(want), Some(got)) => constant_time_eq(want, &sha256(got)),
         (None, _) => access.mode == AuthMode::Open,

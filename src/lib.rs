@@ -42,34 +42,72 @@
 //! simulates providers of every wire for the demo, tests and benchmarks; [`demo`] wires them
 //! together; [`cli`] is the command line.
 
-pub mod adapters;
-pub mod api;
-pub mod auth;
-pub mod cache;
-pub mod classify;
+// The public surface: what the `switchyard` binary, the integration tests and an application
+// embedding the router need; everything else is `pub(crate)`.
+
+/// The command line the `switchyard` binary runs ([`cli::execute`]).
 pub mod cli;
-pub mod config;
-pub mod demo;
-pub mod dispatch;
-pub mod error;
-pub mod guardrails;
-pub mod limits;
-pub mod live;
-pub mod lock;
-pub mod metrics;
-pub mod notify;
-pub mod openai;
-pub mod pipeline;
-pub mod reload;
-pub mod report;
-pub mod route;
-pub mod secret;
-pub mod server;
-pub mod shared;
+/// Simulated providers of every wire: the demo, the tests and the benchmarks call them.
 pub mod sim;
-pub mod sse;
-pub mod state;
-pub mod stream;
-pub mod tokens;
-pub mod usage;
-pub mod workload;
+
+/// Embedding the router: read and validate a config, build the state, serve it (and follow
+/// file changes); every request leaves a [`UsageRecord`] in the [`Ledger`].
+pub use config::{sha256_hex, Config, KeyMode, Problem, SourceFile, Sources};
+pub use reload::spawn_triggers;
+pub use server::{app, run};
+pub use state::AppState;
+pub use usage::{Ledger, Outcome, UsageRecord};
+
+/// Internals the integration tests observe directly (cache keys, key pools, breakers, token
+/// counts, the metrics text); not a stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::api::metrics::parse_exposition;
+    pub use crate::auth::authenticate;
+    pub use crate::cache::{replay, CacheKey, Entry, ResponseCache, Stored};
+    pub use crate::classify::Complexity;
+    pub use crate::config::{CacheSettings, Endpoint, Limits, OnUnavailable, StateSettings};
+    pub use crate::dispatch::breaker::{Breaker, BreakerState};
+    pub use crate::dispatch::health::{breaker_event, Health};
+    pub use crate::dispatch::keys::KeyPool;
+    pub use crate::dispatch::sync::spawn_sync;
+    pub use crate::limits::{
+        BudgetEvent, BudgetRefusal, LimitName, Limiter, RateRefusal, Scope, Subject,
+    };
+    pub use crate::live::Live;
+    pub use crate::lock::lock;
+    pub use crate::openai::{ChatRequest, Usage};
+    pub use crate::secret::Secret;
+    pub use crate::shared::Shared;
+    pub use crate::tokens::{count, Encoding};
+}
+
+pub(crate) mod adapters;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod cache;
+pub(crate) mod classify;
+pub(crate) mod config;
+pub(crate) mod demo;
+pub(crate) mod dispatch;
+pub(crate) mod error;
+pub(crate) mod guardrails;
+pub(crate) mod limits;
+pub(crate) mod live;
+pub(crate) mod lock;
+pub(crate) mod metrics;
+pub(crate) mod notify;
+pub(crate) mod openai;
+pub(crate) mod pipeline;
+pub(crate) mod reload;
+pub(crate) mod report;
+pub(crate) mod route;
+pub(crate) mod secret;
+pub(crate) mod server;
+pub(crate) mod shared;
+pub(crate) mod sse;
+pub(crate) mod state;
+pub(crate) mod stream;
+pub(crate) mod tokens;
+pub(crate) mod usage;
+pub(crate) mod workload;

@@ -19,7 +19,7 @@ const SECONDS: &[f64] = &[
 
 /// The process-wide recorder, installed on first use (one per process, as the `metrics` facade
 /// requires); `None` if another recorder was installed first.
-pub fn handle() -> Option<&'static PrometheusHandle> {
+pub(crate) fn handle() -> Option<&'static PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
@@ -104,7 +104,7 @@ fn describe() {
 }
 
 /// One finished request, from the ledger writer thread (never on the request path).
-pub fn record_usage(r: &UsageRecord) {
+pub(crate) fn record_usage(r: &UsageRecord) {
     let model = r.model.clone().unwrap_or_else(|| "none".into());
     let labels = [
         ("endpoint", r.endpoint.as_str().to_owned()),
@@ -147,17 +147,17 @@ pub fn record_usage(r: &UsageRecord) {
 }
 
 /// One upstream attempt.
-pub fn record_attempt(provider: &str, model: &str, outcome: &str, seconds: f64) {
+pub(crate) fn record_attempt(provider: &str, model: &str, outcome: &str, seconds: f64) {
     histogram!("switchyard_upstream_duration_seconds", "provider" => provider.to_owned(), "model" => model.to_owned(), "outcome" => outcome.to_owned()).record(seconds);
 }
 
 /// A breaker changed state.
-pub fn record_transition(model: &str, to: BreakerState) {
+pub(crate) fn record_transition(model: &str, to: BreakerState) {
     counter!("switchyard_breaker_transitions_total", "model" => model.to_owned(), "to" => to.as_str()).increment(1);
 }
 
 /// The current state of one breaker, refreshed at scrape time.
-pub fn set_breaker_state(model: &str, state: BreakerState) {
+pub(crate) fn set_breaker_state(model: &str, state: BreakerState) {
     let v = match state {
         BreakerState::Closed => 0.0,
         BreakerState::HalfOpen => 1.0,
@@ -167,7 +167,7 @@ pub fn set_breaker_state(model: &str, state: BreakerState) {
 }
 
 /// In-flight requests or streams (`kind` is `requests` or `streams`).
-pub fn in_flight(kind: &'static str, delta: f64) {
+pub(crate) fn in_flight(kind: &'static str, delta: f64) {
     match kind {
         "streams" => gauge!("switchyard_streams_in_flight").increment(delta),
         _ => gauge!("switchyard_requests_in_flight").increment(delta),
@@ -175,66 +175,66 @@ pub fn in_flight(kind: &'static str, delta: f64) {
 }
 
 /// A reload attempt's result.
-pub fn record_reload(ok: bool) {
+pub(crate) fn record_reload(ok: bool) {
     counter!("switchyard_config_reloads_total", "result" => if ok { "ok" } else { "rejected" })
         .increment(1);
 }
 
 /// Whether shared state (Redis) is reachable: 1 up, 0 down (serving on local state or refusing).
-pub fn shared_state_up(up: bool) {
+pub(crate) fn shared_state_up(up: bool) {
     gauge!("switchyard_shared_state_up").set(if up { 1.0 } else { 0.0 });
 }
 
 /// A request refused by a rate limit; `scope` is `user`, `team` or `global`, `limit` one of
 /// `rpm`, `rph`, `tpm`, `tpd`.
-pub fn rate_limited(scope: &'static str, limit: &'static str) {
+pub(crate) fn rate_limited(scope: &'static str, limit: &'static str) {
     counter!("switchyard_rate_limited_total", "scope" => scope, "limit" => limit).increment(1);
 }
 
 /// A budget crossed its warning threshold or ran out; `period` is `daily` or `monthly`,
 /// `event` is `warning`, `exceeded` or `degraded`.
-pub fn budget_event(scope: &'static str, period: &'static str, event: &'static str) {
+pub(crate) fn budget_event(scope: &'static str, period: &'static str, event: &'static str) {
     counter!("switchyard_budget_events_total", "scope" => scope, "period" => period, "event" => event)
         .increment(1);
 }
 
 /// A response-cache decision: `hit`, `miss`, `bypass` or `store`.
-pub fn cache_event(outcome: &'static str) {
+pub(crate) fn cache_event(outcome: &'static str) {
     counter!("switchyard_cache_requests_total", "outcome" => outcome).increment(1);
 }
 
 /// The response cache's current size.
-pub fn cache_size(entries: u64, bytes: u64) {
+pub(crate) fn cache_size(entries: u64, bytes: u64) {
     gauge!("switchyard_cache_entries").set(entries as f64);
     gauge!("switchyard_cache_bytes").set(bytes as f64);
 }
 
 /// Requests waiting for a paced upstream key of `provider` (+1 on entry, -1 on exit).
-pub fn pacing_queue(provider: &str, delta: f64) {
+pub(crate) fn pacing_queue(provider: &str, delta: f64) {
     gauge!("switchyard_pacing_queue_depth", "provider" => provider.to_owned()).increment(delta);
 }
 
 /// How a wait for a paced key ended: `waited` (then sent), `gave_up` (moved on after the
 /// longest wait) or `queue_full` / `skipped` (moved on at once); with the time waited.
-pub fn pacing_wait(provider: &str, outcome: &'static str, seconds: f64) {
+pub(crate) fn pacing_wait(provider: &str, outcome: &'static str, seconds: f64) {
     histogram!("switchyard_pacing_wait_seconds", "provider" => provider.to_owned(), "outcome" => outcome)
         .record(seconds);
 }
 
 /// A guardrail rule fired: `blocked` a request or `redacted` part of an answer.
-pub fn guardrail(rule: &str, action: &'static str) {
+pub(crate) fn guardrail(rule: &str, action: &'static str) {
     counter!("switchyard_guardrail_events_total", "rule" => rule.to_owned(), "action" => action)
         .increment(1);
 }
 
 /// A request refused at authentication: `missing`, `unknown` or `admin`.
-pub fn auth_failure(reason: &'static str) {
+pub(crate) fn auth_failure(reason: &'static str) {
     counter!("switchyard_auth_failures_total", "reason" => reason).increment(1);
 }
 
 /// A global budget's limit and spend in the current period (`daily` or `monthly`), for the
 /// dashboard; refreshed at scrape time.
-pub fn global_budget(period: &'static str, limit_usd: f64, spent_usd: f64) {
+pub(crate) fn global_budget(period: &'static str, limit_usd: f64, spent_usd: f64) {
     gauge!("switchyard_budget_limit_usd", "scope" => "global", "period" => period).set(limit_usd);
     gauge!("switchyard_budget_spent_usd", "scope" => "global", "period" => period).set(spent_usd);
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// One budget alert, as logged and as POSTed to the webhook.
 #[derive(Debug, Clone, Serialize)]
-pub struct BudgetAlert {
+pub(crate) struct BudgetAlert {
     /// `budget_warning` or `budget_exceeded`.
     pub event: &'static str,
     /// `user`, `team` or `global`.
@@ -25,7 +25,11 @@ pub struct BudgetAlert {
 
 /// Logs and counts the alert, and POSTs it to `webhook` in the background (5 s timeout; a
 /// failed delivery is logged, never retried in a loop, never blocks a request).
-pub fn budget_alert(client: &reqwest::Client, webhook: Option<&reqwest::Url>, alert: BudgetAlert) {
+pub(crate) fn budget_alert(
+    client: &reqwest::Client,
+    webhook: Option<&reqwest::Url>,
+    alert: BudgetAlert,
+) {
     let kind = if alert.event == "budget_exceeded" {
         "exceeded"
     } else {

@@ -12,7 +12,7 @@ use crate::state::{AppState, ReloadStatus};
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
 /// Re-reads the server file, providers and policies; swaps them in only if all are valid.
-pub async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus {
+pub(crate) async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus {
     let at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let current = state.live().config.version.clone();
     let Some(path) = state.source().cloned() else {

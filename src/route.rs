@@ -8,7 +8,7 @@ use crate::config::{Config, Endpoint, Group, Member, Rule, Target};
 use crate::error::ApiError;
 
 /// What rules can match on, gathered from the request once.
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     pub endpoint: Endpoint,
     pub requested: &'a str,
     pub user: Option<&'a str>,
@@ -33,10 +33,14 @@ pub struct RoutePlan {
 }
 
 /// The rule name used when a request names a concrete model.
-pub const DIRECT_RULE: &str = "direct";
+pub(crate) const DIRECT_RULE: &str = "direct";
 
 /// Picks the candidates for a request.
-pub fn route(config: &Config, target: Target, facts: &Facts<'_>) -> Result<RoutePlan, ApiError> {
+pub(crate) fn route(
+    config: &Config,
+    target: Target,
+    facts: &Facts<'_>,
+) -> Result<RoutePlan, ApiError> {
     let (policy, rule, groups) = match target {
         Target::Model(m) => {
             let policy = config.default_policy();
@@ -108,7 +112,7 @@ pub fn route(config: &Config, target: Target, facts: &Facts<'_>) -> Result<Route
 }
 
 /// Whether every condition the rule states holds for this request.
-pub fn matches(rule: &Rule, f: &Facts<'_>) -> bool {
+pub(crate) fn matches(rule: &Rule, f: &Facts<'_>) -> bool {
     let w = &rule.when;
     let complexity = f.classification.map(|c| c.complexity);
     w.endpoint

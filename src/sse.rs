@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use bytes::Bytes;
 
 /// The event that ends every OpenAI stream.
-pub const DONE: &[u8] = b"data: [DONE]\n\n";
+pub(crate) const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// Appends one `data:` event carrying `data` to `out`.
-pub fn write_event(out: &mut Vec<u8>, data: &str) {
+pub(crate) fn write_event(out: &mut Vec<u8>, data: &str) {
     out.reserve(data.len() + 8);
     out.extend_from_slice(b"data: ");
     out.extend_from_slice(data.as_bytes());
@@ -16,7 +16,7 @@ pub fn write_event(out: &mut Vec<u8>, data: &str) {
 }
 
 /// One `data:` event carrying `data`.
-pub fn event(data: &str) -> Bytes {
+pub(crate) fn event(data: &str) -> Bytes {
     let mut out = Vec::new();
     write_event(&mut out, data);
     out.into()
@@ -26,7 +26,7 @@ pub fn event(data: &str) -> Bytes {
 /// once usage is asked for; a client that did not ask for usage should not see it. Any spacing
 /// is accepted; `usage` elsewhere (inside strings or nested objects) is left alone. Borrowed
 /// when there is nothing to remove.
-pub fn without_null_usage(data: &str) -> Cow<'_, str> {
+pub(crate) fn without_null_usage(data: &str) -> Cow<'_, str> {
     if !data.contains("\"usage\"") {
         return Cow::Borrowed(data);
     }

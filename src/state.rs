@@ -10,7 +10,7 @@ use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::dispatch::health::Health;
 use crate::limits::Limiter;
-pub use crate::live::Live;
+use crate::live::Live;
 use crate::shared::Shared;
 use crate::usage::Ledger;
 

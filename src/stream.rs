@@ -26,11 +26,11 @@ const MAX_TEXT: usize = 4 * 1024 * 1024;
 
 /// How a relayed stream ended.
 #[derive(Debug)]
-pub enum Ending {
+pub(crate) enum Ending {
     /// The upstream finished; `[DONE]` was sent.
     Completed,
     /// The upstream broke after the first byte; an error event was sent.
-    Interrupted(UpstreamError),
+    Interrupted,
     /// The shutdown grace period ended the stream; an error event was sent.
     Shutdown,
     /// The client went away.
@@ -39,7 +39,7 @@ pub enum Ending {
 
 /// What a relay observed, handed to its [`StreamEnd`] once.
 #[derive(Debug)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub ending: Ending,
     /// The last usage the upstream reported.
     pub usage: Option<Usage>,
@@ -47,8 +47,6 @@ pub struct Summary {
     pub text: String,
     /// Time from the request's start to the first content.
     pub ttft: Option<Duration>,
-    /// Chunks forwarded to the client.
-    pub chunks: usize,
     /// Output guardrail replacements made.
     pub redactions: u32,
     /// Every upstream payload as sent (usage included), when asked for with
@@ -57,12 +55,12 @@ pub struct Summary {
 }
 
 /// Receives a relay's [`Summary`] when the stream ends, however it ends.
-pub trait StreamEnd: Send + 'static {
+pub(crate) trait StreamEnd: Send + 'static {
     fn ended(self, summary: Summary);
 }
 
 /// How to relay one stream.
-pub struct Options {
+pub(crate) struct Options {
     /// Whether the client asked for the usage chunk (the router always asks upstream for it).
     pub include_usage: bool,
     /// Output guardrails, when the policy has any.
@@ -192,7 +190,6 @@ impl<E: StreamEnd> Relay<E> {
             usage: self.usage,
             text: std::mem::take(&mut self.text),
             ttft: self.ttft,
-            chunks: self.chunks,
             redactions: self.redactor.as_ref().map_or(0, StreamRedactor::redactions),
             kept,
         });
@@ -208,7 +205,7 @@ impl<E: StreamEnd> Relay<E> {
 }
 
 /// The client-facing SSE body for a committed stream. `head` are chunks already received.
-pub fn relay<E: StreamEnd>(
+pub(crate) fn relay<E: StreamEnd>(
     head: Vec<String>,
     rest: EventStream,
     options: Options,
@@ -265,7 +262,7 @@ pub fn relay<E: StreamEnd>(
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, chunks = st.chunks, "upstream stream broke after the first byte");
                     let event = error_event(&e, st.chunks);
-                    return Some((Ok(st.close(Ending::Interrupted(e), &event)), st));
+                    return Some((Ok(st.close(Ending::Interrupted, &event)), st));
                 }
             }
         }

@@ -4,8 +4,8 @@ use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
 use tiktoken_rs::CoreBPE;
 
 /// Tokens OpenAI adds per chat message (role and separators) and per reply priming.
-pub const PER_MESSAGE: u64 = 4;
-pub const PER_REPLY: u64 = 3;
+pub(crate) const PER_MESSAGE: u64 = 4;
+pub(crate) const PER_REPLY: u64 = 3;
 
 /// A tiktoken encoding, resolved once per model at config load: looking it up per request
 /// would cost an error (with a captured backtrace) for every non-OpenAI model name.
@@ -58,7 +58,7 @@ impl Encoding {
 
 /// Loads the tables policy routing needs at start-up so the first request does not pay for
 /// them; other encodings load when a model that uses them is first called.
-pub fn warm() {
+pub(crate) fn warm() {
     let _ = Encoding::O200k.bpe().count_ordinary("warm up");
 }
 
@@ -68,7 +68,7 @@ pub fn count(bpe: &CoreBPE, text: &str) -> u64 {
 }
 
 /// Prompt tokens of a chat: the text of every message plus OpenAI's per-message framing.
-pub fn count_chat(bpe: &CoreBPE, text: &str, messages: usize) -> u64 {
+pub(crate) fn count_chat(bpe: &CoreBPE, text: &str, messages: usize) -> u64 {
     count(bpe, text) + PER_MESSAGE * messages as u64 + PER_REPLY
 }
 

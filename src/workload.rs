@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 /// One parsed workload line.
 #[derive(Debug, Deserialize)]
-pub struct WorkloadLine {
+pub(crate) struct WorkloadLine {
     #[serde(default)]
     pub id: Option<Value>,
     #[serde(default)]
@@ -26,7 +26,7 @@ pub struct WorkloadLine {
 
 impl WorkloadLine {
     /// Parses a line; the error names what is wrong.
-    pub fn parse(line: &str) -> Result<Self, String> {
+    pub(crate) fn parse(line: &str) -> Result<Self, String> {
         let w: Self = serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
         if w.prompt.is_none() && w.messages.is_none() {
             return Err("needs `prompt` or `messages`".into());
@@ -35,7 +35,7 @@ impl WorkloadLine {
     }
 
     /// The chat request body this line stands for, routed through `default_model` unless it names one.
-    pub fn request_body(&self, default_model: &str) -> Vec<u8> {
+    pub(crate) fn request_body(&self, default_model: &str) -> Vec<u8> {
         let messages = match (&self.messages, &self.prompt) {
             (Some(m), _) => m.clone(),
             (None, Some(p)) => json!([{"role": "user", "content": p}]),

@@ -5,7 +5,7 @@ mod common;
 use common::{assert_openai_error, Harness, Upstream};
 use serde_json::{json, Value};
 use switchyard::sim::{spawn_gemini, Behavior, SimControl, SimSettings, SimUpstream};
-use switchyard::tokens::{self, Encoding};
+use switchyard::testing::Encoding;
 
 /// Gemini provider `g` (embedding model `gem-embed`, $0.15 per 1M input tokens) first, then an
 /// OpenAI-wire embedding model `b/b-emb`; `embed` routes to that group in order.
@@ -176,7 +176,7 @@ async fn ledger_prices_the_prompt_tokens_the_router_counted() {
     assert_eq!(line.endpoint, "embeddings");
     assert_eq!(line.model.as_deref(), Some("g/gem-embed"));
     let bpe = Encoding::for_model("gem-embed", None).bpe();
-    let counted = tokens::count(bpe, "the quick brown fox\njumps over the lazy dog");
+    let counted = switchyard::testing::count(bpe, "the quick brown fox\njumps over the lazy dog");
     assert_eq!(line.prompt_tokens, counted, "the router's own count");
     // Gemini reports no usage: the answer carries the router's count, as OpenAI clients expect
     assert_eq!(reply["usage"]["prompt_tokens"], counted);

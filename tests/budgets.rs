@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::Json;
 use common::{assert_openai_error, chat, header, Harness, Upstream};
 use serde_json::Value;
-use switchyard::config::sha256_hex;
+use switchyard::sha256_hex;
 
 const KEY: &str = "sk-sy-payer-00000000000000000000000000000";
 

@@ -10,10 +10,10 @@ use common::{chat_stream, header, sse_content, sse_data, Harness, Upstream};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use switchyard::cache::{CacheKey, Stored};
-use switchyard::config::Endpoint;
-use switchyard::openai::ChatRequest;
 use switchyard::sim::{spawn_gemini, Behavior, SimSettings};
+use switchyard::testing::ChatRequest;
+use switchyard::testing::Endpoint;
+use switchyard::testing::{CacheKey, Stored};
 
 // USD per 1M tokens: small 1 / 2 (answers), big 10 / 20 (baseline), emb 0.5 / 0.
 const POLICY: &str = r#"

@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use switchyard::cache::{replay, CacheKey, Entry, ResponseCache, Stored};
-use switchyard::config::{CacheSettings, OnUnavailable, StateSettings};
-use switchyard::openai::{ChatRequest, Usage};
-use switchyard::secret::Secret;
-use switchyard::shared::Shared;
+use switchyard::testing::Secret;
+use switchyard::testing::Shared;
+use switchyard::testing::{replay, CacheKey, Entry, ResponseCache, Stored};
+use switchyard::testing::{CacheSettings, OnUnavailable, StateSettings};
+use switchyard::testing::{ChatRequest, Usage};
 
 const REDIS: &str = "redis://127.0.0.1:6379/0";
 const TTL: Duration = Duration::from_secs(60);

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use axum::http::{header, HeaderMap, HeaderValue};
-use switchyard::config::{Config, KeyMode, Sources};
+use switchyard::{Config, KeyMode, Sources};
 
 const POLICY: &str = "name: default\naliases: [auto]\nbaseline: acme/small\nrules:\n  - name: all\n    route: [acme/small]\n";
 const PROVIDER: &str = "name: acme\nbase_url: http://127.0.0.1:9/v1\nmodels:\n  - name: small\n    input_per_1m: 0.1\n    output_per_1m: 0.4\n";
@@ -63,10 +63,10 @@ fn create_list_and_revoke() {
     assert!(key.starts_with("sk-sy-") && key.len() == 46, "{key}");
     let file = std::fs::read_to_string(root.join("keys.yaml")).unwrap();
     assert!(!file.contains(&key), "the key itself is never stored");
-    assert!(file.contains(&switchyard::config::sha256_hex(&key)));
+    assert!(file.contains(&switchyard::sha256_hex(&key)));
 
     let c = config(root);
-    let tenant = switchyard::auth::authenticate(&c.access, &bearer(&key)).expect("key works");
+    let tenant = switchyard::testing::authenticate(&c.access, &bearer(&key)).expect("key works");
     assert_eq!(tenant.user.as_deref(), Some("alice"));
     assert_eq!(tenant.limits.rpm, Some(60));
 
@@ -79,11 +79,11 @@ fn create_list_and_revoke() {
         listed.contains("alice-1") && listed.contains("bob-1"),
         "{listed}"
     );
-    assert!(!listed.contains(&switchyard::config::sha256_hex(&key)[..16]));
+    assert!(!listed.contains(&switchyard::sha256_hex(&key)[..16]));
 
     assert!(keys(root, &["revoke", "--id", "alice-1"]).status.success());
     let c = config(root);
-    assert!(switchyard::auth::authenticate(&c.access, &bearer(&key)).is_err());
+    assert!(switchyard::testing::authenticate(&c.access, &bearer(&key)).is_err());
     assert_eq!(c.access.keys.len(), 1, "bob's key is still there");
 
     for bad in [

@@ -9,9 +9,9 @@ use common::{
     assert_openai_error, chat, chat_stream, header, sse_content, sse_data, Harness, Upstream,
 };
 use serde_json::{json, Value};
-use switchyard::cache::CacheKey;
-use switchyard::openai::ChatRequest;
 use switchyard::sim::Behavior;
+use switchyard::testing::CacheKey;
+use switchyard::testing::ChatRequest;
 
 const GUARDED: &str = r#"
 name: guarded

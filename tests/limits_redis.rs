@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use switchyard::config::{Limits, OnUnavailable, StateSettings};
-use switchyard::limits::{
+use switchyard::testing::Secret;
+use switchyard::testing::Shared;
+use switchyard::testing::{
     BudgetEvent, BudgetRefusal, LimitName, Limiter, RateRefusal, Scope, Subject,
 };
-use switchyard::secret::Secret;
-use switchyard::shared::Shared;
+use switchyard::testing::{Limits, OnUnavailable, StateSettings};
 use tokio::net::{TcpListener, TcpStream};
 
 const REDIS: &str = "127.0.0.1:6379";

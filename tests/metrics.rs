@@ -14,7 +14,7 @@ const POLICY: &str =
 
 /// Sum of samples of `name` whose labels include all of `want`.
 fn sample(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
-    let parsed = switchyard::api::metrics::parse_exposition(text);
+    let parsed = switchyard::testing::parse_exposition(text);
     parsed
         .get(name)
         .map(|samples| {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{assert_openai_error, chat, header, Harness, Upstream};
 use reqwest::StatusCode;
-use switchyard::lock::lock;
+use switchyard::testing::lock;
 
 /// Two keys at 60 rpm each allow 2 requests a second; the tests send 4 a second.
 const REQUESTS: usize = 32;

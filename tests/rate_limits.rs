@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_openai_error, chat, header, Harness, Upstream};
-use switchyard::config::sha256_hex;
+use switchyard::sha256_hex;
 
 const POLICY: &str = r#"
 name: default

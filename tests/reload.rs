@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use switchyard::config::{Config, KeyMode, Sources};
 use switchyard::sim::{self, Behavior, SimSettings, SimUpstream};
-use switchyard::state::AppState;
-use switchyard::usage::Ledger;
+use switchyard::AppState;
+use switchyard::Ledger;
+use switchyard::{Config, KeyMode, Sources};
 
 struct Served {
     url: String,
@@ -52,16 +52,12 @@ async fn serve(watch: bool) -> Served {
     let state = AppState::new(config, ledger);
     state.set_source(path);
     if watch {
-        switchyard::reload::spawn_triggers(state.clone(), &sources).unwrap();
+        switchyard::spawn_triggers(state.clone(), &sources).unwrap();
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let served = state.clone();
-    tokio::spawn(switchyard::server::run(
-        listener,
-        served,
-        std::future::pending(),
-    ));
+    tokio::spawn(switchyard::run(listener, served, std::future::pending()));
     Served {
         url,
         state,

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use common::{Harness, Upstream};
 use redis::AsyncCommands;
-use switchyard::config::{OnUnavailable, StateSettings};
-use switchyard::dispatch::breaker::BreakerState;
-use switchyard::dispatch::health::breaker_event;
-use switchyard::dispatch::sync::spawn_sync;
-use switchyard::lock::lock;
-use switchyard::secret::Secret;
-use switchyard::shared::Shared;
-use switchyard::state::Live;
+use switchyard::testing::breaker_event;
+use switchyard::testing::lock;
+use switchyard::testing::spawn_sync;
+use switchyard::testing::BreakerState;
+use switchyard::testing::Live;
+use switchyard::testing::Secret;
+use switchyard::testing::Shared;
+use switchyard::testing::{OnUnavailable, StateSettings};
 use tokio::time::Instant;
 
 const POLICY: &str = r#"

@@ -10,8 +10,9 @@ use common::{assert_openai_error, chat, header, Harness, Upstream};
 use serde_json::Value;
 use std::time::SystemTime;
 
-use switchyard::config::{sha256_hex, Limits};
-use switchyard::limits::Subject;
+use switchyard::sha256_hex;
+use switchyard::testing::Limits;
+use switchyard::testing::Subject;
 
 const KEY: &str = "sk-sy-shared-0000000000000000000000000000";
 const REDIS: &str = "redis://127.0.0.1:6379/0";

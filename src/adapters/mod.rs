@@ -1,10 +1,10 @@
 //! Calls upstream providers; one file per wire API, each owning only its translation.
 
-pub mod anthropic;
+pub(crate) mod anthropic;
 mod driver;
-pub mod gemini;
-pub mod openai;
-pub mod transport;
+pub(crate) mod gemini;
+pub(crate) mod openai;
+pub(crate) mod transport;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use crate::openai::{Completion, ErrorBody, ReplyView, Usage};
 use crate::secret::Secret;
 
 /// Everything one upstream call needs; borrowed from the config and the request.
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub client: &'a reqwest::Client,
     pub provider: &'a Provider,
     pub model: &'a Model,
@@ -30,7 +30,7 @@ pub struct Call<'a> {
 
 /// A whole non-streamed answer in OpenAI's shape, with the parts the ledger reads.
 #[derive(Debug)]
-pub struct FullReply {
+pub(crate) struct FullReply {
     pub body: Bytes,
     /// What the upstream reported; `None` leaves counting to the router.
     pub usage: Option<Usage>,
@@ -40,7 +40,7 @@ pub struct FullReply {
 
 impl FullReply {
     /// An OpenAI-shaped body as an upstream sent it, with its usage read out.
-    pub fn parse(body: Bytes) -> Result<Self, UpstreamError> {
+    pub(crate) fn parse(body: Bytes) -> Result<Self, UpstreamError> {
         let view: ReplyView =
             serde_json::from_slice(&body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
         Ok(Self {
@@ -51,7 +51,7 @@ impl FullReply {
     }
 
     /// A translated answer, serialised once.
-    pub fn from_completion(c: &Completion) -> Result<Self, UpstreamError> {
+    pub(crate) fn from_completion(c: &Completion) -> Result<Self, UpstreamError> {
         let body = serde_json::to_vec(c)
             .map_err(|e| UpstreamError::Malformed(format!("cannot encode answer: {e}")))?;
         let usage = c.usage.map(|u| u.usage());
@@ -63,7 +63,7 @@ impl FullReply {
     }
 
     /// An answer with no usage and no text to count (embeddings from a wire that reports none).
-    pub fn unmetered(body: Bytes) -> Self {
+    pub(crate) fn unmetered(body: Bytes) -> Self {
         Self {
             body,
             usage: None,
@@ -105,11 +105,11 @@ impl Unsupported {
 
 /// OpenAI chunk JSON texts (the `data:` payloads), ending after `[DONE]`; a stream that stops
 /// early yields an error instead of ending quietly.
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<String, UpstreamError>> + Send>>;
+pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<String, UpstreamError>> + Send>>;
 
 /// Why an upstream call failed, classified for retry, breaker and failover decisions.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     #[error("connection failed: {0}")]
     Connect(String),
     #[error("timed out after {0:?}")]
@@ -131,7 +131,7 @@ pub enum UpstreamError {
 impl UpstreamError {
     /// Connect errors, timeouts, 408, 429, 5xx and broken answers may succeed on another try;
     /// other 4xx are the client's fault and go straight back.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         match self {
             Self::Status { status, .. } => {
                 *status == StatusCode::TOO_MANY_REQUESTS
@@ -145,16 +145,16 @@ impl UpstreamError {
 
     /// Whether this failure says the provider is unhealthy (counts toward its breaker);
     /// a 429 is about one key and cools that key down instead.
-    pub fn is_provider_fault(&self) -> bool {
+    pub(crate) fn is_provider_fault(&self) -> bool {
         self.is_retryable() && !self.is_rate_limit()
     }
 
-    pub fn is_rate_limit(&self) -> bool {
+    pub(crate) fn is_rate_limit(&self) -> bool {
         matches!(self, Self::Status { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS)
     }
 
     /// A short label for summaries, logs and metrics.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Self::Connect(_) => "connect_error".into(),
             Self::Timeout(_) => "timeout".into(),
@@ -168,14 +168,14 @@ impl UpstreamError {
 
 /// The adapter for a wire API; an enum so dispatch needs no boxing or dynamic calls.
 #[derive(Debug, Clone, Copy)]
-pub enum Adapter {
+pub(crate) enum Adapter {
     OpenAi,
     Anthropic,
     Gemini,
 }
 
 impl Adapter {
-    pub fn for_wire(wire: Wire) -> Self {
+    pub(crate) fn for_wire(wire: Wire) -> Self {
         match wire {
             Wire::Openai => Self::OpenAi,
             Wire::Anthropic => Self::Anthropic,
@@ -184,7 +184,7 @@ impl Adapter {
     }
 
     /// A non-streamed chat completion.
-    pub async fn chat(self, call: &Call<'_>) -> Result<FullReply, UpstreamError> {
+    pub(crate) async fn chat(self, call: &Call<'_>) -> Result<FullReply, UpstreamError> {
         match self {
             Self::OpenAi => openai::chat(call).await,
             Self::Anthropic => anthropic::chat(call).await,
@@ -194,7 +194,7 @@ impl Adapter {
 
     /// A whole answer from `endpoint`; Gemini adds embeddings, Anthropic serves chat only (config
     /// validation keeps other endpoints off their models).
-    pub async fn request(
+    pub(crate) async fn request(
         self,
         call: &Call<'_>,
         endpoint: Endpoint,
@@ -208,7 +208,7 @@ impl Adapter {
     }
 
     /// A streamed answer from `endpoint`, once the upstream has answered with 200.
-    pub async fn stream(
+    pub(crate) async fn stream(
         self,
         call: &Call<'_>,
         endpoint: Endpoint,
@@ -221,7 +221,7 @@ impl Adapter {
     }
 
     /// A streamed chat completion, returned once the upstream has answered with 200.
-    pub async fn chat_stream(self, call: &Call<'_>) -> Result<EventStream, UpstreamError> {
+    pub(crate) async fn chat_stream(self, call: &Call<'_>) -> Result<EventStream, UpstreamError> {
         match self {
             Self::OpenAi => openai::chat_stream(call).await,
             Self::Anthropic => anthropic::chat_stream(call).await,

@@ -72,23 +72,29 @@ async fn send(
 }
 
 /// A non-streamed chat completion.
-pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
+pub(crate) async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
     request(call, Endpoint::Chat).await
 }
 
 /// A streamed chat completion.
-pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
+pub(crate) async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
     stream(call, Endpoint::Chat).await
 }
 
 /// A whole answer from any endpoint (chat, legacy completions, embeddings).
-pub async fn request(call: &Call<'_>, endpoint: Endpoint) -> Result<FullReply, UpstreamError> {
+pub(crate) async fn request(
+    call: &Call<'_>,
+    endpoint: Endpoint,
+) -> Result<FullReply, UpstreamError> {
     let resp = send(call, endpoint, false).await?;
     FullReply::parse(transport::read_body(call, resp).await?)
 }
 
 /// A streamed answer (chat or legacy completions): the `data:` payloads as sent, up to `[DONE]`.
-pub async fn stream(call: &Call<'_>, endpoint: Endpoint) -> Result<EventStream, UpstreamError> {
+pub(crate) async fn stream(
+    call: &Call<'_>,
+    endpoint: Endpoint,
+) -> Result<EventStream, UpstreamError> {
     let resp = send(call, endpoint, true).await?;
     Ok(driver::drive(resp, call.provider.idle_timeout, Passthrough))
 }

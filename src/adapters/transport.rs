@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::{Call, UpstreamError};
 
 /// A non-2xx answer, for the adapter to turn into its OpenAI-shaped error.
-pub struct Rejection {
+pub(crate) struct Rejection {
     pub status: StatusCode,
     pub retry_after: Option<Duration>,
     pub body: Bytes,
@@ -17,7 +17,7 @@ pub struct Rejection {
 
 /// Sends `req` (URL, auth and body set by the adapter) with the provider's static headers
 /// under its first-byte timeout. `Ok(Err(_))` is an answer with an error status.
-pub async fn send(
+pub(crate) async fn send(
     call: &Call<'_>,
     mut req: reqwest::RequestBuilder,
 ) -> Result<Result<reqwest::Response, Rejection>, UpstreamError> {
@@ -49,7 +49,10 @@ pub async fn send(
 }
 
 /// A whole answer body, each wait bounded by the idle timeout.
-pub async fn read_body(call: &Call<'_>, resp: reqwest::Response) -> Result<Bytes, UpstreamError> {
+pub(crate) async fn read_body(
+    call: &Call<'_>,
+    resp: reqwest::Response,
+) -> Result<Bytes, UpstreamError> {
     let limit = call.provider.idle_timeout;
     match tokio::time::timeout(limit, resp.bytes()).await {
         Err(_) => Err(UpstreamError::Timeout(limit)),
@@ -59,7 +62,7 @@ pub async fn read_body(call: &Call<'_>, resp: reqwest::Response) -> Result<Bytes
 }
 
 /// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let get = |name: &str| {
         headers
             .get(name)?

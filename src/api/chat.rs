@@ -23,7 +23,7 @@ async fn serve(
     crate::pipeline::handle(state, id, endpoint, headers, body).await
 }
 
-pub async fn chat_completions(
+pub(crate) async fn chat_completions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -31,7 +31,7 @@ pub async fn chat_completions(
     serve(&state, &headers, Endpoint::Chat, body).await
 }
 
-pub async fn completions(
+pub(crate) async fn completions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -39,7 +39,7 @@ pub async fn completions(
     serve(&state, &headers, Endpoint::Completions, body).await
 }
 
-pub async fn embeddings(
+pub(crate) async fn embeddings(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,

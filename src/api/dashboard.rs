@@ -24,16 +24,16 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// `GET /dashboard`: the page shell; everything in it is filled in by `app.js`.
-pub async fn page() -> Response {
+pub(crate) async fn page() -> Response {
     asset("text/html; charset=utf-8", PAGE)
 }
 
 /// `GET /dashboard/app.js`: polls the metrics endpoints and renders numbers and charts.
-pub async fn script() -> Response {
+pub(crate) async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
 /// `GET /dashboard/style.css`: the page's theme.
-pub async fn style() -> Response {
+pub(crate) async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
 }

@@ -12,7 +12,7 @@ use crate::lock::lock;
 use crate::state::AppState;
 
 /// `GET /health`: cheap, for Docker and simple load balancers.
-pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub(crate) async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     let live = state.live();
     Json(
         json!({"status": "ok", "config_version": live.config.version, "uptime_s": state.started.elapsed().as_secs()}),
@@ -20,12 +20,12 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 /// `GET /health/live`: the process answers.
-pub async fn live() -> Json<Value> {
+pub(crate) async fn live() -> Json<Value> {
     Json(json!({"status": "alive"}))
 }
 
 /// `GET /health/ready`: a config is loaded and every rule has a usable candidate; 503 otherwise.
-pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let live = state.live();
     let mut problems = live.health.unready_rules(&live.config, Instant::now());
     if let Some(sh) = state
@@ -55,7 +55,7 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Valu
 }
 
 /// `GET /health/detailed`: breakers, key cooldowns (never keys), ledger, memory, reloads.
-pub async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub(crate) async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> {
     let live = state.live();
     let (config, health) = (&live.config, &live.health);
     let now = Instant::now();

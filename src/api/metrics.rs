@@ -38,7 +38,7 @@ async fn render(state: &AppState) -> Option<String> {
     Some(handle.render())
 }
 
-pub async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
     match render(&state).await {
         Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         None => (
@@ -51,12 +51,12 @@ pub async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
 
 /// `{"metrics": {name: [{"labels": {..}, "value": n}]}}`, parsed from the Prometheus text so
 /// both views always agree.
-pub async fn as_json(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub(crate) async fn as_json(State(state): State<Arc<AppState>>) -> Json<Value> {
     let text = render(&state).await.unwrap_or_default();
     Json(json!({"metrics": parse_exposition(&text)}))
 }
 
-pub async fn circuit_breakers(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub(crate) async fn circuit_breakers(State(state): State<Arc<AppState>>) -> Json<Value> {
     let live = state.live();
     let now = Instant::now();
     let breakers: Vec<Value> = live

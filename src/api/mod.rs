@@ -1,11 +1,11 @@
 //! Thin HTTP handlers: extract, call one pipeline function, return a response.
 
-pub mod admin;
-pub mod chat;
-pub mod dashboard;
-pub mod health;
-pub mod metrics;
-pub mod models;
+pub(crate) mod admin;
+pub(crate) mod chat;
+pub(crate) mod dashboard;
+pub(crate) mod health;
+pub(crate) mod metrics;
+pub(crate) mod models;
 
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use crate::error::ApiError;
 
 /// Turns a body-read failure into the OpenAI-shaped error (413 for an over-limit body).
-pub fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
+pub(crate) fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge { limit }
     } else {
@@ -25,7 +25,7 @@ pub fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
 }
 
 /// The client's `x-request-id` when it is sane, else a fresh one.
-pub fn request_id(headers: &HeaderMap) -> String {
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())

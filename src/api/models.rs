@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::config::Target;
 use crate::state::AppState;
 
-pub async fn list_models(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub(crate) async fn list_models(State(state): State<Arc<AppState>>) -> Json<Value> {
     let live = state.live();
     let config = &live.config;
     let created = state.started.elapsed().as_secs();

@@ -28,7 +28,7 @@ pub enum Decision {
 /// cached answer to a sampled request would silently remove the variety the caller asked for:
 /// `temperature` exactly 0, embeddings, or the opt-in header. `Cache-Control: no-cache` skips
 /// the lookup but stores the fresh answer; `no-store` skips both.
-pub fn decide(req: &ChatRequest, route_id: &str, headers: &HeaderMap) -> Decision {
+pub(crate) fn decide(req: &ChatRequest, route_id: &str, headers: &HeaderMap) -> Decision {
     let opt = opt_in(headers);
     if opt == Some(false) {
         return Decision::Bypass("opted_out");

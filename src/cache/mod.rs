@@ -11,7 +11,7 @@ mod key;
 mod replay;
 mod store;
 
-pub use decision::{decide, Decision};
+pub(crate) use decision::Decision;
 pub use entry::{Entry, Stored};
 pub use key::CacheKey;
 pub use replay::replay;

@@ -7,7 +7,7 @@ use super::Complexity;
 
 /// Agreement and confusion matrix of predicted vs labelled classes, for tuning the classifier.
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct EvalReport {
+pub(crate) struct EvalReport {
     /// Number of labelled prompts seen.
     pub total: usize,
     /// How many were predicted exactly.
@@ -18,30 +18,30 @@ pub struct EvalReport {
 
 impl EvalReport {
     /// Record one labelled prompt and the tier the classifier gave it.
-    pub fn add(&mut self, expected: Complexity, predicted: Complexity) {
+    pub(crate) fn add(&mut self, expected: Complexity, predicted: Complexity) {
         self.total += 1;
         self.correct += usize::from(expected == predicted);
         self.matrix[expected as usize][predicted as usize] += 1;
     }
 
     /// Fraction of prompts predicted exactly (0 when empty).
-    pub fn agreement(&self) -> f64 {
+    pub(crate) fn agreement(&self) -> f64 {
         ratio(self.correct, self.total)
     }
 
     /// Predictions two tiers away (simple <-> complex): the costly mistakes.
-    pub fn off_by_two(&self) -> usize {
+    pub(crate) fn off_by_two(&self) -> usize {
         self.matrix[0][2] + self.matrix[2][0]
     }
 
     /// Of the prompts predicted as `c`, the fraction labelled `c`.
-    pub fn precision(&self, c: Complexity) -> f64 {
+    pub(crate) fn precision(&self, c: Complexity) -> f64 {
         let predicted: usize = self.matrix.iter().map(|row| row[c as usize]).sum();
         ratio(self.matrix[c as usize][c as usize], predicted)
     }
 
     /// Of the prompts labelled `c`, the fraction predicted as `c`.
-    pub fn recall(&self, c: Complexity) -> f64 {
+    pub(crate) fn recall(&self, c: Complexity) -> f64 {
         let expected: usize = self.matrix[c as usize].iter().sum();
         ratio(self.matrix[c as usize][c as usize], expected)
     }

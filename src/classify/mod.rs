@@ -1,15 +1,14 @@
 //! Prompt-complexity classifier: scores a request and maps it to a model tier (simple/medium/complex).
 
-pub mod eval;
-pub mod settings;
+pub(crate) mod eval;
+pub(crate) mod settings;
 mod signals;
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-pub use eval::EvalReport;
-pub use settings::RawClassifier;
+pub(crate) use settings::RawClassifier;
 use signals::SignalSet;
 
 /// Complexity tier of a prompt; decides which model tier (cheap / mid / premium) serves it.

@@ -105,7 +105,7 @@ pub fn sha256_hex(secret: &str) -> String {
 }
 
 /// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -115,7 +115,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// SHA-256 of a secret.
-pub fn sha256(secret: &str) -> [u8; 32] {
+pub(crate) fn sha256(secret: &str) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(secret.as_bytes()).into()
 }
@@ -133,7 +133,7 @@ fn parse_digest(hex: &str) -> Option<[u8; 32]> {
 }
 
 /// The lookup prefix of a digest.
-pub fn digest_prefix(d: &[u8; 32]) -> u64 {
+pub(crate) fn digest_prefix(d: &[u8; 32]) -> u64 {
     u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
 

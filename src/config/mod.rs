@@ -5,22 +5,22 @@ mod access;
 mod policy;
 mod problem;
 mod provider;
-pub mod raw;
+pub(crate) mod raw;
 mod raw_access;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use access::{
-    digest_prefix, hex, sha256, sha256_hex, Access, BudgetSettings, CacheSettings, Limits,
-    StateSettings, VirtualKey,
-};
-pub use policy::{Conditions, Group, Member, Pacing, Policy, Rule};
+#[cfg(test)]
+pub(crate) use access::VirtualKey;
+pub(crate) use access::{digest_prefix, hex, sha256, Access, BudgetSettings};
+pub use access::{sha256_hex, CacheSettings, Limits, StateSettings};
+pub(crate) use policy::{Group, Member, Policy, Rule};
 pub use problem::Problem;
-pub use provider::{
-    BreakerSettings, EnvLookup, KeyMode, Model, Price, Provider, ProviderKey, RetrySettings,
-};
-pub use raw::{AuthMode, BudgetAction, Endpoint, LogFormat, OnBusy, OnUnavailable, Wire};
+pub use provider::KeyMode;
+pub(crate) use provider::{BreakerSettings, EnvLookup, Model, Price, Provider, RetrySettings};
+pub(crate) use raw::{AuthMode, BudgetAction, LogFormat, Wire};
+pub use raw::{Endpoint, OnUnavailable};
 
 use raw::{RawPolicy, RawProvider, RawServer};
 

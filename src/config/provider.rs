@@ -10,7 +10,7 @@ use super::Problem;
 use crate::secret::Secret;
 
 /// Where keys come from; the real environment in `serve`, a closure in tests and the demo.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// A provider ready to call: every key present, every number in range.
 #[derive(Debug)]

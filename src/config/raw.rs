@@ -12,7 +12,7 @@ pub use super::raw_access::*;
 /// The server file given to `serve --config`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawServer {
+pub(crate) struct RawServer {
     #[serde(default = "default_listen")]
     pub listen: String,
     /// Folder of provider files, relative to the server file.
@@ -144,7 +144,7 @@ impl Endpoint {
 /// One provider file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawProvider {
+pub(crate) struct RawProvider {
     pub name: String,
     #[serde(default)]
     pub wire: Wire,
@@ -173,7 +173,7 @@ fn default_max_queue() -> usize {
 /// A key is named by the environment variable that holds it, never written in the file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawKey {
+pub(crate) struct RawKey {
     pub env: String,
     /// Requests per minute this key may send; the router paces calls to stay under it.
     pub rpm: Option<u32>,
@@ -183,7 +183,7 @@ pub struct RawKey {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawModel {
+pub(crate) struct RawModel {
     /// The provider's own model id, sent upstream as `model`.
     pub name: String,
     /// USD per 1M prompt tokens.
@@ -209,7 +209,7 @@ fn default_context() -> u64 {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawTimeouts {
+pub(crate) struct RawTimeouts {
     /// Until the upstream's response headers (non-streaming: the whole answer's headers).
     pub first_byte_ms: u64,
     /// Longest silence allowed between two stream events or body chunks.
@@ -227,7 +227,7 @@ impl Default for RawTimeouts {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawRetry {
+pub(crate) struct RawRetry {
     /// Tries per candidate, the first included.
     pub attempts: u32,
     pub backoff_base_ms: u64,
@@ -249,7 +249,7 @@ impl Default for RawRetry {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawBreaker {
+pub(crate) struct RawBreaker {
     pub failure_threshold: u32,
     pub recovery_ms: u64,
     pub success_threshold: u32,
@@ -268,7 +268,7 @@ impl Default for RawBreaker {
 /// One policy file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPolicy {
+pub(crate) struct RawPolicy {
     pub name: String,
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -304,7 +304,7 @@ pub enum BudgetAction {
 /// Whether to wait for a paced key or move to the next candidate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum OnBusy {
+pub(crate) enum OnBusy {
     /// Queue (bounded by the provider's `max_queue`) for up to `max_wait_ms`.
     #[default]
     Wait,
@@ -314,7 +314,7 @@ pub enum OnBusy {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawPacing {
+pub(crate) struct RawPacing {
     pub on_busy: OnBusy,
     pub max_wait_ms: u64,
 }
@@ -370,7 +370,7 @@ fn default_max_match() -> usize {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRule {
+pub(crate) struct RawRule {
     pub name: String,
     #[serde(default)]
     pub when: RawWhen,
@@ -380,7 +380,7 @@ pub struct RawRule {
 /// Conditions of a rule; all given ones must hold; none given means catch-all.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawWhen {
+pub(crate) struct RawWhen {
     pub endpoint: Option<OneOrMany<Endpoint>>,
     pub complexity: Option<OneOrMany<Complexity>>,
     pub tokens: Option<RawRange>,
@@ -393,7 +393,7 @@ pub struct RawWhen {
 
 impl RawWhen {
     /// No condition written: the rule matches everything.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.endpoint.is_none()
             && self.complexity.is_none()
             && self.tokens.is_none()
@@ -407,7 +407,7 @@ impl RawWhen {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRange {
+pub(crate) struct RawRange {
     pub min: Option<u64>,
     pub max: Option<u64>,
 }
@@ -415,13 +415,13 @@ pub struct RawRange {
 /// A scalar or a list, so `complexity: complex` and `complexity: [medium, complex]` both read.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum OneOrMany<T> {
+pub(crate) enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
 }
 
 impl<T> OneOrMany<T> {
-    pub fn into_vec(self) -> Vec<T> {
+    pub(crate) fn into_vec(self) -> Vec<T> {
         match self {
             Self::One(t) => vec![t],
             Self::Many(v) => v,
@@ -433,7 +433,7 @@ impl<T> OneOrMany<T> {
 /// order written, which is also the failover order among equal draws).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum RawGroup {
+pub(crate) enum RawGroup {
     One(String),
     List(Vec<String>),
     Weighted(serde_yaml::Mapping),

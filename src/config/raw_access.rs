@@ -18,7 +18,7 @@ pub enum AuthMode {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAuth {
+pub(crate) struct RawAuth {
     #[serde(default)]
     pub mode: AuthMode,
     /// The virtual-key file (a YAML list, relative to the server file) that
@@ -66,7 +66,7 @@ pub struct RawLimits {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawBudgets {
+pub(crate) struct RawBudgets {
     /// Fraction of a budget at which a warning is raised once per period.
     pub warn_at: f64,
     /// URL that receives a JSON POST when a budget crosses `warn_at` or runs out.
@@ -98,7 +98,7 @@ pub enum OnUnavailable {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawState {
+pub(crate) struct RawState {
     /// `redis://host:port/db`; absent: everything is in-process.
     pub redis: Option<String>,
     /// Environment variable holding the Redis URL (when it carries a password).
@@ -124,7 +124,7 @@ impl Default for RawState {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawCache {
+pub(crate) struct RawCache {
     pub enabled: bool,
     pub max_entries: u64,
     pub max_bytes: u64,
@@ -145,7 +145,7 @@ impl Default for RawCache {
 /// One entry of the virtual-key file. The key itself is never stored, only its SHA-256.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawVirtualKey {
+pub(crate) struct RawVirtualKey {
     /// A name for the key that is safe to log (e.g. `alice-laptop`).
     pub id: String,
     /// Hex SHA-256 of the key.

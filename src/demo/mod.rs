@@ -6,7 +6,7 @@ mod control;
 mod tests;
 mod wires;
 
-pub use wires::SimWire;
+pub(crate) use wires::SimWire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -81,19 +81,19 @@ const SIMS: &[DemoSim] = &[
 ];
 
 /// A running simulator of the demo and the wire it speaks.
-pub struct RunningSim {
+pub(crate) struct RunningSim {
     pub wire: SimWire,
     pub upstream: SimUpstream,
 }
 
 /// A running demo: the simulators (kept alive) and the router's state.
-pub struct Demo {
+pub(crate) struct Demo {
     pub sims: HashMap<String, RunningSim>,
     pub state: Arc<AppState>,
 }
 
 /// Starts the simulators and builds the router's config around them. `fast` removes latency.
-pub async fn start(ledger_path: &Path, fast: bool) -> anyhow::Result<Demo> {
+pub(crate) async fn start(ledger_path: &Path, fast: bool) -> anyhow::Result<Demo> {
     let mut sims = HashMap::new();
     for d in SIMS {
         let mut s = SimSettings::realistic(d.name, d.models.iter().copied());
@@ -143,7 +143,9 @@ pub async fn start(ledger_path: &Path, fast: bool) -> anyhow::Result<Demo> {
 }
 
 /// The demo config: embedded providers pointed at the simulators, the demo policy.
-pub fn config(sims: &HashMap<String, RunningSim>) -> Result<Config, Vec<crate::config::Problem>> {
+pub(crate) fn config(
+    sims: &HashMap<String, RunningSim>,
+) -> Result<Config, Vec<crate::config::Problem>> {
     let providers = PROVIDERS
         .split("\n---\n")
         .enumerate()
@@ -175,7 +177,7 @@ pub fn config(sims: &HashMap<String, RunningSim>) -> Result<Config, Vec<crate::c
 }
 
 /// Runs the demo until Ctrl-C.
-pub async fn run(listen: &str, ledger_path: &Path, fast: bool) -> anyhow::Result<()> {
+pub(crate) async fn run(listen: &str, ledger_path: &Path, fast: bool) -> anyhow::Result<()> {
     crate::cli::logging::init(crate::config::LogFormat::Pretty);
     crate::tokens::warm();
     let demo = start(ledger_path, fast).await?;

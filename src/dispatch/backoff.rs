@@ -8,7 +8,7 @@ use crate::config::RetrySettings;
 
 /// The sleep before retry number `retry` (0-based): uniform in `[0, min(max, base * 2^retry)]`,
 /// so many clients retrying at once spread out instead of stampeding.
-pub fn backoff(settings: &RetrySettings, retry: u32, rng: &mut impl Rng) -> Duration {
+pub(crate) fn backoff(settings: &RetrySettings, retry: u32, rng: &mut impl Rng) -> Duration {
     let cap = ceiling(settings, retry);
     if cap.is_zero() {
         return cap;
@@ -17,7 +17,7 @@ pub fn backoff(settings: &RetrySettings, retry: u32, rng: &mut impl Rng) -> Dura
 }
 
 /// The upper bound of the jitter window for retry number `retry`.
-pub fn ceiling(settings: &RetrySettings, retry: u32) -> Duration {
+pub(crate) fn ceiling(settings: &RetrySettings, retry: u32) -> Duration {
     let factor = 1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX);
     settings
         .backoff_base

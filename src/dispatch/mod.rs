@@ -1,16 +1,16 @@
 //! Runs a route plan: picks a model per group by weight, a key by rotation, asks the breaker,
 //! calls the adapter with retries and backoff, and fails over until something answers.
 
-pub mod backoff;
-pub mod breaker;
-pub mod health;
-pub mod keys;
-pub mod pacing;
-pub mod sync;
+pub(crate) mod backoff;
+pub(crate) mod breaker;
+pub(crate) mod health;
+pub(crate) mod keys;
+pub(crate) mod pacing;
+pub(crate) mod sync;
 mod wait;
-pub mod weighted;
+pub(crate) mod weighted;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -24,13 +24,13 @@ use crate::live::Live;
 use crate::lock::lock;
 use crate::openai::ChunkView;
 use crate::route::RoutePlan;
-use breaker::{Breaker, Permit};
+use breaker::Permit;
 use health::breaker_event;
 
 /// What a request asks of its upstream: which endpoint, streamed or not, and what pacing
 /// needs to know about it.
 #[derive(Debug, Clone, Copy)]
-pub struct Op {
+pub(crate) struct Op {
     pub endpoint: Endpoint,
     pub stream: bool,
     /// How long the policy lets it wait for a key at its rpm/tpm limit (zero: move on).
@@ -40,7 +40,7 @@ pub struct Op {
 }
 
 /// An answer that is ready to go back to the client.
-pub enum Reply {
+pub(crate) enum Reply {
     Full(FullReply),
     /// A stream whose first meaningful chunks already arrived (held, not yet sent), so every
     /// failure before them could still fail over.
@@ -52,7 +52,7 @@ pub enum Reply {
 
 /// How the plan was carried out, for headers, the ledger and the stream relay.
 #[derive(Debug, Default, Clone)]
-pub struct Trace {
+pub(crate) struct Trace {
     pub attempts: u32,
     pub failovers: u32,
     /// Time spent waiting on upstreams and in backoff sleeps, excluded from router overhead.
@@ -63,7 +63,7 @@ pub struct Trace {
 
 /// Why a candidate was passed over without calling it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
+pub(crate) enum SkipReason {
     BreakerOpen,
     /// Every key is cooling down after 429s.
     KeysCooling,
@@ -75,7 +75,7 @@ pub enum SkipReason {
 
 impl SkipReason {
     /// How the reason reads in summaries and logs.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::BreakerOpen => "breaker open",
             Self::KeysCooling => "all keys cooling down",
@@ -87,7 +87,7 @@ impl SkipReason {
 
 /// One try of a candidate that did not answer.
 #[derive(Debug, Clone, PartialEq)]
-pub enum TryNote {
+pub(crate) enum TryNote {
     Skipped(SkipReason),
     /// Called, and failed with this label (`500`, `timeout`, `connect_error`, ...).
     Failed(String),
@@ -95,14 +95,14 @@ pub enum TryNote {
 
 /// A candidate that did not answer, and what each try met.
 #[derive(Debug, Clone)]
-pub struct CandidateNote {
+pub(crate) struct CandidateNote {
     pub model: Arc<str>,
     pub tries: Vec<TryNote>,
 }
 
 impl CandidateNote {
     /// Whether the candidate was actually called (not only skipped).
-    pub fn attempted(&self) -> bool {
+    pub(crate) fn attempted(&self) -> bool {
         self.tries.iter().any(|t| matches!(t, TryNote::Failed(_)))
     }
 }
@@ -125,23 +125,21 @@ impl std::fmt::Display for CandidateNote {
 }
 
 /// A successful dispatch.
-pub struct Dispatched {
+pub(crate) struct Dispatched {
     pub model: usize,
     pub reply: Reply,
     pub trace: Trace,
-    /// The answering model's breaker, so a stream that breaks later still counts against it.
-    pub breaker: Arc<Mutex<Breaker>>,
 }
 
 /// A failed dispatch: the client's error and what was tried.
-pub struct Failed {
+pub(crate) struct Failed {
     pub error: ApiError,
     pub trace: Trace,
     pub model: Option<usize>,
 }
 
 /// Tries the plan's candidates in order until one answers.
-pub async fn dispatch(
+pub(crate) async fn dispatch(
     live: &Live,
     client: &reqwest::Client,
     plan: &RoutePlan,
@@ -161,12 +159,11 @@ pub async fn dispatch(
             last_model = Some(m);
             let mut tries = Vec::new();
             match try_candidate(live, client, m, body, op, &mut trace, &mut tries).await {
-                Ok((reply, breaker)) => {
+                Ok(reply) => {
                     return Ok(Dispatched {
                         model: m,
                         reply,
                         trace,
-                        breaker,
                     })
                 }
                 Err(Some(fatal)) => {
@@ -206,10 +203,10 @@ async fn try_candidate(
     op: Op,
     trace: &mut Trace,
     tries: &mut Vec<TryNote>,
-) -> Result<(Reply, Arc<Mutex<Breaker>>), Option<ApiError>> {
+) -> Result<Reply, Option<ApiError>> {
     let model = &live.config.models[m];
     let provider = &live.config.providers[model.provider];
-    let breaker = live.health.breakers[m].clone();
+    let breaker = &live.health.breakers[m];
     let pool = &live.health.keys[model.provider];
     let adapter = Adapter::for_wire(provider.wire);
     for attempt in 0..provider.retry.attempts {
@@ -221,7 +218,7 @@ async fn try_candidate(
                 return Err(None);
             }
         };
-        if breaker_event(&breaker, &model.id, breaker::Breaker::acquire) == Permit::Refused {
+        if breaker_event(breaker, &model.id, breaker::Breaker::acquire) == Permit::Refused {
             tries.push(TryNote::Skipped(SkipReason::BreakerOpen));
             return Err(None);
         }
@@ -248,12 +245,12 @@ async fn try_candidate(
                     "ok",
                     started.elapsed().as_secs_f64(),
                 );
-                breaker_event(&breaker, &model.id, breaker::Breaker::on_success);
-                return Ok((reply, breaker));
+                breaker_event(breaker, &model.id, breaker::Breaker::on_success);
+                return Ok(reply);
             }
             Err(UpstreamError::Unsupported(u)) => {
                 // nothing was sent; a half-open probe taken for it is handed back
-                breaker_event(&breaker, &model.id, breaker::Breaker::on_success);
+                breaker_event(breaker, &model.id, breaker::Breaker::on_success);
                 return Err(Some(ApiError::Unsupported(u)));
             }
             Err(e) => e,
@@ -278,9 +275,9 @@ async fn try_candidate(
         // a 4xx (429 included) is a well-formed answer: the provider is up, so it counts as
         // a success for the breaker (and frees a half-open probe)
         if err.is_provider_fault() {
-            breaker_event(&breaker, &model.id, breaker::Breaker::on_failure);
+            breaker_event(breaker, &model.id, breaker::Breaker::on_failure);
         } else {
-            breaker_event(&breaker, &model.id, breaker::Breaker::on_success);
+            breaker_event(breaker, &model.id, breaker::Breaker::on_success);
         }
         if !err.is_retryable() {
             if let UpstreamError::Status { status, body, .. } = err {

@@ -70,27 +70,22 @@ impl Gcra {
 
 /// The rpm and tpm budgets of one upstream key; a key with neither is never paced.
 #[derive(Debug, Clone)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     requests: Option<Gcra>,
     tokens: Option<Gcra>,
 }
 
 impl Pacer {
     /// A pacer for a key's `rpm` / `tpm` (a missing or zero limit is not paced).
-    pub fn new(rpm: Option<u32>, tpm: Option<u32>) -> Self {
+    pub(crate) fn new(rpm: Option<u32>, tpm: Option<u32>) -> Self {
         Self {
             requests: Gcra::new(rpm, |rpm| u64::from(rpm / 60)),
             tokens: Gcra::new(tpm, u64::from),
         }
     }
 
-    /// Whether this key has any limit at all.
-    pub fn is_paced(&self) -> bool {
-        self.requests.is_some() || self.tokens.is_some()
-    }
-
     /// The earliest instant (at or after `now`) a call costing `tokens` may start.
-    pub fn ready_at(&self, now: Instant, tokens: u64) -> Instant {
+    pub(crate) fn ready_at(&self, now: Instant, tokens: u64) -> Instant {
         let r = self.requests.as_ref().map_or(now, |g| g.ready_at(now, 1));
         let t = self
             .tokens
@@ -100,7 +95,7 @@ impl Pacer {
     }
 
     /// Takes a slot for a call now, or says when to try again.
-    pub fn try_take(&mut self, now: Instant, tokens: u64) -> Result<(), Instant> {
+    pub(crate) fn try_take(&mut self, now: Instant, tokens: u64) -> Result<(), Instant> {
         let at = self.ready_at(now, tokens);
         if at > now {
             return Err(at);
@@ -111,7 +106,7 @@ impl Pacer {
 
     /// Books a call starting at `at`, an instant [`Pacer::ready_at`] returned (possibly in
     /// the future: the caller waits until then).
-    pub fn take_at(&mut self, at: Instant, tokens: u64) {
+    pub(crate) fn take_at(&mut self, at: Instant, tokens: u64) {
         if let Some(g) = &mut self.requests {
             g.take(at, 1);
         }
@@ -218,7 +213,6 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn no_or_zero_limits_never_pace() {
         for mut p in [Pacer::new(None, None), Pacer::new(Some(0), Some(0))] {
-            assert!(!p.is_paced());
             let t = Instant::now();
             for _ in 0..1_000 {
                 assert_eq!(p.try_take(t, 1_000_000), Ok(()));

@@ -21,7 +21,7 @@ use crate::lock::lock;
 use crate::shared::Shared;
 
 /// How often state is published and read.
-pub const TICK: Duration = Duration::from_millis(500);
+pub(crate) const TICK: Duration = Duration::from_millis(500);
 
 /// A published instant within this much of the local one is the same event (clock reads
 /// between instants and wall time differ by a few microseconds each tick).
@@ -53,7 +53,10 @@ enum Slot {
 }
 
 /// One publish-and-adopt round.
-pub async fn sync_once(shared: &Shared, live: &Live) -> Result<(), crate::shared::SharedError> {
+pub(crate) async fn sync_once(
+    shared: &Shared,
+    live: &Live,
+) -> Result<(), crate::shared::SharedError> {
     let (config, health) = (&live.config, &live.health);
     let now = Instant::now();
     let wall = wall_ms();

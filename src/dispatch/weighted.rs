@@ -6,7 +6,7 @@ use crate::config::Member;
 
 /// Model indices of a group: the first drawn by weight, each next one by weight among the rest,
 /// so a 70/30 group sends ~70% of first tries to the first model and fails over to the other.
-pub fn weighted_order(members: &[Member], rng: &mut impl Rng) -> Vec<usize> {
+pub(crate) fn weighted_order(members: &[Member], rng: &mut impl Rng) -> Vec<usize> {
     let mut pool: Vec<Member> = members.to_vec();
     let mut order = Vec::with_capacity(pool.len());
     while !pool.is_empty() {

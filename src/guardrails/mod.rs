@@ -12,7 +12,7 @@ mod scan;
 mod stream;
 mod tail;
 
-pub use stream::StreamRedactor;
+pub(crate) use stream::StreamRedactor;
 
 /// A rule that refuses a request whose prompt text matches.
 #[derive(Debug, Clone)]

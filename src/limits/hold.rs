@@ -7,7 +7,7 @@ use super::subject::{BudgetRef, Subject};
 
 /// How long a reservation counts if its request never settles (the instance died, or the
 /// settle was lost); a request running longer settles its spend but no longer holds budget.
-pub const HOLD_TTL: Duration = Duration::from_secs(600);
+pub(crate) const HOLD_TTL: Duration = Duration::from_secs(600);
 
 /// Where a hold's reservation is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

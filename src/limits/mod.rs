@@ -58,16 +58,18 @@ use crate::shared::Shared;
 use crate::usage::UsageRecord;
 use budget::micros;
 use hold::Place;
-pub use inflight::{InFlight, Settling};
+pub(crate) use inflight::InFlight;
 use local::{Local, Settled};
 use outcome::{exhausted, summarize};
 use replay::{PendingSpend, Replay};
 use subject::{refs_of, BudgetRef, GLOBAL_NAME};
 
-pub use gcra::Quota;
-pub use hold::{Hold, HOLD_TTL};
-pub use outcome::{BudgetEvent, BudgetRefusal, BudgetStatus, Crossing, Quotas, RateRefusal};
-pub use subject::{LimitName, Period, Scope, Subject};
+pub(crate) use gcra::Quota;
+pub(crate) use hold::Hold;
+pub use outcome::{BudgetEvent, BudgetRefusal, RateRefusal};
+pub(crate) use outcome::{BudgetStatus, Crossing, Quotas};
+pub(crate) use subject::Period;
+pub use subject::{LimitName, Scope, Subject};
 
 /// Enforces rate limits and budgets for every request of this instance (shared with other
 /// instances through Redis when configured).

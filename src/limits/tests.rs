@@ -294,7 +294,7 @@ async fn unsettled_holds_lapse() {
     );
     let lost = l.reserve(&s, 1.0, now).await.unwrap();
     assert!(l.reserve(&s, 0.5, now).await.is_err());
-    tokio::time::advance(HOLD_TTL).await;
+    tokio::time::advance(hold::HOLD_TTL).await;
     let h = l.reserve(&s, 0.5, now).await.unwrap();
     assert_eq!(l.spend(&s, now).await[0].reserved_usd, 0.5);
     l.settle(lost, 0.25).await;

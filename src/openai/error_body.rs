@@ -67,7 +67,7 @@ impl std::fmt::Display for ErrorBody {
 }
 
 /// A response carrying a JSON body as it is.
-pub fn json_response(status: StatusCode, body: Bytes) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response {
     let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -5,10 +5,12 @@ mod error_body;
 mod reply;
 mod request;
 
-pub use error_body::{json_response, ErrorBody, ErrorDetail};
-pub use reply::{
-    ChunkChoice, ChunkDelta, ChunkView, Completion, CompletionChoice, CompletionDetails,
-    CompletionMessage, FunctionCall, PromptDetails, PromptDetailsReport, ReplyChoice, ReplyMessage,
-    ReplyView, ToolCall, Usage, UsageReport,
+pub(crate) use error_body::{json_response, ErrorBody};
+#[cfg(test)]
+pub(crate) use reply::PromptDetails;
+pub use reply::Usage;
+pub(crate) use reply::{
+    ChunkView, Completion, CompletionChoice, CompletionDetails, CompletionMessage,
+    PromptDetailsReport, ReplyView, ToolCall, UsageReport,
 };
 pub use request::ChatRequest;

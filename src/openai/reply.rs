@@ -39,7 +39,7 @@ impl Usage {
 
 /// The parts of a non-streamed answer the ledger needs.
 #[derive(Debug, Deserialize)]
-pub struct ReplyView {
+pub(crate) struct ReplyView {
     #[serde(default)]
     pub usage: Option<Usage>,
     #[serde(default)]
@@ -47,7 +47,7 @@ pub struct ReplyView {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ReplyChoice {
+pub(crate) struct ReplyChoice {
     #[serde(default)]
     pub message: Option<ReplyMessage>,
     /// Legacy completions put the text here.
@@ -56,14 +56,14 @@ pub struct ReplyChoice {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ReplyMessage {
+pub(crate) struct ReplyMessage {
     #[serde(default)]
     pub content: Option<String>,
 }
 
 impl ReplyView {
     /// Every choice's text, for counting completion tokens when the upstream gave no usage.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.choices
             .iter()
             .filter_map(|c| {
@@ -79,7 +79,7 @@ impl ReplyView {
 
 /// The parts of a stream chunk the router reads.
 #[derive(Debug, Deserialize)]
-pub struct ChunkView {
+pub(crate) struct ChunkView {
     #[serde(default)]
     pub choices: Vec<ChunkChoice>,
     #[serde(default)]
@@ -87,7 +87,7 @@ pub struct ChunkView {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ChunkChoice {
+pub(crate) struct ChunkChoice {
     #[serde(default)]
     pub delta: Option<ChunkDelta>,
     /// Legacy completions stream their text here.
@@ -97,7 +97,7 @@ pub struct ChunkChoice {
 
 impl ChunkChoice {
     /// The text this chunk adds, from either a chat delta or a legacy completion.
-    pub fn text(&self) -> Option<&str> {
+    pub(crate) fn text(&self) -> Option<&str> {
         self.delta
             .as_ref()
             .and_then(|d| d.content.as_deref())
@@ -106,7 +106,7 @@ impl ChunkChoice {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ChunkDelta {
+pub(crate) struct ChunkDelta {
     #[serde(default)]
     pub content: Option<String>,
     #[serde(default)]
@@ -116,7 +116,7 @@ pub struct ChunkDelta {
 /// A whole chat answer in OpenAI's `chat.completion` shape, built by the adapters of wires that
 /// speak another format and serialised once, straight into the response body.
 #[derive(Debug, Serialize)]
-pub struct Completion {
+pub(crate) struct Completion {
     pub id: String,
     pub object: &'static str,
     pub created: u64,
@@ -129,7 +129,7 @@ pub struct Completion {
 
 /// One `choices[]` entry of a [`Completion`].
 #[derive(Debug, Serialize)]
-pub struct CompletionChoice {
+pub(crate) struct CompletionChoice {
     pub index: u32,
     pub message: CompletionMessage,
     /// Always `null`: no translated wire reports log probabilities yet.
@@ -139,7 +139,7 @@ pub struct CompletionChoice {
 
 /// The assistant message of a [`CompletionChoice`].
 #[derive(Debug, Serialize)]
-pub struct CompletionMessage {
+pub(crate) struct CompletionMessage {
     pub role: &'static str,
     /// `null` when the answer is only tool calls (or, on Gemini, has no content at all).
     pub content: Option<String>,
@@ -150,7 +150,7 @@ pub struct CompletionMessage {
 
 impl CompletionMessage {
     /// An assistant message with `content` and `tool_calls`.
-    pub fn assistant(content: Option<String>, tool_calls: Vec<ToolCall>) -> Self {
+    pub(crate) fn assistant(content: Option<String>, tool_calls: Vec<ToolCall>) -> Self {
         Self {
             role: "assistant",
             content,
@@ -162,7 +162,7 @@ impl CompletionMessage {
 
 /// A function call the model asks for, as OpenAI's `tool_calls[]`.
 #[derive(Debug, Clone, Serialize)]
-pub struct ToolCall {
+pub(crate) struct ToolCall {
     pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -171,14 +171,14 @@ pub struct ToolCall {
 
 /// The function and its JSON-encoded arguments.
 #[derive(Debug, Clone, Serialize)]
-pub struct FunctionCall {
+pub(crate) struct FunctionCall {
     pub name: Option<String>,
     pub arguments: String,
 }
 
 impl ToolCall {
     /// A `function` tool call.
-    pub fn function(id: Option<String>, name: Option<String>, arguments: String) -> Self {
+    pub(crate) fn function(id: Option<String>, name: Option<String>, arguments: String) -> Self {
         Self {
             id,
             kind: "function",
@@ -190,7 +190,7 @@ impl ToolCall {
 /// Usage as translated adapters report it: OpenAI's fields with `total_tokens` and the details
 /// each wire knows (Anthropic its cache writes, Gemini its reasoning tokens).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct UsageReport {
+pub(crate) struct UsageReport {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub total_tokens: u64,
@@ -201,7 +201,7 @@ pub struct UsageReport {
 
 /// `usage.prompt_tokens_details` of a [`UsageReport`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct PromptDetailsReport {
+pub(crate) struct PromptDetailsReport {
     pub cached_tokens: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_creation_tokens: Option<u64>,
@@ -209,13 +209,13 @@ pub struct PromptDetailsReport {
 
 /// `usage.completion_tokens_details`: reasoning tokens, part of `completion_tokens`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct CompletionDetails {
+pub(crate) struct CompletionDetails {
     pub reasoning_tokens: u64,
 }
 
 impl UsageReport {
     /// What the ledger reads of it.
-    pub fn usage(&self) -> Usage {
+    pub(crate) fn usage(&self) -> Usage {
         Usage {
             prompt_tokens: self.prompt_tokens,
             completion_tokens: self.completion_tokens,
@@ -232,7 +232,7 @@ impl UsageReport {
 
 impl Completion {
     /// Every choice's text, for counting completion tokens when no usage was reported.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.choices
             .iter()
             .filter_map(|c| c.message.content.as_deref())
@@ -241,7 +241,7 @@ impl Completion {
     }
 
     /// A `chat.completion` object.
-    pub fn new(
+    pub(crate) fn new(
         id: String,
         created: u64,
         model: String,

@@ -19,7 +19,7 @@ pub struct Decision {
 }
 
 /// What the request's `model` names.
-pub fn resolve(config: &Config, req: &ChatRequest) -> Result<Target, ApiError> {
+pub(crate) fn resolve(config: &Config, req: &ChatRequest) -> Result<Target, ApiError> {
     config
         .resolve(&req.model)
         .ok_or_else(|| ApiError::ModelNotFound {
@@ -29,7 +29,7 @@ pub fn resolve(config: &Config, req: &ChatRequest) -> Result<Target, ApiError> {
 }
 
 /// The policy whose rules (guardrails, budget action, pacing) apply to a target.
-pub fn policy_index(config: &Config, target: Target) -> usize {
+pub(crate) fn policy_index(config: &Config, target: Target) -> usize {
     match target {
         Target::Policy(p) => p,
         Target::Model(_) => config.default_policy,
@@ -37,7 +37,7 @@ pub fn policy_index(config: &Config, target: Target) -> usize {
 }
 
 /// Counts the prompt's tokens once, on the blocking pool when the text is large.
-pub async fn count_prompt(
+pub(crate) async fn count_prompt(
     config: &Config,
     target: Target,
     req: &ChatRequest,
@@ -67,7 +67,7 @@ pub async fn count_prompt(
 }
 
 /// Classifies (policy targets, except embeddings) and picks the candidates.
-pub fn plan(
+pub(crate) fn plan(
     config: &Config,
     target: Target,
     req: &ChatRequest,
@@ -111,7 +111,7 @@ pub fn plan(
 
 /// Counts tokens once, classifies (for policy routes) and picks the candidates, without
 /// calling anything (the `classify` and `simulate` commands use it too).
-pub async fn decide(config: &Config, req: &ChatRequest) -> Result<Decision, ApiError> {
+pub(crate) async fn decide(config: &Config, req: &ChatRequest) -> Result<Decision, ApiError> {
     let target = resolve(config, req)?;
     let prompt_tokens = count_prompt(config, target, req).await?;
     plan(config, target, req, prompt_tokens)

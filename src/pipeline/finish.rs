@@ -103,7 +103,7 @@ fn finish(mut ctx: RequestCtx, ending: Ending) {
             fresh = s.kept.map(Stored::Chunks);
             match s.ending {
                 stream::Ending::Completed => (200, Outcome::Ok),
-                stream::Ending::Interrupted(_) => {
+                stream::Ending::Interrupted => {
                     // a provider that dies mid-stream is as unhealthy as one that fails first
                     count_stream_failure(&ctx);
                     (200, Outcome::StreamInterrupted)

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tracing::Instrument;
 
-pub use decide::{count_prompt, decide, plan, policy_index, resolve, Decision};
+pub(crate) use decide::{decide, Decision};
 
 use crate::cache::Stored;
 use crate::config::Endpoint;
@@ -34,7 +34,7 @@ use phases::Ready;
 
 /// Handles a request to `endpoint` end to end; every outcome leaves one ledger line.
 /// A body that could not be read (e.g. over the size limit) arrives as `Err` and is recorded too.
-pub async fn handle(
+pub(crate) async fn handle(
     state: &Arc<AppState>,
     request_id: String,
     endpoint: Endpoint,

@@ -50,7 +50,7 @@ impl Dimension {
 }
 
 /// The group value shown when an entry has no value for a dimension.
-pub const NONE: &str = "(none)";
+pub(crate) const NONE: &str = "(none)";
 
 impl FromStr for Dimension {
     type Err = String;
@@ -68,7 +68,7 @@ impl FromStr for Dimension {
 
 /// Running sums for one group; [`Totals::summary`] turns them into report figures.
 #[derive(Debug, Clone, Default)]
-pub struct Totals {
+pub(crate) struct Totals {
     requests: u64,
     prompt_tokens: u64,
     completion_tokens: u64,
@@ -86,7 +86,7 @@ pub struct Totals {
 impl Totals {
     /// Adds one ledger entry. A cache hit saves its baseline cost minus whatever it did cost;
     /// that amount is part of `saving` and is also shown on its own as `cache_saving`.
-    pub fn add(&mut self, e: &Entry) {
+    pub(crate) fn add(&mut self, e: &Entry) {
         self.requests += 1;
         self.prompt_tokens += e.prompt_tokens;
         self.completion_tokens += e.completion_tokens;
@@ -107,7 +107,7 @@ impl Totals {
     }
 
     /// The figures of this group.
-    pub fn summary(&self) -> Summary {
+    pub(crate) fn summary(&self) -> Summary {
         let mut lat = self.latencies.clone();
         let mut ttft = self.ttfts.clone();
         lat.sort_by(f64::total_cmp);
@@ -135,7 +135,7 @@ impl Totals {
 
 /// One row of a report, in USD at full precision (tables round to the cent when printing).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub requests: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -158,13 +158,13 @@ pub struct Summary {
 }
 
 /// `part / whole` in percent, or none for an empty whole.
-pub fn pct(part: f64, whole: f64) -> Option<f64> {
+pub(crate) fn pct(part: f64, whole: f64) -> Option<f64> {
     (whole != 0.0).then(|| part / whole * 100.0)
 }
 
 /// Nearest-rank percentile of sorted values: the smallest value with at least `p`% of the
 /// values at or below it (so p50 of `[1,2,3,4]` is 2, p95 of 1..=20 is 19). None when empty.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
@@ -174,14 +174,14 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 
 /// Which entries a report covers: `since` inclusive, `until` exclusive.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Window {
+pub(crate) struct Window {
     pub since: Option<SystemTime>,
     pub until: Option<SystemTime>,
 }
 
 impl Window {
     /// Whether the entry's time falls in the window.
-    pub fn contains(&self, e: &Entry) -> bool {
+    pub(crate) fn contains(&self, e: &Entry) -> bool {
         let Some(t) = e.time else { return false };
         self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
     }
@@ -189,7 +189,7 @@ impl Window {
 
 /// One group: its key (one value per `--by` dimension) and figures.
 #[derive(Debug, Clone, Serialize)]
-pub struct GroupRow {
+pub(crate) struct GroupRow {
     pub key: BTreeMap<&'static str, String>,
     #[serde(skip)]
     pub values: Vec<String>,
@@ -200,7 +200,7 @@ pub struct GroupRow {
 /// A finished report: rows sorted by key, totals, and the per-day and per-model series the
 /// HTML charts draw.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub by: Vec<Dimension>,
     pub groups: Vec<GroupRow>,
     pub total: Summary,
@@ -216,7 +216,7 @@ pub struct Report {
 }
 
 /// Groups the entries inside `window` by the `by` dimensions (none: a single total).
-pub fn aggregate(entries: &[Entry], window: Window, by: &[Dimension]) -> Report {
+pub(crate) fn aggregate(entries: &[Entry], window: Window, by: &[Dimension]) -> Report {
     let mut groups: BTreeMap<Vec<String>, Totals> = BTreeMap::new();
     let mut days: BTreeMap<String, Totals> = BTreeMap::new();
     let mut models: BTreeMap<String, Totals> = BTreeMap::new();

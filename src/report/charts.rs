@@ -4,7 +4,7 @@ use super::svg::{clip, colour, esc, nice_axis, Canvas, Unit};
 
 /// One named series of values, one per category.
 #[derive(Debug, Clone)]
-pub struct Series {
+pub(crate) struct Series {
     pub name: String,
     pub values: Vec<f64>,
 }
@@ -68,7 +68,7 @@ fn category_labels(c: &mut Canvas, xs: &[f64], labels: &[String], slot: f64, y: 
 }
 
 /// Vertical grouped bars: one group per category, one bar per series, values on the bars.
-pub fn bar_chart(
+pub(crate) fn bar_chart(
     title: &str,
     subtitle: &str,
     categories: &[String],
@@ -137,7 +137,7 @@ pub fn bar_chart(
 
 /// Horizontal bars that each add up to 100%: one bar per row (strategy or day), one coloured
 /// segment per part (model), labelled with its share when there is room.
-pub fn stacked_share(
+pub(crate) fn stacked_share(
     title: &str,
     subtitle: &str,
     rows: &[(String, Vec<f64>)],
@@ -217,7 +217,7 @@ pub fn stacked_share(
 }
 
 /// Lines with dots over ordered x labels (days): one line per series.
-pub fn line_chart(
+pub(crate) fn line_chart(
     title: &str,
     subtitle: &str,
     xs: &[String],

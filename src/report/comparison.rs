@@ -68,7 +68,7 @@ impl FromStr for OutputTokens {
 
 /// What one strategy did with one request.
 #[derive(Debug, Clone, Serialize)]
-pub struct Choice {
+pub(crate) struct Choice {
     pub strategy: String,
     pub model: Option<String>,
     /// The policy rule that matched (policies only).
@@ -81,7 +81,7 @@ pub struct Choice {
 
 /// One replayed request, as every strategy priced it.
 #[derive(Debug, Clone, Serialize)]
-pub struct RequestRow {
+pub(crate) struct RequestRow {
     pub line: usize,
     pub id: Value,
     pub prompt_tokens: u64,
@@ -96,7 +96,7 @@ pub struct RequestRow {
 
 /// A model's share of one strategy's routed requests.
 #[derive(Debug, Clone, Serialize)]
-pub struct Share {
+pub(crate) struct Share {
     pub model: String,
     pub requests: u64,
     pub share_pct: f64,
@@ -105,7 +105,7 @@ pub struct Share {
 
 /// One strategy's totals over the whole workload.
 #[derive(Debug, Clone, Serialize)]
-pub struct StrategySummary {
+pub(crate) struct StrategySummary {
     pub name: String,
     pub kind: &'static str,
     pub routed: u64,
@@ -126,7 +126,7 @@ pub struct StrategySummary {
 
 /// A model that appears in the comparison, with its prices (USD per 1M tokens).
 #[derive(Debug, Clone, Serialize)]
-pub struct ModelInfo {
+pub(crate) struct ModelInfo {
     pub id: String,
     pub input_per_1m: f64,
     pub output_per_1m: f64,
@@ -135,7 +135,7 @@ pub struct ModelInfo {
 
 /// The whole comparison.
 #[derive(Debug, Clone, Serialize)]
-pub struct Simulation {
+pub(crate) struct Simulation {
     pub seed: u64,
     pub requests_simulated: usize,
     pub lines_skipped: usize,
@@ -152,7 +152,7 @@ pub struct Simulation {
 }
 
 /// One strategy's totals, summed from the per-request rows (so they always agree).
-pub fn summarize(s: &Strategy, i: usize, rows: &[RequestRow]) -> StrategySummary {
+pub(crate) fn summarize(s: &Strategy, i: usize, rows: &[RequestRow]) -> StrategySummary {
     let (mut routed, mut errors, mut cost, mut baseline) = (0u64, 0u64, 0.0, 0.0);
     let (mut complex, mut risky) = (0u64, 0u64);
     let mut traffic: BTreeMap<&str, (u64, f64)> = BTreeMap::new();

@@ -7,7 +7,7 @@ use super::table::Table;
 
 /// A chart ready to embed in the page or to write as `<slug>.svg`.
 #[derive(Debug, Clone)]
-pub struct Chart {
+pub(crate) struct Chart {
     pub slug: String,
     pub title: String,
     pub svg: String,
@@ -15,7 +15,7 @@ pub struct Chart {
 
 /// A titled block of the page: a table or some text, in order.
 #[derive(Debug, Clone)]
-pub struct Section {
+pub(crate) struct Section {
     pub heading: String,
     pub note: String,
     pub table: Option<(Table, bool)>,
@@ -44,7 +44,7 @@ footer { color: #7b8794; font-size: 12px; margin-top: 28px; }
 
 /// The table as HTML; the first `table.left` columns are left-aligned, and with `total_last`
 /// the last row is styled as the totals row.
-pub fn table_html(t: &Table, total_last: bool) -> String {
+pub(crate) fn table_html(t: &Table, total_last: bool) -> String {
     let mut out = String::from("<table><thead><tr>");
     for (i, h) in t.headers.iter().enumerate() {
         let class = if i < t.left { " class=\"l\"" } else { "" };
@@ -69,7 +69,7 @@ pub fn table_html(t: &Table, total_last: bool) -> String {
 }
 
 /// The whole page: title, a line of context, the sections' tables, then the charts.
-pub fn page(title: &str, meta: &str, sections: &[Section], charts: &[Chart]) -> String {
+pub(crate) fn page(title: &str, meta: &str, sections: &[Section], charts: &[Chart]) -> String {
     let mut body = String::new();
     for s in sections {
         let _ = write!(body, "<section class=\"card\"><h2>{}</h2>", esc(&s.heading));
@@ -103,7 +103,7 @@ pub fn page(title: &str, meta: &str, sections: &[Section], charts: &[Chart]) -> 
 }
 
 /// Writes each chart as a standalone `<slug>.svg` in `dir` (created if needed).
-pub fn write_svgs(
+pub(crate) fn write_svgs(
     dir: &std::path::Path,
     charts: &[Chart],
 ) -> std::io::Result<Vec<std::path::PathBuf>> {

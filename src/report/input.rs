@@ -6,7 +6,7 @@ use serde::Serialize;
 
 /// A line that was skipped, so the caller can report it on stderr and count it in the output.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BadLine {
+pub(crate) struct BadLine {
     /// 1-based line number in the input file.
     pub line: usize,
     pub reason: String,
@@ -20,7 +20,7 @@ impl std::fmt::Display for BadLine {
 
 /// Calls `each` with the number and text of every non-blank line; a line that cannot be read or
 /// that `each` rejects becomes a [`BadLine`] instead of stopping the whole run.
-pub fn read_lines<R: BufRead>(
+pub(crate) fn read_lines<R: BufRead>(
     reader: R,
     mut each: impl FnMut(usize, &str) -> Result<(), String>,
 ) -> Vec<BadLine> {

@@ -73,13 +73,13 @@ impl Entry {
 
 /// Every readable ledger line, and the lines that were skipped.
 #[derive(Debug, Default)]
-pub struct LedgerInput {
+pub(crate) struct LedgerInput {
     pub entries: Vec<Entry>,
     pub bad: Vec<BadLine>,
 }
 
 /// Reads a whole ledger; bad lines are kept aside, never fatal.
-pub fn read_ledger<R: BufRead>(reader: R) -> LedgerInput {
+pub(crate) fn read_ledger<R: BufRead>(reader: R) -> LedgerInput {
     let mut entries = Vec::new();
     let bad = read_lines(reader, |_, text| {
         entries.push(Entry::parse(text)?);

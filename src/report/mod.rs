@@ -10,17 +10,17 @@
 //! Charts are drawn here in plain SVG ([`svg`] primitives, [`charts`]) and embedded in one
 //! self-contained page ([`html`]). Bad input lines are kept as [`input::BadLine`]s, never fatal.
 
-pub mod aggregate;
-pub mod charts;
-pub mod comparison;
-pub mod html;
-pub mod input;
-pub mod ledger_read;
-pub mod report_view;
-pub mod simulate;
-pub mod simulate_view;
-pub mod strategy;
-pub mod svg;
-pub mod table;
-pub mod time;
-pub mod workitem;
+pub(crate) mod aggregate;
+pub(crate) mod charts;
+pub(crate) mod comparison;
+pub(crate) mod html;
+pub(crate) mod input;
+pub(crate) mod ledger_read;
+pub(crate) mod report_view;
+pub(crate) mod simulate;
+pub(crate) mod simulate_view;
+pub(crate) mod strategy;
+pub(crate) mod svg;
+pub(crate) mod table;
+pub(crate) mod time;
+pub(crate) mod workitem;

@@ -10,7 +10,7 @@ use super::table::{full, ms, pct, thousands, usd, Table};
 
 /// What the report covered, shown above tables and in JSON.
 #[derive(Debug, Clone, Default)]
-pub struct Meta {
+pub(crate) struct Meta {
     pub source: String,
     pub since: Option<String>,
     pub until: Option<String>,
@@ -20,7 +20,7 @@ pub struct Meta {
 
 impl Meta {
     /// One line of context: file, window, lines skipped.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut s = format!("Ledger {}", self.source);
         match (&self.since, &self.until) {
             (Some(a), Some(b)) => s += &format!(", from {a} until {b}"),
@@ -74,7 +74,7 @@ fn rows(r: &Report) -> impl Iterator<Item = (Vec<String>, &Summary)> {
 }
 
 /// The aligned text table: dollars to the cent.
-pub fn table(r: &Report) -> Table {
+pub(crate) fn table(r: &Report) -> Table {
     let mut headers = key_headers(r);
     let left = headers.len();
     headers.extend(HEADERS.iter().map(|h| (*h).to_owned()));
@@ -104,7 +104,7 @@ pub fn table(r: &Report) -> Table {
 }
 
 /// CSV at full precision, one row per group and a `TOTAL` row last.
-pub fn csv(r: &Report) -> String {
+pub(crate) fn csv(r: &Report) -> String {
     let mut headers: Vec<String> = if r.by.is_empty() {
         vec!["group".into()]
     } else {
@@ -158,7 +158,7 @@ pub fn csv(r: &Report) -> String {
 }
 
 /// JSON at full precision: the window, skipped lines, groups and totals.
-pub fn json(r: &Report, meta: &Meta) -> Value {
+pub(crate) fn json(r: &Report, meta: &Meta) -> Value {
     json!({
         "ledger": meta.source,
         "since": meta.since,
@@ -172,7 +172,7 @@ pub fn json(r: &Report, meta: &Meta) -> Value {
 }
 
 /// The three report charts: cost per model, traffic share per model by day, cost over time.
-pub fn charts(r: &Report) -> Vec<Chart> {
+pub(crate) fn charts(r: &Report) -> Vec<Chart> {
     let models: Vec<String> = r.models.iter().map(|(m, _)| m.clone()).collect();
     let pick =
         |f: fn(&Summary) -> f64| -> Vec<f64> { r.models.iter().map(|(_, s)| f(s)).collect() };
@@ -264,7 +264,7 @@ pub fn charts(r: &Report) -> Vec<Chart> {
 }
 
 /// The self-contained HTML report.
-pub fn html(r: &Report, meta: &Meta) -> String {
+pub(crate) fn html(r: &Report, meta: &Meta) -> String {
     let by = if r.by.is_empty() {
         "Totals".to_owned()
     } else {

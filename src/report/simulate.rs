@@ -18,7 +18,7 @@ use crate::route::{self, Facts, RoutePlan};
 
 /// Knobs of one simulation.
 #[derive(Debug, Clone, Default)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Seeds every strategy's weighted choices (each strategy gets its own generator).
     pub seed: u64,
     pub output_tokens: OutputTokens,
@@ -39,7 +39,7 @@ struct Basis {
 /// figure, and the default baseline. Items the reference cannot route are skipped and
 /// returned as bad lines. Prompts are counted once (the reference's count) so every strategy
 /// is priced on the same tokens.
-pub async fn simulate(
+pub(crate) async fn simulate(
     reference: &Config,
     strategies: &[&Strategy],
     workload: &Workload,

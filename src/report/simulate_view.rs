@@ -7,7 +7,7 @@ use super::svg::Unit;
 use super::table::{pct, thousands, usd, usd_small, Table};
 
 /// One line of context: how many requests, seed, baseline, premium models, estimates.
-pub fn describe(sim: &Simulation, source: &str) -> String {
+pub(crate) fn describe(sim: &Simulation, source: &str) -> String {
     let premium = &sim.premium_models;
     let estimated = sim
         .requests
@@ -32,7 +32,7 @@ pub fn describe(sim: &Simulation, source: &str) -> String {
 }
 
 /// The side-by-side comparison: one row per strategy.
-pub fn summary_table(sim: &Simulation) -> Table {
+pub(crate) fn summary_table(sim: &Simulation) -> Table {
     let mut t = Table::new(
         [
             "strategy",
@@ -71,7 +71,7 @@ pub fn summary_table(sim: &Simulation) -> Table {
 }
 
 /// Traffic share per model (rows) under each strategy (columns).
-pub fn share_table(sim: &Simulation) -> Table {
+pub(crate) fn share_table(sim: &Simulation) -> Table {
     let mut headers = vec!["model".to_owned(), "$/1M in/out".to_owned()];
     headers.extend(sim.strategies.iter().map(|s| s.name.clone()));
     let mut t = Table::new(headers, 1);
@@ -90,7 +90,7 @@ pub fn share_table(sim: &Simulation) -> Table {
 }
 
 /// The plain-text output of `simulate`.
-pub fn text(sim: &Simulation, source: &str) -> String {
+pub(crate) fn text(sim: &Simulation, source: &str) -> String {
     format!(
         "{}\n\n{}\nTraffic share per model (* premium)\n\n{}",
         describe(sim, source),
@@ -100,7 +100,7 @@ pub fn text(sim: &Simulation, source: &str) -> String {
 }
 
 /// Cost per strategy, traffic share per model, and the quality risk.
-pub fn charts(sim: &Simulation) -> Vec<Chart> {
+pub(crate) fn charts(sim: &Simulation) -> Vec<Chart> {
     let names: Vec<String> = sim.strategies.iter().map(|s| s.name.clone()).collect();
     let cost = bar_chart(
         "Total cost per strategy",
@@ -183,7 +183,7 @@ pub fn charts(sim: &Simulation) -> Vec<Chart> {
 }
 
 /// The self-contained HTML comparison.
-pub fn html(sim: &Simulation, source: &str) -> String {
+pub(crate) fn html(sim: &Simulation, source: &str) -> String {
     let sections = [
         Section {
             heading: "Strategies side by side".into(),

@@ -4,7 +4,7 @@ use crate::config::{Config, KeyMode, Problem, SourceFile, Sources};
 
 /// One way of routing the workload.
 #[derive(Debug)]
-pub enum Strategy {
+pub(crate) enum Strategy {
     /// A policy file routed by its own classifier and rules over the shared providers.
     Policy { name: String, config: Box<Config> },
     /// Every request to this model (an id of the reference config's catalog).
@@ -15,7 +15,7 @@ pub enum Strategy {
 
 impl Strategy {
     /// The name shown in tables, charts and JSON.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Strategy::Policy { name, .. } => name.clone(),
             Strategy::Always { model } => format!("always:{model}"),
@@ -24,7 +24,7 @@ impl Strategy {
     }
 
     /// `policy`, `always` or `cheapest`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Strategy::Policy { .. } => "policy",
             Strategy::Always { .. } => "always",
@@ -34,7 +34,7 @@ impl Strategy {
 
     /// Parses a built-in `--strategy`: `always:provider/model` (checked against the catalog) or
     /// `cheapest`.
-    pub fn builtin(spec: &str, catalog: &Config) -> Result<Self, String> {
+    pub(crate) fn builtin(spec: &str, catalog: &Config) -> Result<Self, String> {
         let spec = spec.trim();
         if spec == "cheapest" {
             return Ok(Strategy::Cheapest);
@@ -63,7 +63,10 @@ impl Strategy {
 
 /// The config one policy is simulated with: the shared providers plus that policy alone, so
 /// policies may reuse the same aliases. Keys are not needed (nothing is called).
-pub fn policy_config(providers: &[SourceFile], policy: SourceFile) -> Result<Config, Vec<Problem>> {
+pub(crate) fn policy_config(
+    providers: &[SourceFile],
+    policy: SourceFile,
+) -> Result<Config, Vec<Problem>> {
     let sources = Sources {
         keys: None,
         server: None,
@@ -75,7 +78,7 @@ pub fn policy_config(providers: &[SourceFile], policy: SourceFile) -> Result<Con
 
 /// Builds the policy strategies, naming each after its policy (or its file, when two policies
 /// share a name).
-pub fn policies(
+pub(crate) fn policies(
     providers: &[SourceFile],
     files: Vec<SourceFile>,
 ) -> Result<Vec<Strategy>, Vec<Problem>> {

@@ -3,19 +3,19 @@
 use std::fmt::Write;
 
 /// Colours for series and segments, in order (colour-blind-friendly Tableau 10).
-pub const PALETTE: [&str; 10] = [
+pub(crate) const PALETTE: [&str; 10] = [
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
     "#9c755f", "#bab0ac",
 ];
 
 /// The colour of the `i`-th series (cycling).
-pub fn colour(i: usize) -> &'static str {
+pub(crate) fn colour(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
 /// What a chart's values measure, for axis and bar labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
+pub(crate) enum Unit {
     Usd,
     Percent,
     Count,
@@ -23,7 +23,7 @@ pub enum Unit {
 
 impl Unit {
     /// A value label: dollars to the cent from $1 up and to four significant digits below.
-    pub fn label(self, v: f64) -> String {
+    pub(crate) fn label(self, v: f64) -> String {
         match self {
             Unit::Usd => super::table::usd_small(v),
             Unit::Percent => format!("{v:.1}%"),
@@ -32,7 +32,7 @@ impl Unit {
     }
 
     /// An axis tick label with as many decimals as the tick step needs.
-    pub fn tick(self, v: f64, step: f64) -> String {
+    pub(crate) fn tick(self, v: f64, step: f64) -> String {
         let decimals = (-step.log10().floor()).clamp(0.0, 8.0) as usize;
         match self {
             Unit::Usd => {
@@ -54,7 +54,7 @@ impl Unit {
 }
 
 /// Axis bounds and step: round numbers covering `[min, max]` (and 0) in about five steps.
-pub fn nice_axis(min: f64, max: f64) -> (f64, f64, f64) {
+pub(crate) fn nice_axis(min: f64, max: f64) -> (f64, f64, f64) {
     let (lo, hi) = (min.min(0.0), max.max(0.0));
     let range = if hi - lo > 0.0 { hi - lo } else { 1.0 };
     let raw = range / 5.0;
@@ -70,7 +70,7 @@ pub fn nice_axis(min: f64, max: f64) -> (f64, f64, f64) {
 }
 
 /// Escapes text for SVG/HTML content and attribute values.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -78,7 +78,7 @@ pub fn esc(s: &str) -> String {
 }
 
 /// Shortens a label to `max` characters with an ellipsis.
-pub fn clip(s: &str, max: usize) -> String {
+pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {
@@ -87,7 +87,7 @@ pub fn clip(s: &str, max: usize) -> String {
 }
 
 /// An SVG document being written: fixed size, a title and optional subtitle at the top.
-pub struct Canvas {
+pub(crate) struct Canvas {
     pub width: f64,
     pub height: f64,
     body: String,
@@ -95,7 +95,7 @@ pub struct Canvas {
 
 impl Canvas {
     /// A white canvas with the chart's title (also its accessible `<title>`).
-    pub fn new(width: f64, height: f64, title: &str, subtitle: &str) -> Self {
+    pub(crate) fn new(width: f64, height: f64, title: &str, subtitle: &str) -> Self {
         let mut c = Self {
             width,
             height,
@@ -117,12 +117,12 @@ impl Canvas {
     }
 
     /// Appends raw SVG markup.
-    pub fn raw(&mut self, s: &str) {
+    pub(crate) fn raw(&mut self, s: &str) {
         self.body.push_str(s);
     }
 
     /// A text element; `anchor` is start, middle or end.
-    pub fn text(&mut self, x: f64, y: f64, s: &str, size: f64, anchor: &str, fill: &str) {
+    pub(crate) fn text(&mut self, x: f64, y: f64, s: &str, size: f64, anchor: &str, fill: &str) {
         let _ = write!(
             self.body,
             r#"<text x="{x:.1}" y="{y:.1}" font-size="{size}" text-anchor="{anchor}" fill="{fill}">{}</text>"#,
@@ -131,7 +131,7 @@ impl Canvas {
     }
 
     /// A rectangle with a hover tooltip.
-    pub fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, tip: &str) {
+    pub(crate) fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, tip: &str) {
         let _ = write!(
             self.body,
             r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{fill}" rx="2"><title>{}</title></rect>"#,
@@ -142,7 +142,7 @@ impl Canvas {
     }
 
     /// A line segment.
-    pub fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64) {
+    pub(crate) fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64) {
         let _ = write!(
             self.body,
             r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="{stroke}" stroke-width="{width}"/>"#
@@ -150,7 +150,7 @@ impl Canvas {
     }
 
     /// A legend of coloured swatches, wrapping onto new rows; returns the height used.
-    pub fn legend(&mut self, x: f64, y: f64, max_width: f64, names: &[String]) -> f64 {
+    pub(crate) fn legend(&mut self, x: f64, y: f64, max_width: f64, names: &[String]) -> f64 {
         let (mut cx, mut cy) = (x, y);
         for (i, n) in names.iter().enumerate() {
             let label = clip(n, 32);
@@ -167,7 +167,7 @@ impl Canvas {
     }
 
     /// The finished standalone SVG document.
-    pub fn finish(self, class: &str) -> String {
+    pub(crate) fn finish(self, class: &str) -> String {
         format!(
             r#"<svg xmlns="http://www.w3.org/2000/svg" class="sy-chart {class}" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif" role="img">{}</svg>"#,
             self.body,

@@ -3,7 +3,7 @@
 /// A table of already formatted cells; the first `left` columns are left-aligned (labels),
 /// the rest right-aligned (numbers).
 #[derive(Debug, Clone, Default)]
-pub struct Table {
+pub(crate) struct Table {
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
     pub left: usize,
@@ -11,7 +11,7 @@ pub struct Table {
 
 impl Table {
     /// An empty table with these headers.
-    pub fn new(headers: Vec<String>, left: usize) -> Self {
+    pub(crate) fn new(headers: Vec<String>, left: usize) -> Self {
         Self {
             headers,
             rows: Vec::new(),
@@ -21,7 +21,7 @@ impl Table {
 
     /// Columns padded to their widest cell, a rule under the header, and a rule before a
     /// final totals row when `total_last` is set.
-    pub fn render(&self, total_last: bool) -> String {
+    pub(crate) fn render(&self, total_last: bool) -> String {
         let widths: Vec<usize> = (0..self.headers.len())
             .map(|i| {
                 std::iter::once(&self.headers)
@@ -68,7 +68,7 @@ impl Table {
     }
 
     /// RFC 4180 CSV: a header line, then one line per row.
-    pub fn csv(&self) -> String {
+    pub(crate) fn csv(&self) -> String {
         let mut out = csv_line(&self.headers);
         for r in &self.rows {
             out.push_str(&csv_line(r));
@@ -93,7 +93,7 @@ fn csv_line(cells: &[String]) -> String {
 }
 
 /// Dollars rounded to the cent: `$1,234.57`, `-$0.12`.
-pub fn usd(v: f64) -> String {
+pub(crate) fn usd(v: f64) -> String {
     let cents = (v.abs() * 100.0).round() as u64;
     let sign = if v < 0.0 && cents > 0 { "-" } else { "" };
     format!("{sign}${}.{:02}", thousands(cents / 100), cents % 100)
@@ -101,7 +101,7 @@ pub fn usd(v: f64) -> String {
 
 /// Dollars to the cent from $1 up, and to four significant digits below (per-request and
 /// per-chart-bar figures are often fractions of a cent).
-pub fn usd_small(v: f64) -> String {
+pub(crate) fn usd_small(v: f64) -> String {
     if v.abs() >= 1.0 || v == 0.0 {
         return usd(v);
     }
@@ -111,7 +111,7 @@ pub fn usd_small(v: f64) -> String {
 }
 
 /// An integer with thousands separators: `1,234,567`.
-pub fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -124,12 +124,12 @@ pub fn thousands(n: u64) -> String {
 }
 
 /// A percentage with one decimal, or `-` when undefined.
-pub fn pct(v: Option<f64>) -> String {
+pub(crate) fn pct(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.1}%"))
 }
 
 /// Milliseconds without decimals (one below 10 ms), or `-` when undefined.
-pub fn ms(v: Option<f64>) -> String {
+pub(crate) fn ms(v: Option<f64>) -> String {
     match v {
         Some(v) if v < 10.0 => format!("{v:.1}"),
         Some(v) => format!("{v:.0}"),
@@ -138,7 +138,7 @@ pub fn ms(v: Option<f64>) -> String {
 }
 
 /// A full-precision number for CSV (shortest form that reads back identically); empty if none.
-pub fn full(v: Option<f64>) -> String {
+pub(crate) fn full(v: Option<f64>) -> String {
     v.map_or(String::new(), |v| v.to_string())
 }
 

@@ -7,7 +7,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 /// Parses RFC 3339 (`2026-03-01T12:00:00Z`, fractions and `+03:00` offsets allowed) or a bare
 /// `YYYY-MM-DD` (midnight UTC). With `end_of_day`, a bare date means the end of that day, so
 /// `--until 2026-03-01` includes all of March 1st.
-pub fn parse_bound(s: &str, end_of_day: bool) -> Result<SystemTime, String> {
+pub(crate) fn parse_bound(s: &str, end_of_day: bool) -> Result<SystemTime, String> {
     let s = s.trim();
     let bad = || format!("`{s}` is not a date (YYYY-MM-DD) or an RFC 3339 time");
     if s.len() == 10 && s.as_bytes().get(4) == Some(&b'-') {
@@ -18,7 +18,7 @@ pub fn parse_bound(s: &str, end_of_day: bool) -> Result<SystemTime, String> {
 }
 
 /// RFC 3339 with `Z`, no zone (taken as UTC) or a numeric `±HH:MM` offset.
-pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     if let Ok(t) = humantime::parse_rfc3339_weak(s.trim_end_matches(['Z', 'z'])) {
         return Some(t);
     }
@@ -41,7 +41,7 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
 }
 
 /// `YYYY-MM-DD` of a time in UTC: the `day` grouping key.
-pub fn utc_day(t: SystemTime) -> String {
+pub(crate) fn utc_day(t: SystemTime) -> String {
     let mut s = humantime::format_rfc3339_seconds(t).to_string();
     s.truncate(10);
     s

@@ -12,7 +12,7 @@ use crate::workload::WorkloadLine;
 
 /// A request to replay.
 #[derive(Debug)]
-pub enum WorkItem {
+pub(crate) enum WorkItem {
     /// `classify`'s workload format: the prompt is classified and routed like a live request.
     Prompt(WorkloadLine),
     /// A ledger line: no text, so its recorded tokens and complexity stand in for it.
@@ -21,7 +21,7 @@ pub enum WorkItem {
 
 /// What a ledger line tells about a past request.
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub id: String,
     pub requested_model: String,
     /// The endpoint it arrived on (`chat` when the line does not say).
@@ -36,7 +36,7 @@ pub struct Recorded {
 impl WorkItem {
     /// Parses a workload line (has `prompt` or `messages`) or a ledger line (has
     /// `requested_model` and `prompt_tokens`).
-    pub fn parse(line: &str) -> Result<Self, String> {
+    pub(crate) fn parse(line: &str) -> Result<Self, String> {
         let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
         let Some(obj) = v.as_object() else {
             return Err("not a JSON object".into());
@@ -77,7 +77,7 @@ impl WorkItem {
     }
 
     /// The line's own id, if it has one.
-    pub fn id(&self) -> Option<Value> {
+    pub(crate) fn id(&self) -> Option<Value> {
         match self {
             WorkItem::Prompt(w) => w.id.clone(),
             WorkItem::Recorded(r) => (!r.id.is_empty()).then(|| Value::String(r.id.clone())),
@@ -87,13 +87,13 @@ impl WorkItem {
 
 /// A whole workload: the items with their line numbers, and the skipped lines.
 #[derive(Debug, Default)]
-pub struct Workload {
+pub(crate) struct Workload {
     pub items: Vec<(usize, WorkItem)>,
     pub bad: Vec<BadLine>,
 }
 
 /// Reads a workload (or ledger) file; bad lines are kept aside, never fatal.
-pub fn read_workload<R: BufRead>(reader: R) -> Workload {
+pub(crate) fn read_workload<R: BufRead>(reader: R) -> Workload {
     let mut items = Vec::new();
     let bad = read_lines(reader, |n, text| {
         items.push((n, WorkItem::parse(text)?));

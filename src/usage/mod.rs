@@ -1,6 +1,6 @@
 //! What each request used and cost: the ledger record, its cost and saving arithmetic.
 
-pub mod ledger;
+pub(crate) mod ledger;
 mod outcome;
 
 use crate::tokens::Encoding;
@@ -194,7 +194,7 @@ impl Pending {
 }
 
 /// Milliseconds with microsecond precision.
-pub fn ms(d: std::time::Duration) -> f64 {
+pub(crate) fn ms(d: std::time::Duration) -> f64 {
     (d.as_micros() as f64) / 1000.0
 }
 

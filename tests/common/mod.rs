@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use switchyard::config::{Config, KeyMode, SourceFile, Sources};
 use switchyard::sim::{self, SimControl, SimSettings, SimUpstream};
-use switchyard::state::AppState;
-use switchyard::usage::{Ledger, UsageRecord};
+use switchyard::AppState;
+use switchyard::{Config, KeyMode, SourceFile, Sources};
+use switchyard::{Ledger, UsageRecord};
 use tokio::sync::oneshot;
 
 /// One model of an upstream: name, USD per 1M prompt / completion tokens, context window.
@@ -387,7 +387,7 @@ impl Harness {
         let (tx, rx) = oneshot::channel::<()>();
         let served = state.clone();
         let server = tokio::spawn(async move {
-            let _ = switchyard::server::run(listener, served, async move {
+            let _ = switchyard::run(listener, served, async move {
                 let _ = rx.await;
             })
             .await;

@@ -16,12 +16,10 @@ mod stream;
 
 use axum::http::header;
 
-pub use request::DEFAULT_MAX_TOKENS;
-
 use super::{driver, transport, Call, EventStream, FullReply, UpstreamError};
 
 /// The API version header value this adapter's translation was written against.
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, UpstreamError> {
     let body = request::translate(call.body, &call.model.upstream, stream)?;
@@ -48,7 +46,7 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
 }
 
 /// A non-streamed chat completion, answered as an OpenAI `chat.completion`.
-pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
+pub(crate) async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
     let resp = send(call, false).await?;
     let raw = transport::read_body(call, resp).await?;
     FullReply::from_completion(&response::to_completion(&raw, &call.model.upstream)?)
@@ -56,7 +54,7 @@ pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
 
 /// A streamed chat completion as OpenAI chunk texts (always ending with a usage chunk); a
 /// stream that ends before `message_stop` yields [`UpstreamError::StreamCut`].
-pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
+pub(crate) async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
     let resp = send(call, true).await?;
     let translator = stream::Translator::new(&call.model.upstream);
     Ok(driver::drive(resp, call.provider.idle_timeout, translator))

@@ -6,7 +6,7 @@ use crate::adapters::{Unsupported, UpstreamError};
 
 /// `max_tokens` sent when the client set neither `max_tokens` nor `max_completion_tokens`:
 /// Anthropic requires one, OpenAI does not, so Switchyard picks 4096.
-pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+pub(crate) const DEFAULT_MAX_TOKENS: u64 = 4096;
 
 /// A request Anthropic cannot express, naming the field at fault.
 pub(super) fn invalid(message: &str, param: Option<&str>) -> UpstreamError {

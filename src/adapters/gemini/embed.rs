@@ -156,7 +156,7 @@ fn to_openai(resp: &BatchResponse, batch: &Batch, model: &str) -> Result<Value, 
 }
 
 /// Embeddings for every input in one `batchEmbedContents` call.
-pub async fn embeddings(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
+pub(crate) async fn embeddings(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
     let model = call.model.upstream.trim_start_matches("models/");
     let batch = to_batch(call.body, model)?;
     let base = call.provider.base_url.trim_end_matches('/');

@@ -15,7 +15,7 @@ use crate::openai::ErrorBody;
 use response::{GenerateContentResponse, Meta};
 use stream::Translator;
 
-pub use embed::embeddings;
+pub(crate) use embed::embeddings;
 
 /// `{base_url}/models/{model}:generateContent`, or the streaming method with `alt=sse`.
 fn url(call: &Call<'_>, stream: bool) -> Result<reqwest::Url, UpstreamError> {
@@ -111,7 +111,7 @@ fn ids() -> (String, String) {
 }
 
 /// A non-streamed chat completion.
-pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
+pub(crate) async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
     let resp = send(call, false).await?;
     let raw = transport::read_body(call, resp).await?;
     let parsed: GenerateContentResponse =
@@ -129,7 +129,7 @@ pub async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
 
 /// A streamed chat completion: OpenAI chunks, then a usage chunk; each upstream event awaited
 /// with the idle timeout. A body that ends before any `finishReason` is a cut stream.
-pub async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
+pub(crate) async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
     let resp = send(call, true).await?;
     let (id, call_prefix) = ids();
     let translator = Translator::new(id, unix_now(), call.model.upstream.to_string(), call_prefix);
