@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
 
-use crate::config::{digest_prefix, sha256, Access, AuthMode, Limits};
+use crate::config::{digest_prefix, sha256, Access, AuthMode, Limits, OperatorKey};
 use crate::error::ApiError;
 
 /// Who a request acts for, and the limits that apply to them.
@@ -52,24 +52,57 @@ pub fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Tenant, ApiE
     }
 }
 
-/// Checks the admin key for `/admin/*`. With keys required and no admin key configured, admin
-/// endpoints are refused; in open mode they are open unless an admin key is configured.
-pub(crate) fn authorize_admin(access: &Access, headers: &HeaderMap) -> Result<(), ApiError> {
-    let ok = match (&access.admin, bearer(headers)) {
-        (Some(want), Some(got)) => constant_time_eq(want, &sha256(got)),
-        (None, _) => access.mode == AuthMode::Open,
-        _ => false,
+/// Which operator endpoints a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// `/admin/*`: the admin key.
+    Admin,
+    /// `/metrics*`, `/health/detailed`, the dashboard's data: the ops key or the admin key.
+    Ops,
+}
+
+/// Checks an operator key. A configured key must be presented as `Authorization: Bearer`;
+/// with none configured the endpoints are open only in open mode (keys mode refuses them, so
+/// nothing about providers, keys or spend is shown to anyone who can reach the port).
+pub(crate) fn authorize(access: &Access, role: Role, headers: &HeaderMap) -> Result<(), ApiError> {
+    let keys: &[&OperatorKey] = match role {
+        Role::Admin => &[&access.admin],
+        Role::Ops => &[&access.ops, &access.admin],
     };
-    if ok {
+    let presented = bearer(headers).map(sha256);
+    let matches = |k: &&OperatorKey| {
+        k.digest()
+            .zip(presented.as_ref())
+            .is_some_and(|(want, got)| constant_time_eq(want, got))
+    };
+    let configured = keys.iter().any(|k| k.is_configured());
+    if keys.iter().any(matches) || (!configured && access.mode == AuthMode::Open) {
         return Ok(());
     }
-    crate::metrics::auth_failure("admin");
+    crate::metrics::auth_failure(match role {
+        Role::Admin => "admin",
+        Role::Ops => "ops",
+    });
+    let (what, var_hint) = match role {
+        Role::Admin => ("Admin endpoints", "`auth.admin_key_env`"),
+        Role::Ops => (
+            "Operational endpoints",
+            "`auth.ops_key_env` (or `auth.admin_key_env`), or serve them on `ops_listen`",
+        ),
+    };
+    let unset = keys.iter().find_map(|k| match k {
+        OperatorKey::Unset { var } => Some(var.as_str()),
+        _ => None,
+    });
+    let message = match (configured, unset) {
+        (_, Some(var)) if !keys.iter().any(|k| k.digest().is_some()) => format!(
+            "{what} are disabled: the key variable `{var}` is not set in the router's environment."
+        ),
+        (false, _) => format!("{what} are disabled: set {var_hint} in the server file."),
+        _ => format!("{what} need the operator key as `Authorization: Bearer <key>`."),
+    };
     Err(ApiError::Unauthorized {
-        message: if access.admin.is_none() {
-            "Admin endpoints are disabled: set `auth.admin_key_env` in the server file.".into()
-        } else {
-            "Admin endpoints need the admin key as `Authorization: Bearer <key>`.".into()
-        },
+        message,
         code: "invalid_api_key",
     })
 }
@@ -163,12 +196,30 @@ mod tests {
         let mut a = access_with("sk-sy-good");
         a.mode = AuthMode::Open;
         assert!(authenticate(&a, &HeaderMap::new()).is_ok());
-        assert!(authorize_admin(&a, &HeaderMap::new()).is_ok());
+        assert!(authorize(&a, Role::Admin, &HeaderMap::new()).is_ok());
         a.mode = AuthMode::Keys;
-        assert!(authorize_admin(&a, &headers("Bearer anything")).is_err());
-        a.admin = Some(sha256("admin-secret"));
-        assert!(authorize_admin(&a, &headers("Bearer admin-secret")).is_ok());
-        assert!(authorize_admin(&a, &headers("Bearer admin-secreT")).is_err());
-        assert!(authorize_admin(&a, &HeaderMap::new()).is_err());
+        assert!(authorize(&a, Role::Admin, &headers("Bearer anything")).is_err());
+        a.admin = OperatorKey::Digest(sha256("admin-secret"));
+        assert!(authorize(&a, Role::Admin, &headers("Bearer admin-secret")).is_ok());
+        assert!(authorize(&a, Role::Admin, &headers("Bearer admin-secreT")).is_err());
+        assert!(authorize(&a, Role::Admin, &HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn ops_endpoints_take_the_ops_or_admin_key_and_say_why_not() {
+        let mut a = access_with("sk-sy-good");
+        let e = authorize(&a, Role::Ops, &HeaderMap::new()).unwrap_err();
+        assert!(e.to_string().contains("ops_listen"), "{e}");
+        a.ops = OperatorKey::Digest(sha256("ops-secret"));
+        a.admin = OperatorKey::Digest(sha256("admin-secret"));
+        assert!(authorize(&a, Role::Ops, &headers("Bearer ops-secret")).is_ok());
+        assert!(authorize(&a, Role::Ops, &headers("Bearer admin-secret")).is_ok());
+        assert!(authorize(&a, Role::Admin, &headers("Bearer ops-secret")).is_err());
+        assert!(authorize(&a, Role::Ops, &headers("Bearer sk-sy-good")).is_err());
+        a.admin = OperatorKey::Unset {
+            var: "SWITCHYARD_ADMIN_KEY".into(),
+        };
+        let e = authorize(&a, Role::Admin, &HeaderMap::new()).unwrap_err();
+        assert!(e.to_string().contains("SWITCHYARD_ADMIN_KEY"), "{e}");
     }
 }

@@ -43,7 +43,14 @@ pub enum ApiError {
         summary: String,
         /// 503 when nothing could even be attempted (breakers open, keys cooling), else 502.
         nothing_attempted: bool,
+        /// When a candidate may be available again (its breaker closing or a key cooling
+        /// off), for `Retry-After`; `None` when one is available now.
+        retry_after: Option<Duration>,
     },
+    /// Every provider called rejected the router's own keys (401/403): a configuration
+    /// problem of the router, reported without the upstream's body (it may echo a key).
+    #[error("The upstream providers rejected the router's API keys ({summary}). This is a problem with the router's provider keys, not with your key; tell the router's operator.")]
+    UpstreamAuth { summary: String },
     /// No key, or a key this router does not know (never echoed back).
     #[error("{message}")]
     Unauthorized { message: String, code: &'static str },
@@ -110,7 +117,7 @@ impl ApiError {
                 ..
             }
             | Self::StateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::AllFailed { .. } => StatusCode::BAD_GATEWAY,
+            Self::AllFailed { .. } | Self::UpstreamAuth { .. } => StatusCode::BAD_GATEWAY,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::RateLimited { .. } | Self::BudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -127,6 +134,10 @@ impl ApiError {
                     .unwrap_or(Duration::from_secs(60)),
             ),
             Self::StateUnavailable => Some(Duration::from_secs(1)),
+            // SDKs retry 502/503 after a fraction of a second; say when it can help
+            Self::AllFailed { retry_after, .. } => {
+                Some(retry_after.unwrap_or(Duration::from_secs(1)))
+            }
             _ => None,
         }
     }
@@ -145,6 +156,7 @@ impl ApiError {
                 ..
             } => Outcome::NoCandidateAvailable,
             Self::AllFailed { .. } => Outcome::AllCandidatesFailed,
+            Self::UpstreamAuth { .. } => Outcome::UpstreamAuthFailed,
             Self::Unauthorized { .. } => Outcome::Unauthorized,
             Self::RateLimited { .. } => Outcome::RateLimited,
             Self::BudgetExceeded { .. } => Outcome::BudgetExceeded,
@@ -169,6 +181,7 @@ impl ApiError {
                 ..
             } => ("service_unavailable", Some("no_candidate_available")),
             Self::AllFailed { .. } => ("upstream_error", Some("all_candidates_failed")),
+            Self::UpstreamAuth { .. } => ("upstream_error", Some("upstream_auth_failed")),
             Self::Unauthorized { code, .. } => ("invalid_request_error", Some(*code)),
             // OpenAI's own 429s say which kind of limit: `requests` or `tokens`
             Self::RateLimited { limit, .. } if limit.is_tokens() => {
@@ -248,11 +261,13 @@ mod tests {
         let e = ApiError::AllFailed {
             summary: "s".into(),
             nothing_attempted: true,
+            retry_after: None,
         };
         assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
         let e = ApiError::AllFailed {
             summary: "s".into(),
             nothing_attempted: false,
+            retry_after: None,
         };
         assert_eq!(e.status_code(), StatusCode::BAD_GATEWAY);
     }

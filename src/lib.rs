@@ -64,9 +64,11 @@ pub use usage::{Ledger, Outcome, UsageRecord};
 pub mod testing {
     pub use crate::api::metrics::parse_exposition;
     pub use crate::auth::authenticate;
-    pub use crate::cache::{replay, CacheKey, Entry, ResponseCache, Stored};
+    pub use crate::cache::{replay, CacheKey, Entry, Partition, ResponseCache, Stored};
     pub use crate::classify::Complexity;
-    pub use crate::config::{CacheSettings, Endpoint, Limits, OnUnavailable, StateSettings};
+    pub use crate::config::{
+        CacheScope, CacheSettings, Endpoint, Limits, OnUnavailable, StateSettings,
+    };
     pub use crate::dispatch::breaker::{Breaker, BreakerState};
     pub use crate::dispatch::health::{breaker_event, Health};
     pub use crate::dispatch::keys::KeyPool;
@@ -77,6 +79,7 @@ pub mod testing {
     pub use crate::live::Live;
     pub use crate::lock::lock;
     pub use crate::openai::{ChatRequest, Usage};
+    pub use crate::pipeline::cache_key;
     pub use crate::secret::Secret;
     pub use crate::shared::Shared;
     pub use crate::tokens::{count, Encoding};
@@ -102,6 +105,7 @@ pub(crate) mod pipeline;
 pub(crate) mod reload;
 pub(crate) mod report;
 pub(crate) mod route;
+pub(crate) mod scrub;
 pub(crate) mod secret;
 pub(crate) mod server;
 pub(crate) mod shared;

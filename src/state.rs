@@ -39,11 +39,15 @@ pub struct AppState {
     /// One pooled client for every upstream, so connections are reused across requests.
     pub client: reqwest::Client,
     pub ledger: Ledger,
+    /// The body limit the server enforces: the start-up config's (a reload does not change it).
+    pub max_body_bytes: usize,
     pub started: std::time::Instant,
     /// Set when the shutdown grace period is over: open streams end with an error event.
     draining: tokio::sync::watch::Sender<bool>,
     /// The server file to re-read on reload (`serve` only; the demo has none).
     source: OnceLock<PathBuf>,
+    /// Where the operational endpoints listen without a key, once bound (`ops_listen`).
+    ops_addr: OnceLock<std::net::SocketAddr>,
     last_reload: Mutex<Option<ReloadStatus>>,
 }
 
@@ -56,27 +60,30 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// The `YYYY-MM` of a ledger line's `ts`, read without parsing the line.
+fn ledger_month(line: &str) -> Option<&str> {
+    let at = line.find("\"ts\":\"")? + 6;
+    line.get(at..at + 7)
+}
+
 impl AppState {
     /// Adds this month's spend from the ledger to the budgets, so a restart loses none. Only
-    /// without Redis: shared spend already lives there.
+    /// without Redis: shared spend already lives there. Reads the ledger backwards from its
+    /// end, only as far as this month's lines go.
     pub fn rebuild_spend(&self, ledger_path: &std::path::Path) -> std::io::Result<usize> {
         if self.shared.is_some() {
             return Ok(0);
         }
-        let text = match std::fs::read_to_string(ledger_path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e),
-        };
-        let records: Vec<crate::usage::UsageRecord> = text
-            .lines()
+        let now = std::time::SystemTime::now();
+        let month = humantime::format_rfc3339_seconds(now).to_string();
+        let month = &month[..7];
+        let older = |line: &str| ledger_month(line).is_some_and(|m| m < month);
+        let records = crate::usage::lines_since(ledger_path, older)?
+            .iter()
             .filter(|l| l.contains("\"billed\":true"))
             .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        let n = records.len();
-        self.limiter
-            .rebuild_from_ledger(records.into_iter(), std::time::SystemTime::now());
-        Ok(n)
+            .collect::<Vec<crate::usage::UsageRecord>>();
+        Ok(self.limiter.rebuild_from_ledger(records.into_iter(), now))
     }
 
     pub fn new(config: Config, ledger: Ledger) -> Arc<Self> {
@@ -101,6 +108,7 @@ impl AppState {
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds with static settings");
+        let max_body_bytes = config.server.max_body_bytes;
         Arc::new(Self {
             live: ArcSwap::from_pointee(Live { config, health }),
             shared,
@@ -108,9 +116,11 @@ impl AppState {
             cache,
             client,
             ledger,
+            max_body_bytes,
             started: std::time::Instant::now(),
             draining: tokio::sync::watch::Sender::new(false),
             source: OnceLock::new(),
+            ops_addr: OnceLock::new(),
             last_reload: Mutex::new(None),
         })
     }
@@ -128,6 +138,15 @@ impl AppState {
     /// Remembers the server file so reloads can re-read it.
     pub fn set_source(&self, path: PathBuf) {
         let _ = self.source.set(path);
+    }
+
+    /// Where `ops_listen` was bound, once the server runs.
+    pub fn ops_addr(&self) -> Option<std::net::SocketAddr> {
+        self.ops_addr.get().copied()
+    }
+
+    pub(crate) fn set_ops_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.ops_addr.set(addr);
     }
 
     /// The server file reloads re-read, if any.

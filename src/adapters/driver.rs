@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
+use tokio::time::Instant;
 
 use super::{EventStream, UpstreamError};
+use crate::config::Provider;
+use crate::scrub::Scrubber;
 
 /// What a wire plugs into [`drive`]: its translation of upstream events into OpenAI chunks.
 pub(super) trait Translator: Send + 'static {
@@ -25,22 +28,56 @@ struct Driven<S, T> {
     translator: T,
     pending: VecDeque<String>,
     finished: bool,
+    /// When the stream last made progress (an event that produced chunks).
+    progress: Instant,
+    /// The whole stream's deadline, when the provider sets one.
+    deadline: Option<Instant>,
+    /// Payload bytes read so far, against the provider's `max_response_bytes`.
+    bytes: usize,
+    limits: Limits,
 }
 
-/// The event stream of an upstream answer that came back 200. Each wait for the next event is
-/// bounded by `idle`; blank events are skipped; a stream that fails yields one error and ends.
+/// How one wire's stream is read: the provider's limits and its scrubber.
+pub(super) struct Limits {
+    /// Longest time without progress: blank events and comments do not count.
+    pub idle: Duration,
+    pub deadline: Option<Duration>,
+    pub max_bytes: usize,
+    pub scrubber: Scrubber,
+}
+
+impl Limits {
+    pub(super) fn of(provider: &Provider) -> Self {
+        Self {
+            idle: provider.idle_timeout,
+            deadline: provider.stream_deadline,
+            max_bytes: provider.max_response_bytes,
+            scrubber: provider.scrubber.clone(),
+        }
+    }
+}
+
+/// The event stream of an upstream answer that came back 200. The wait for progress is
+/// bounded by `idle` (blank events and comments do not reset it) and the whole stream by the
+/// deadline and `max_bytes`; a stream that fails yields one error (its upstream text scrubbed
+/// of secrets) and ends.
 pub(super) fn drive(
     resp: reqwest::Response,
-    idle: Duration,
+    limits: Limits,
     translator: impl Translator,
 ) -> EventStream {
+    let now = Instant::now();
     let state = Driven {
         events: resp.bytes_stream().eventsource(),
         translator,
         pending: VecDeque::new(),
         finished: false,
+        progress: now,
+        deadline: limits.deadline.map(|d| now + d),
+        bytes: 0,
+        limits,
     };
-    let stream = futures_util::stream::unfold(state, move |mut d| async move {
+    let stream = futures_util::stream::unfold(state, |mut d| async move {
         loop {
             if let Some(chunk) = d.pending.pop_front() {
                 return Some((Ok(chunk), d));
@@ -48,21 +85,48 @@ pub(super) fn drive(
             if d.finished {
                 return None;
             }
-            let result = match tokio::time::timeout(idle, d.events.next()).await {
-                Err(_) => Err(UpstreamError::Timeout(idle)),
+            let idle_until = d.progress + d.limits.idle;
+            let until = d.deadline.map_or(idle_until, |t| t.min(idle_until));
+            let result = match tokio::time::timeout_at(until, d.events.next()).await {
+                Err(_) if d.deadline.is_some_and(|t| t <= idle_until) => {
+                    Err(UpstreamError::StreamCut("stream_deadline_ms passed".into()))
+                }
+                Err(_) => Err(UpstreamError::Timeout(d.limits.idle)),
                 Ok(None) => d.translator.on_end(&mut d.pending).map(|()| true),
                 Ok(Some(Err(e))) => Err(UpstreamError::StreamCut(e.to_string())),
                 Ok(Some(Ok(ev))) if ev.data.trim().is_empty() => continue,
-                Ok(Some(Ok(ev))) => d.translator.on_event(&ev.data, &mut d.pending),
+                Ok(Some(Ok(ev))) => {
+                    d.bytes += ev.data.len();
+                    if d.bytes > d.limits.max_bytes {
+                        Err(UpstreamError::TooLarge(d.limits.max_bytes))
+                    } else {
+                        let before = d.pending.len();
+                        let r = d.translator.on_event(&ev.data, &mut d.pending);
+                        if d.pending.len() > before {
+                            d.progress = Instant::now();
+                        }
+                        r
+                    }
+                }
             };
             match result {
                 Ok(done) => d.finished = done,
                 Err(e) => {
                     d.finished = true;
+                    let e = scrubbed(e, &d.limits.scrubber);
                     return Some((Err(e), d));
                 }
             }
         }
     });
     Box::pin(stream.fuse())
+}
+
+/// The error with any upstream text in it cleaned of secrets.
+fn scrubbed(e: UpstreamError, scrubber: &Scrubber) -> UpstreamError {
+    match e {
+        UpstreamError::StreamCut(m) => UpstreamError::StreamCut(scrubber.clean(&m).into_owned()),
+        UpstreamError::Malformed(m) => UpstreamError::Malformed(scrubber.clean(&m).into_owned()),
+        other => other,
+    }
 }

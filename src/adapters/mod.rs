@@ -124,6 +124,8 @@ pub(crate) enum UpstreamError {
     Malformed(String),
     #[error("stream cut: {0}")]
     StreamCut(String),
+    #[error("answer larger than max_response_bytes ({0})")]
+    TooLarge(usize),
     #[error("unsupported by this wire: {}", .0.message)]
     Unsupported(Unsupported),
 }
@@ -149,6 +151,13 @@ impl UpstreamError {
         self.is_retryable() && !self.is_rate_limit()
     }
 
+    /// The upstream refused the router's own key (401/403): a configuration fault of ours,
+    /// never the client's, so the key is benched and the next one tried.
+    pub(crate) fn is_key_rejected(&self) -> bool {
+        matches!(self, Self::Status { status, .. }
+            if *status == StatusCode::UNAUTHORIZED || *status == StatusCode::FORBIDDEN)
+    }
+
     pub(crate) fn is_rate_limit(&self) -> bool {
         matches!(self, Self::Status { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS)
     }
@@ -161,6 +170,7 @@ impl UpstreamError {
             Self::Status { status, .. } => status.as_u16().to_string(),
             Self::Malformed(_) => "malformed".into(),
             Self::StreamCut(_) => "stream_cut".into(),
+            Self::TooLarge(_) => "too_large".into(),
             Self::Unsupported(_) => "unsupported".into(),
         }
     }

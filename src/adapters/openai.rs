@@ -96,29 +96,69 @@ pub(crate) async fn stream(
     endpoint: Endpoint,
 ) -> Result<EventStream, UpstreamError> {
     let resp = send(call, endpoint, true).await?;
-    Ok(driver::drive(resp, call.provider.idle_timeout, Passthrough))
+    let passthrough = Passthrough { finished: false };
+    Ok(driver::drive(
+        resp,
+        driver::Limits::of(call.provider),
+        passthrough,
+    ))
 }
 
-/// OpenAI's own chunks need no translation; `[DONE]` is the only clean end.
-struct Passthrough;
+/// OpenAI's own chunks need no translation. `[DONE]` ends a stream; so does the body's end
+/// once a chunk carried a `finish_reason` (some compatible servers never send `[DONE]`).
+struct Passthrough {
+    finished: bool,
+}
 
 impl Translator for Passthrough {
     fn on_event(&mut self, data: &str, out: &mut VecDeque<String>) -> Result<bool, UpstreamError> {
         if data == "[DONE]" {
             return Ok(true);
         }
+        self.finished |= has_finish_reason(data);
         out.push_back(data.to_owned());
         Ok(false)
     }
 
     fn on_end(&mut self, _: &mut VecDeque<String>) -> Result<(), UpstreamError> {
+        if self.finished {
+            return Ok(());
+        }
         Err(UpstreamError::StreamCut("ended without [DONE]".into()))
     }
+}
+
+/// Whether a chunk's JSON sets a `finish_reason` (to a string, not `null`), without parsing
+/// it: the quoted key outside any string, then `:` and a string value.
+fn has_finish_reason(data: &str) -> bool {
+    const KEY: &str = "\"finish_reason\"";
+    data.match_indices(KEY).any(|(i, _)| {
+        let escaped = data[..i].ends_with('\\');
+        let rest = data[i + KEY.len()..].trim_start();
+        !escaped
+            && rest
+                .strip_prefix(':')
+                .is_some_and(|v| v.trim_start().starts_with('"'))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finish_reason_is_found_only_as_a_key_with_a_string_value() {
+        assert!(has_finish_reason(
+            r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#
+        ));
+        assert!(has_finish_reason(r#"{"finish_reason" : "length"}"#));
+        assert!(!has_finish_reason(
+            r#"{"choices":[{"finish_reason":null}]}"#
+        ));
+        assert!(!has_finish_reason(
+            r#"{"choices":[{"delta":{"content":"say \"finish_reason\":\"stop\""}}]}"#
+        ));
+    }
 
     #[test]
     fn outgoing_rewrites_model_and_forces_usage_when_streaming() {

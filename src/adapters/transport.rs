@@ -15,8 +15,12 @@ pub(crate) struct Rejection {
     pub body: Bytes,
 }
 
+/// The most of an error body read from an upstream; the rest is never buffered.
+const ERROR_BODY_CAP: usize = 64 * 1024;
+
 /// Sends `req` (URL, auth and body set by the adapter) with the provider's static headers
-/// under its first-byte timeout. `Ok(Err(_))` is an answer with an error status.
+/// under its first-byte timeout. `Ok(Err(_))` is an answer with an error status, its body
+/// capped and scrubbed of secrets.
 pub(crate) async fn send(
     call: &Call<'_>,
     mut req: reqwest::RequestBuilder,
@@ -35,60 +39,114 @@ pub(crate) async fn send(
         return Ok(Ok(resp));
     }
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let retry_after = retry_after(resp.headers());
-    let body = tokio::time::timeout(call.provider.idle_timeout, resp.bytes())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let retry_after = retry_after(resp.headers(), call.provider.retry.max_retry_after);
+    let raw = match read_capped(resp, call.provider.idle_timeout, ERROR_BODY_CAP).await {
+        Ok(b) | Err(Read::TooLarge(b)) => b,
+        Err(_) => Bytes::new(),
+    };
     Ok(Err(Rejection {
         status,
         retry_after,
-        body,
+        body: call.provider.scrubber.clean_bytes(&raw),
     }))
 }
 
-/// A whole answer body, each wait bounded by the idle timeout.
+/// A whole answer body: each wait bounded by the idle timeout, the size by the provider's
+/// `max_response_bytes` (a larger answer fails like a broken one).
 pub(crate) async fn read_body(
     call: &Call<'_>,
     resp: reqwest::Response,
 ) -> Result<Bytes, UpstreamError> {
-    let limit = call.provider.idle_timeout;
-    match tokio::time::timeout(limit, resp.bytes()).await {
-        Err(_) => Err(UpstreamError::Timeout(limit)),
-        Ok(Err(e)) => Err(UpstreamError::StreamCut(e.without_url().to_string())),
-        Ok(Ok(b)) => Ok(b),
+    let p = call.provider;
+    read_capped(resp, p.idle_timeout, p.max_response_bytes)
+        .await
+        .map_err(|e| match e {
+            Read::Idle => UpstreamError::Timeout(p.idle_timeout),
+            Read::TooLarge(_) => UpstreamError::TooLarge(p.max_response_bytes),
+            Read::Cut(e) => UpstreamError::StreamCut(e),
+        })
+}
+
+/// Why a capped read stopped early.
+enum Read {
+    /// No chunk within the idle timeout.
+    Idle,
+    /// Over the cap: what fitted.
+    TooLarge(Bytes),
+    Cut(String),
+}
+
+async fn read_capped(
+    mut resp: reqwest::Response,
+    idle: Duration,
+    cap: usize,
+) -> Result<Bytes, Read> {
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, resp.chunk()).await {
+            Err(_) => return Err(Read::Idle),
+            Ok(Err(e)) => return Err(Read::Cut(e.without_url().to_string())),
+            Ok(Ok(None)) => return Ok(buf.freeze()),
+            Ok(Ok(Some(chunk))) => {
+                if buf.len() + chunk.len() > cap {
+                    let room = cap - buf.len();
+                    buf.extend_from_slice(&chunk[..room]);
+                    return Err(Read::TooLarge(buf.freeze()));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
     }
 }
 
-/// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let get = |name: &str| {
-        headers
-            .get(name)?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-    };
-    get("retry-after-ms")
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-        .or_else(|| get("retry-after").map(Duration::from_secs_f64))
+/// `retry-after-ms` (OpenAI) or `retry-after` in seconds, at most `max`; `None` when absent
+/// or not a usable number (negative, NaN, an HTTP date).
+pub(crate) fn retry_after(headers: &HeaderMap, max: Duration) -> Option<Duration> {
+    let get = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    let secs = get("retry-after-ms")
+        .map(|ms| ms / 1000.0)
+        .or_else(|| get("retry-after"))?;
+    seconds(secs, max)
+}
+
+/// An upstream's wait of `secs` seconds, clamped to `max`; `None` for NaN or a negative value.
+pub(crate) fn seconds(secs: f64, max: Duration) -> Option<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(secs.min(max.as_secs_f64())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const MAX: Duration = Duration::from_secs(300);
+
     #[test]
     fn parses_retry_after_forms() {
         let mut h = HeaderMap::new();
         h.insert("retry-after", "2".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(&h, MAX), Some(Duration::from_secs(2)));
         h.insert("retry-after-ms", "1500".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
-        assert_eq!(retry_after(&HeaderMap::new()), None);
+        assert_eq!(retry_after(&h, MAX), Some(Duration::from_millis(1500)));
+        assert_eq!(retry_after(&HeaderMap::new(), MAX), None);
+    }
+
+    #[test]
+    fn hostile_retry_after_values_are_clamped_or_ignored() {
+        for (value, want) in [
+            ("1e20", Some(MAX)),
+            ("inf", Some(MAX)),
+            ("1e308", Some(MAX)),
+            ("-1", None),
+            ("NaN", None),
+            ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+            ("0", Some(Duration::ZERO)),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", value.parse().unwrap());
+            assert_eq!(retry_after(&h, MAX), want, "{value}");
+        }
     }
 }

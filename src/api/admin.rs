@@ -12,9 +12,10 @@ use crate::state::AppState;
 
 /// 200 with the new version when the files are valid (swapped in if changed); 422 with every
 /// problem when they are not (the running config is kept).
-/// Needs the admin key (see [`crate::auth::authorize_admin`]).
+/// Needs the admin key (see [`crate::auth::authorize`]).
 pub(crate) async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(e) = crate::auth::authorize_admin(&state.live().config.access, &headers) {
+    let access = &state.live().config.access;
+    if let Err(e) = crate::auth::authorize(access, crate::auth::Role::Admin, &headers) {
         return e.into_response();
     }
     let status = run_reload(&state, "admin").await;

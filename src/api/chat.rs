@@ -18,7 +18,7 @@ async fn serve(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let id = super::request_id(headers);
-    let limit = state.live().config.server.max_body_bytes;
+    let limit = state.max_body_bytes;
     let body = body.map_err(|rejection| super::body_error(rejection, limit));
     crate::pipeline::handle(state, id, endpoint, headers, body).await
 }

@@ -111,7 +111,8 @@ pub(crate) async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> 
         "shared_state": shared,
         "cache": {"enabled": state.cache.enabled(), "entries": entries, "bytes": bytes},
         "auth": {"mode": match config.access.mode { crate::config::AuthMode::Keys => "keys", crate::config::AuthMode::Open => "open" },
-                 "keys": config.access.keys.len(), "admin_key": config.access.admin.is_some()},
+                 "keys": config.access.keys.len(), "admin_key": config.access.admin.digest().is_some(),
+                 "ops_key": config.access.ops.digest().is_some()},
         "providers": providers,
         "ready_problems": health.unready_rules(config, now),
     }))

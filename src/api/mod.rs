@@ -24,12 +24,14 @@ pub(crate) fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
     }
 }
 
-/// The client's `x-request-id` when it is sane, else a fresh one.
+/// The client's `x-request-id` when it is safe to echo and to write to the ledger and logs
+/// (1 to 128 of `A-Z a-z 0-9 . _ : -`), else a fresh one.
 pub(crate) fn request_id(headers: &HeaderMap) -> String {
+    let safe = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(safe))
         .map_or_else(
             || format!("req_{:016x}", rand::random::<u64>()),
             str::to_owned,

@@ -3,7 +3,7 @@
 use axum::http::{header, HeaderMap};
 use serde_json::Value;
 
-use super::key::CacheKey;
+use super::key::{CacheKey, Partition};
 use crate::config::Endpoint;
 use crate::openai::ChatRequest;
 
@@ -28,7 +28,11 @@ pub enum Decision {
 /// cached answer to a sampled request would silently remove the variety the caller asked for:
 /// `temperature` exactly 0, embeddings, or the opt-in header. `Cache-Control: no-cache` skips
 /// the lookup but stores the fresh answer; `no-store` skips both.
-pub(crate) fn decide(req: &ChatRequest, route_id: &str, headers: &HeaderMap) -> Decision {
+pub(crate) fn decide(
+    req: &ChatRequest,
+    partition: &Partition<'_>,
+    headers: &HeaderMap,
+) -> Decision {
     let opt = opt_in(headers);
     if opt == Some(false) {
         return Decision::Bypass("opted_out");
@@ -44,7 +48,7 @@ pub(crate) fn decide(req: &ChatRequest, route_id: &str, headers: &HeaderMap) -> 
         return Decision::Bypass("not_deterministic");
     }
     Decision::Use {
-        key: CacheKey::for_request(req, route_id),
+        key: CacheKey::for_request(req, partition),
         read: !no_cache,
         write: true,
     }
@@ -105,6 +109,14 @@ mod tests {
         h
     }
 
+    fn part(route: &str) -> Partition<'_> {
+        Partition {
+            route,
+            scope: "global",
+            policy: 0,
+        }
+    }
+
     fn rw(d: Decision) -> Option<(bool, bool)> {
         match d {
             Decision::Use { read, write, .. } => Some((read, write)),
@@ -130,7 +142,7 @@ mod tests {
     fn sampled_requests_bypass_unless_opted_in() {
         for t in [r#","temperature":0.7"#, "", r#","temperature":"0""#] {
             assert_eq!(
-                decide(&req(t), "r", &HeaderMap::new()),
+                decide(&req(t), &part("r"), &HeaderMap::new()),
                 Decision::Bypass("not_deterministic")
             );
         }
@@ -145,22 +157,31 @@ mod tests {
     fn opt_out_and_no_store_bypass_even_at_temperature_zero() {
         let zero = req(r#","temperature":0"#);
         let off = headers(&[(OPT_HEADER, "off")]);
-        assert_eq!(decide(&zero, "r", &off), Decision::Bypass("opted_out"));
+        assert_eq!(
+            decide(&zero, &part("r"), &off),
+            Decision::Bypass("opted_out")
+        );
         let store = headers(&[("cache-control", "max-age=0, No-Store")]);
-        assert_eq!(decide(&zero, "r", &store), Decision::Bypass("no_store"));
+        assert_eq!(
+            decide(&zero, &part("r"), &store),
+            Decision::Bypass("no_store")
+        );
     }
 
     #[test]
     fn no_cache_skips_the_lookup_but_stores() {
         let zero = req(r#","temperature":0"#);
         let h = headers(&[("cache-control", "private"), ("cache-control", "no-cache")]);
-        assert_eq!(rw(decide(&zero, "r", &h)), Some((false, true)));
+        assert_eq!(rw(decide(&zero, &part("r"), &h)), Some((false, true)));
     }
 
     #[test]
     fn embeddings_are_deterministic() {
         let emb = ChatRequest::parse_for(Endpoint::Embeddings, br#"{"model":"e","input":"hi"}"#)
             .expect("valid");
-        assert_eq!(rw(decide(&emb, "e", &HeaderMap::new())), Some((true, true)));
+        assert_eq!(
+            rw(decide(&emb, &part("e"), &HeaderMap::new())),
+            Some((true, true))
+        );
     }
 }

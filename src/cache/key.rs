@@ -22,16 +22,29 @@ const IGNORED: [&str; 9] = [
 ];
 
 /// Bumped when the normalisation or the stored format changes, so old entries are never read.
-const VERSION: &str = "switchyard-cache-v1";
+const VERSION: &str = "switchyard-cache-v2";
 
 /// Identifies one cacheable answer: equal keys mean requests that deserve the same answer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CacheKey([u8; 32]);
 
+/// What besides the body decides whether two requests may share an answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Partition<'a> {
+    /// The resolved policy name or model id: the same messages sent to different routes never
+    /// share an answer.
+    pub route: &'a str,
+    /// Whose answers these are (`user:NAME`, `team:NAME` or `global`, per `cache.scope`): one
+    /// tenant never receives an answer another tenant's request produced.
+    pub scope: &'a str,
+    /// The applying policy's fingerprint: an answer made before its rules or guardrails
+    /// changed is not served after.
+    pub policy: u64,
+}
+
 impl CacheKey {
-    /// The key of `req` once routed to `route_id` (the resolved policy name or model id), so
-    /// the same messages sent to different routes never share an answer.
-    pub fn for_request(req: &ChatRequest, route_id: &str) -> Self {
+    /// The key of `req` within `partition`.
+    pub fn for_request(req: &ChatRequest, partition: &Partition<'_>) -> Self {
         let body: Map<String, Value> = req
             .body
             .iter()
@@ -41,7 +54,9 @@ impl CacheKey {
         // an array keeps the parts apart whatever characters the route id holds
         let framed = Value::Array(vec![
             Value::from(VERSION),
-            Value::from(route_id),
+            Value::from(partition.route),
+            Value::from(partition.scope),
+            Value::from(partition.policy),
             Value::from(req.endpoint.as_str()),
             Value::Bool(req.stream),
             Value::Object(body),
@@ -121,9 +136,17 @@ mod tests {
     use super::*;
     use crate::config::Endpoint;
 
+    fn part(route: &str) -> Partition<'_> {
+        Partition {
+            route,
+            scope: "global",
+            policy: 0,
+        }
+    }
+
     fn key(body: &str, route: &str) -> CacheKey {
         let req = ChatRequest::parse(body.as_bytes()).expect("valid request");
-        CacheKey::for_request(&req, route)
+        CacheKey::for_request(&req, &part(route))
     }
 
     const BASE: &str =
@@ -157,6 +180,25 @@ mod tests {
     }
 
     #[test]
+    fn tenants_and_policy_versions_never_share_a_key() {
+        let req = ChatRequest::parse(BASE.as_bytes()).expect("valid request");
+        let at = |scope, policy| {
+            CacheKey::for_request(
+                &req,
+                &Partition {
+                    route: "r",
+                    scope,
+                    policy,
+                },
+            )
+        };
+        assert_ne!(at("user:alice", 1), at("user:bob", 1));
+        assert_ne!(at("user:alice", 1), at("user:alice", 2));
+        assert_ne!(at("team:t", 1), at("global", 1));
+        assert_eq!(at("user:alice", 1), at("user:alice", 1));
+    }
+
+    #[test]
     fn delivery_fields_and_the_model_alias_are_ignored() {
         let noisy = r#"{"model":"another-alias","temperature":0,"messages":[{"role":"user","content":"hi"}],"user":"u1","metadata":{"k":"v"},"store":true,"service_tier":"flex","safety_identifier":"s","prompt_cache_key":"p","stream_options":{"include_usage":true},"stream":false}"#;
         assert_eq!(key(BASE, "r"), key(noisy, "r"));
@@ -173,7 +215,7 @@ mod tests {
             let req =
                 ChatRequest::parse_for(endpoint, br#"{"model":"e","input":"hi","prompt":"hi"}"#)
                     .expect("valid");
-            CacheKey::for_request(&req, "r")
+            CacheKey::for_request(&req, &part("r"))
         };
         assert_ne!(emb(Endpoint::Embeddings), emb(Endpoint::Completions));
         assert_eq!(key(BASE, "r").hex().len(), 64);

@@ -13,6 +13,6 @@ mod store;
 
 pub(crate) use decision::Decision;
 pub use entry::{Entry, Stored};
-pub use key::CacheKey;
+pub use key::{CacheKey, Partition};
 pub use replay::replay;
 pub use store::ResponseCache;

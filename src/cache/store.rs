@@ -9,7 +9,7 @@ use moka::future::Cache;
 use super::bounds::{weight, FromCreation, Tally};
 use super::decision::{decide, Decision};
 use super::entry::Entry;
-use super::key::CacheKey;
+use super::key::{CacheKey, Partition};
 use crate::config::CacheSettings;
 use crate::openai::ChatRequest;
 use crate::shared::Shared;
@@ -74,9 +74,14 @@ impl ResponseCache {
     }
 
     /// [`decide`], plus the bypass a disabled cache imposes; counts bypasses in the metrics.
-    pub fn decide(&self, req: &ChatRequest, route_id: &str, headers: &HeaderMap) -> Decision {
+    pub fn decide(
+        &self,
+        req: &ChatRequest,
+        partition: &Partition<'_>,
+        headers: &HeaderMap,
+    ) -> Decision {
         let d = if self.enabled() {
-            decide(req, route_id, headers)
+            decide(req, partition, headers)
         } else {
             Decision::Bypass("disabled")
         };
@@ -249,7 +254,14 @@ mod tests {
             r#"{{"model":"m","temperature":0,"messages":[{{"role":"user","content":"q{i}"}}]}}"#
         );
         let req = ChatRequest::parse(body.as_bytes()).expect("valid request");
-        CacheKey::for_request(&req, "r")
+        CacheKey::for_request(
+            &req,
+            &Partition {
+                route: "r",
+                scope: "global",
+                policy: 0,
+            },
+        )
     }
 
     fn entry(body_len: usize) -> Entry {
@@ -348,7 +360,15 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(
-            c.decide(&req, "r", &HeaderMap::new()),
+            c.decide(
+                &req,
+                &Partition {
+                    route: "r",
+                    scope: "global",
+                    policy: 0
+                },
+                &HeaderMap::new()
+            ),
             Decision::Bypass("disabled")
         );
         assert_eq!(c.stats(), (0, 0));

@@ -23,6 +23,9 @@ pub fn run(config: &Path, no_keys: bool) -> i32 {
                 c.default_policy().name,
                 c.version
             );
+            for w in c.access.warnings() {
+                eprintln!("warning: {w}");
+            }
             0
         }
         Err(problems) => {

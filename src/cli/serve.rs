@@ -26,8 +26,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     };
     super::logging::init(config.server.log_format);
     crate::tokens::warm();
-    let ledger = Ledger::open(&config.server.ledger)
-        .with_context(|| format!("opening ledger {}", config.server.ledger.display()))?;
+    let ledger = Ledger::open_with(&config.server.ledger)
+        .with_context(|| format!("opening ledger {}", config.server.ledger.path.display()))?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
@@ -37,13 +37,13 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         providers = config.providers.len(),
         models = config.models.len(),
         version = %config.version,
-        ledger = %config.server.ledger.display(),
+        ledger = %config.server.ledger.path.display(),
         "switchyard is serving"
     );
     println!("switchyard listening on http://{}", listener.local_addr()?);
-    let ledger_path = config.server.ledger.clone();
-    if config.access.mode == crate::config::AuthMode::Keys && config.access.keys.is_empty() {
-        tracing::warn!("auth.mode is keys but no virtual keys are configured: every request will get 401; create one with `switchyard keys create --user NAME`");
+    let ledger_path = config.server.ledger.path.clone();
+    for w in config.access.warnings() {
+        tracing::warn!("{w}");
     }
     let state = AppState::new(config, ledger);
     state.set_source(config_path.to_owned());

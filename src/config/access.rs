@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::raw::{AuthMode, OnUnavailable, RawLimits, RawServer, RawVirtualKey};
+use super::operator_key::{operator_key, OperatorKey};
+use super::raw::{AuthMode, CacheScope, OnUnavailable, RawLimits, RawServer, RawVirtualKey};
 use super::{EnvLookup, Problem, SourceFile};
 use crate::secret::Secret;
 
@@ -67,7 +68,10 @@ pub struct Access {
     /// Key indexes by the first 8 bytes of their digest, so lookup is cheap and the full
     /// comparison is constant-time.
     pub by_prefix: HashMap<u64, Vec<usize>>,
-    pub admin: Option<[u8; 32]>,
+    /// The key `/admin/*` needs.
+    pub admin: OperatorKey,
+    /// The key the operational endpoints need (besides the admin key).
+    pub ops: OperatorKey,
     /// Limits and budgets of each team, by name.
     pub teams: HashMap<Arc<str>, Limits>,
     pub global: Limits,
@@ -96,6 +100,7 @@ pub struct CacheSettings {
     pub max_entries: u64,
     pub max_bytes: u64,
     pub ttl: Duration,
+    pub scope: CacheScope,
 }
 
 /// Hex SHA-256 of a secret, as stored in the key file.
@@ -120,7 +125,7 @@ pub(crate) fn sha256(secret: &str) -> [u8; 32] {
     sha2::Sha256::digest(secret.as_bytes()).into()
 }
 
-fn parse_digest(hex: &str) -> Option<[u8; 32]> {
+pub(super) fn parse_digest(hex: &str) -> Option<[u8; 32]> {
     let hex = hex.trim();
     if hex.len() != 64 || !hex.is_ascii() {
         return None;
@@ -143,8 +148,32 @@ pub(super) struct AccessCtx<'a> {
     pub env: EnvLookup<'a>,
 }
 
+impl Access {
+    /// What works but is probably not what the operator meant: an operator key variable that
+    /// is not set (its endpoints then refuse every call), keys mode without any virtual key.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (field, key) in [("admin_key_env", &self.admin), ("ops_key_env", &self.ops)] {
+            if let OperatorKey::Unset { var } = key {
+                out.push(format!(
+                    "auth.{field} names `{var}`, which is not set in this environment: the endpoints it guards refuse every call"
+                ));
+            }
+        }
+        if self.mode == AuthMode::Keys && self.keys.is_empty() {
+            out.push("auth.mode is keys but no virtual keys are configured: every request will get 401; create one with `switchyard keys create --user NAME`".into());
+        }
+        out
+    }
+}
+
 impl AccessCtx<'_> {
-    fn problem(&self, field: &str, needle: Option<&str>, msg: impl Into<String>) -> Problem {
+    pub(super) fn problem(
+        &self,
+        field: &str,
+        needle: Option<&str>,
+        msg: impl Into<String>,
+    ) -> Problem {
         Problem::at(self.file, self.text, field, needle, msg)
     }
 }
@@ -206,27 +235,21 @@ pub(super) fn validate_access(
         }
         None => Limits::default(),
     };
-    let admin = raw.auth.as_ref().and_then(|a| {
-        if let Some(var) = &a.admin_key_env {
-            match (cx.env)(var) {
-                Some(v) if !v.is_empty() => return Some(sha256(&v)),
-                _ => {
-                    tracing::warn!(env = %var, "admin key variable is not set; /admin/* is refused");
-                }
-            }
-        }
-        a.admin_key_sha256.as_ref().and_then(|h| {
-            let d = parse_digest(h);
-            if d.is_none() {
-                problems.push(cx.problem(
-                    "auth.admin_key_sha256",
-                    Some("admin_key_sha256"),
-                    "must be 64 hex digits (SHA-256 of the admin key)",
-                ));
-            }
-            d
-        })
-    });
+    let auth = raw.auth.as_ref();
+    let admin = operator_key(
+        "admin",
+        auth.and_then(|a| a.admin_key_env.as_deref()),
+        auth.and_then(|a| a.admin_key_sha256.as_deref()),
+        cx,
+        problems,
+    );
+    let ops = operator_key(
+        "ops",
+        auth.and_then(|a| a.ops_key_env.as_deref()),
+        auth.and_then(|a| a.ops_key_sha256.as_deref()),
+        cx,
+        problems,
+    );
     let budgets = super::BudgetSettings {
         warn_at: raw.budgets.warn_at,
         webhook: raw
@@ -256,6 +279,7 @@ pub(super) fn validate_access(
     let mut access = Access {
         mode,
         admin,
+        ops,
         teams: raw
             .teams
             .iter()

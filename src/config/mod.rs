@@ -2,6 +2,8 @@
 //! immutable [`Config`]; every mistake is reported with file, line and field.
 
 mod access;
+mod ledger;
+mod operator_key;
 mod policy;
 mod problem;
 mod provider;
@@ -15,12 +17,14 @@ use std::path::{Path, PathBuf};
 pub(crate) use access::VirtualKey;
 pub(crate) use access::{digest_prefix, hex, sha256, Access, BudgetSettings};
 pub use access::{sha256_hex, CacheSettings, Limits, StateSettings};
+pub(crate) use ledger::LedgerSettings;
+pub(crate) use operator_key::OperatorKey;
 pub(crate) use policy::{Group, Member, Policy, Rule};
 pub use problem::Problem;
 pub use provider::KeyMode;
 pub(crate) use provider::{BreakerSettings, EnvLookup, Model, Price, Provider, RetrySettings};
 pub(crate) use raw::{AuthMode, BudgetAction, LogFormat, Wire};
-pub use raw::{Endpoint, OnUnavailable};
+pub use raw::{CacheScope, Endpoint, OnUnavailable};
 
 use raw::{RawPolicy, RawProvider, RawServer};
 
@@ -28,10 +32,13 @@ use raw::{RawPolicy, RawProvider, RawServer};
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub listen: String,
-    pub ledger: PathBuf,
+    pub ledger: LedgerSettings,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub shutdown_grace: std::time::Duration,
+    pub shutdown_deadline: std::time::Duration,
+    pub header_timeout: std::time::Duration,
+    pub ops_listen: Option<String>,
     pub state: StateSettings,
     pub cache: CacheSettings,
 }
@@ -421,18 +428,20 @@ fn server_settings(
         max_entries: raw.cache.max_entries,
         max_bytes: raw.cache.max_bytes,
         ttl: std::time::Duration::from_secs(raw.cache.ttl_s.max(1)),
+        scope: raw.cache.scope,
     };
-    if raw.listen.parse::<std::net::SocketAddr>().is_err() {
-        problems.push(Problem::at(
-            path,
-            text,
-            "listen",
-            Some(&raw.listen),
-            format!(
-                "`{}` is not a socket address like 127.0.0.1:8080",
-                raw.listen
-            ),
-        ));
+    let addresses = std::iter::once(("listen", &raw.listen))
+        .chain(raw.ops_listen.as_ref().map(|a| ("ops_listen", a)));
+    for (field, addr) in addresses {
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(Problem::at(
+                path,
+                text,
+                field,
+                Some(addr),
+                format!("`{addr}` is not a socket address like 127.0.0.1:8080"),
+            ));
+        }
     }
     if raw.max_body_bytes < 1024 {
         problems.push(Problem::at(
@@ -447,10 +456,24 @@ fn server_settings(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let ledger = if path == Path::new("-") {
-        raw.ledger
-    } else {
-        base.join(raw.ledger)
+    let raw_ledger = raw.ledger.0;
+    if raw_ledger.flush_ms == 0 || raw_ledger.flush_ms > 60_000 {
+        problems.push(Problem::at(
+            path,
+            text,
+            "ledger.flush_ms",
+            Some("flush_ms"),
+            "must be between 1 and 60000",
+        ));
+    }
+    let ledger = LedgerSettings {
+        path: if path == Path::new("-") {
+            raw_ledger.path
+        } else {
+            base.join(raw_ledger.path)
+        },
+        flush: std::time::Duration::from_millis(raw_ledger.flush_ms.clamp(1, 60_000)),
+        fsync: raw_ledger.fsync,
     };
     (
         ServerSettings {
@@ -459,6 +482,9 @@ fn server_settings(
             log_format: raw.log_format,
             max_body_bytes: raw.max_body_bytes,
             shutdown_grace: std::time::Duration::from_millis(raw.shutdown_grace_ms),
+            shutdown_deadline: std::time::Duration::from_millis(raw.shutdown_deadline_ms),
+            header_timeout: std::time::Duration::from_millis(raw.header_timeout_ms.max(1)),
+            ops_listen: raw.ops_listen,
             state,
             cache,
         },

@@ -25,6 +25,9 @@ pub struct Policy {
     pub on_budget_exceeded: BudgetAction,
     pub pacing: Pacing,
     pub guardrails: Guardrails,
+    /// A hash of the policy file's text: cached answers made under an earlier version of the
+    /// policy (other rules, other guardrails) are never served under this one.
+    pub fingerprint: u64,
 }
 
 /// How long a request may wait for a paced upstream key before trying the next candidate.
@@ -254,6 +257,12 @@ pub(super) fn validate_policy(
         on_budget_exceeded: raw.on_budget_exceeded,
         pacing,
         guardrails: guardrails?,
+        fingerprint: {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            cx.text.hash(&mut h);
+            h.finish()
+        },
     })
 }
 

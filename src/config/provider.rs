@@ -7,6 +7,7 @@ use axum::http::{HeaderName, HeaderValue};
 
 use super::raw::{Endpoint, RawBreaker, RawProvider, RawRetry, Wire};
 use super::Problem;
+use crate::scrub::Scrubber;
 use crate::secret::Secret;
 
 /// Where keys come from; the real environment in `serve`, a closure in tests and the demo.
@@ -23,7 +24,14 @@ pub struct Provider {
     pub urls: [reqwest::Url; 3],
     pub keys: Vec<ProviderKey>,
     pub first_byte_timeout: Duration,
+    /// Longest time without content progress in a stream (or a chunk of a body).
     pub idle_timeout: Duration,
+    /// Longest a whole stream may last.
+    pub stream_deadline: Option<Duration>,
+    /// Largest answer (body or stream) read from this provider.
+    pub max_response_bytes: usize,
+    /// Cleans this provider's keys (and key-shaped strings) out of its error text.
+    pub(crate) scrubber: Scrubber,
     pub retry: RetrySettings,
     pub breaker: BreakerSettings,
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -48,6 +56,10 @@ pub struct RetrySettings {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub cooldown: Duration,
+    /// Clamp on a cooldown an upstream's `Retry-After` asks for.
+    pub max_retry_after: Duration,
+    /// Cooldown of a key the upstream rejected (401/403).
+    pub auth_cooldown: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,6 +294,7 @@ pub(super) fn validate_provider(
         reqwest::Url::parse(&format!("{base_url}/{}", e.path()))
             .unwrap_or_else(|_| reqwest::Url::parse("http://invalid.invalid/").expect("static URL"))
     });
+    let scrubber = Scrubber::new(keys.iter().map(|k| k.secret.expose()));
     let provider = Provider {
         name,
         wire: raw.wire,
@@ -290,6 +303,9 @@ pub(super) fn validate_provider(
         keys,
         first_byte_timeout: Duration::from_millis(raw.timeouts.first_byte_ms),
         idle_timeout: Duration::from_millis(raw.timeouts.idle_ms),
+        stream_deadline: raw.timeouts.stream_deadline_ms.map(Duration::from_millis),
+        max_response_bytes: raw.max_response_bytes,
+        scrubber,
         retry,
         breaker,
         headers,
@@ -354,6 +370,8 @@ fn validate_retry(
         backoff_base: Duration::from_millis(r.backoff_base_ms),
         backoff_max: Duration::from_millis(r.backoff_max_ms),
         cooldown: Duration::from_millis(r.cooldown_ms),
+        max_retry_after: Duration::from_millis(r.max_retry_after_ms),
+        auth_cooldown: Duration::from_millis(r.auth_cooldown_ms),
     }
 }
 

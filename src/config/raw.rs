@@ -23,9 +23,10 @@ pub(crate) struct RawServer {
     pub policies: PathBuf,
     /// Name of the policy used for requests that name no alias of another policy.
     pub policy: Option<String>,
-    /// Usage ledger (JSON lines), relative to the server file.
-    #[serde(default = "default_ledger")]
-    pub ledger: PathBuf,
+    /// Usage ledger (JSON lines), relative to the server file; or a map with its `path`,
+    /// `flush_ms` and `fsync`.
+    #[serde(default)]
+    pub ledger: super::ledger::RawLedgerSetting,
     #[serde(default)]
     pub log_format: LogFormat,
     #[serde(default = "default_max_body")]
@@ -34,6 +35,17 @@ pub(crate) struct RawServer {
     /// streams are ended with an error event.
     #[serde(default = "default_grace")]
     pub shutdown_grace_ms: u64,
+    /// After the grace period, how long connections still open may take to close before the
+    /// process exits anyway (having flushed the ledger).
+    #[serde(default = "default_shutdown_deadline")]
+    pub shutdown_deadline_ms: u64,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// keep-alive connection stays open.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_ms: u64,
+    /// A second address serving only the operational endpoints (metrics, detailed health,
+    /// the dashboard) without a key: for Prometheus and operators on an internal network.
+    pub ops_listen: Option<String>,
     /// `None` when the file has no `auth:` block (then `mode: keys`).
     pub auth: Option<RawAuth>,
     /// Per-user limits and budgets by tier name; a key's `tier` picks one.
@@ -73,9 +85,14 @@ fn default_providers() -> PathBuf {
 fn default_policies() -> PathBuf {
     "policies".into()
 }
-fn default_ledger() -> PathBuf {
-    "switchyard-ledger.jsonl".into()
+fn default_shutdown_deadline() -> u64 {
+    5_000
 }
+
+fn default_header_timeout() -> u64 {
+    10_000
+}
+
 fn default_grace() -> u64 {
     30_000
 }
@@ -164,10 +181,18 @@ pub(crate) struct RawProvider {
     /// Most requests that may wait for a paced key of this provider at once.
     #[serde(default = "default_max_queue")]
     pub max_queue: usize,
+    /// Largest whole (non-streamed) answer or stream read from this provider; a larger one
+    /// fails over like a broken answer instead of being held in memory.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
 }
 
 fn default_max_queue() -> usize {
     64
+}
+
+fn default_max_response_bytes() -> usize {
+    16 * 1024 * 1024
 }
 
 /// A key is named by the environment variable that holds it, never written in the file.
@@ -212,8 +237,11 @@ fn default_context() -> u64 {
 pub(crate) struct RawTimeouts {
     /// Until the upstream's response headers (non-streaming: the whole answer's headers).
     pub first_byte_ms: u64,
-    /// Longest silence allowed between two stream events or body chunks.
+    /// Longest time a stream may go without content progress, or a body without a chunk
+    /// (blank events and comments are not progress).
     pub idle_ms: u64,
+    /// Longest a whole stream may last, however steadily it progresses (off when absent).
+    pub stream_deadline_ms: Option<u64>,
 }
 
 impl Default for RawTimeouts {
@@ -221,6 +249,7 @@ impl Default for RawTimeouts {
         Self {
             first_byte_ms: 120_000,
             idle_ms: 60_000,
+            stream_deadline_ms: None,
         }
     }
 }
@@ -234,6 +263,10 @@ pub(crate) struct RawRetry {
     pub backoff_max_ms: u64,
     /// Key cooldown after a 429 that carries no `Retry-After`.
     pub cooldown_ms: u64,
+    /// The longest cooldown an upstream's `Retry-After` may impose on a key.
+    pub max_retry_after_ms: u64,
+    /// Key cooldown after the upstream rejects the key itself (401 or 403).
+    pub auth_cooldown_ms: u64,
 }
 
 impl Default for RawRetry {
@@ -243,6 +276,8 @@ impl Default for RawRetry {
             backoff_base_ms: 100,
             backoff_max_ms: 2_000,
             cooldown_ms: 10_000,
+            max_retry_after_ms: 300_000,
+            auth_cooldown_ms: 600_000,
         }
     }
 }

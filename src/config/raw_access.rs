@@ -29,6 +29,11 @@ pub(crate) struct RawAuth {
     pub admin_key_env: Option<String>,
     /// SHA-256 (hex) of the admin key, as an alternative to `admin_key_env`.
     pub admin_key_sha256: Option<String>,
+    /// Environment variable holding the ops key: `/metrics*`, `/health/detailed` and the
+    /// dashboard's data (the admin key works there too). Prometheus sends it as a bearer token.
+    pub ops_key_env: Option<String>,
+    /// SHA-256 (hex) of the ops key, as an alternative to `ops_key_env`.
+    pub ops_key_sha256: Option<String>,
 }
 
 fn default_keys_file() -> PathBuf {
@@ -42,6 +47,8 @@ impl Default for RawAuth {
             keys_file: default_keys_file(),
             admin_key_env: None,
             admin_key_sha256: None,
+            ops_key_env: None,
+            ops_key_sha256: None,
         }
     }
 }
@@ -129,6 +136,22 @@ pub(crate) struct RawCache {
     pub max_entries: u64,
     pub max_bytes: u64,
     pub ttl_s: u64,
+    /// Who may be answered from whose entries: `user` (default), `team` or `global`.
+    pub scope: CacheScope,
+}
+
+/// Whose cached answers a request may receive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheScope {
+    /// Only answers to the same user's requests (the virtual key's user; in open mode the
+    /// request's `user` field).
+    #[default]
+    User,
+    /// Answers to any member of the same team.
+    Team,
+    /// Anyone's answers: only for a single-tenant router.
+    Global,
 }
 
 impl Default for RawCache {
@@ -138,6 +161,7 @@ impl Default for RawCache {
             max_entries: 10_000,
             max_bytes: 64 * 1024 * 1024,
             ttl_s: 600,
+            scope: CacheScope::User,
         }
     }
 }

@@ -53,8 +53,14 @@
     node.textContent = text;
   }
 
+  // The ops key, when the router requires one, comes in the page's fragment (#key=...), which
+  // browsers never send to the server, and goes out only as a bearer token.
+  const opsKey = new URLSearchParams(location.hash.slice(1)).get("key");
+
   async function getJson(path) {
-    const resp = await fetch(path, { cache: "no-store", headers: { accept: "application/json" } });
+    const headers = { accept: "application/json" };
+    if (opsKey) headers.authorization = `Bearer ${opsKey}`;
+    const resp = await fetch(path, { cache: "no-store", headers });
     if (!resp.ok) throw new Error(`${path}: HTTP ${resp.status}`);
     return resp.json();
   }

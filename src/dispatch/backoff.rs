@@ -37,6 +37,8 @@ mod tests {
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_millis(1000),
             cooldown: Duration::ZERO,
+            max_retry_after: Duration::ZERO,
+            auth_cooldown: Duration::ZERO,
         };
         assert_eq!(ceiling(&s, 0), Duration::from_millis(100));
         assert_eq!(ceiling(&s, 2), Duration::from_millis(400));

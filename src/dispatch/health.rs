@@ -70,6 +70,30 @@ impl Health {
             && lock(&self.keys[provider]).any_available(now)
     }
 
+    /// How long until some candidate of `plan` could be tried again: its breaker closing or
+    /// one of its keys cooling off. `None` when one could be tried now.
+    pub(crate) fn available_in(
+        &self,
+        config: &Config,
+        plan: &crate::route::RoutePlan,
+        now: Instant,
+    ) -> Option<std::time::Duration> {
+        let wait = |m: usize| {
+            let breaker = lock(&self.breakers[m])
+                .open_until(now)
+                .map_or_else(Default::default, |t| t.saturating_duration_since(now));
+            let keys = lock(&self.keys[config.models[m].provider]).free_in(now);
+            breaker.max(keys)
+        };
+        let soonest = plan
+            .groups
+            .iter()
+            .flat_map(|g| &g.members)
+            .map(|m| wait(m.model))
+            .min()?;
+        (!soonest.is_zero()).then_some(soonest)
+    }
+
     /// Readiness problems: every rule of every policy needs at least one usable candidate.
     pub fn unready_rules(&self, config: &Config, now: Instant) -> Vec<String> {
         let mut problems = Vec::new();

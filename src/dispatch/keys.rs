@@ -1,6 +1,8 @@
 //! Round-robin rotation over a provider's keys, skipping keys cooling down after a 429 and
 //! keys at their rpm/tpm pace, with the bookkeeping for requests queued for a paced key.
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use super::pacing::Pacer;
@@ -157,6 +159,19 @@ impl KeyPool {
                 .cooldown_until
                 .iter()
                 .any(|t| t.is_none_or(|t| t <= now))
+    }
+
+    /// How long until some key is not cooling down (zero when one is free now).
+    pub(crate) fn free_in(&self, now: Instant) -> Duration {
+        if self.any_available(now) {
+            return Duration::ZERO;
+        }
+        self.cooldown_until
+            .iter()
+            .flatten()
+            .map(|t| t.saturating_duration_since(now))
+            .min()
+            .unwrap_or_default()
     }
 
     /// When key `i` is free again, if it is cooling at `now`.

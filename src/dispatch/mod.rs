@@ -91,6 +91,8 @@ pub(crate) enum TryNote {
     Skipped(SkipReason),
     /// Called, and failed with this label (`500`, `timeout`, `connect_error`, ...).
     Failed(String),
+    /// Called, and the upstream rejected the router's key (401/403).
+    KeyRejected(String),
 }
 
 /// A candidate that did not answer, and what each try met.
@@ -103,7 +105,14 @@ pub(crate) struct CandidateNote {
 impl CandidateNote {
     /// Whether the candidate was actually called (not only skipped).
     pub(crate) fn attempted(&self) -> bool {
-        self.tries.iter().any(|t| matches!(t, TryNote::Failed(_)))
+        self.tries
+            .iter()
+            .any(|t| matches!(t, TryNote::Failed(_) | TryNote::KeyRejected(_)))
+    }
+
+    /// Whether no call made met anything but a rejected key.
+    fn only_keys_rejected(&self) -> bool {
+        self.tries.iter().all(|t| !matches!(t, TryNote::Failed(_)))
     }
 }
 
@@ -118,6 +127,7 @@ impl std::fmt::Display for CandidateNote {
             match t {
                 TryNote::Skipped(r) => write!(f, "skipped: {}", r.as_str())?,
                 TryNote::Failed(label) => f.write_str(label)?,
+                TryNote::KeyRejected(label) => write!(f, "{label} key rejected")?,
             }
         }
         Ok(())
@@ -181,10 +191,22 @@ pub(crate) async fn dispatch(
             });
         }
     }
-    let summary: Vec<String> = trace.notes.iter().map(ToString::to_string).collect();
-    let error = ApiError::AllFailed {
-        summary: summary.join("; "),
-        nothing_attempted: !trace.notes.iter().any(CandidateNote::attempted),
+    let summary = trace
+        .notes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    let attempted = trace.notes.iter().any(CandidateNote::attempted);
+    let keys_rejected = attempted && trace.notes.iter().all(CandidateNote::only_keys_rejected);
+    let error = if keys_rejected {
+        ApiError::UpstreamAuth { summary }
+    } else {
+        ApiError::AllFailed {
+            summary,
+            nothing_attempted: !attempted,
+            retry_after: live.health.available_in(&live.config, plan, Instant::now()),
+        }
     };
     Err(Failed {
         error,
@@ -262,15 +284,16 @@ async fn try_candidate(
             started.elapsed().as_secs_f64(),
         );
         tracing::debug!(model = %model.id, attempt, error = %err, "upstream attempt failed");
-        if let (true, Some(i)) = (err.is_rate_limit(), key) {
-            let wait = match &err {
-                UpstreamError::Status {
-                    retry_after: Some(d),
-                    ..
-                } => *d,
-                _ => provider.retry.cooldown,
-            };
+        if let (Some(wait), Some(i)) = (key_cooldown(&err, provider), key) {
             lock(pool).cool_down(i, Instant::now() + wait);
+        }
+        if err.is_key_rejected() {
+            // our key is bad, not the client's request: never pass the upstream's body on
+            let env = key.map_or("(no key)", |i| provider.keys[i].env.as_str());
+            tracing::warn!(provider = %provider.name, key = env, error = %err, "the upstream rejected the key; cooling it down and trying the next");
+            breaker_event(breaker, &model.id, breaker::Breaker::on_success);
+            tries.push(TryNote::KeyRejected(err.label()));
+            continue;
         }
         // a 4xx (429 included) is a well-formed answer: the provider is up, so it counts as
         // a success for the breaker (and frees a half-open probe)
@@ -293,6 +316,24 @@ async fn try_candidate(
         }
     }
     Err(None)
+}
+
+/// How long a failure benches the key it was made with: a 429 for its `Retry-After` (already
+/// clamped to `max_retry_after`) or the provider's cooldown; a rejected key for `auth_cooldown`.
+fn key_cooldown(err: &UpstreamError, provider: &crate::config::Provider) -> Option<Duration> {
+    if err.is_key_rejected() {
+        return Some(provider.retry.auth_cooldown);
+    }
+    if !err.is_rate_limit() {
+        return None;
+    }
+    Some(match err {
+        UpstreamError::Status {
+            retry_after: Some(d),
+            ..
+        } => *d,
+        _ => provider.retry.cooldown,
+    })
 }
 
 /// Opens a stream and holds it until a chunk with content (or the end) arrives, so a stream

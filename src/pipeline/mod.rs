@@ -83,6 +83,33 @@ pub(crate) async fn handle(
     with_headers(resp, headers)
 }
 
+/// The response-cache key the router uses for `body` sent to `endpoint` by `user` (the
+/// virtual key's user, or the body's `user` in open mode), so tests can look entries up.
+pub fn cache_key(
+    state: &AppState,
+    endpoint: Endpoint,
+    body: &[u8],
+    user: Option<&str>,
+) -> Option<crate::cache::CacheKey> {
+    let live = state.live();
+    let config = &live.config;
+    let req = crate::openai::ChatRequest::parse_for(endpoint, body).ok()?;
+    let target = decide::resolve(config, &req).ok()?;
+    let policy = &config.policies[decide::policy_index(config, target)];
+    let route = match target {
+        crate::config::Target::Policy(p) => &*config.policies[p].name,
+        crate::config::Target::Model(m) => &*config.models[m].id,
+    };
+    let user = user.or(req.user.as_deref());
+    let scope = phases::cache_scope(config.server.cache.scope, user, None);
+    let partition = crate::cache::Partition {
+        route,
+        scope: &scope,
+        policy: policy.fingerprint,
+    };
+    Some(crate::cache::CacheKey::for_request(&req, &partition))
+}
+
 /// How to relay this request's stream: its guardrails, and whether to keep it for the cache.
 fn stream_options(ctx: &RequestCtx) -> crate::stream::Options {
     let keep = matches!(ctx.cache, CacheIntent::Miss { store: Some(_) });

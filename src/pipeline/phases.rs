@@ -10,8 +10,8 @@ use super::budget::{cheapest_only, estimate_usd};
 use super::context::{CacheIntent, RequestCtx};
 use super::decide::{count_prompt, plan, policy_index, resolve};
 use crate::adapters::{EventStream, FullReply};
-use crate::cache::{Decision as CacheDecision, Entry};
-use crate::config::{BudgetAction, Endpoint, Target};
+use crate::cache::{Decision as CacheDecision, Entry, Partition};
+use crate::config::{BudgetAction, CacheScope, Endpoint, Target};
 use crate::dispatch::{self, Op, Reply};
 use crate::error::ApiError;
 use crate::limits::{BudgetRefusal, Hold, RateRefusal, Subject};
@@ -174,12 +174,22 @@ async fn cache_lookup(
     headers: &HeaderMap,
 ) -> Option<Arc<Entry>> {
     let config = &ctx.live.config;
-    let route_id = match ctx.target? {
+    let route = match ctx.target? {
         Target::Policy(p) => &*config.policies[p].name,
         Target::Model(m) => &*config.models[m].id,
     };
+    let scope = cache_scope(
+        config.server.cache.scope,
+        ctx.user(),
+        ctx.tenant.team.as_deref(),
+    );
+    let partition = Partition {
+        route,
+        scope: &scope,
+        policy: ctx.policy()?.fingerprint,
+    };
     let cache = &ctx.state.cache;
-    ctx.cache = match cache.decide(req, route_id, headers) {
+    ctx.cache = match cache.decide(req, &partition, headers) {
         CacheDecision::Bypass(_) => CacheIntent::Bypass,
         CacheDecision::Use { key, read, write } => {
             let hit = if read { cache.get(&key).await } else { None };
@@ -193,6 +203,15 @@ async fn cache_lookup(
         }
     };
     None
+}
+
+/// Whose cached answers a request may get: its user's, its team's or anyone's.
+pub(crate) fn cache_scope(scope: CacheScope, user: Option<&str>, team: Option<&str>) -> String {
+    match scope {
+        CacheScope::User => format!("user:{}", user.unwrap_or_default()),
+        CacheScope::Team => format!("team:{}", team.unwrap_or_default()),
+        CacheScope::Global => "global".into(),
+    }
 }
 
 /// Reserves the request's most expensive possible cost on every budget; at a spent budget,

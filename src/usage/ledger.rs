@@ -5,15 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::{Pending, UsageRecord};
+use crate::config::LedgerSettings;
 
 const QUEUE: usize = 16 * 1024;
-/// Lines are written in batches; a quiet moment this long (or a full buffer) flushes them.
-const FLUSH_AFTER: Duration = Duration::from_millis(20);
 
 enum Msg {
     Record(Box<Pending>),
@@ -34,8 +33,20 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Opens (creating) the file for appending and starts the writer thread.
+    /// Opens (creating) the file for appending with the default flush interval (50 ms, no
+    /// fsync) and starts the writer thread.
     pub fn open(path: &Path) -> std::io::Result<Self> {
+        Self::open_with(&LedgerSettings {
+            path: path.to_owned(),
+            flush: Duration::from_millis(50),
+            fsync: false,
+        })
+    }
+
+    /// Opens (creating) the file for appending and starts the writer thread, which writes
+    /// every line to the file within `settings.flush` of its request ending, whatever the load.
+    pub fn open_with(settings: &LedgerSettings) -> std::io::Result<Self> {
+        let path = settings.path.as_path();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
@@ -46,9 +57,10 @@ impl Ledger {
         let (tx, rx) = sync_channel(QUEUE);
         let healthy = Arc::new(AtomicBool::new(true));
         let flag = healthy.clone();
+        let (every, fsync) = (settings.flush, settings.fsync);
         std::thread::Builder::new()
             .name("ledger".into())
-            .spawn(move || write_loop(file, rx, &flag))?;
+            .spawn(move || write_loop(file, rx, &flag, every, fsync))?;
         Ok(Self {
             tx,
             path: path.to_owned(),
@@ -104,26 +116,34 @@ impl Ledger {
     }
 }
 
-fn write_loop(file: std::fs::File, rx: Receiver<Msg>, healthy: &AtomicBool) {
+/// Writes lines in batches: a batch is flushed once its oldest line is `every` old (or at a
+/// quiet moment, or on request), so a crash loses at most that window of lines.
+fn write_loop(
+    file: std::fs::File,
+    rx: Receiver<Msg>,
+    healthy: &AtomicBool,
+    every: Duration,
+    fsync: bool,
+) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
     let mut line = Vec::with_capacity(1024);
-    let mut dirty = false;
+    // when the oldest unflushed line was written
+    let mut dirty_since: Option<Instant> = None;
     loop {
-        let msg = if dirty {
-            match rx.recv_timeout(FLUSH_AFTER) {
+        let msg = match dirty_since {
+            Some(t) => match rx.recv_timeout(every.saturating_sub(t.elapsed())) {
                 Ok(m) => m,
                 Err(RecvTimeoutError::Timeout) => {
-                    flush(&mut out, healthy);
-                    dirty = false;
+                    flush(&mut out, healthy, fsync);
+                    dirty_since = None;
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
-            }
-        } else {
-            match rx.recv() {
+            },
+            None => match rx.recv() {
                 Ok(m) => m,
                 Err(_) => break,
-            }
+            },
         };
         match msg {
             Msg::Record(p) => {
@@ -137,21 +157,32 @@ fn write_loop(file: std::fs::File, rx: Receiver<Msg>, healthy: &AtomicBool) {
                         healthy.store(false, Ordering::Relaxed);
                         tracing::error!(error = %e, "cannot write ledger line");
                     }
-                    dirty = true;
+                    dirty_since.get_or_insert_with(Instant::now);
+                }
+                if dirty_since.is_some_and(|t| t.elapsed() >= every) {
+                    flush(&mut out, healthy, fsync);
+                    dirty_since = None;
                 }
             }
             Msg::Flush(done) => {
-                flush(&mut out, healthy);
-                dirty = false;
+                flush(&mut out, healthy, fsync);
+                dirty_since = None;
                 let _ = done.send(());
             }
         }
     }
-    flush(&mut out, healthy);
+    flush(&mut out, healthy, fsync);
 }
 
-fn flush(out: &mut impl Write, healthy: &AtomicBool) {
-    match out.flush() {
+fn flush(out: &mut std::io::BufWriter<std::fs::File>, healthy: &AtomicBool, fsync: bool) {
+    let result = out.flush().and_then(|()| {
+        if fsync {
+            out.get_ref().sync_data()
+        } else {
+            Ok(())
+        }
+    });
+    match result {
         Ok(()) => healthy.store(true, Ordering::Relaxed),
         Err(e) => {
             healthy.store(false, Ordering::Relaxed);

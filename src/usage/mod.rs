@@ -2,6 +2,7 @@
 
 pub(crate) mod ledger;
 mod outcome;
+mod tail;
 
 use crate::tokens::Encoding;
 use serde::Serialize;
@@ -10,6 +11,7 @@ use crate::classify::Complexity;
 use crate::config::{Endpoint, Price};
 
 pub use outcome::Outcome;
+pub(crate) use tail::lines_since;
 
 pub use ledger::Ledger;
 

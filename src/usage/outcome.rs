@@ -30,6 +30,8 @@ pub enum Outcome {
     /// Every candidate was skipped (breakers open, keys cooling) before any attempt.
     NoCandidateAvailable,
     AllCandidatesFailed,
+    /// Every provider called rejected the router's own keys.
+    UpstreamAuthFailed,
     Unauthorized,
     RateLimited,
     BudgetExceeded,
@@ -41,7 +43,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const KNOWN: [Outcome; 19] = [
+    const KNOWN: [Outcome; 20] = [
         Self::Ok,
         Self::CacheHit,
         Self::ClientDisconnected,
@@ -55,6 +57,7 @@ impl Outcome {
         Self::UnsupportedRequest,
         Self::NoCandidateAvailable,
         Self::AllCandidatesFailed,
+        Self::UpstreamAuthFailed,
         Self::Unauthorized,
         Self::RateLimited,
         Self::BudgetExceeded,
@@ -79,6 +82,7 @@ impl Outcome {
             Self::UnsupportedRequest => "unsupported_request",
             Self::NoCandidateAvailable => "no_candidate_available",
             Self::AllCandidatesFailed => "all_candidates_failed",
+            Self::UpstreamAuthFailed => "upstream_auth_failed",
             Self::Unauthorized => "unauthorized",
             Self::RateLimited => "rate_limited",
             Self::BudgetExceeded => "budget_exceeded",

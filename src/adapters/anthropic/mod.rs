@@ -57,5 +57,9 @@ pub(crate) async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
 pub(crate) async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
     let resp = send(call, true).await?;
     let translator = stream::Translator::new(&call.model.upstream);
-    Ok(driver::drive(resp, call.provider.idle_timeout, translator))
+    Ok(driver::drive(
+        resp,
+        driver::Limits::of(call.provider),
+        translator,
+    ))
 }

@@ -171,7 +171,7 @@ pub(crate) async fn embeddings(call: &Call<'_>) -> Result<FullReply, UpstreamErr
         req = req.header("x-goog-api-key", key.expose());
     }
     let resp = transport::send(call, req).await?.map_err(|r| {
-        let (body, delay) = openai_error(r.status, &r.body);
+        let (body, delay) = openai_error(r.status, &r.body, call.provider.retry.max_retry_after);
         UpstreamError::Status {
             status: r.status,
             body: body.to_bytes(),

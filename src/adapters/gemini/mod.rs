@@ -49,7 +49,8 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
         req = req.header("x-goog-api-key", key.expose());
     }
     transport::send(call, req).await?.map_err(|r| {
-        let (body, retry_delay) = openai_error(r.status, &r.body);
+        let (body, retry_delay) =
+            openai_error(r.status, &r.body, call.provider.retry.max_retry_after);
         UpstreamError::Status {
             status: r.status,
             body: body.to_bytes(),
@@ -60,7 +61,11 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
 
 /// Gemini's `{"error":{"code","message","status","details"}}` as OpenAI's
 /// `{"error":{"message","type","param","code"}}`, plus a `RetryInfo.retryDelay` if present.
-pub(crate) fn openai_error(status: StatusCode, raw: &[u8]) -> (ErrorBody, Option<Duration>) {
+pub(crate) fn openai_error(
+    status: StatusCode,
+    raw: &[u8],
+    max_wait: Duration,
+) -> (ErrorBody, Option<Duration>) {
     let parsed: Value = serde_json::from_slice(raw).unwrap_or_default();
     // the non-SSE streaming method wraps errors in an array
     let err = match &parsed {
@@ -86,10 +91,7 @@ pub(crate) fn openai_error(status: StatusCode, raw: &[u8]) -> (ErrorBody, Option
     let retry_delay = err["details"].as_array().and_then(|d| {
         d.iter().find_map(|x| {
             let s = x["retryDelay"].as_str()?.strip_suffix('s')?;
-            s.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .map(Duration::from_secs_f64)
+            transport::seconds(s.parse::<f64>().ok()?, max_wait)
         })
     });
     (ErrorBody::new(message, kind, None, code), retry_delay)
@@ -133,7 +135,11 @@ pub(crate) async fn chat_stream(call: &Call<'_>) -> Result<EventStream, Upstream
     let resp = send(call, true).await?;
     let (id, call_prefix) = ids();
     let translator = Translator::new(id, unix_now(), call.model.upstream.to_string(), call_prefix);
-    Ok(driver::drive(resp, call.provider.idle_timeout, translator))
+    Ok(driver::drive(
+        resp,
+        driver::Limits::of(call.provider),
+        translator,
+    ))
 }
 
 #[cfg(test)]
@@ -141,17 +147,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const MAX: Duration = Duration::from_secs(300);
+
     #[test]
     fn converts_errors_to_openai_shape_with_retry_delay() {
         let raw = br#"{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"22s"}]}}"#;
-        let (body, wait) = openai_error(StatusCode::TOO_MANY_REQUESTS, raw);
+        let (body, wait) = openai_error(StatusCode::TOO_MANY_REQUESTS, raw, MAX);
         let v = serde_json::to_value(&body).unwrap();
         assert_eq!(
             v,
             json!({"error":{"message":"Quota exceeded","type":"rate_limit_error","param":null,"code":"resource_exhausted"}})
         );
         assert_eq!(wait, Some(Duration::from_secs(22)));
-        let (body, wait) = openai_error(StatusCode::BAD_GATEWAY, b"<html>oops");
+        let (body, wait) = openai_error(StatusCode::BAD_GATEWAY, b"<html>oops", MAX);
         let v = serde_json::to_value(&body).unwrap();
         assert_eq!(v["error"]["type"], "server_error");
         assert!(v["error"]["message"].as_str().unwrap().contains("oops"));
@@ -159,6 +167,7 @@ mod tests {
         let (body, _) = openai_error(
             StatusCode::BAD_REQUEST,
             br#"[{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}]"#,
+            MAX,
         );
         let v = serde_json::to_value(&body).unwrap();
         assert_eq!(v["error"]["code"], "invalid_argument");

@@ -1,0 +1,147 @@
+//! Serves the apps until shutdown: header reads and idle keep-alive connections are bounded,
+//! open requests and streams get a grace period, then a hard deadline after which whatever is
+//! still open is closed and the process exits, having flushed the ledger.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use super::{app, ops_app};
+use crate::state::AppState;
+
+/// The longest a shutdown waits for budget settlements still in flight.
+const SETTLE_GRACE: Duration = Duration::from_secs(5);
+
+/// Starts the state's background tasks and serves [`app`] on `listener` (and the ops app on
+/// `ops_listen`, when configured) until `shutdown` resolves. Then it stops accepting, lets
+/// open requests finish for the grace period (streams still open after it end with an error
+/// event), closes what is left after the shutdown deadline, and flushes the ledger; every
+/// request cut short still leaves its ledger line.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    state.start_background();
+    let settings = state.live().config.server.clone();
+    let ops = match &settings.ops_listen {
+        Some(addr) => {
+            let l = TcpListener::bind(addr).await?;
+            let bound = l.local_addr()?;
+            state.set_ops_addr(bound);
+            tracing::info!(%bound, "operational endpoints listening without a key");
+            Some(l)
+        }
+        None => None,
+    };
+    let builder = builder(settings.header_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut conns = JoinSet::new();
+    let main = app(Arc::clone(&state));
+    let ops_router = ops_app(Arc::clone(&state));
+    tokio::pin!(shutdown);
+    loop {
+        while conns.try_join_next().is_some() {}
+        let (accepted, router) = tokio::select! {
+            () = &mut shutdown => break,
+            a = listener.accept() => (a, &main),
+            a = accept(ops.as_ref()) => (a, &ops_router),
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                let svc = TowerToHyperService::new(router.clone());
+                let conn = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .into_owned();
+                let watched = graceful.watch(conn);
+                conns.spawn(async move {
+                    if let Err(e) = watched.await {
+                        tracing::debug!(error = %e, "connection closed with an error");
+                    }
+                });
+            }
+            // e.g. too many open files: keep serving the connections already open
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop((listener, ops));
+    close(
+        &state,
+        graceful,
+        conns,
+        settings.shutdown_grace,
+        settings.shutdown_deadline,
+    )
+    .await;
+    Ok(())
+}
+
+/// HTTP/1.1 and HTTP/2 with bounded header reads; on HTTP/1.1 the same bound closes a
+/// keep-alive connection that sends no next request.
+fn builder(header_timeout: Duration) -> Builder<TokioExecutor> {
+    let mut b = Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    b.http2().timer(TokioTimer::new());
+    b
+}
+
+/// The next connection on `listener`, or never when there is none.
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The shutdown after accepting stopped: grace, deadline, settlements, ledger.
+async fn close(
+    state: &Arc<AppState>,
+    graceful: GracefulShutdown,
+    mut conns: JoinSet<()>,
+    grace: Duration,
+    deadline: Duration,
+) {
+    let timer = Arc::clone(state);
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        tracing::warn!("shutdown grace period over; ending open streams");
+        timer.end_grace();
+    });
+    if tokio::time::timeout(grace + deadline, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = conns.len(),
+            "connections still open after the shutdown deadline; closing them"
+        );
+    }
+    // aborting drops each request still running, which writes its ledger line
+    conns.shutdown().await;
+    // budget settlements of the last requests, and spend queued during a Redis outage, land
+    // before exit so shared spend loses nothing
+    let left = state.limiter.settling.wait(SETTLE_GRACE).await;
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "budget settlements still running at exit; their holds will lapse"
+        );
+    }
+    state.limiter.flush_pending().await;
+    state.ledger.flush().await;
+}
