@@ -1,9 +1,7 @@
 //! Rate limits per user (the key's tier), per team and global: token buckets, 429 with
 //! `Retry-After`, and OpenAI's `x-ratelimit-*` headers on every answer.
 
-mod common;
-
-use common::{assert_openai_error, chat, header, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, header, Harness, Upstream};
 use switchyard::config::sha256_hex;
 
 const POLICY: &str = r#"

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod browser;
+mod own_process;
+
+pub use own_process::own_process;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,11 +1,9 @@
 //! Policy guardrails through the router: input rules refuse a request before any upstream sees
 //! it; output rules redact answers, whole or streamed, even when a match is split across chunks.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     assert_openai_error, chat, chat_stream, header, sse_content, sse_data, Harness, Upstream,
 };
 use serde_json::{json, Value};

@@ -3,11 +3,9 @@
 //! Recovery uses short real times (tokio's paused clock cannot drive real sockets); the pure
 //! state machine is unit-tested with paused time in src/dispatch/breaker.rs.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{assert_openai_error, chat, chat_stream, header, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, chat_stream, header, Harness, Upstream};
 use serde_json::json;
 use switchyard::sim::Behavior;
 

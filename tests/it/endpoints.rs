@@ -1,9 +1,7 @@
 //! `/v1/completions` and `/v1/embeddings`: routed by policy rules (which can match the endpoint),
 //! with keys, retries and failover as for chat, priced in the ledger, listed in `/v1/models`.
 
-mod common;
-
-use common::{assert_openai_error, sse_data, Harness, Upstream};
+use crate::common::{assert_openai_error, sse_data, Harness, Upstream};
 use serde_json::{json, Value};
 use switchyard::sim::Behavior;
 

@@ -2,14 +2,12 @@
 //! naming the budget and its reset, `degrade` to the cheapest candidates, warning webhooks,
 //! and spend rebuilt from the ledger after a restart.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::{assert_openai_error, chat, header, Harness, Upstream};
 use axum::routing::post;
 use axum::Json;
-use common::{assert_openai_error, chat, header, Harness, Upstream};
 use serde_json::Value;
 use switchyard::config::sha256_hex;
 

@@ -1,8 +1,6 @@
 //! Retries per candidate and failover across candidates and groups.
 
-mod common;
-
-use common::{assert_openai_error, chat, closed_port_url, header, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, closed_port_url, header, Harness, Upstream};
 use serde_json::{json, Value};
 use switchyard::sim::Behavior;
 

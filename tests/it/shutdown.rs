@@ -1,11 +1,9 @@
 //! Graceful shutdown: open streams finish during the grace period, streams past it end with an
 //! error event, and every request (including ones a client abandoned) leaves a ledger line.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{chat, chat_stream, content_chunks, sse_data, Harness, Upstream};
+use crate::common::{chat, chat_stream, content_chunks, sse_data, Harness, Upstream};
 use switchyard::sim::SimSettings;
 
 const POLICY: &str = "name: p\naliases: [auto]\nbaseline: slow/slow-1\nrules:\n  - name: all\n    route: [slow/slow-1]\n";

@@ -1,10 +1,8 @@
 //! Adapter conformance: one set of cases run through the router against every wire API's sim.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     assert_openai_error, chat, chat_stream, header, sim_prompt_tokens, sse_content, sse_data,
     Harness, Upstream,
 };

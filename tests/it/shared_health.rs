@@ -1,12 +1,10 @@
 //! Breaker openings and key cooldowns travel between two router instances through Redis
 //! (needs Redis on 127.0.0.1:6379).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Harness, Upstream};
+use crate::common::{Harness, Upstream};
 use redis::AsyncCommands;
 use switchyard::config::{OnUnavailable, StateSettings};
 use switchyard::dispatch::breaker::BreakerState;

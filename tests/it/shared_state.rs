@@ -2,11 +2,9 @@
 //! across both under 200 concurrent requests, a new instance loses no spend, the response
 //! cache is shared, and an unreachable Redis means local counters (or 503 when fail-closed).
 
-mod common;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::{assert_openai_error, chat, header, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, header, Harness, Upstream};
 use serde_json::Value;
 use std::time::SystemTime;
 

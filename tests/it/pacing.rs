@@ -1,12 +1,10 @@
 //! Key pacing: a provider's per-key rpm is respected under twice that load, by waiting in the
 //! queue or by moving on to the next candidate, so the provider sends no 429s.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{assert_openai_error, chat, header, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, header, Harness, Upstream};
 use reqwest::StatusCode;
 use switchyard::dispatch::health::lock;
 

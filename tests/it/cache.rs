@@ -1,12 +1,10 @@
 //! The response cache through the router: which requests it answers, what a hit sends (whole
 //! or replayed as SSE), what the ledger says a hit saved, and what is never stored.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{chat_stream, header, sse_content, sse_data, Harness, Upstream};
 use bytes::Bytes;
-use common::{chat_stream, header, sse_content, sse_data, Harness, Upstream};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

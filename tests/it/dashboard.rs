@@ -1,16 +1,15 @@
 //! The live dashboard in real headless Chromium: after known traffic its numbers match `/metrics/json`.
-//! One test function, because the Prometheus recorder is process-wide.
-
-mod common;
+//! One test function, run in a process of its own (`common::own_process`), because the
+//! Prometheus recorder is process-wide.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::browser::{
+use crate::common::browser::{
     attr, chromium, close, dump_dom, metric, metric_f64, quantile, samples, sum, CHROMIUM,
 };
-use common::{chat, chat_stream, Harness, Upstream};
+use crate::common::{chat, chat_stream, Harness, Upstream};
 use serde_json::{json, Value};
 use switchyard::sim::Behavior;
 
@@ -46,7 +45,14 @@ fn screenshot_path() -> PathBuf {
     target.join("test-output").join("dashboard.png")
 }
 
+/// The body below, alone in a process: it asserts exact totals of the process-wide recorder.
+#[test]
+fn dashboard_shows_the_numbers_metrics_json_reports_in_own_process() {
+    crate::common::own_process("dashboard::dashboard_shows_the_numbers_metrics_json_reports");
+}
+
 #[tokio::test]
+#[ignore = "runs in its own process: see common::own_process"]
 async fn dashboard_shows_the_numbers_metrics_json_reports() {
     let h = Harness::start(
         vec![

@@ -1,13 +1,11 @@
 //! The dashboard's cache and budget cards against `/metrics/json` (a process of its own: the
 //! metrics recorder is process-wide).
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::browser::{attr, close, dump_dom, metric_f64, samples, CHROMIUM};
-use common::{chat, header, Harness, Upstream};
+use crate::common::browser::{attr, close, dump_dom, metric_f64, samples, CHROMIUM};
+use crate::common::{chat, header, Harness, Upstream};
 use serde_json::Value;
 
 const POLICY: &str = r#"
@@ -19,7 +17,16 @@ rules:
     route: [cheap/mini]
 "#;
 
+/// The body below, alone in a process: it asserts exact totals of the process-wide recorder.
+#[test]
+fn cache_and_budget_cards_show_hit_rate_and_global_spend_in_own_process() {
+    crate::common::own_process(
+        "dashboard_cards::cache_and_budget_cards_show_hit_rate_and_global_spend",
+    );
+}
+
 #[tokio::test]
+#[ignore = "runs in its own process: see common::own_process"]
 async fn cache_and_budget_cards_show_hit_rate_and_global_spend() {
     let h = Harness::start_with_server(
         vec![

@@ -1,10 +1,8 @@
 //! Key rotation: round-robin order, 429 cooldowns (Retry-After or cooldown_ms), rejoining.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{assert_openai_error, chat, header, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, header, Harness, Upstream};
 use serde_json::json;
 use switchyard::sim::Behavior;
 

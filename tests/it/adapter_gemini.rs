@@ -1,8 +1,6 @@
 //! Conformance of the native Gemini adapter against the Gemini-wire sim, through the real router.
 
-mod common;
-
-use common::{assert_openai_error, chat, chat_stream, header, sse_data, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, chat_stream, header, sse_data, Harness, Upstream};
 use serde_json::{json, Value};
 use switchyard::sim::{spawn_gemini, Behavior, SimControl, SimSettings, SimUpstream};
 

@@ -1,8 +1,6 @@
 //! Gemini embeddings (`batchEmbedContents`) through the real router, against the Gemini-wire sim.
 
-mod common;
-
-use common::{assert_openai_error, Harness, Upstream};
+use crate::common::{assert_openai_error, Harness, Upstream};
 use serde_json::{json, Value};
 use switchyard::sim::{spawn_gemini, Behavior, SimControl, SimSettings, SimUpstream};
 use switchyard::tokens::{self, Encoding};

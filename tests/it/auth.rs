@@ -1,9 +1,7 @@
 //! Virtual keys: Bearer auth as the OpenAI SDKs send it, 401s in OpenAI's shape that never
 //! echo the key, tenants in the ledger, revoked keys, and the admin key on /admin/*.
 
-mod common;
-
-use common::{assert_openai_error, chat, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, Harness, Upstream};
 use switchyard::config::sha256_hex;
 
 const POLICY: &str = r#"

@@ -1,8 +1,6 @@
 //! Client-facing errors: right status, OpenAI's error shape, useful messages.
 
-mod common;
-
-use common::{assert_openai_error, chat, header, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, header, Harness, Upstream};
 use serde_json::json;
 use switchyard::sim::Behavior;
 

@@ -1,10 +1,8 @@
 //! Routing: weights, rule matching, concrete models, body passthrough and the model list.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{chat, header, Harness, Upstream};
+use crate::common::{chat, header, Harness, Upstream};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 

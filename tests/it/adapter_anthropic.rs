@@ -1,8 +1,6 @@
 //! Conformance of the Anthropic Messages adapter, through the router, against an Anthropic-wire sim.
 
-mod common;
-
-use common::{
+use crate::common::{
     assert_openai_error, chat, chat_stream, header, sse_content, sse_data, Harness, Upstream,
 };
 use serde_json::{json, Value};
@@ -80,7 +78,7 @@ async fn plain_chat_with_system_prompt_and_usage() {
     );
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     // sim: user tokens as input, system tokens (ceil(14/4)+4 = 8) as cache reads
-    let input = common::sim_prompt_tokens(&["hello there router"]);
+    let input = crate::common::sim_prompt_tokens(&["hello there router"]);
     assert_eq!(v["usage"]["prompt_tokens"], input + 8);
     assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 8);
     assert_eq!(v["usage"]["completion_tokens"], 16);

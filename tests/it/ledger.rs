@@ -1,10 +1,8 @@
 //! The usage ledger: every field of a line, cost and saving arithmetic, failures, concurrency.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{chat, header, sim_prompt_tokens, Harness, Upstream};
+use crate::common::{chat, header, sim_prompt_tokens, Harness, Upstream};
 use serde_json::json;
 use switchyard::sim::Behavior;
 

@@ -1,8 +1,6 @@
 //! Health endpoints under a healthy and a failing upstream; none of them calls an upstream.
 
-mod common;
-
-use common::{chat, Harness, Upstream};
+use crate::common::{chat, Harness, Upstream};
 use serde_json::json;
 use switchyard::sim::Behavior;
 

@@ -1,10 +1,8 @@
 //! Streaming: SSE passthrough, include_usage, failover before the first byte, error event after.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     chat, chat_stream, content_chunks, header, sim_prompt_tokens, sse_content, sse_data, Harness,
     Upstream,
 };
@@ -175,7 +173,7 @@ async fn cut_after_first_content_ends_with_error_event_and_no_done() {
     assert!(!events.iter().any(|e| e == "[DONE]"), "no [DONE]: {text}");
     assert_eq!(content_chunks(&events), 3, "{text}");
     let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
-    let err = common::assert_openai_error(&last);
+    let err = crate::common::assert_openai_error(&last);
     assert_eq!(err["code"], "stream_interrupted");
     assert_eq!(h.calls("b"), 0, "no failover once content was sent");
 

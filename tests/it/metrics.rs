@@ -1,11 +1,10 @@
 //! Metrics after a known sequence of requests: parse the exposition text and check the numbers.
-//! One test function, because the Prometheus recorder is process-wide.
-
-mod common;
+//! One test function, run in a process of its own (`common::own_process`), because the
+//! Prometheus recorder is process-wide.
 
 use std::collections::HashMap;
 
-use common::{chat, chat_stream, Harness, Upstream};
+use crate::common::{chat, chat_stream, Harness, Upstream};
 use serde_json::{json, Value};
 use switchyard::sim::Behavior;
 
@@ -27,7 +26,14 @@ fn sample(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The body below, alone in a process: it asserts exact totals of the process-wide recorder.
+#[test]
+fn metrics_follow_a_known_sequence_of_requests_in_own_process() {
+    crate::common::own_process("metrics::metrics_follow_a_known_sequence_of_requests");
+}
+
 #[tokio::test]
+#[ignore = "runs in its own process: see common::own_process"]
 async fn metrics_follow_a_known_sequence_of_requests() {
     let up = Upstream::new("up", &["small", "big"])
         .price("small", 1.0, 2.0)
