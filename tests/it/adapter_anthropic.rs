@@ -33,7 +33,7 @@ async fn start(attempts: u32, keys: &[&str], fallback: bool) -> (Harness, SimCon
     } else {
         "[ant/claude-x]"
     };
-    let h = Harness::start(ups, &policy(route)).await;
+    let h = Harness::builder(ups).policy(&policy(route)).start().await;
     (h, sim.control(), sim)
 }
 

@@ -26,13 +26,12 @@ async fn setup(g: Upstream, route: &str) -> Setup {
     let policy = format!(
         "name: default\naliases: [auto]\nbaseline: g/gemini-test\nrules:\n  - name: all\n    route: {route}\n"
     );
-    let h = Harness::start(
-        vec![
-            g.base_url(&url).wire("gemini"),
-            Upstream::new("b", &["b-1"]),
-        ],
-        &policy,
-    )
+    let h = Harness::builder(vec![
+        g.base_url(&url).wire("gemini"),
+        Upstream::new("b", &["b-1"]),
+    ])
+    .policy(&policy)
+    .start()
     .await;
     Setup { h, gemini }
 }

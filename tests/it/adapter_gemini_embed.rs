@@ -43,20 +43,19 @@ async fn setup() -> Setup {
         .await
         .expect("spawn gemini sim");
     let url = format!("http://{}/v1beta", gemini.addr());
-    let h = Harness::start(
-        vec![
-            Upstream::new("g", &["gem-embed"])
-                .price("gem-embed", 0.15, 0.0)
-                .endpoints("gem-embed", "[embeddings]")
-                .keys(&["gk-1"])
-                .base_url(&url)
-                .wire("gemini"),
-            Upstream::new("b", &["b-1", "b-emb"])
-                .price("b-emb", 0.5, 0.0)
-                .endpoints("b-emb", "[embeddings]"),
-        ],
-        POLICY,
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("g", &["gem-embed"])
+            .price("gem-embed", 0.15, 0.0)
+            .endpoints("gem-embed", "[embeddings]")
+            .keys(&["gk-1"])
+            .base_url(&url)
+            .wire("gemini"),
+        Upstream::new("b", &["b-1", "b-emb"])
+            .price("b-emb", 0.5, 0.0)
+            .endpoints("b-emb", "[embeddings]"),
+    ])
+    .policy(POLICY)
+    .start()
     .await;
     Setup { h, gemini }
 }

@@ -31,13 +31,12 @@ async fn start() -> Harness {
         "auth:\n  mode: keys\n  admin_key_sha256: {}\ntiers:\n  pro: {{rpm: 1000}}\n",
         sha256_hex(ADMIN)
     );
-    Harness::start_with_keys(
-        vec![Upstream::new("alpha", &["a-1"])],
-        POLICY,
-        Some(&server),
-        Some(&keys_file()),
-    )
-    .await
+    Harness::builder(vec![Upstream::new("alpha", &["a-1"])])
+        .policy(POLICY)
+        .server(&server)
+        .keys(&keys_file())
+        .start()
+        .await
 }
 
 async fn post(h: &Harness, key: Option<&str>) -> (u16, serde_json::Value) {

@@ -31,13 +31,12 @@ fn fail() -> Behavior {
 }
 
 async fn harness(threshold: u32, success: u32, recovery_ms: u64) -> Harness {
-    Harness::start(
-        vec![
-            Upstream::new("flaky", &["f-1"]).breaker(threshold, recovery_ms, success),
-            Upstream::new("steady", &["s-1"]),
-        ],
-        POLICY,
-    )
+    Harness::builder(vec![
+        Upstream::new("flaky", &["f-1"]).breaker(threshold, recovery_ms, success),
+        Upstream::new("steady", &["s-1"]),
+    ])
+    .policy(POLICY)
+    .start()
     .await
 }
 
@@ -154,15 +153,14 @@ async fn failed_probe_reopens_the_breaker() {
 #[tokio::test]
 async fn half_open_allows_one_probe_at_a_time() {
     let h = std::sync::Arc::new(
-        Harness::start(
-            vec![
-                Upstream::new("flaky", &["f-1"])
-                    .breaker(1, RECOVERY_MS, 1)
-                    .first_byte_ms(800),
-                Upstream::new("steady", &["s-1"]),
-            ],
-            POLICY,
-        )
+        Harness::builder(vec![
+            Upstream::new("flaky", &["f-1"])
+                .breaker(1, RECOVERY_MS, 1)
+                .first_byte_ms(800),
+            Upstream::new("steady", &["s-1"]),
+        ])
+        .policy(POLICY)
+        .start()
         .await,
     );
     open(&h, 1).await;
@@ -187,9 +185,9 @@ async fn half_open_allows_one_probe_at_a_time() {
 
 #[tokio::test]
 async fn only_candidate_with_open_breaker_gives_503_without_calling() {
-    let h = Harness::start(
-        vec![Upstream::new("flaky", &["f-1"]).breaker(2, 60_000, 1)],
-        r#"
+    let h = Harness::builder(vec![Upstream::new("flaky", &["f-1"]).breaker(2, 60_000, 1)])
+        .policy(
+            r#"
 name: default
 aliases: [auto]
 baseline: flaky/f-1
@@ -197,8 +195,9 @@ rules:
   - name: all
     route: [flaky/f-1]
 "#,
-    )
-    .await;
+        )
+        .start()
+        .await;
     h.sim("flaky").set_behavior(fail());
     for _ in 0..2 {
         let (status, _, body) = h.post_chat(chat("auto", "hi")).await;
@@ -241,15 +240,14 @@ async fn rate_limits_and_client_errors_do_not_trip_the_breaker() {
 
 #[tokio::test]
 async fn retries_within_one_request_count_toward_the_threshold() {
-    let h = Harness::start(
-        vec![
-            Upstream::new("flaky", &["f-1"])
-                .attempts(3)
-                .breaker(3, 60_000, 1),
-            Upstream::new("steady", &["s-1"]),
-        ],
-        POLICY,
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("flaky", &["f-1"])
+            .attempts(3)
+            .breaker(3, 60_000, 1),
+        Upstream::new("steady", &["s-1"]),
+    ])
+    .policy(POLICY)
+    .start()
     .await;
     h.sim("flaky").set_behavior(fail());
     let (_, headers, _) = h.post_chat(chat("auto", "hi")).await;
@@ -278,13 +276,12 @@ async fn stream_cut_after_first_byte_counts_against_the_breaker() {
 
 #[tokio::test]
 async fn probe_answered_with_400_releases_the_probe_slot() {
-    let h = Harness::start(
-        vec![
-            Upstream::new("flaky", &["f-1"]).breaker(1, 2_000, 1),
-            Upstream::new("steady", &["s-1"]),
-        ],
-        POLICY,
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("flaky", &["f-1"]).breaker(1, 2_000, 1),
+        Upstream::new("steady", &["s-1"]),
+    ])
+    .policy(POLICY)
+    .start()
     .await;
     open(&h, 1).await;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
@@ -304,15 +301,14 @@ async fn probe_answered_with_400_releases_the_probe_slot() {
 
 #[tokio::test]
 async fn skipping_for_cooling_keys_does_not_consume_the_probe() {
-    let h = Harness::start(
-        vec![
-            Upstream::new("flaky", &["f-1", "f-2"])
-                .keys(&["sk-a", "sk-b"])
-                .breaker(1, 1_500, 1),
-            Upstream::new("steady", &["s-1"]),
-        ],
-        POLICY,
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("flaky", &["f-1", "f-2"])
+            .keys(&["sk-a", "sk-b"])
+            .breaker(1, 1_500, 1),
+        Upstream::new("steady", &["s-1"]),
+    ])
+    .policy(POLICY)
+    .start()
     .await;
     // f-1's breaker opens (key sk-a used).
     open(&h, 1).await;

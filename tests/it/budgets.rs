@@ -53,13 +53,12 @@ async fn spent(h: &Harness) -> f64 {
 
 #[tokio::test]
 async fn a_spent_budget_refuses_with_which_budget_and_when_it_resets() {
-    let h = Harness::start_with_keys(
-        upstreams(),
-        &policy("refuse"),
-        Some(&server(0.2, "")),
-        Some(&keys()),
-    )
-    .await;
+    let h = Harness::builder(upstreams())
+        .policy(&policy("refuse"))
+        .server(&server(0.2, ""))
+        .keys(&keys())
+        .start()
+        .await;
     let mut refused = None;
     for _ in 0..20 {
         let (status, headers, v) = h.post_chat_as(KEY, ask()).await;
@@ -89,13 +88,12 @@ async fn a_spent_budget_refuses_with_which_budget_and_when_it_resets() {
 
 #[tokio::test]
 async fn degrade_routes_to_the_cheapest_candidate_once_spent() {
-    let h = Harness::start_with_keys(
-        upstreams(),
-        &policy("degrade"),
-        Some(&server(0.15, "")),
-        Some(&keys()),
-    )
-    .await;
+    let h = Harness::builder(upstreams())
+        .policy(&policy("degrade"))
+        .server(&server(0.15, ""))
+        .keys(&keys())
+        .start()
+        .await;
     let mut providers = Vec::new();
     for _ in 0..12 {
         let (status, headers, v) = h.post_chat_as(KEY, ask()).await;
@@ -130,13 +128,12 @@ async fn crossing_the_warning_and_the_limit_posts_to_the_webhook_once_each() {
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let extra = format!("  warn_at: 0.5\n  webhook: {hook}\n");
-    let h = Harness::start_with_keys(
-        upstreams(),
-        &policy("refuse"),
-        Some(&server(0.2, &extra)),
-        Some(&keys()),
-    )
-    .await;
+    let h = Harness::builder(upstreams())
+        .policy(&policy("refuse"))
+        .server(&server(0.2, &extra))
+        .keys(&keys())
+        .start()
+        .await;
     for _ in 0..20 {
         if h.post_chat_as(KEY, ask()).await.0 == 429 {
             break;
@@ -165,13 +162,12 @@ async fn crossing_the_warning_and_the_limit_posts_to_the_webhook_once_each() {
 
 #[tokio::test]
 async fn a_restart_rebuilds_spend_from_the_ledger() {
-    let mut h = Harness::start_with_keys(
-        upstreams(),
-        &policy("refuse"),
-        Some(&server(0.2, "")),
-        Some(&keys()),
-    )
-    .await;
+    let mut h = Harness::builder(upstreams())
+        .policy(&policy("refuse"))
+        .server(&server(0.2, ""))
+        .keys(&keys())
+        .start()
+        .await;
     loop {
         let (status, _, _) = h.post_chat_as(KEY, ask()).await;
         if status == 429 {

@@ -31,7 +31,7 @@ async fn harness() -> Harness {
         .price("big", 10.0, 20.0)
         .price("emb", 0.5, 0.0)
         .endpoints("emb", "[embeddings]");
-    Harness::start(vec![up], POLICY).await
+    Harness::builder(vec![up]).policy(POLICY).start().await
 }
 
 /// POSTs `body` (JSON text, sent as is) to `path` with extra headers; the raw answer.
@@ -343,7 +343,7 @@ async fn a_hit_keeps_the_usage_the_router_counted_for_an_upstream_that_reported_
         .base_url(&url)
         .wire("gemini");
     let policy = "name: default\naliases: [auto]\nbaseline: g/gem-embed\nrules:\n  - name: v\n    route: [g/gem-embed]\n";
-    let h = Harness::start(vec![up], policy).await;
+    let h = Harness::builder(vec![up]).policy(policy).start().await;
     let body = r#"{"model":"auto","input":"alpha"}"#;
     let (status, hdrs, first) = send(&h, "/v1/embeddings", body, &[]).await;
     assert_eq!(

@@ -264,7 +264,10 @@ impl Case {
         let policy = format!(
             "name: default\naliases: [auto]\nbaseline: {PRIMARY}\nrules:\n  - name: all\n    route: {route}\n"
         );
-        let h = Harness::start(vec![p, Upstream::new("fb", &["fb-1"])], &policy).await;
+        let h = Harness::builder(vec![p, Upstream::new("fb", &["fb-1"])])
+            .policy(&policy)
+            .start()
+            .await;
         Self { h, sim }
     }
 

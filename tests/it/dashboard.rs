@@ -54,16 +54,15 @@ fn dashboard_shows_the_numbers_metrics_json_reports_in_own_process() {
 #[tokio::test]
 #[ignore = "runs in its own process: see common::own_process"]
 async fn dashboard_shows_the_numbers_metrics_json_reports() {
-    let h = Harness::start(
-        vec![
-            Upstream::new("cheap", &["mini"]).price("mini", 0.5, 1.5),
-            Upstream::new("premium", &["large"]).price("large", 10.0, 30.0),
-            Upstream::new("flaky", &["f"])
-                .price("f", 2.0, 6.0)
-                .breaker(1, 600_000, 1),
-        ],
-        POLICY,
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("cheap", &["mini"]).price("mini", 0.5, 1.5),
+        Upstream::new("premium", &["large"]).price("large", 10.0, 30.0),
+        Upstream::new("flaky", &["f"])
+            .price("f", 2.0, 6.0)
+            .breaker(1, 600_000, 1),
+    ])
+    .policy(POLICY)
+    .start()
     .await;
 
     // The page and its assets are served from the binary with the right content types.

@@ -28,14 +28,13 @@ fn cache_and_budget_cards_show_hit_rate_and_global_spend_in_own_process() {
 #[tokio::test]
 #[ignore = "runs in its own process: see common::own_process"]
 async fn cache_and_budget_cards_show_hit_rate_and_global_spend() {
-    let h = Harness::start_with_server(
-        vec![
-            Upstream::new("cheap", &["mini"]).price("mini", 500.0, 1500.0),
-            Upstream::new("premium", &["large"]).price("large", 1000.0, 3000.0),
-        ],
-        POLICY,
-        Some("global: {daily_usd: 10}\n"),
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("cheap", &["mini"]).price("mini", 500.0, 1500.0),
+        Upstream::new("premium", &["large"]).price("large", 1000.0, 3000.0),
+    ])
+    .policy(POLICY)
+    .server("global: {daily_usd: 10}\n")
+    .start()
     .await;
     let mut body = chat("auto", "What is the capital of France?");
     body["temperature"] = 0.into();

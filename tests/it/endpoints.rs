@@ -34,7 +34,7 @@ fn upstreams() -> Vec<Upstream> {
 
 #[tokio::test]
 async fn legacy_completion_is_classified_routed_and_priced() {
-    let h = Harness::start(upstreams(), POLICY).await;
+    let h = Harness::builder(upstreams()).policy(POLICY).start().await;
     let (status, headers, body) = h
         .post_raw(
             "/v1/completions",
@@ -62,7 +62,7 @@ async fn legacy_completion_is_classified_routed_and_priced() {
 
 #[tokio::test]
 async fn streamed_legacy_completion_relays_text_chunks() {
-    let h = Harness::start(upstreams(), POLICY).await;
+    let h = Harness::builder(upstreams()).policy(POLICY).start().await;
     let resp = h
         .client
         .post(h.url("/v1/completions"))
@@ -94,7 +94,7 @@ async fn streamed_legacy_completion_relays_text_chunks() {
 
 #[tokio::test]
 async fn embeddings_route_by_endpoint_rule_and_fail_over_within_the_group() {
-    let h = Harness::start(upstreams(), POLICY).await;
+    let h = Harness::builder(upstreams()).policy(POLICY).start().await;
     let body = json!({"model": "embed", "input": ["alpha", "beta"], "dimensions": 4, "encoding_format": "float"});
     let (status, headers, reply) = h
         .post_raw("/v1/embeddings", serde_json::to_vec(&body).unwrap())
@@ -139,7 +139,7 @@ async fn embeddings_route_by_endpoint_rule_and_fail_over_within_the_group() {
 
 #[tokio::test]
 async fn wrong_endpoint_for_a_model_and_bad_inputs_are_clear_400s() {
-    let h = Harness::start(upstreams(), POLICY).await;
+    let h = Harness::builder(upstreams()).policy(POLICY).start().await;
     let (status, _, body) = h
         .post_raw(
             "/v1/embeddings",
@@ -169,7 +169,7 @@ async fn wrong_endpoint_for_a_model_and_bad_inputs_are_clear_400s() {
 
 #[tokio::test]
 async fn models_list_what_each_endpoint_can_reach() {
-    let h = Harness::start(upstreams(), POLICY).await;
+    let h = Harness::builder(upstreams()).policy(POLICY).start().await;
     let (_, list) = h.get("/v1/models").await;
     let find = |id: &str| {
         list["data"]

@@ -14,11 +14,12 @@ rules:
 "#;
 
 async fn harness() -> Harness {
-    Harness::start_with_server(
-        vec![Upstream::new("a", &["a-1", "a-small"]).context_window("a-small", 1_000)],
-        POLICY,
-        Some("max_body_bytes: 2048\n"),
-    )
+    Harness::builder(vec![
+        Upstream::new("a", &["a-1", "a-small"]).context_window("a-small", 1_000)
+    ])
+    .policy(POLICY)
+    .server("max_body_bytes: 2048\n")
+    .start()
     .await
 }
 
@@ -148,11 +149,10 @@ async fn context_window_too_small_is_400_or_skipped() {
 
 #[tokio::test]
 async fn all_failed_is_502_and_nothing_available_is_503() {
-    let h = Harness::start(
-        vec![Upstream::new("a", &["a-1"]).breaker(1, 60_000, 1)],
-        POLICY,
-    )
-    .await;
+    let h = Harness::builder(vec![Upstream::new("a", &["a-1"]).breaker(1, 60_000, 1)])
+        .policy(POLICY)
+        .start()
+        .await;
     h.sim("a").set_behavior(Behavior::Status {
         status: 500,
         body: json!({"error": {"message": "down", "type": "server_error", "param": null, "code": null}}),

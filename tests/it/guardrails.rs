@@ -45,7 +45,10 @@ const BEFORE: &str = "Your key is ";
 const AFTER: &str = " so keep it safe.";
 
 async fn harness(policy: &str) -> Harness {
-    Harness::start(vec![Upstream::new("up", &["small"])], policy).await
+    Harness::builder(vec![Upstream::new("up", &["small"])])
+        .policy(policy)
+        .start()
+        .await
 }
 
 /// `[BEFORE, KEY, AFTER]` joined, then cut at the given byte offsets into chunks.

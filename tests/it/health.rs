@@ -16,7 +16,10 @@ fn upstream() -> Upstream {
 
 #[tokio::test]
 async fn healthy_router_is_live_ready_and_detailed() {
-    let h = Harness::start(vec![upstream()], POLICY).await;
+    let h = Harness::builder(vec![upstream()])
+        .policy(POLICY)
+        .start()
+        .await;
     for path in ["/health", "/health/live", "/health/ready"] {
         let (status, body) = h.get(path).await;
         assert_eq!(status, 200, "{path}: {body}");
@@ -40,7 +43,10 @@ fn h_key_env() -> String {
 
 #[tokio::test]
 async fn failing_upstream_opens_breaker_and_router_is_not_ready() {
-    let h = Harness::start(vec![upstream()], POLICY).await;
+    let h = Harness::builder(vec![upstream()])
+        .policy(POLICY)
+        .start()
+        .await;
     h.sim("up").set_behavior(Behavior::Status {
         status: 500,
         body: json!({"error": {"message": "down"}}),

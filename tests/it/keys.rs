@@ -34,10 +34,11 @@ fn keys_of(h: &Harness, sim: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn keys_rotate_round_robin_across_requests() {
-    let h = Harness::start(
-        vec![Upstream::new("alpha", &["a-1"]).keys(&["sk-a", "sk-b"])],
-        POLICY,
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("alpha", &["a-1"]).keys(&["sk-a", "sk-b"])
+    ])
+    .policy(POLICY)
+    .start()
     .await;
     for _ in 0..4 {
         let (status, _, _) = h.post_chat(chat("auto", "hi")).await;
@@ -48,10 +49,11 @@ async fn keys_rotate_round_robin_across_requests() {
 
 #[tokio::test]
 async fn three_keys_rotate_in_order() {
-    let h = Harness::start(
-        vec![Upstream::new("alpha", &["a-1"]).keys(&["k1", "k2", "k3"])],
-        POLICY,
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("alpha", &["a-1"]).keys(&["k1", "k2", "k3"])
+    ])
+    .policy(POLICY)
+    .start()
     .await;
     for _ in 0..6 {
         h.post_chat(chat("auto", "hi")).await;
@@ -61,12 +63,11 @@ async fn three_keys_rotate_in_order() {
 
 #[tokio::test]
 async fn rate_limited_key_cools_for_retry_after_then_rejoins() {
-    let h = Harness::start(
-        vec![Upstream::new("alpha", &["a-1"])
-            .keys(&["sk-a", "sk-b"])
-            .attempts(2)],
-        POLICY,
-    )
+    let h = Harness::builder(vec![Upstream::new("alpha", &["a-1"])
+        .keys(&["sk-a", "sk-b"])
+        .attempts(2)])
+    .policy(POLICY)
+    .start()
     .await;
     h.sim("alpha").push_script([Behavior::RateLimited {
         retry_after_secs: 1,
@@ -105,13 +106,12 @@ async fn rate_limited_key_cools_for_retry_after_then_rejoins() {
 
 #[tokio::test]
 async fn rate_limit_without_retry_after_uses_cooldown_ms() {
-    let h = Harness::start(
-        vec![Upstream::new("alpha", &["a-1"])
-            .keys(&["sk-a", "sk-b"])
-            .attempts(2)
-            .cooldown_ms(60_000)],
-        POLICY,
-    )
+    let h = Harness::builder(vec![Upstream::new("alpha", &["a-1"])
+        .keys(&["sk-a", "sk-b"])
+        .attempts(2)
+        .cooldown_ms(60_000)])
+    .policy(POLICY)
+    .start()
     .await;
     // A bare 429 (no Retry-After header).
     h.sim("alpha").push_script([Behavior::Status {
@@ -134,12 +134,11 @@ async fn rate_limit_without_retry_after_uses_cooldown_ms() {
 #[tokio::test]
 async fn cooling_key_is_never_used_even_under_concurrency() {
     let h = std::sync::Arc::new(
-        Harness::start(
-            vec![Upstream::new("alpha", &["a-1"])
-                .keys(&["sk-a", "sk-b", "sk-c"])
-                .attempts(3)],
-            POLICY,
-        )
+        Harness::builder(vec![Upstream::new("alpha", &["a-1"])
+            .keys(&["sk-a", "sk-b", "sk-c"])
+            .attempts(3)])
+        .policy(POLICY)
+        .start()
         .await,
     );
     h.sim("alpha").push_script([Behavior::RateLimited {
@@ -172,13 +171,12 @@ async fn cooling_key_is_never_used_even_under_concurrency() {
 
 #[tokio::test]
 async fn all_keys_cooling_skips_provider_without_calling_it() {
-    let h = Harness::start(
-        vec![
-            Upstream::new("alpha", &["a-1"]).keys(&["sk-a"]),
-            Upstream::new("beta", &["b-1"]),
-        ],
-        POLICY_WITH_FALLBACK,
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("alpha", &["a-1"]).keys(&["sk-a"]),
+        Upstream::new("beta", &["b-1"]),
+    ])
+    .policy(POLICY_WITH_FALLBACK)
+    .start()
     .await;
     h.sim("alpha").push_script([Behavior::RateLimited {
         retry_after_secs: 60,
@@ -202,11 +200,10 @@ async fn all_keys_cooling_skips_provider_without_calling_it() {
 
 #[tokio::test]
 async fn all_keys_cooling_on_the_only_candidate_is_503() {
-    let h = Harness::start(
-        vec![Upstream::new("alpha", &["a-1"]).keys(&["sk-a"])],
-        POLICY,
-    )
-    .await;
+    let h = Harness::builder(vec![Upstream::new("alpha", &["a-1"]).keys(&["sk-a"])])
+        .policy(POLICY)
+        .start()
+        .await;
     h.sim("alpha").push_script([Behavior::RateLimited {
         retry_after_secs: 60,
     }]);
@@ -226,10 +223,11 @@ async fn all_keys_cooling_on_the_only_candidate_is_503() {
 
 #[tokio::test]
 async fn keys_are_sent_as_bearer_and_never_reach_the_ledger() {
-    let h = Harness::start(
-        vec![Upstream::new("alpha", &["a-1"]).keys(&["sk-very-secret-value"])],
-        POLICY,
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("alpha", &["a-1"]).keys(&["sk-very-secret-value"])
+    ])
+    .policy(POLICY)
+    .start()
     .await;
     let (status, headers, body) = h.post_chat(chat("auto", "hi")).await;
     assert_eq!(status, 200);

@@ -17,14 +17,13 @@ rules:
 "#;
 
 async fn harness() -> Harness {
-    Harness::start(
-        vec![
-            Upstream::new("cheap", &["c-1"]).price("c-1", 0.5, 2.0),
-            Upstream::new("premium", &["p-1"]).price("p-1", 10.0, 30.0),
-            Upstream::new("dear", &["d-1"]).price("d-1", 20.0, 60.0),
-        ],
-        POLICY,
-    )
+    Harness::builder(vec![
+        Upstream::new("cheap", &["c-1"]).price("c-1", 0.5, 2.0),
+        Upstream::new("premium", &["p-1"]).price("p-1", 10.0, 30.0),
+        Upstream::new("dear", &["d-1"]).price("d-1", 20.0, 60.0),
+    ])
+    .policy(POLICY)
+    .start()
     .await
 }
 
@@ -189,14 +188,13 @@ async fn failed_requests_cost_nothing_and_carry_their_outcome() {
 
 #[tokio::test]
 async fn oversized_body_is_recorded_too() {
-    let h = Harness::start_with_server(
-        vec![
-            Upstream::new("cheap", &["c-1"]),
-            Upstream::new("premium", &["p-1"]),
-        ],
-        POLICY,
-        Some("max_body_bytes: 2048\n"),
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("cheap", &["c-1"]),
+        Upstream::new("premium", &["p-1"]),
+    ])
+    .policy(POLICY)
+    .server("max_body_bytes: 2048\n")
+    .start()
     .await;
     let big = chat("auto", &"x".repeat(4096));
     let (status, headers, _) = h.post_chat(big).await;

@@ -40,7 +40,7 @@ async fn metrics_follow_a_known_sequence_of_requests() {
         .price("big", 10.0, 20.0)
         .attempts(1)
         .breaker(1, 60_000, 1);
-    let h = Harness::start(vec![up], POLICY).await;
+    let h = Harness::builder(vec![up]).policy(POLICY).start().await;
     for _ in 0..3 {
         let (status, _, _) = h.post_chat(chat("auto", "hello there")).await;
         assert_eq!(status, 200);

@@ -53,7 +53,12 @@ async fn drive(h: &Arc<Harness>) -> Vec<(StatusCode, String)> {
 #[tokio::test]
 async fn waiting_for_paced_keys_avoids_every_429() {
     let pacing = "{on_busy: wait, max_wait_ms: 60000}";
-    let h = Arc::new(Harness::start(vec![alpha(true)], &policy("[alpha/a-1]", pacing)).await);
+    let h = Arc::new(
+        Harness::builder(vec![alpha(true)])
+            .policy(&policy("[alpha/a-1]", pacing))
+            .start()
+            .await,
+    );
     let answers = drive(&h).await;
     let failed: Vec<_> = answers.iter().filter(|(s, _)| *s != 200).collect();
     assert!(failed.is_empty(), "failed: {failed:?}");
@@ -72,7 +77,12 @@ async fn waiting_for_paced_keys_avoids_every_429() {
 async fn moving_on_from_paced_keys_fails_over_without_429s() {
     let beta = Upstream::new("beta", &["b-1"]);
     let policy = policy("[alpha/a-1, beta/b-1]", "{on_busy: next}");
-    let h = Arc::new(Harness::start(vec![alpha(true), beta], &policy).await);
+    let h = Arc::new(
+        Harness::builder(vec![alpha(true), beta])
+            .policy(&policy)
+            .start()
+            .await,
+    );
     let answers = drive(&h).await;
     assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
     assert_eq!(
@@ -101,7 +111,12 @@ async fn moving_on_from_paced_keys_fails_over_without_429s() {
 
 #[tokio::test]
 async fn without_declared_limits_the_provider_answers_429() {
-    let h = Arc::new(Harness::start(vec![alpha(false)], &policy("[alpha/a-1]", "{}")).await);
+    let h = Arc::new(
+        Harness::builder(vec![alpha(false)])
+            .policy(&policy("[alpha/a-1]", "{}"))
+            .start()
+            .await,
+    );
     let answers = drive(&h).await;
     assert!(
         h.sim("alpha").rate_limited() > 0,
@@ -118,7 +133,12 @@ async fn one_used_key(rpm: u32, max_queue: usize, pacing: &str) -> Arc<Harness> 
         .key_limits(Some(rpm), None)
         .sim_key_rpm(rpm)
         .max_queue(max_queue);
-    let h = Arc::new(Harness::start(vec![u], &policy("[alpha/a-1]", pacing)).await);
+    let h = Arc::new(
+        Harness::builder(vec![u])
+            .policy(&policy("[alpha/a-1]", pacing))
+            .start()
+            .await,
+    );
     let (status, _, _) = h.post_chat(chat("auto", "hi")).await;
     assert_eq!(status, 200);
     h

@@ -28,13 +28,12 @@ async fn start(server_extra: &str) -> Harness {
         sha256_hex(CID)
     );
     let server = format!("auth:\n  mode: keys\ntiers:\n  small: {{rpm: 3}}\n{server_extra}");
-    Harness::start_with_keys(
-        vec![Upstream::new("alpha", &["a-1"])],
-        POLICY,
-        Some(&server),
-        Some(&keys),
-    )
-    .await
+    Harness::builder(vec![Upstream::new("alpha", &["a-1"])])
+        .policy(POLICY)
+        .server(&server)
+        .keys(&keys)
+        .start()
+        .await
 }
 
 #[tokio::test]
@@ -118,7 +117,10 @@ async fn global_token_limit_counts_prompt_tokens_and_reports_token_headers() {
 
 #[tokio::test]
 async fn no_limits_means_no_ratelimit_headers() {
-    let h = Harness::start(vec![Upstream::new("alpha", &["a-1"])], POLICY).await;
+    let h = Harness::builder(vec![Upstream::new("alpha", &["a-1"])])
+        .policy(POLICY)
+        .start()
+        .await;
     let (status, headers, _) = h.post_chat(chat("auto", "hi")).await;
     assert_eq!(status, 200);
     assert!(headers.get("x-ratelimit-limit-requests").is_none());

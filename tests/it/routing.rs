@@ -33,14 +33,13 @@ rules:
 "#;
 
 async fn harness() -> Harness {
-    Harness::start(
-        vec![
-            Upstream::new("alpha", &["a-mini", "a-big"]),
-            Upstream::new("beta", &["b-mini"]),
-            Upstream::new("gamma", &["g-code", "g-tools", "g-vision"]),
-        ],
-        POLICY,
-    )
+    Harness::builder(vec![
+        Upstream::new("alpha", &["a-mini", "a-big"]),
+        Upstream::new("beta", &["b-mini"]),
+        Upstream::new("gamma", &["g-code", "g-tools", "g-vision"]),
+    ])
+    .policy(POLICY)
+    .start()
     .await
 }
 

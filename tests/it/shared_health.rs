@@ -33,8 +33,14 @@ async fn two_instances() -> (Harness, Harness, Arc<Shared>) {
             .keys(&["sk-a", "sk-b"])
             .breaker(1, 30_000, 1)
     };
-    let a = Harness::start(vec![upstream()], POLICY).await;
-    let b = Harness::start(vec![upstream()], POLICY).await;
+    let a = Harness::builder(vec![upstream()])
+        .policy(POLICY)
+        .start()
+        .await;
+    let b = Harness::builder(vec![upstream()])
+        .policy(POLICY)
+        .start()
+        .await;
     let connect = || {
         Shared::connect(&StateSettings {
             redis: Some(Secret::new("redis://127.0.0.1:6379/0")),

@@ -32,12 +32,11 @@ fn open_stream(h: &Harness) -> tokio::task::JoinHandle<String> {
 
 #[tokio::test]
 async fn open_stream_completes_during_the_grace_period() {
-    let mut h = Harness::start_with_server(
-        vec![slow(30, 20)],
-        POLICY,
-        Some("shutdown_grace_ms: 10000\n"),
-    )
-    .await;
+    let mut h = Harness::builder(vec![slow(30, 20)])
+        .policy(POLICY)
+        .server("shutdown_grace_ms: 10000\n")
+        .start()
+        .await;
     let stream = open_stream(&h);
     h.wait_calls("slow", 1).await;
     h.begin_shutdown();
@@ -61,12 +60,11 @@ async fn open_stream_completes_during_the_grace_period() {
 
 #[tokio::test]
 async fn stream_still_open_after_the_grace_period_ends_with_an_error_event() {
-    let mut h = Harness::start_with_server(
-        vec![slow(100, 200)],
-        POLICY,
-        Some("shutdown_grace_ms: 300\n"),
-    )
-    .await;
+    let mut h = Harness::builder(vec![slow(100, 200)])
+        .policy(POLICY)
+        .server("shutdown_grace_ms: 300\n")
+        .start()
+        .await;
     let stream = open_stream(&h);
     h.wait_calls("slow", 1).await;
     h.begin_shutdown();
@@ -88,11 +86,10 @@ async fn stream_still_open_after_the_grace_period_ends_with_an_error_event() {
 async fn a_client_that_gives_up_on_a_slow_answer_still_leaves_a_ledger_line() {
     let mut s = SimSettings::fast("slow", ["slow-1"]);
     s.first_byte_latency = Duration::from_secs(3);
-    let h = Harness::start(
-        vec![Upstream::new("slow", &["slow-1"]).sim_settings(s)],
-        POLICY,
-    )
-    .await;
+    let h = Harness::builder(vec![Upstream::new("slow", &["slow-1"]).sim_settings(s)])
+        .policy(POLICY)
+        .start()
+        .await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(300))
         .build()

@@ -19,10 +19,12 @@ rules:
 "#;
 
 async fn harness() -> Harness {
-    Harness::start(
-        vec![Upstream::new("a", &["a-1"]), Upstream::new("b", &["b-1"])],
-        POLICY,
-    )
+    Harness::builder(vec![
+        Upstream::new("a", &["a-1"]),
+        Upstream::new("b", &["b-1"]),
+    ])
+    .policy(POLICY)
+    .start()
     .await
 }
 
@@ -147,13 +149,12 @@ async fn malformed_first_chunk_fails_over() {
 async fn idle_timeout_before_first_content_fails_over() {
     let mut slow = SimSettings::fast("a", ["a-1"]);
     slow.token_delay = Duration::from_secs(5);
-    let h = Harness::start(
-        vec![
-            Upstream::new("a", &["a-1"]).idle_ms(150).sim_settings(slow),
-            Upstream::new("b", &["b-1"]),
-        ],
-        POLICY,
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("a", &["a-1"]).idle_ms(150).sim_settings(slow),
+        Upstream::new("b", &["b-1"]),
+    ])
+    .policy(POLICY)
+    .start()
     .await;
     let (status, headers, text) = h.stream_chat(chat_stream("auto", "hi", false)).await;
     assert_eq!(status, 200);
@@ -223,13 +224,12 @@ async fn streamed_request_leaves_a_ledger_line_with_upstream_usage_and_ttft() {
 async fn client_disconnect_mid_stream_is_recorded() {
     let mut slow = SimSettings::fast("a", ["a-1"]);
     slow.token_delay = Duration::from_millis(40);
-    let h = Harness::start(
-        vec![
-            Upstream::new("a", &["a-1"]).sim_settings(slow),
-            Upstream::new("b", &["b-1"]),
-        ],
-        POLICY,
-    )
+    let h = Harness::builder(vec![
+        Upstream::new("a", &["a-1"]).sim_settings(slow),
+        Upstream::new("b", &["b-1"]),
+    ])
+    .policy(POLICY)
+    .start()
     .await;
     let mut resp = h
         .client

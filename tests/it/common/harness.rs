@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::Value;
-use switchyard::config::{Config, KeyMode, SourceFile, Sources};
-use switchyard::sim::{self, SimControl, SimSettings, SimUpstream};
+use switchyard::config::{Config, KeyMode, Sources};
+use switchyard::sim::{SimControl, SimUpstream};
 use switchyard::state::AppState;
 use switchyard::usage::{Ledger, UsageRecord};
 use tokio::sync::oneshot;
 
-use super::Upstream;
+use super::{HarnessBuilder, Upstream};
 
 /// The router under test with its simulated upstreams.
 pub struct Harness {
@@ -33,71 +33,10 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// Starts one sim per upstream, builds the config with `policy` (YAML) and serves the router.
-    pub async fn start(upstreams: Vec<Upstream>, policy: &str) -> Self {
-        Self::start_with_server(upstreams, policy, None).await
-    }
-
-    /// Like [`Harness::start`] with a server file text (e.g. `max_body_bytes: 2048`).
-    pub async fn start_with_server(
-        upstreams: Vec<Upstream>,
-        policy: &str,
-        server: Option<&str>,
-    ) -> Self {
-        Self::start_with_keys(upstreams, policy, server, None).await
-    }
-
-    /// Like [`Harness::start_with_server`] with a virtual-key file text.
-    pub async fn start_with_keys(
-        upstreams: Vec<Upstream>,
-        policy: &str,
-        server: Option<&str>,
-        keys: Option<&str>,
-    ) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut sims = HashMap::new();
-        let mut providers = Vec::new();
-        let mut env: HashMap<String, String> = HashMap::new();
-        for u in &upstreams {
-            let settings = u.sim.clone().unwrap_or_else(|| {
-                SimSettings::fast(u.name.clone(), u.models.iter().map(|m| m.name.clone()))
-            });
-            let sim = sim::spawn(settings).await.expect("spawn sim");
-            let url = u.base_url.clone().unwrap_or_else(|| sim.base_url());
-            providers.push(SourceFile {
-                path: format!("providers/{}.yaml", u.name).into(),
-                text: u.render(&url),
-            });
-            for (i, k) in u.keys.iter().enumerate() {
-                env.insert(u.key_env(i), k.clone());
-            }
-            sims.insert(u.name.clone(), sim);
-        }
-        // tests that do not set up auth run open, as the demo does
-        let server_text = server.map(|text| {
-            if text.contains("auth:") {
-                text.to_owned()
-            } else {
-                format!("auth:\n  mode: open\n{text}")
-            }
-        });
-        let sources = Sources {
-            keys: keys.map(|text| SourceFile {
-                path: dir.path().join("keys.yaml"),
-                text: text.to_owned(),
-            }),
-            server: server_text.map(|text| SourceFile {
-                path: dir.path().join("switchyard.yaml"),
-                text,
-            }),
-            providers,
-            policies: vec![SourceFile {
-                path: "policies/test.yaml".into(),
-                text: policy.to_owned(),
-            }],
-        };
-        let ledger_path = dir.path().join("ledger.jsonl");
-        Self::serve(sources, env, sims, dir, ledger_path).await
+    /// Starts describing a router over `upstreams` (one sim each); say its policy, and
+    /// optionally its server and virtual-key files, then `start()` it.
+    pub fn builder(upstreams: Vec<Upstream>) -> HarnessBuilder {
+        HarnessBuilder::new(upstreams)
     }
 
     /// Another router instance on the same config and upstreams (sims stay with `self`), with
@@ -131,7 +70,9 @@ impl Harness {
         .await
     }
 
-    async fn serve(
+    /// Builds the config from `sources` (provider keys looked up in `env`, never the process
+    /// environment) and serves it on 127.0.0.1:0.
+    pub(super) async fn serve(
         sources: Sources,
         env: HashMap<String, String>,
         sims: HashMap<String, SimUpstream>,

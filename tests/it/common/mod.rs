@@ -2,11 +2,13 @@
 //! a ledger in a temp dir and the router served on 127.0.0.1:0.
 
 pub mod browser;
+mod builder;
 mod harness;
 mod own_process;
 mod upstream;
 mod wire;
 
+pub use builder::HarnessBuilder;
 pub use harness::Harness;
 pub use own_process::own_process;
 pub use upstream::Upstream;

@@ -18,7 +18,8 @@ pub struct ModelSpec {
 pub struct Upstream {
     pub name: String,
     pub models: Vec<ModelSpec>,
-    /// Key values; each is exposed to the config through env var `<NAME>_KEY_<i>`.
+    /// Key values; each is exposed to the config as env var `<NAME>_KEY_<i>` of the harness's
+    /// own lookup (not the process environment).
     pub keys: Vec<String>,
     pub attempts: u32,
     pub backoff_base_ms: u64,
@@ -178,7 +179,8 @@ impl Upstream {
         self
     }
 
-    /// Name of the env var holding key `i`.
+    /// Name of the env var holding key `i`, as the provider file names it; the harness answers
+    /// it from a map of its own, so two harnesses with the same provider name never clash.
     pub fn key_env(&self, i: usize) -> String {
         format!("{}_KEY_{i}", self.name.to_uppercase().replace('-', "_"))
     }
