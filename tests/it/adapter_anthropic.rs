@@ -1,7 +1,8 @@
 //! Conformance of the Anthropic Messages adapter, through the router, against an Anthropic-wire sim.
 
 use crate::common::{
-    assert_openai_error, chat, chat_stream, header, sse_content, sse_data, Harness, Upstream,
+    assert_openai_error, chat, chat_stream, header, policies, sse_content, sse_data, Harness,
+    Upstream,
 };
 use serde_json::{json, Value};
 use switchyard::sim::{spawn_anthropic, Behavior, SimControl, SimSettings, SimUpstream};
@@ -18,7 +19,7 @@ async fn anthropic(name: &str, models: &[&str]) -> (Upstream, SimUpstream) {
 }
 
 fn policy(route: &str) -> String {
-    format!("name: default\naliases: [auto]\nbaseline: ant/claude-x\nrules:\n  - name: all\n    route: {route}\n")
+    policies::route_all("ant/claude-x", route)
 }
 
 /// A router with one Anthropic provider `ant` (model `claude-x`) and, when `fallback`, an
@@ -33,7 +34,7 @@ async fn start(attempts: u32, keys: &[&str], fallback: bool) -> (Harness, SimCon
     } else {
         "[ant/claude-x]"
     };
-    let h = Harness::builder(ups).policy(&policy(route)).start().await;
+    let h = Harness::builder(ups).policy(policy(route)).start().await;
     (h, sim.control(), sim)
 }
 

@@ -1,6 +1,8 @@
 //! Conformance of the native Gemini adapter against the Gemini-wire sim, through the real router.
 
-use crate::common::{assert_openai_error, chat, chat_stream, header, sse_data, Harness, Upstream};
+use crate::common::{
+    assert_openai_error, chat, chat_stream, header, policies, sse_data, Harness, Upstream,
+};
 use serde_json::{json, Value};
 use switchyard::sim::{spawn_gemini, Behavior, SimControl, SimSettings, SimUpstream};
 
@@ -23,14 +25,11 @@ async fn setup(g: Upstream, route: &str) -> Setup {
         .await
         .expect("spawn gemini sim");
     let url = format!("http://{}/v1beta", gemini.addr());
-    let policy = format!(
-        "name: default\naliases: [auto]\nbaseline: g/gemini-test\nrules:\n  - name: all\n    route: {route}\n"
-    );
     let h = Harness::builder(vec![
         g.base_url(&url).wire("gemini"),
         Upstream::new("b", &["b-1"]),
     ])
-    .policy(&policy)
+    .policy(policies::route_all("g/gemini-test", route))
     .start()
     .await;
     Setup { h, gemini }

@@ -1,40 +1,31 @@
 //! Virtual keys: Bearer auth as the OpenAI SDKs send it, 401s in OpenAI's shape that never
 //! echo the key, tenants in the ledger, revoked keys, and the admin key on /admin/*.
 
+use crate::common::policies::{self, key_entry, KEYS_AUTH};
 use crate::common::{assert_openai_error, chat, Harness, Upstream};
 use switchyard::config::sha256_hex;
-
-const POLICY: &str = r#"
-name: default
-aliases: [auto]
-baseline: alpha/a-1
-rules:
-  - name: all
-    route: [alpha/a-1]
-"#;
 
 const ALICE: &str = "sk-sy-alice-0123456789abcdefghijklmnopqrstuv";
 const OLD: &str = "sk-sy-revoked-0123456789abcdefghijklmnopqrs";
 const ADMIN: &str = "admin-0123456789abcdefghij";
 
 fn keys_file() -> String {
-    format!(
-        "- id: alice-laptop\n  sha256: {}\n  user: alice\n  team: research\n  tier: pro\n\
-         - id: old\n  sha256: {}\n  user: bob\n  disabled: true\n",
-        sha256_hex(ALICE),
-        sha256_hex(OLD)
-    )
+    key_entry(
+        "alice-laptop",
+        ALICE,
+        "user: alice, team: research, tier: pro",
+    ) + &key_entry("old", OLD, "user: bob, disabled: true")
 }
 
 async fn start() -> Harness {
     let server = format!(
-        "auth:\n  mode: keys\n  admin_key_sha256: {}\ntiers:\n  pro: {{rpm: 1000}}\n",
+        "{KEYS_AUTH}  admin_key_sha256: {}\ntiers:\n  pro: {{rpm: 1000}}\n",
         sha256_hex(ADMIN)
     );
     Harness::builder(vec![Upstream::new("alpha", &["a-1"])])
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .server(&server)
-        .keys(&keys_file())
+        .keys(keys_file())
         .start()
         .await
 }

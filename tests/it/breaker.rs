@@ -5,18 +5,14 @@
 
 use std::time::Duration;
 
-use crate::common::{assert_openai_error, chat, chat_stream, header, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, chat_stream, header, policies, Harness, Upstream};
 use serde_json::json;
 use switchyard::sim::Behavior;
 
-const POLICY: &str = r#"
-name: default
-aliases: [auto]
-baseline: flaky/f-1
-rules:
-  - name: all
-    route: [flaky/f-1, steady/s-1]
-"#;
+/// flaky first, steady as the fallback.
+fn policy() -> String {
+    policies::route_all("flaky/f-1", "[flaky/f-1, steady/s-1]")
+}
 
 /// Short enough to wait out, long enough that a few local requests fit inside it.
 const RECOVERY_MS: u64 = 500;
@@ -35,7 +31,7 @@ async fn harness(threshold: u32, success: u32, recovery_ms: u64) -> Harness {
         Upstream::new("flaky", &["f-1"]).breaker(threshold, recovery_ms, success),
         Upstream::new("steady", &["s-1"]),
     ])
-    .policy(POLICY)
+    .policy(policy())
     .start()
     .await
 }
@@ -159,7 +155,7 @@ async fn half_open_allows_one_probe_at_a_time() {
                 .first_byte_ms(800),
             Upstream::new("steady", &["s-1"]),
         ])
-        .policy(POLICY)
+        .policy(policy())
         .start()
         .await,
     );
@@ -186,16 +182,7 @@ async fn half_open_allows_one_probe_at_a_time() {
 #[tokio::test]
 async fn only_candidate_with_open_breaker_gives_503_without_calling() {
     let h = Harness::builder(vec![Upstream::new("flaky", &["f-1"]).breaker(2, 60_000, 1)])
-        .policy(
-            r#"
-name: default
-aliases: [auto]
-baseline: flaky/f-1
-rules:
-  - name: all
-    route: [flaky/f-1]
-"#,
-        )
+        .policy(policies::route_all("flaky/f-1", "[flaky/f-1]"))
         .start()
         .await;
     h.sim("flaky").set_behavior(fail());
@@ -246,7 +233,7 @@ async fn retries_within_one_request_count_toward_the_threshold() {
             .breaker(3, 60_000, 1),
         Upstream::new("steady", &["s-1"]),
     ])
-    .policy(POLICY)
+    .policy(policy())
     .start()
     .await;
     h.sim("flaky").set_behavior(fail());
@@ -280,7 +267,7 @@ async fn probe_answered_with_400_releases_the_probe_slot() {
         Upstream::new("flaky", &["f-1"]).breaker(1, 2_000, 1),
         Upstream::new("steady", &["s-1"]),
     ])
-    .policy(POLICY)
+    .policy(policy())
     .start()
     .await;
     open(&h, 1).await;
@@ -307,7 +294,7 @@ async fn skipping_for_cooling_keys_does_not_consume_the_probe() {
             .breaker(1, 1_500, 1),
         Upstream::new("steady", &["s-1"]),
     ])
-    .policy(POLICY)
+    .policy(policy())
     .start()
     .await;
     // f-1's breaker opens (key sk-a used).

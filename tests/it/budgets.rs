@@ -5,11 +5,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::policies::{self, key_entry, KEYS_AUTH};
 use crate::common::{assert_openai_error, chat, header, Harness, Upstream};
 use axum::routing::post;
 use axum::Json;
 use serde_json::Value;
-use switchyard::config::sha256_hex;
 
 const KEY: &str = "sk-sy-payer-00000000000000000000000000000";
 
@@ -23,20 +23,17 @@ fn upstreams() -> Vec<Upstream> {
 
 fn policy(on_exceeded: &str) -> String {
     format!(
-        "name: default\naliases: [auto]\nbaseline: alpha/a-1\non_budget_exceeded: {on_exceeded}\n\
-         rules:\n  - name: all\n    route: [alpha/a-1, beta/b-1]\n"
+        "on_budget_exceeded: {on_exceeded}\n{}",
+        policies::route_all("alpha/a-1", "[alpha/a-1, beta/b-1]")
     )
 }
 
 fn keys() -> String {
-    format!(
-        "- {{id: payer, sha256: {}, user: pat, tier: metered}}\n",
-        sha256_hex(KEY)
-    )
+    key_entry("payer", KEY, "user: pat, tier: metered")
 }
 
 fn server(daily_usd: f64, extra: &str) -> String {
-    format!("auth:\n  mode: keys\ntiers:\n  metered: {{daily_usd: {daily_usd}}}\nbudgets:\n{extra}")
+    format!("{KEYS_AUTH}tiers:\n  metered: {{daily_usd: {daily_usd}}}\nbudgets:\n{extra}")
 }
 
 /// A request that reserves (prompt + 40 completion tokens) × $1000/1M ≈ $0.05 at alpha and
@@ -54,9 +51,9 @@ async fn spent(h: &Harness) -> f64 {
 #[tokio::test]
 async fn a_spent_budget_refuses_with_which_budget_and_when_it_resets() {
     let h = Harness::builder(upstreams())
-        .policy(&policy("refuse"))
-        .server(&server(0.2, ""))
-        .keys(&keys())
+        .policy(policy("refuse"))
+        .server(server(0.2, ""))
+        .keys(keys())
         .start()
         .await;
     let mut refused = None;
@@ -89,9 +86,9 @@ async fn a_spent_budget_refuses_with_which_budget_and_when_it_resets() {
 #[tokio::test]
 async fn degrade_routes_to_the_cheapest_candidate_once_spent() {
     let h = Harness::builder(upstreams())
-        .policy(&policy("degrade"))
-        .server(&server(0.15, ""))
-        .keys(&keys())
+        .policy(policy("degrade"))
+        .server(server(0.15, ""))
+        .keys(keys())
         .start()
         .await;
     let mut providers = Vec::new();
@@ -129,9 +126,9 @@ async fn crossing_the_warning_and_the_limit_posts_to_the_webhook_once_each() {
     tokio::spawn(async move { axum::serve(listener, app).await });
     let extra = format!("  warn_at: 0.5\n  webhook: {hook}\n");
     let h = Harness::builder(upstreams())
-        .policy(&policy("refuse"))
-        .server(&server(0.2, &extra))
-        .keys(&keys())
+        .policy(policy("refuse"))
+        .server(server(0.2, &extra))
+        .keys(keys())
         .start()
         .await;
     for _ in 0..20 {
@@ -163,9 +160,9 @@ async fn crossing_the_warning_and_the_limit_posts_to_the_webhook_once_each() {
 #[tokio::test]
 async fn a_restart_rebuilds_spend_from_the_ledger() {
     let mut h = Harness::builder(upstreams())
-        .policy(&policy("refuse"))
-        .server(&server(0.2, ""))
-        .keys(&keys())
+        .policy(policy("refuse"))
+        .server(server(0.2, ""))
+        .keys(keys())
         .start()
         .await;
     loop {

@@ -2,27 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{assert_openai_error, chat, header, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, header, policies, Harness, Upstream};
 use serde_json::json;
 use switchyard::sim::Behavior;
-
-const POLICY: &str = r#"
-name: default
-aliases: [auto]
-baseline: alpha/a-1
-rules:
-  - name: all
-    route: [alpha/a-1]
-"#;
-
-const POLICY_WITH_FALLBACK: &str = r#"
-name: default
-aliases: [auto]
-baseline: alpha/a-1
-rules:
-  - name: all
-    route: [alpha/a-1, beta/b-1]
-"#;
 
 fn keys_of(h: &Harness, sim: &str) -> Vec<String> {
     h.sim(sim)
@@ -37,7 +19,7 @@ async fn keys_rotate_round_robin_across_requests() {
     let h = Harness::builder(vec![
         Upstream::new("alpha", &["a-1"]).keys(&["sk-a", "sk-b"])
     ])
-    .policy(POLICY)
+    .policy(policies::ALPHA)
     .start()
     .await;
     for _ in 0..4 {
@@ -52,7 +34,7 @@ async fn three_keys_rotate_in_order() {
     let h = Harness::builder(vec![
         Upstream::new("alpha", &["a-1"]).keys(&["k1", "k2", "k3"])
     ])
-    .policy(POLICY)
+    .policy(policies::ALPHA)
     .start()
     .await;
     for _ in 0..6 {
@@ -66,7 +48,7 @@ async fn rate_limited_key_cools_for_retry_after_then_rejoins() {
     let h = Harness::builder(vec![Upstream::new("alpha", &["a-1"])
         .keys(&["sk-a", "sk-b"])
         .attempts(2)])
-    .policy(POLICY)
+    .policy(policies::ALPHA)
     .start()
     .await;
     h.sim("alpha").push_script([Behavior::RateLimited {
@@ -110,7 +92,7 @@ async fn rate_limit_without_retry_after_uses_cooldown_ms() {
         .keys(&["sk-a", "sk-b"])
         .attempts(2)
         .cooldown_ms(60_000)])
-    .policy(POLICY)
+    .policy(policies::ALPHA)
     .start()
     .await;
     // A bare 429 (no Retry-After header).
@@ -137,7 +119,7 @@ async fn cooling_key_is_never_used_even_under_concurrency() {
         Harness::builder(vec![Upstream::new("alpha", &["a-1"])
             .keys(&["sk-a", "sk-b", "sk-c"])
             .attempts(3)])
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .start()
         .await,
     );
@@ -175,7 +157,7 @@ async fn all_keys_cooling_skips_provider_without_calling_it() {
         Upstream::new("alpha", &["a-1"]).keys(&["sk-a"]),
         Upstream::new("beta", &["b-1"]),
     ])
-    .policy(POLICY_WITH_FALLBACK)
+    .policy(policies::route_all("alpha/a-1", "[alpha/a-1, beta/b-1]"))
     .start()
     .await;
     h.sim("alpha").push_script([Behavior::RateLimited {
@@ -201,7 +183,7 @@ async fn all_keys_cooling_skips_provider_without_calling_it() {
 #[tokio::test]
 async fn all_keys_cooling_on_the_only_candidate_is_503() {
     let h = Harness::builder(vec![Upstream::new("alpha", &["a-1"]).keys(&["sk-a"])])
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .start()
         .await;
     h.sim("alpha").push_script([Behavior::RateLimited {
@@ -226,7 +208,7 @@ async fn keys_are_sent_as_bearer_and_never_reach_the_ledger() {
     let h = Harness::builder(vec![
         Upstream::new("alpha", &["a-1"]).keys(&["sk-very-secret-value"])
     ])
-    .policy(POLICY)
+    .policy(policies::ALPHA)
     .start()
     .await;
     let (status, headers, body) = h.post_chat(chat("auto", "hi")).await;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{assert_openai_error, chat, header, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, header, policies, Harness, Upstream};
 use reqwest::StatusCode;
 use switchyard::dispatch::health::lock;
 
@@ -14,7 +14,8 @@ const EVERY: Duration = Duration::from_millis(250);
 
 fn policy(route: &str, pacing: &str) -> String {
     format!(
-        "name: default\naliases: [auto]\nbaseline: alpha/a-1\npacing: {pacing}\nrules:\n  - name: all\n    route: {route}\n"
+        "pacing: {pacing}\n{}",
+        policies::route_all("alpha/a-1", route)
     )
 }
 
@@ -55,7 +56,7 @@ async fn waiting_for_paced_keys_avoids_every_429() {
     let pacing = "{on_busy: wait, max_wait_ms: 60000}";
     let h = Arc::new(
         Harness::builder(vec![alpha(true)])
-            .policy(&policy("[alpha/a-1]", pacing))
+            .policy(policy("[alpha/a-1]", pacing))
             .start()
             .await,
     );
@@ -79,7 +80,7 @@ async fn moving_on_from_paced_keys_fails_over_without_429s() {
     let policy = policy("[alpha/a-1, beta/b-1]", "{on_busy: next}");
     let h = Arc::new(
         Harness::builder(vec![alpha(true), beta])
-            .policy(&policy)
+            .policy(policy)
             .start()
             .await,
     );
@@ -113,7 +114,7 @@ async fn moving_on_from_paced_keys_fails_over_without_429s() {
 async fn without_declared_limits_the_provider_answers_429() {
     let h = Arc::new(
         Harness::builder(vec![alpha(false)])
-            .policy(&policy("[alpha/a-1]", "{}"))
+            .policy(policy("[alpha/a-1]", "{}"))
             .start()
             .await,
     );
@@ -135,7 +136,7 @@ async fn one_used_key(rpm: u32, max_queue: usize, pacing: &str) -> Arc<Harness> 
         .max_queue(max_queue);
     let h = Arc::new(
         Harness::builder(vec![u])
-            .policy(&policy("[alpha/a-1]", pacing))
+            .policy(policy("[alpha/a-1]", pacing))
             .start()
             .await,
     );

@@ -1,17 +1,8 @@
 //! Rate limits per user (the key's tier), per team and global: token buckets, 429 with
 //! `Retry-After`, and OpenAI's `x-ratelimit-*` headers on every answer.
 
+use crate::common::policies::{self, key_entry, KEYS_AUTH};
 use crate::common::{assert_openai_error, chat, header, Harness, Upstream};
-use switchyard::config::sha256_hex;
-
-const POLICY: &str = r#"
-name: default
-aliases: [auto]
-baseline: alpha/a-1
-rules:
-  - name: all
-    route: [alpha/a-1]
-"#;
 
 const ANN: &str = "sk-sy-ann-000000000000000000000000000000";
 const BEN: &str = "sk-sy-ben-000000000000000000000000000000";
@@ -19,17 +10,12 @@ const CID: &str = "sk-sy-cid-000000000000000000000000000000";
 
 /// ann and ben share team `blue`; cid is alone. Tier `small` allows 3 requests per minute.
 async fn start(server_extra: &str) -> Harness {
-    let keys = format!(
-        "- {{id: ann, sha256: {}, user: ann, team: blue, tier: small}}\n\
-         - {{id: ben, sha256: {}, user: ben, team: blue, tier: small}}\n\
-         - {{id: cid, sha256: {}, user: cid, tier: small}}\n",
-        sha256_hex(ANN),
-        sha256_hex(BEN),
-        sha256_hex(CID)
-    );
-    let server = format!("auth:\n  mode: keys\ntiers:\n  small: {{rpm: 3}}\n{server_extra}");
+    let keys = key_entry("ann", ANN, "user: ann, team: blue, tier: small")
+        + &key_entry("ben", BEN, "user: ben, team: blue, tier: small")
+        + &key_entry("cid", CID, "user: cid, tier: small");
+    let server = format!("{KEYS_AUTH}tiers:\n  small: {{rpm: 3}}\n{server_extra}");
     Harness::builder(vec![Upstream::new("alpha", &["a-1"])])
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .server(&server)
         .keys(&keys)
         .start()
@@ -118,7 +104,7 @@ async fn global_token_limit_counts_prompt_tokens_and_reports_token_headers() {
 #[tokio::test]
 async fn no_limits_means_no_ratelimit_headers() {
     let h = Harness::builder(vec![Upstream::new("alpha", &["a-1"])])
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .start()
         .await;
     let (status, headers, _) = h.post_chat(chat("auto", "hi")).await;

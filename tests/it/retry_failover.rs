@@ -1,6 +1,8 @@
 //! Retries per candidate and failover across candidates and groups.
 
-use crate::common::{assert_openai_error, chat, closed_port_url, header, Harness, Upstream};
+use crate::common::{
+    assert_openai_error, chat, closed_port_url, header, policies, Harness, Upstream,
+};
 use serde_json::{json, Value};
 use switchyard::sim::Behavior;
 
@@ -12,9 +14,7 @@ fn fail(status: u16) -> Behavior {
 }
 
 fn policy(route: &str) -> String {
-    format!(
-        "name: default\naliases: [auto]\nbaseline: a/a-1\nrules:\n  - name: all\n    route: {route}\n"
-    )
+    policies::route_all("a/a-1", route)
 }
 
 fn message(body: &Value) -> String {
@@ -30,7 +30,7 @@ async fn retries_a_500_up_to_attempts_then_fails_over() {
         Upstream::new("a", &["a-1"]).attempts(3),
         Upstream::new("b", &["b-1"]),
     ])
-    .policy(&policy("[a/a-1, b/b-1]"))
+    .policy(policy("[a/a-1, b/b-1]"))
     .start()
     .await;
     h.sim("a").set_behavior(fail(500));
@@ -49,7 +49,7 @@ async fn a_retry_can_succeed_on_the_same_candidate() {
         Upstream::new("a", &["a-1"]).attempts(3),
         Upstream::new("b", &["b-1"]),
     ])
-    .policy(&policy("[a/a-1, b/b-1]"))
+    .policy(policy("[a/a-1, b/b-1]"))
     .start()
     .await;
     h.sim("a").push_script([fail(503), fail(502)]);
@@ -64,7 +64,7 @@ async fn a_retry_can_succeed_on_the_same_candidate() {
 #[tokio::test]
 async fn a_408_is_retried() {
     let h = Harness::builder(vec![Upstream::new("a", &["a-1"]).attempts(2)])
-        .policy(&policy("[a/a-1]"))
+        .policy(policy("[a/a-1]"))
         .start()
         .await;
     h.sim("a").push_script([fail(408)]);
@@ -80,7 +80,7 @@ async fn a_400_is_not_retried_and_passed_through() {
         Upstream::new("a", &["a-1"]).attempts(3),
         Upstream::new("b", &["b-1"]),
     ])
-    .policy(&policy("[a/a-1, b/b-1]"))
+    .policy(policy("[a/a-1, b/b-1]"))
     .start()
     .await;
     let upstream_body = json!({"error": {
@@ -107,7 +107,7 @@ async fn failover_goes_through_a_group_then_to_the_next_group() {
         Upstream::new("b", &["b-1"]),
         Upstream::new("c", &["c-1"]),
     ])
-    .policy(&policy("[[a/a-1, b/b-1], c/c-1]"))
+    .policy(policy("[[a/a-1, b/b-1], c/c-1]"))
     .start()
     .await;
     h.sim("a").set_behavior(fail(500));
@@ -130,7 +130,7 @@ async fn all_failing_is_502_naming_every_try_in_order() {
         Upstream::new("b", &["b-1"]),
         Upstream::new("c", &["c-1"]),
     ])
-    .policy(&policy("[a/a-1, b/b-1, c/c-1]"))
+    .policy(policy("[a/a-1, b/b-1, c/c-1]"))
     .start()
     .await;
     h.sim("a").set_behavior(fail(500));
@@ -163,7 +163,7 @@ async fn group_order_within_the_502_message_follows_groups() {
         Upstream::new("b", &["b-1"]),
         Upstream::new("c", &["c-1"]),
     ])
-    .policy(&policy("[{a/a-1: 1, b/b-1: 1}, c/c-1]"))
+    .policy(policy("[{a/a-1: 1, b/b-1: 1}, c/c-1]"))
     .start()
     .await;
     for s in ["a", "b", "c"] {
@@ -183,7 +183,7 @@ async fn all_breakers_open_is_503() {
         Upstream::new("a", &["a-1"]).breaker(1, 60_000, 1),
         Upstream::new("b", &["b-1"]).breaker(1, 60_000, 1),
     ])
-    .policy(&policy("[a/a-1, b/b-1]"))
+    .policy(policy("[a/a-1, b/b-1]"))
     .start()
     .await;
     h.sim("a").set_behavior(fail(500));
@@ -206,7 +206,7 @@ async fn malformed_upstream_json_is_retried_then_fails_over() {
         Upstream::new("a", &["a-1"]).attempts(2),
         Upstream::new("b", &["b-1"]),
     ])
-    .policy(&policy("[a/a-1, b/b-1]"))
+    .policy(policy("[a/a-1, b/b-1]"))
     .start()
     .await;
     h.sim("a").set_behavior(Behavior::Malformed);
@@ -223,7 +223,7 @@ async fn body_cut_mid_way_fails_over() {
         Upstream::new("a", &["a-1"]),
         Upstream::new("b", &["b-1"]),
     ])
-    .policy(&policy("[a/a-1, b/b-1]"))
+    .policy(policy("[a/a-1, b/b-1]"))
     .start()
     .await;
     h.sim("a")
@@ -240,7 +240,7 @@ async fn first_byte_timeout_fails_over() {
         Upstream::new("a", &["a-1"]).first_byte_ms(150),
         Upstream::new("b", &["b-1"]),
     ])
-    .policy(&policy("[a/a-1, b/b-1]"))
+    .policy(policy("[a/a-1, b/b-1]"))
     .start()
     .await;
     h.sim("a").set_behavior(Behavior::Stall);
@@ -254,7 +254,7 @@ async fn first_byte_timeout_fails_over() {
 #[tokio::test]
 async fn timeout_is_named_in_the_502() {
     let h = Harness::builder(vec![Upstream::new("a", &["a-1"]).first_byte_ms(150)])
-        .policy(&policy("[a/a-1]"))
+        .policy(policy("[a/a-1]"))
         .start()
         .await;
     h.sim("a").set_behavior(Behavior::Stall);
@@ -271,7 +271,7 @@ async fn connection_refused_fails_over() {
             .base_url(&closed_port_url()),
         Upstream::new("b", &["b-1"]),
     ])
-    .policy(&policy("[a/a-1, b/b-1]"))
+    .policy(policy("[a/a-1, b/b-1]"))
     .start()
     .await;
     let (status, headers, body) = h.post_chat(chat("auto", "hi")).await;
@@ -282,7 +282,12 @@ async fn connection_refused_fails_over() {
 
 #[tokio::test]
 async fn concrete_model_uses_policy_fallbacks() {
-    let h = Harness::builder(vec![Upstream::new("a", &["a-1"]), Upstream::new("b", &["b-1"])]).policy("name: default\naliases: [auto]\nbaseline: a/a-1\nrules:\n  - name: all\n    route: [b/b-1]\nfallbacks:\n  a/a-1: [b/b-1]\n").start()
+    let h = Harness::builder(vec![
+        Upstream::new("a", &["a-1"]),
+        Upstream::new("b", &["b-1"]),
+    ])
+    .policy(policy("[b/b-1]") + "fallbacks:\n  a/a-1: [b/b-1]\n")
+    .start()
     .await;
     h.sim("a").set_behavior(fail(500));
     let (status, headers, _) = h.post_chat(chat("a/a-1", "hi")).await;

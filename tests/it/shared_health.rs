@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{Harness, Upstream};
+use crate::common::{policies, Harness, Upstream};
 use redis::AsyncCommands;
 use switchyard::config::{OnUnavailable, StateSettings};
 use switchyard::dispatch::breaker::BreakerState;
@@ -14,15 +14,6 @@ use switchyard::secret::Secret;
 use switchyard::shared::Shared;
 use switchyard::state::Live;
 use tokio::time::Instant;
-
-const POLICY: &str = r#"
-name: default
-aliases: [auto]
-baseline: alpha/a-1
-rules:
-  - name: all
-    route: [alpha/a-1]
-"#;
 
 /// Two instances with the same provider, each syncing through its own Redis connection under
 /// a fresh prefix; the first one's `Shared` is returned to inspect Redis.
@@ -34,11 +25,11 @@ async fn two_instances() -> (Harness, Harness, Arc<Shared>) {
             .breaker(1, 30_000, 1)
     };
     let a = Harness::builder(vec![upstream()])
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .start()
         .await;
     let b = Harness::builder(vec![upstream()])
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .start()
         .await;
     let connect = || {

@@ -4,30 +4,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::common::policies::{self, key_entry, KEYS_AUTH};
 use crate::common::{assert_openai_error, chat, header, Harness, Upstream};
 use serde_json::Value;
 use std::time::SystemTime;
 
-use switchyard::config::{sha256_hex, Limits};
+use switchyard::config::Limits;
 use switchyard::limits::Subject;
 
 const KEY: &str = "sk-sy-shared-0000000000000000000000000000";
 const REDIS: &str = "redis://127.0.0.1:6379/0";
 
-const POLICY: &str = r#"
-name: default
-aliases: [auto]
-baseline: alpha/a-1
-rules:
-  - name: all
-    route: [alpha/a-1]
-"#;
-
 fn keys() -> String {
-    format!(
-        "- {{id: shared, sha256: {}, user: sam, team: ops, tier: t}}\n",
-        sha256_hex(KEY)
-    )
+    key_entry("shared", KEY, "user: sam, team: ops, tier: t")
 }
 
 /// A key prefix of its own per test; its keys are deleted when dropped.
@@ -66,7 +55,7 @@ impl Drop for Prefix {
 
 fn server(prefix: &str, tier: &str, redis: &str, on_unavailable: &str) -> String {
     format!(
-        "auth:\n  mode: keys\ntiers:\n  t: {tier}\nstate:\n  redis: {redis}\n  prefix: {prefix}\n  \
+        "{KEYS_AUTH}tiers:\n  t: {tier}\nstate:\n  redis: {redis}\n  prefix: {prefix}\n  \
          on_unavailable: {on_unavailable}\n  timeout_ms: 3000\n"
     )
 }
@@ -114,9 +103,9 @@ async fn a_per_user_limit_holds_across_two_instances() {
     // an hourly bucket refills one request every 72 s: none come back during the burst
     let text = server(&p.0, "{rph: 50}", REDIS, "local");
     let a = Harness::builder(upstream())
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .server(&text)
-        .keys(&keys())
+        .keys(keys())
         .start()
         .await;
     let b = a.twin().await;
@@ -139,9 +128,9 @@ async fn a_budget_holds_across_two_instances_and_survives_a_new_one() {
     let p = Prefix::new("budget");
     let text = server(&p.0, "{daily_usd: 0.5}", REDIS, "local");
     let a = Harness::builder(upstream())
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .server(&text)
-        .keys(&keys())
+        .keys(keys())
         .start()
         .await;
     let b = a.twin().await;
@@ -201,9 +190,9 @@ async fn the_response_cache_is_shared() {
     let p = Prefix::new("cache");
     let text = server(&p.0, "{}", REDIS, "local");
     let a = Harness::builder(upstream())
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .server(&text)
-        .keys(&keys())
+        .keys(keys())
         .start()
         .await;
     let b = a.twin().await;
@@ -231,9 +220,9 @@ async fn unreachable_redis_serves_on_local_counters_or_refuses_when_fail_closed(
     let p = Prefix::new("down");
     let open = server(&p.0, "{rpm: 2}", "redis://127.0.0.1:1/0", "local");
     let h = Harness::builder(upstream())
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .server(&open)
-        .keys(&keys())
+        .keys(keys())
         .start()
         .await;
     assert_eq!(h.post_chat_as(KEY, ask(1)).await.0, 200);
@@ -246,9 +235,9 @@ async fn unreachable_redis_serves_on_local_counters_or_refuses_when_fail_closed(
 
     let closed = server(&p.0, "{rpm: 2}", "redis://127.0.0.1:1/0", "refuse");
     let h = Harness::builder(upstream())
-        .policy(POLICY)
+        .policy(policies::ALPHA)
         .server(&closed)
-        .keys(&keys())
+        .keys(keys())
         .start()
         .await;
     let (status, headers, v) = h.post_chat_as(KEY, ask(1)).await;

@@ -3,27 +3,22 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    chat, chat_stream, content_chunks, header, sim_prompt_tokens, sse_content, sse_data, Harness,
-    Upstream,
+    chat, chat_stream, content_chunks, header, policies, sim_prompt_tokens, sse_content, sse_data,
+    Harness, Upstream,
 };
 use serde_json::{json, Value};
 use switchyard::sim::{Behavior, SimSettings};
 
-const POLICY: &str = r#"
-name: default
-aliases: [auto]
-baseline: b/b-1
-rules:
-  - name: all
-    route: [a/a-1, b/b-1]
-"#;
+fn policy() -> String {
+    policies::route_all("b/b-1", "[a/a-1, b/b-1]")
+}
 
 async fn harness() -> Harness {
     Harness::builder(vec![
         Upstream::new("a", &["a-1"]),
         Upstream::new("b", &["b-1"]),
     ])
-    .policy(POLICY)
+    .policy(policy())
     .start()
     .await
 }
@@ -153,7 +148,7 @@ async fn idle_timeout_before_first_content_fails_over() {
         Upstream::new("a", &["a-1"]).idle_ms(150).sim_settings(slow),
         Upstream::new("b", &["b-1"]),
     ])
-    .policy(POLICY)
+    .policy(policy())
     .start()
     .await;
     let (status, headers, text) = h.stream_chat(chat_stream("auto", "hi", false)).await;
@@ -228,7 +223,7 @@ async fn client_disconnect_mid_stream_is_recorded() {
         Upstream::new("a", &["a-1"]).sim_settings(slow),
         Upstream::new("b", &["b-1"]),
     ])
-    .policy(POLICY)
+    .policy(policy())
     .start()
     .await;
     let mut resp = h

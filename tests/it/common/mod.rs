@@ -5,6 +5,7 @@ pub mod browser;
 mod builder;
 mod harness;
 mod own_process;
+pub mod policies;
 mod upstream;
 mod wire;
 
