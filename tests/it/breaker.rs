@@ -1,11 +1,14 @@
 //! Circuit breaker transitions observed through the HTTP path: call counts and outcomes only.
 //!
-//! Recovery uses short real times (tokio's paused clock cannot drive real sockets); the pure
-//! state machine is unit-tested with paused time in src/dispatch/breaker.rs.
+//! Recovery uses short real times (tokio's paused clock cannot drive real sockets), waited out
+//! by polling `/metrics/circuit-breakers` and `/health/detailed` rather than by sleeping; the
+//! pure state machine is unit-tested with paused time in src/dispatch/breaker.rs.
 
 use std::time::Duration;
 
-use crate::common::{assert_openai_error, chat, chat_stream, header, policies, Harness, Upstream};
+use crate::common::{
+    assert_openai_error, chat, chat_stream, header, policies, wait_until, Harness, Upstream,
+};
 use serde_json::json;
 use switchyard::sim::Behavior;
 
@@ -18,6 +21,8 @@ fn policy() -> String {
 const RECOVERY_MS: u64 = 500;
 /// For tests that must never see the breaker recover.
 const NEVER: u64 = 60_000;
+/// How long a wait for a recovery may take before the test fails (recoveries here are ≤ 2 s).
+const PATIENCE: Duration = Duration::from_secs(20);
 
 fn fail() -> Behavior {
     Behavior::Status {
@@ -43,9 +48,20 @@ async fn ask(h: &Harness) -> String {
     header(&headers, "x-switchyard-model")
 }
 
-/// Waits out the recovery time (plus margin) so the next acquire finds the breaker half-open.
-async fn wait_recovery() {
-    tokio::time::sleep(Duration::from_millis(RECOVERY_MS + 150)).await;
+/// Waits until flaky's breaker reads half-open, so the next acquire finds it so.
+async fn wait_recovery(h: &Harness) {
+    wait_until("flaky/f-1 turned half-open", PATIENCE, async || {
+        h.breaker_state("flaky/f-1").await == "half_open"
+    })
+    .await;
+}
+
+/// Waits until no key of flaky cools down any more.
+async fn wait_keys_back(h: &Harness) {
+    wait_until("flaky's keys stopped cooling", PATIENCE, async || {
+        !h.any_key_cooling("flaky").await
+    })
+    .await;
 }
 
 /// Opens flaky's breaker with `threshold` failed requests.
@@ -95,7 +111,7 @@ async fn half_open_probe_success_closes_after_success_threshold() {
     assert_eq!(ask(&h).await, "steady/s-1");
     assert_eq!(h.calls("flaky"), 2);
 
-    wait_recovery().await;
+    wait_recovery(&h).await;
     h.sim("flaky").set_behavior(Behavior::Ok);
     // Two successful probes (success_threshold 2).
     assert_eq!(ask(&h).await, "flaky/f-1", "first probe goes through");
@@ -121,7 +137,7 @@ async fn half_open_probe_success_closes_after_success_threshold() {
 async fn failed_probe_reopens_the_breaker() {
     let h = harness(2, 1, RECOVERY_MS).await;
     open(&h, 2).await;
-    wait_recovery().await;
+    wait_recovery(&h).await;
     // The probe is let through and fails...
     assert_eq!(ask(&h).await, "steady/s-1");
     assert_eq!(h.calls("flaky"), 3, "half-open lets one probe through");
@@ -135,7 +151,7 @@ async fn failed_probe_reopens_the_breaker() {
         "a failed probe must reopen the breaker"
     );
     // After another recovery period a new probe goes through, and succeeds.
-    wait_recovery().await;
+    wait_recovery(&h).await;
     h.sim("flaky").set_behavior(Behavior::Ok);
     assert_eq!(ask(&h).await, "flaky/f-1");
     assert_eq!(
@@ -160,7 +176,7 @@ async fn half_open_allows_one_probe_at_a_time() {
         .await,
     );
     open(&h, 1).await;
-    wait_recovery().await;
+    wait_recovery(&h).await;
     // The probe stalls until flaky's first-byte timeout.
     h.sim("flaky").set_behavior(Behavior::Stall);
     let probe = {
@@ -271,7 +287,7 @@ async fn probe_answered_with_400_releases_the_probe_slot() {
     .start()
     .await;
     open(&h, 1).await;
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    wait_recovery(&h).await;
     // The probe reaches flaky, which answers 400: the provider is up, the request was bad.
     h.sim("flaky").set_behavior(Behavior::Status {
         status: 400,
@@ -303,7 +319,6 @@ async fn skipping_for_cooling_keys_does_not_consume_the_probe() {
     h.sim("flaky").set_behavior(Behavior::RateLimited {
         retry_after_secs: 2,
     });
-    let cooled_at = std::time::Instant::now();
     for _ in 0..2 {
         let (status, _, _) = h.post_chat(chat("flaky/f-2", "hi")).await;
         assert_eq!(status, 502);
@@ -311,10 +326,10 @@ async fn skipping_for_cooling_keys_does_not_consume_the_probe() {
     assert_eq!(h.calls("flaky"), 3);
     h.sim("flaky").set_behavior(Behavior::Ok);
     // f-1 is half-open now but every key cools: skipped without a call.
-    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    wait_recovery(&h).await;
     assert_eq!(ask(&h).await, "steady/s-1");
     assert_eq!(h.calls("flaky"), 3);
     // Keys are back; no probe was ever sent, so one must be allowed now.
-    tokio::time::sleep(Duration::from_millis(2_150).saturating_sub(cooled_at.elapsed())).await;
+    wait_keys_back(&h).await;
     assert_eq!(ask(&h).await, "flaky/f-1");
 }

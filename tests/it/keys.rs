@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{assert_openai_error, chat, header, policies, Harness, Upstream};
+use crate::common::{assert_openai_error, chat, header, policies, wait_until, Harness, Upstream};
 use serde_json::json;
 use switchyard::sim::Behavior;
 
@@ -76,8 +76,12 @@ async fn rate_limited_key_cools_for_retry_after_then_rejoins() {
     );
 
     // Once Retry-After has passed, sk-a is back in the rotation.
-    let rejoin = Duration::from_millis(1_200);
-    tokio::time::sleep(rejoin.saturating_sub(limited_at.elapsed())).await;
+    wait_until(
+        "sk-a stopped cooling",
+        Duration::from_secs(20),
+        async || !h.any_key_cooling("alpha").await,
+    )
+    .await;
     for _ in 0..2 {
         let (status, _, _) = h.post_chat(chat("auto", "hi")).await;
         assert_eq!(status, 200);

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -14,7 +14,7 @@ use switchyard::state::AppState;
 use switchyard::usage::{Ledger, UsageRecord};
 use tokio::sync::oneshot;
 
-use super::{HarnessBuilder, Upstream};
+use super::{wait_until, HarnessBuilder, Upstream};
 
 /// The router under test with its simulated upstreams.
 pub struct Harness {
@@ -242,14 +242,39 @@ impl Harness {
 
     /// Polls the sim's call counter until it reaches `n` (panics after 5 s).
     pub async fn wait_calls(&self, name: &str, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.calls(name) < n {
-            assert!(
-                Instant::now() < deadline,
-                "sim {name} never reached {n} calls"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let what = format!("sim {name} reached {n} calls");
+        wait_until(&what, Duration::from_secs(5), async || {
+            self.calls(name) >= n
+        })
+        .await;
+    }
+
+    /// The state `/metrics/circuit-breakers` reports for `model`: `closed`, `open` or
+    /// `half_open` (an open breaker past its recovery time reads half-open), so tests wait for
+    /// a transition instead of sleeping through the recovery time.
+    pub async fn breaker_state(&self, model: &str) -> String {
+        let (_, v) = self.get("/metrics/circuit-breakers").await;
+        v["breakers"]
+            .as_array()
+            .and_then(|all| all.iter().find(|b| b["model"] == model))
+            .and_then(|b| b["state"].as_str())
+            .unwrap_or_else(|| panic!("no breaker for {model}: {v}"))
+            .to_owned()
+    }
+
+    /// Whether `/health/detailed` reports any key of `provider` cooling down after a 429, so
+    /// tests wait for a key to rejoin instead of sleeping through its Retry-After.
+    pub async fn any_key_cooling(&self, provider: &str) -> bool {
+        let (_, v) = self.get("/health/detailed").await;
+        let found = v["providers"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == provider))
+            .unwrap_or_else(|| panic!("no provider {provider} in /health/detailed: {v}"));
+        found["keys"]
+            .as_array()
+            .expect("keys of the provider")
+            .iter()
+            .any(|k| !k["cooling_down_s"].is_null())
     }
 }
 

@@ -6,11 +6,13 @@ mod builder;
 mod harness;
 mod own_process;
 pub mod policies;
+mod poll;
 mod upstream;
 mod wire;
 
 pub use builder::HarnessBuilder;
 pub use harness::Harness;
 pub use own_process::own_process;
+pub use poll::wait_until;
 pub use upstream::Upstream;
 pub use wire::*;
