@@ -17,6 +17,14 @@ fn policy(route: &str) -> String {
     policies::route_all("a/a-1", route)
 }
 
+/// The router over `upstreams` with one rule routing to `route`.
+async fn router(upstreams: Vec<Upstream>, route: &str) -> Harness {
+    Harness::builder(upstreams)
+        .policy(policy(route))
+        .start()
+        .await
+}
+
 fn message(body: &Value) -> String {
     body["error"]["message"]
         .as_str()
@@ -26,12 +34,13 @@ fn message(body: &Value) -> String {
 
 #[tokio::test]
 async fn retries_a_500_up_to_attempts_then_fails_over() {
-    let h = Harness::builder(vec![
-        Upstream::new("a", &["a-1"]).attempts(3),
-        Upstream::new("b", &["b-1"]),
-    ])
-    .policy(policy("[a/a-1, b/b-1]"))
-    .start()
+    let h = router(
+        vec![
+            Upstream::new("a", &["a-1"]).attempts(3),
+            Upstream::new("b", &["b-1"]),
+        ],
+        "[a/a-1, b/b-1]",
+    )
     .await;
     h.sim("a").set_behavior(fail(500));
     let (status, headers, body) = h.post_chat(chat("auto", "hi")).await;
@@ -45,12 +54,13 @@ async fn retries_a_500_up_to_attempts_then_fails_over() {
 
 #[tokio::test]
 async fn a_retry_can_succeed_on_the_same_candidate() {
-    let h = Harness::builder(vec![
-        Upstream::new("a", &["a-1"]).attempts(3),
-        Upstream::new("b", &["b-1"]),
-    ])
-    .policy(policy("[a/a-1, b/b-1]"))
-    .start()
+    let h = router(
+        vec![
+            Upstream::new("a", &["a-1"]).attempts(3),
+            Upstream::new("b", &["b-1"]),
+        ],
+        "[a/a-1, b/b-1]",
+    )
     .await;
     h.sim("a").push_script([fail(503), fail(502)]);
     let (status, headers, _) = h.post_chat(chat("auto", "hi")).await;
@@ -63,10 +73,7 @@ async fn a_retry_can_succeed_on_the_same_candidate() {
 
 #[tokio::test]
 async fn a_408_is_retried() {
-    let h = Harness::builder(vec![Upstream::new("a", &["a-1"]).attempts(2)])
-        .policy(policy("[a/a-1]"))
-        .start()
-        .await;
+    let h = router(vec![Upstream::new("a", &["a-1"]).attempts(2)], "[a/a-1]").await;
     h.sim("a").push_script([fail(408)]);
     let (status, headers, _) = h.post_chat(chat("auto", "hi")).await;
     assert_eq!(status, 200);
@@ -76,12 +83,13 @@ async fn a_408_is_retried() {
 
 #[tokio::test]
 async fn a_400_is_not_retried_and_passed_through() {
-    let h = Harness::builder(vec![
-        Upstream::new("a", &["a-1"]).attempts(3),
-        Upstream::new("b", &["b-1"]),
-    ])
-    .policy(policy("[a/a-1, b/b-1]"))
-    .start()
+    let h = router(
+        vec![
+            Upstream::new("a", &["a-1"]).attempts(3),
+            Upstream::new("b", &["b-1"]),
+        ],
+        "[a/a-1, b/b-1]",
+    )
     .await;
     let upstream_body = json!({"error": {
         "message": "Invalid value for 'temperature': must be <= 2.",
@@ -102,13 +110,14 @@ async fn a_400_is_not_retried_and_passed_through() {
 
 #[tokio::test]
 async fn failover_goes_through_a_group_then_to_the_next_group() {
-    let h = Harness::builder(vec![
-        Upstream::new("a", &["a-1"]),
-        Upstream::new("b", &["b-1"]),
-        Upstream::new("c", &["c-1"]),
-    ])
-    .policy(policy("[[a/a-1, b/b-1], c/c-1]"))
-    .start()
+    let h = router(
+        vec![
+            Upstream::new("a", &["a-1"]),
+            Upstream::new("b", &["b-1"]),
+            Upstream::new("c", &["c-1"]),
+        ],
+        "[[a/a-1, b/b-1], c/c-1]",
+    )
     .await;
     h.sim("a").set_behavior(fail(500));
     h.sim("b").set_behavior(fail(502));
@@ -125,13 +134,14 @@ async fn failover_goes_through_a_group_then_to_the_next_group() {
 
 #[tokio::test]
 async fn all_failing_is_502_naming_every_try_in_order() {
-    let h = Harness::builder(vec![
-        Upstream::new("a", &["a-1"]).attempts(2),
-        Upstream::new("b", &["b-1"]),
-        Upstream::new("c", &["c-1"]),
-    ])
-    .policy(policy("[a/a-1, b/b-1, c/c-1]"))
-    .start()
+    let h = router(
+        vec![
+            Upstream::new("a", &["a-1"]).attempts(2),
+            Upstream::new("b", &["b-1"]),
+            Upstream::new("c", &["c-1"]),
+        ],
+        "[a/a-1, b/b-1, c/c-1]",
+    )
     .await;
     h.sim("a").set_behavior(fail(500));
     h.sim("b").set_behavior(fail(503));
@@ -158,13 +168,14 @@ async fn all_failing_is_502_naming_every_try_in_order() {
 
 #[tokio::test]
 async fn group_order_within_the_502_message_follows_groups() {
-    let h = Harness::builder(vec![
-        Upstream::new("a", &["a-1"]),
-        Upstream::new("b", &["b-1"]),
-        Upstream::new("c", &["c-1"]),
-    ])
-    .policy(policy("[{a/a-1: 1, b/b-1: 1}, c/c-1]"))
-    .start()
+    let h = router(
+        vec![
+            Upstream::new("a", &["a-1"]),
+            Upstream::new("b", &["b-1"]),
+            Upstream::new("c", &["c-1"]),
+        ],
+        "[{a/a-1: 1, b/b-1: 1}, c/c-1]",
+    )
     .await;
     for s in ["a", "b", "c"] {
         h.sim(s).set_behavior(fail(500));
@@ -179,12 +190,13 @@ async fn group_order_within_the_502_message_follows_groups() {
 
 #[tokio::test]
 async fn all_breakers_open_is_503() {
-    let h = Harness::builder(vec![
-        Upstream::new("a", &["a-1"]).breaker(1, 60_000, 1),
-        Upstream::new("b", &["b-1"]).breaker(1, 60_000, 1),
-    ])
-    .policy(policy("[a/a-1, b/b-1]"))
-    .start()
+    let h = router(
+        vec![
+            Upstream::new("a", &["a-1"]).breaker(1, 60_000, 1),
+            Upstream::new("b", &["b-1"]).breaker(1, 60_000, 1),
+        ],
+        "[a/a-1, b/b-1]",
+    )
     .await;
     h.sim("a").set_behavior(fail(500));
     h.sim("b").set_behavior(fail(500));
@@ -202,12 +214,13 @@ async fn all_breakers_open_is_503() {
 
 #[tokio::test]
 async fn malformed_upstream_json_is_retried_then_fails_over() {
-    let h = Harness::builder(vec![
-        Upstream::new("a", &["a-1"]).attempts(2),
-        Upstream::new("b", &["b-1"]),
-    ])
-    .policy(policy("[a/a-1, b/b-1]"))
-    .start()
+    let h = router(
+        vec![
+            Upstream::new("a", &["a-1"]).attempts(2),
+            Upstream::new("b", &["b-1"]),
+        ],
+        "[a/a-1, b/b-1]",
+    )
     .await;
     h.sim("a").set_behavior(Behavior::Malformed);
     let (status, headers, body) = h.post_chat(chat("auto", "hi")).await;
@@ -219,12 +232,10 @@ async fn malformed_upstream_json_is_retried_then_fails_over() {
 
 #[tokio::test]
 async fn body_cut_mid_way_fails_over() {
-    let h = Harness::builder(vec![
-        Upstream::new("a", &["a-1"]),
-        Upstream::new("b", &["b-1"]),
-    ])
-    .policy(policy("[a/a-1, b/b-1]"))
-    .start()
+    let h = router(
+        vec![Upstream::new("a", &["a-1"]), Upstream::new("b", &["b-1"])],
+        "[a/a-1, b/b-1]",
+    )
     .await;
     h.sim("a")
         .set_behavior(Behavior::CutStreamAfter { chunks: 0 });
@@ -236,12 +247,13 @@ async fn body_cut_mid_way_fails_over() {
 
 #[tokio::test]
 async fn first_byte_timeout_fails_over() {
-    let h = Harness::builder(vec![
-        Upstream::new("a", &["a-1"]).first_byte_ms(150),
-        Upstream::new("b", &["b-1"]),
-    ])
-    .policy(policy("[a/a-1, b/b-1]"))
-    .start()
+    let h = router(
+        vec![
+            Upstream::new("a", &["a-1"]).first_byte_ms(150),
+            Upstream::new("b", &["b-1"]),
+        ],
+        "[a/a-1, b/b-1]",
+    )
     .await;
     h.sim("a").set_behavior(Behavior::Stall);
     let (status, headers, body) = h.post_chat(chat("auto", "hi")).await;
@@ -253,10 +265,11 @@ async fn first_byte_timeout_fails_over() {
 
 #[tokio::test]
 async fn timeout_is_named_in_the_502() {
-    let h = Harness::builder(vec![Upstream::new("a", &["a-1"]).first_byte_ms(150)])
-        .policy(policy("[a/a-1]"))
-        .start()
-        .await;
+    let h = router(
+        vec![Upstream::new("a", &["a-1"]).first_byte_ms(150)],
+        "[a/a-1]",
+    )
+    .await;
     h.sim("a").set_behavior(Behavior::Stall);
     let (status, _, body) = h.post_chat(chat("auto", "hi")).await;
     assert_eq!(status, 502);
@@ -265,14 +278,15 @@ async fn timeout_is_named_in_the_502() {
 
 #[tokio::test]
 async fn connection_refused_fails_over() {
-    let h = Harness::builder(vec![
-        Upstream::new("a", &["a-1"])
-            .attempts(2)
-            .base_url(&closed_port_url()),
-        Upstream::new("b", &["b-1"]),
-    ])
-    .policy(policy("[a/a-1, b/b-1]"))
-    .start()
+    let h = router(
+        vec![
+            Upstream::new("a", &["a-1"])
+                .attempts(2)
+                .base_url(&closed_port_url()),
+            Upstream::new("b", &["b-1"]),
+        ],
+        "[a/a-1, b/b-1]",
+    )
     .await;
     let (status, headers, body) = h.post_chat(chat("auto", "hi")).await;
     assert_eq!(status, 200, "{body}");

@@ -60,6 +60,16 @@ fn server(prefix: &str, tier: &str, redis: &str, on_unavailable: &str) -> String
     )
 }
 
+/// An instance of the router with key `shared` and `server` as its server file.
+async fn start(server: &str) -> Harness {
+    Harness::builder(upstream())
+        .policy(policies::ALPHA)
+        .server(server)
+        .keys(keys())
+        .start()
+        .await
+}
+
 fn upstream() -> Vec<Upstream> {
     vec![Upstream::new("alpha", &["a-1"]).price("a-1", 1000.0, 1000.0)]
 }
@@ -102,12 +112,7 @@ async fn a_per_user_limit_holds_across_two_instances() {
     let p = Prefix::new("rate");
     // an hourly bucket refills one request every 72 s: none come back during the burst
     let text = server(&p.0, "{rph: 50}", REDIS, "local");
-    let a = Harness::builder(upstream())
-        .policy(policies::ALPHA)
-        .server(&text)
-        .keys(keys())
-        .start()
-        .await;
+    let a = start(&text).await;
     let b = a.twin().await;
     let results = burst(&a, &b, 200).await;
     let ok = results.iter().filter(|(s, _)| *s == 200).count();
@@ -127,12 +132,7 @@ async fn a_per_user_limit_holds_across_two_instances() {
 async fn a_budget_holds_across_two_instances_and_survives_a_new_one() {
     let p = Prefix::new("budget");
     let text = server(&p.0, "{daily_usd: 0.5}", REDIS, "local");
-    let a = Harness::builder(upstream())
-        .policy(policies::ALPHA)
-        .server(&text)
-        .keys(keys())
-        .start()
-        .await;
+    let a = start(&text).await;
     let b = a.twin().await;
     let results = burst(&a, &b, 200).await;
     let ok = results.iter().filter(|(s, _)| *s == 200).count();
@@ -189,12 +189,7 @@ async fn a_budget_holds_across_two_instances_and_survives_a_new_one() {
 async fn the_response_cache_is_shared() {
     let p = Prefix::new("cache");
     let text = server(&p.0, "{}", REDIS, "local");
-    let a = Harness::builder(upstream())
-        .policy(policies::ALPHA)
-        .server(&text)
-        .keys(keys())
-        .start()
-        .await;
+    let a = start(&text).await;
     let b = a.twin().await;
     let mut body = chat("auto", "same question");
     body["temperature"] = 0.into();
@@ -219,12 +214,7 @@ async fn the_response_cache_is_shared() {
 async fn unreachable_redis_serves_on_local_counters_or_refuses_when_fail_closed() {
     let p = Prefix::new("down");
     let open = server(&p.0, "{rpm: 2}", "redis://127.0.0.1:1/0", "local");
-    let h = Harness::builder(upstream())
-        .policy(policies::ALPHA)
-        .server(&open)
-        .keys(keys())
-        .start()
-        .await;
+    let h = start(&open).await;
     assert_eq!(h.post_chat_as(KEY, ask(1)).await.0, 200);
     assert_eq!(h.post_chat_as(KEY, ask(2)).await.0, 200);
     assert_eq!(h.post_chat_as(KEY, ask(3)).await.0, 429, "local limits");
@@ -234,12 +224,7 @@ async fn unreachable_redis_serves_on_local_counters_or_refuses_when_fail_closed(
     assert_eq!(health["status"], "degraded");
 
     let closed = server(&p.0, "{rpm: 2}", "redis://127.0.0.1:1/0", "refuse");
-    let h = Harness::builder(upstream())
-        .policy(policies::ALPHA)
-        .server(&closed)
-        .keys(keys())
-        .start()
-        .await;
+    let h = start(&closed).await;
     let (status, headers, v) = h.post_chat_as(KEY, ask(1)).await;
     assert_eq!(status, 503);
     assert_eq!(assert_openai_error(&v)["code"], "state_unavailable");
