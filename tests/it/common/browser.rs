@@ -106,6 +106,7 @@ pub fn metric(dom: &str, name: &str) -> String {
     attr(dom, "data-metric", name, "data-value")
 }
 
+/// [`metric`] as a number, panicking with the text when the page shows something else.
 pub fn metric_f64(dom: &str, name: &str) -> f64 {
     let v = metric(dom, name);
     v.parse()
@@ -120,6 +121,7 @@ pub fn samples<'a>(metrics: &'a Value, name: &str) -> &'a [Value] {
         .unwrap_or(&[])
 }
 
+/// The total of samples' values, as the dashboard adds a family's series up.
 pub fn sum(list: &[Value]) -> f64 {
     list.iter().map(|s| s["value"].as_f64().unwrap()).sum()
 }
@@ -158,6 +160,7 @@ pub fn quantile(q: f64, buckets: &[Value]) -> Option<f64> {
     Some(lower + (upper - lower) * ((rank - below) / (cumulative - below)))
 }
 
+/// Whether `a` and `b` agree within `tolerance` (relative, absolute below 1): the page rounds.
 pub fn close(a: f64, b: f64, tolerance: f64) -> bool {
     (a - b).abs() <= tolerance * b.abs().max(1.0)
 }

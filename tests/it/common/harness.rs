@@ -138,6 +138,7 @@ impl Harness {
         }
     }
 
+    /// The router's URL for `path` (e.g. `/health/detailed`).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -150,6 +151,7 @@ impl Harness {
             .control()
     }
 
+    /// How many requests the sim named `name` has received: what reached the upstream.
     pub fn calls(&self, name: &str) -> usize {
         self.sim(name).calls()
     }
@@ -213,6 +215,7 @@ impl Harness {
         (status, headers, text)
     }
 
+    /// GETs `path`; the answer as JSON (Null if it is not JSON).
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         let resp = self
             .client

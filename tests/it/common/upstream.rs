@@ -76,21 +76,25 @@ impl Upstream {
         }
     }
 
+    /// Declares the provider's keys (values the sim sees as Bearer tokens), in rotation order.
     pub fn keys(mut self, keys: &[&str]) -> Self {
         self.keys = keys.iter().map(|k| (*k).to_owned()).collect();
         self
     }
 
+    /// Tries per request on this provider before failing over (retry `attempts`).
     pub fn attempts(mut self, n: u32) -> Self {
         self.attempts = n;
         self
     }
 
+    /// How long a key sits out after a 429 without Retry-After.
     pub fn cooldown_ms(mut self, ms: u64) -> Self {
         self.cooldown_ms = ms;
         self
     }
 
+    /// The circuit breaker: failures to open, time until half-open, probe successes to close.
     pub fn breaker(mut self, failure_threshold: u32, recovery_ms: u64, success: u32) -> Self {
         self.failure_threshold = failure_threshold;
         self.recovery_ms = recovery_ms;
@@ -98,16 +102,19 @@ impl Upstream {
         self
     }
 
+    /// How long to wait for the upstream's first byte before the try counts as failed.
     pub fn first_byte_ms(mut self, ms: u64) -> Self {
         self.first_byte_ms = ms;
         self
     }
 
+    /// How long a stream may go silent before it counts as cut.
     pub fn idle_ms(mut self, ms: u64) -> Self {
         self.idle_ms = ms;
         self
     }
 
+    /// Prices `model` in USD per 1M prompt / completion tokens (costs and savings follow).
     pub fn price(mut self, model: &str, input: f64, output: f64) -> Self {
         let m = self
             .models
@@ -119,6 +126,7 @@ impl Upstream {
         self
     }
 
+    /// Sets `model`'s context window in tokens (longer prompts are refused or rerouted).
     pub fn context_window(mut self, model: &str, window: u64) -> Self {
         let m = self
             .models
@@ -144,11 +152,13 @@ impl Upstream {
         self
     }
 
+    /// Points the provider somewhere else than its sim (a closed port, another wire's sim).
     pub fn base_url(mut self, url: &str) -> Self {
         self.base_url = Some(url.to_owned());
         self
     }
 
+    /// Replaces the sim's settings (latency, reply length, accepted keys).
     pub fn sim_settings(mut self, s: SimSettings) -> Self {
         self.sim = Some(s);
         self
