@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 /// recorder per process, so a test counting requests would also count its neighbours'. The
 /// test body carries `#[ignore = "runs in its own process: see common::own_process"]` and a
 /// plain `#[test]` calls this; it works the same under `cargo test` and `cargo nextest run`,
-/// which both skip the ignored body.
+/// which both skip the ignored body. (So do not run this binary with `--include-ignored`: the
+/// bodies would then also run beside everything else and see its metrics.)
 pub fn own_process(path: &str) {
     let exe = std::env::current_exe().expect("the path of this test binary");
     let mut child = Command::new(exe)
