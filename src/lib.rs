@@ -74,7 +74,7 @@ pub mod testing {
     pub use crate::dispatch::keys::KeyPool;
     pub use crate::dispatch::sync::spawn_sync;
     pub use crate::limits::{
-        BudgetEvent, BudgetRefusal, LimitName, Limiter, RateRefusal, Scope, Subject,
+        BudgetEvent, BudgetRefusal, LimitName, Limiter, Quotas, RateRefusal, Scope, Subject,
     };
     pub use crate::live::Live;
     pub use crate::lock::lock;

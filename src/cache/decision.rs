@@ -126,12 +126,16 @@ mod tests {
 
     #[test]
     fn temperature_zero_reads_and_writes() {
-        let d = decide(&req(r#","temperature":0,"n":3"#), "r", &HeaderMap::new());
+        let d = decide(
+            &req(r#","temperature":0,"n":3"#),
+            &part("r"),
+            &HeaderMap::new(),
+        );
         assert_eq!(rw(d), Some((true, true)));
         assert_eq!(
             rw(decide(
                 &req(r#","temperature":0.0"#),
-                "r",
+                &part("r"),
                 &HeaderMap::new()
             )),
             Some((true, true))
@@ -148,7 +152,7 @@ mod tests {
         }
         let on = headers(&[(OPT_HEADER, "On")]);
         assert_eq!(
-            rw(decide(&req(r#","temperature":0.7"#), "r", &on)),
+            rw(decide(&req(r#","temperature":0.7"#), &part("r"), &on)),
             Some((true, true))
         );
     }

@@ -246,6 +246,7 @@ mod tests {
             max_entries,
             max_bytes,
             ttl,
+            scope: crate::config::CacheScope::User,
         }
     }
 

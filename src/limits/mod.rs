@@ -66,8 +66,8 @@ use subject::{refs_of, BudgetRef, GLOBAL_NAME};
 
 pub(crate) use gcra::Quota;
 pub(crate) use hold::Hold;
-pub use outcome::{BudgetEvent, BudgetRefusal, RateRefusal};
-pub(crate) use outcome::{BudgetStatus, Crossing, Quotas};
+pub use outcome::{BudgetEvent, BudgetRefusal, Quotas, RateRefusal};
+pub(crate) use outcome::{BudgetStatus, Crossing};
 pub(crate) use subject::Period;
 pub use subject::{LimitName, Scope, Subject};
 

@@ -83,8 +83,8 @@ pub(crate) async fn handle(
     with_headers(resp, headers)
 }
 
-/// The response-cache key the router uses for `body` sent to `endpoint` by `user` (the
-/// virtual key's user, or the body's `user` in open mode), so tests can look entries up.
+/// The response-cache key the router uses for `body` sent to `endpoint` by the virtual key of
+/// `user` (`None` in open mode), so tests can look entries up.
 pub fn cache_key(
     state: &AppState,
     endpoint: Endpoint,
@@ -100,7 +100,6 @@ pub fn cache_key(
         crate::config::Target::Policy(p) => &*config.policies[p].name,
         crate::config::Target::Model(m) => &*config.models[m].id,
     };
-    let user = user.or(req.user.as_deref());
     let scope = phases::cache_scope(config.server.cache.scope, user, None);
     let partition = crate::cache::Partition {
         route,

@@ -178,10 +178,11 @@ async fn cache_lookup(
         Target::Policy(p) => &*config.policies[p].name,
         Target::Model(m) => &*config.models[m].id,
     };
+    let tenant = &ctx.tenant;
     let scope = cache_scope(
         config.server.cache.scope,
-        ctx.user(),
-        ctx.tenant.team.as_deref(),
+        tenant.user.as_deref(),
+        tenant.team.as_deref(),
     );
     let partition = Partition {
         route,
@@ -205,7 +206,8 @@ async fn cache_lookup(
     None
 }
 
-/// Whose cached answers a request may get: its user's, its team's or anyone's.
+/// Whose cached answers a request may get: its virtual key's user's, its team's, or anyone's.
+/// Tenants are virtual keys; in open mode (one tenant) the body's `user` does not split it.
 pub(crate) fn cache_scope(scope: CacheScope, user: Option<&str>, team: Option<&str>) -> String {
     match scope {
         CacheScope::User => format!("user:{}", user.unwrap_or_default()),

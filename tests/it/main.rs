@@ -1,0 +1,48 @@
+//! Switchyard's integration tests, linked as one test binary: one module per feature, sharing
+//! the harness in `common` (one binary instead of one per file keeps `target/` and link time small).
+//!
+//! Tests run concurrently in this one process, so none may depend on process-wide state; the
+//! few that assert exact totals of the process-wide Prometheus recorder run in a process of
+//! their own through `common::own_process`.
+
+// helpers are `pub` for the modules of this one binary, never a public surface
+#![allow(unreachable_pub)]
+
+mod common;
+
+mod adapter_anthropic;
+mod adapter_gemini;
+mod adapter_gemini_embed;
+mod auth;
+mod breaker;
+mod budgets;
+mod cache;
+mod cache_redis;
+mod cli_check;
+mod cli_keys;
+mod conformance;
+mod dashboard;
+mod dashboard_cards;
+mod endpoints;
+mod errors;
+mod guardrails;
+mod health;
+mod keys;
+mod ledger;
+mod limits_redis;
+mod metrics;
+mod ops;
+mod pacing;
+mod rate_limits;
+mod reload;
+mod report;
+mod report_html;
+mod retry_failover;
+mod routing;
+mod shared_health;
+mod shared_state;
+mod shutdown;
+mod simulate;
+mod streaming;
+mod tenants;
+mod upstream_keys;
