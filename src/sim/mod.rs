@@ -45,6 +45,14 @@ mod tools;
 mod wire;
 
 #[cfg(test)]
+mod fault_body_tests;
+#[cfg(test)]
+mod fault_client;
+#[cfg(test)]
+mod fault_conn_tests;
+#[cfg(test)]
+mod fault_error_tests;
+#[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
 mod tests;
