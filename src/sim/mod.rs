@@ -24,8 +24,8 @@
 //! connections, cuts, stalls before and after the first byte, keep-alive blanks, a missing
 //! terminal event, truncated, garbage, huge and trickling bodies, error bodies echoing the key.
 //! `conn.rs` refuses and resets connections, `fault.rs` answers the modes that need no answer,
-//! `play.rs` plays the ones that bend an answer; `switchyard sim --fault NAME[:ARG]` names them
-//! on the command line (`cli/sim.rs`). Every wait of every mode ends when the sim is dropped.
+//! `play.rs` plays the ones that bend an answer; `cli/sim.rs` names them for the command line
+//! (`--fault NAME[:ARG]`). Every wait of every mode ends when the sim is dropped.
 
 pub mod anthropic;
 mod behavior;
