@@ -12,13 +12,15 @@
 //!   `{"query": <first words of the last user message>, "options": {"n": 1}}`.
 //! - [`Behavior::Status`] bodies are sent verbatim, so tests script Anthropic error bodies
 //!   (e.g. 529 `overloaded_error`); [`Behavior::RateLimited`] sends a 429 `rate_limit_error`.
+//! - The fault modes answer with text even when tools are offered; their terminal event is
+//!   `message_stop`, their keep-alive blank the `ping` event.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
@@ -27,6 +29,9 @@ use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use super::conn::Conn;
+use super::fault::{self, Wire};
+use super::play::{self, Framing, Play};
 use super::reply::Reply;
 use super::request::{parse_request, ChatRequest};
 use super::sse::{cut_connection, pause};
@@ -63,7 +68,8 @@ pub async fn spawn_anthropic_on(
     .await
 }
 
-fn error_body(kind: &str, message: &str) -> Value {
+/// Anthropic's error shape: `{"type":"error","error":{"type","message"}}`.
+pub(super) fn error_body(kind: &str, message: &str) -> Value {
     json!({"type": "error", "error": {"type": kind, "message": message}})
 }
 
@@ -119,7 +125,12 @@ fn validate(
     })
 }
 
-async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn messages(
+    State(app): State<Arc<App>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let parsed: Result<Value, String> = serde_json::from_slice(&body).map_err(|e| e.to_string());
     let get = |k: &str| parsed.as_ref().ok().and_then(|v| v.get(k).cloned());
     let model = get("model").and_then(|m| m.as_str().map(str::to_owned));
@@ -134,7 +145,7 @@ async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
         .map(str::to_owned);
     let value = parsed.clone().unwrap_or(Value::Null);
     let behavior = app.control.register(
-        key,
+        key.clone(),
         model.unwrap_or_default(),
         stream,
         value.clone(),
@@ -146,6 +157,16 @@ async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
         &app.shutdown,
     )
     .await;
+    let early = fault::early(
+        Wire::Anthropic,
+        &behavior,
+        key.as_deref(),
+        &conn,
+        &app.shutdown,
+    );
+    if let Some(resp) = early {
+        return resp;
+    }
     match behavior {
         Behavior::Status { status, body } => respond(status, "application/json", body.to_string()),
         Behavior::RateLimited { retry_after_secs } => {
@@ -179,7 +200,9 @@ struct Plan {
     usage: Value,
 }
 
-fn plan(app: &App, mut req: ChatRequest, body: &Value) -> Plan {
+/// Plans the answer to `body`; with `text_only` (the fault modes) a text answer even when
+/// tools are offered.
+fn plan(app: &App, mut req: ChatRequest, body: &Value, text_only: bool) -> Plan {
     let system = match body.get("system") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(b)) => b.iter().filter_map(|x| x.get("text")?.as_str()).collect(),
@@ -199,7 +222,9 @@ fn plan(app: &App, mut req: ChatRequest, body: &Value) -> Plan {
     let has_result = last["content"]
         .as_array()
         .is_some_and(|c| c.iter().any(|b| b["type"] == "tool_result"));
-    let tools = body["tools"].as_array().filter(|t| !t.is_empty());
+    let tools = body["tools"]
+        .as_array()
+        .filter(|t| !t.is_empty() && !text_only);
     let choice = &body["tool_choice"];
     let tool = match tools {
         Some(t) if !has_result && choice["type"] != "none" => Some(
@@ -241,19 +266,27 @@ fn plan(app: &App, mut req: ChatRequest, body: &Value) -> Plan {
 }
 
 fn answer(app: &App, behavior: Behavior, req: ChatRequest, body: &Value) -> Response {
-    let p = plan(app, req, body);
     let stream = body["stream"].as_bool().unwrap_or(false);
+    if play::is_body_fault(&behavior) {
+        let p = plan(app, req, body, true);
+        let play = Play {
+            wire: Wire::Anthropic,
+            stream,
+            pieces: p.words.clone(),
+            pacing: (app.settings.token_delay, app.settings.jitter),
+            shutdown: app.shutdown.clone(),
+        };
+        return play::answer(&behavior, p, play)
+            .unwrap_or_else(|| error(500, "api_error", "sim: not a body fault"));
+    }
+    let p = plan(app, req, body, false);
     let cut = match behavior {
         Behavior::CutStreamAfter { chunks } => Some(chunks),
         _ => None,
     };
     let malformed = behavior == Behavior::Malformed;
     if !stream {
-        let full = json!({"id": p.id, "type": "message", "role": "assistant", "model": p.model,
-            "content": p.blocks, "stop_reason": p.stop_reason, "stop_sequence": null,
-            "usage": p.usage})
-        .to_string();
-        let full = Bytes::from(full);
+        let full = Bytes::from(message(&p, json!(p.blocks)).to_string());
         if malformed {
             return respond(200, "application/json", full.slice(..full.len() / 2));
         }
@@ -309,19 +342,9 @@ fn event(kind: &str, data: Value) -> Bytes {
 
 /// Every SSE event of a streamed answer; `true` marks paced (and cuttable) content deltas.
 fn stream_events(p: &Plan) -> VecDeque<(Bytes, bool)> {
-    let mut usage = p.usage.clone();
-    let output = usage["output_tokens"].take();
-    usage["output_tokens"] = 1.into();
+    let output = p.usage["output_tokens"].clone();
     let mut out = VecDeque::new();
-    out.push_back((
-        event(
-            "message_start",
-            json!({"type": "message_start", "message": {
-        "id": p.id, "type": "message", "role": "assistant", "model": p.model, "content": [],
-        "stop_reason": null, "stop_sequence": null, "usage": usage}}),
-        ),
-        false,
-    ));
+    out.push_back((message_start(p), false));
     for (i, block) in p.blocks.iter().enumerate() {
         let mut start = block.clone();
         if start["type"] == "text" {
@@ -368,18 +391,83 @@ fn stream_events(p: &Plan) -> VecDeque<(Bytes, bool)> {
             false,
         ));
     }
-    out.push_back((
-        event(
-            "message_delta",
-            json!({"type": "message_delta",
-        "delta": {"stop_reason": p.stop_reason, "stop_sequence": null},
-        "usage": {"output_tokens": output}}),
-        ),
-        false,
-    ));
+    out.push_back((message_delta(p, output), false));
     out.push_back((
         event("message_stop", json!({"type": "message_stop"})),
         false,
     ));
     out
+}
+
+/// The whole (non-streamed) message with these content blocks.
+fn message(p: &Plan, content: Value) -> Value {
+    json!({"id": p.id, "type": "message", "role": "assistant", "model": p.model,
+        "content": content, "stop_reason": p.stop_reason, "stop_sequence": null,
+        "usage": p.usage})
+}
+
+/// `message_start`: the message without content, one output token so far.
+fn message_start(p: &Plan) -> Bytes {
+    let mut usage = p.usage.clone();
+    usage["output_tokens"] = 1.into();
+    let mut start = message(p, json!([]));
+    start["stop_reason"] = Value::Null;
+    start["usage"] = usage;
+    event(
+        "message_start",
+        json!({"type": "message_start", "message": start}),
+    )
+}
+
+/// `message_delta`: the stop reason and the output token count.
+fn message_delta(p: &Plan, output: Value) -> Bytes {
+    event(
+        "message_delta",
+        json!({"type": "message_delta",
+            "delta": {"stop_reason": p.stop_reason, "stop_sequence": null},
+            "usage": {"output_tokens": output}}),
+    )
+}
+
+/// A text answer as the fault modes play it (see [`play`]): one text block at index 0.
+impl Framing for Plan {
+    fn lead(&self) -> Vec<Bytes> {
+        let block = json!({"type": "text", "text": ""});
+        vec![
+            message_start(self),
+            event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": block}),
+            ),
+            event("ping", json!({"type": "ping"})),
+        ]
+    }
+
+    fn content(&self, _: usize, text: &str) -> Bytes {
+        let delta = json!({"type": "text_delta", "text": text});
+        event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+        )
+    }
+
+    fn tail(&self, n: usize, terminal: bool) -> Vec<Bytes> {
+        let mut out = vec![
+            event(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            message_delta(self, json!(n)),
+        ];
+        if terminal {
+            out.push(event("message_stop", json!({"type": "message_stop"})));
+        }
+        out
+    }
+
+    fn whole(&self, text: &str, _: bool) -> Vec<u8> {
+        message(self, json!([{"type": "text", "text": text}]))
+            .to_string()
+            .into_bytes()
+    }
 }

@@ -43,6 +43,88 @@ pub enum Behavior {
         /// The content chunks, in order.
         chunks: Vec<String>,
     },
+    // The fault modes below behave the same on every wire (OpenAI, Anthropic, Gemini), each
+    // framed as that wire's real API would misbehave; see `sim/fault.rs` and `sim/play.rs`.
+    /// This HTTP status with the wire's own error body (OpenAI `{"error":{"message","type",
+    /// "param","code"}}`, Anthropic `{"type":"error","error":{"type","message"}}`, Gemini
+    /// `{"error":{"code","message","status"}}`), its type picked from the status as that API
+    /// does, so one case list can fail every wire. An invalid code is answered as 500.
+    WireError {
+        /// HTTP status code.
+        status: u16,
+    },
+    /// 429 carrying a rate-limit hint as raw text, hostile values included (`1e20`, `-1`, `NaN`,
+    /// `abc`, an HTTP date): the router must parse what providers really send defensively.
+    /// Control characters, which no header can carry, are dropped.
+    RateLimitedRaw {
+        /// OpenAI and Anthropic: the `Retry-After` header; Gemini: `RetryInfo.retryDelay` in
+        /// the error body (verbatim: write `"5s"` for a well-formed delay). `None` sends neither.
+        retry_after: Option<String>,
+        /// The `retry-after-ms` header (OpenAI sends it), on whichever wire it is set.
+        retry_after_ms: Option<String>,
+    },
+    /// Close each new connection at once, before reading it, with a TCP reset (`SO_LINGER` 0):
+    /// as close to "connection refused" as a listening server can get. Decided when the
+    /// connection is accepted, so it takes the script entry (and counts as a call) then; a
+    /// request arriving on a connection that was already open is reset as
+    /// [`Behavior::ResetBeforeHeaders`] instead.
+    Refuse,
+    /// Read the whole request, then reset the connection without sending a status line.
+    ResetBeforeHeaders,
+    /// Streaming: the lead events and `chunks` content chunks, then nothing (the connection
+    /// stays open) until the sim is dropped, which cuts it. Non-streaming: the headers and the
+    /// first bytes of the body, then the same.
+    StallMidStream {
+        /// Content chunks delivered before the stall.
+        chunks: usize,
+    },
+    /// Streaming: `chunks` content chunks, then only keep-alive blanks, one every `every`, never
+    /// more content, until the sim is dropped (which cuts the stream). Blanks alternate an
+    /// empty `data:` line and an SSE comment (`: ping`); Anthropic alternates its own `ping`
+    /// event and a comment. Non-streaming: the headers, then a newline every `every` (the
+    /// leading whitespace some gateways send while a model works), never the answer.
+    Blanks {
+        /// Content chunks delivered before the blanks (0: none at all).
+        chunks: usize,
+        /// Interval between blanks (at least 1 ms).
+        every: std::time::Duration,
+    },
+    /// A complete answer whose stream then ends cleanly without the wire's terminal event:
+    /// OpenAI after the `finish_reason` chunk (and usage chunk) without `data: [DONE]`;
+    /// Anthropic after `message_delta` without `message_stop`; Gemini, whose stream simply
+    /// ends, without any `finishReason` (whole answers too). OpenAI and Anthropic whole
+    /// answers are unaffected.
+    NoTerminal,
+    /// 200 with the first half of the answer's bytes, then a clean end (the `Content-Length`
+    /// is the half's): half a JSON object, or a stream ending mid-event.
+    Truncated,
+    /// 200 answer whose content text is `bytes` bytes long, generated while it is sent (the sim
+    /// never holds it in memory); streaming, in content chunks of 64 KiB.
+    Huge {
+        /// Size of the content text in bytes (the body is a few hundred bytes more).
+        bytes: usize,
+    },
+    /// This status with the wire's error body whose message is `bytes` bytes long.
+    HugeError {
+        /// HTTP status code (an invalid one is answered as 500).
+        status: u16,
+        /// Size of the error message in bytes.
+        bytes: usize,
+    },
+    /// A normal answer that makes slow, steady progress: streaming, every content chunk comes
+    /// `every` after the previous one; non-streaming, the body comes in one piece per word,
+    /// `every` apart.
+    Trickle {
+        /// Interval between chunks.
+        every: std::time::Duration,
+    },
+    /// This status with the wire's authentication error whose message quotes the full key the
+    /// request carried, as OpenAI does for a 401 (`Incorrect API key provided: sk-…`): lets
+    /// tests check that the router never passes a key on.
+    EchoKey {
+        /// HTTP status code (401 is what the APIs send; Gemini sends 400).
+        status: u16,
+    },
 }
 
 /// One chat request as the simulated provider saw it.
@@ -111,12 +193,14 @@ impl SimControl {
         self.lock().script.extend(seq);
     }
 
-    /// Number of chat requests received, failed and rejected ones included.
+    /// Number of chat requests received, failed and rejected ones included; a connection
+    /// closed by [`Behavior::Refuse`] counts as one.
     pub fn calls(&self) -> usize {
         self.inner.calls.load(Ordering::Relaxed)
     }
 
-    /// Number of 429 answers sent: key rate limits enforced (`key_rpm`) and scripted ones.
+    /// Number of 429 answers sent: key rate limits enforced (`key_rpm`) and scripted ones
+    /// (`RateLimited`, `RateLimitedRaw`, and `Status` or `WireError` with 429).
     pub fn rate_limited(&self) -> usize {
         self.inner.rate_limited.load(Ordering::Relaxed)
     }
@@ -146,7 +230,6 @@ impl SimControl {
         forced: Option<Behavior>,
     ) -> Behavior {
         let mut state = self.lock();
-        self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let behavior = match forced {
             Some(b) => b,
             None => match state.script.pop_front() {
@@ -154,23 +237,57 @@ impl SimControl {
                 None => state.default.clone(),
             },
         };
+        self.count(
+            &mut state,
+            RecordedCall {
+                key,
+                model,
+                stream,
+                body,
+                behavior: behavior.clone(),
+            },
+        );
+        behavior
+    }
+
+    /// At accept time, before anything is read: whether the next behavior is
+    /// [`Behavior::Refuse`]. If so it is taken from the script (or the default) and counted
+    /// as a call with no key, model or body.
+    pub(super) fn take_refusal(&self) -> bool {
+        let mut state = self.lock();
+        let next = state.script.front().unwrap_or(&state.default);
+        if *next != Behavior::Refuse {
+            return false;
+        }
+        state.script.pop_front();
+        self.count(
+            &mut state,
+            RecordedCall {
+                key: None,
+                model: String::new(),
+                stream: false,
+                body: serde_json::Value::Null,
+                behavior: Behavior::Refuse,
+            },
+        );
+        true
+    }
+
+    fn count(&self, state: &mut State, call: RecordedCall) {
+        self.inner.calls.fetch_add(1, Ordering::Relaxed);
         if matches!(
-            behavior,
-            Behavior::RateLimited { .. } | Behavior::Status { status: 429, .. }
+            call.behavior,
+            Behavior::RateLimited { .. }
+                | Behavior::RateLimitedRaw { .. }
+                | Behavior::Status { status: 429, .. }
+                | Behavior::WireError { status: 429 }
         ) {
             self.inner.rate_limited.fetch_add(1, Ordering::Relaxed);
         }
         if state.recorded.len() >= RECORD_LIMIT {
             state.recorded.pop_front();
         }
-        state.recorded.push_back(RecordedCall {
-            key,
-            model,
-            stream,
-            body,
-            behavior: behavior.clone(),
-        });
-        behavior
+        state.recorded.push_back(call);
     }
 
     /// Allocates the number used in `chatcmpl-sim-<n>` ids.

@@ -1,19 +1,20 @@
 //! A simulated upstream speaking Google Gemini's wire API (`/v1beta/models/{model}:generateContent`,
-//! `:embedContent`, `:batchEmbedContents`).
+//! `:streamGenerateContent`, and the embeddings of `gemini_embed.rs`).
 //!
 //! Shares [`SimSettings`], [`SimControl`] and [`Behavior`] with the OpenAI sim. Auth is the
 //! `x-goog-api-key` header. `prompt_tokens` = Σ over contents (and the system instruction) of
 //! `ceil(chars(text parts) / 4) + 4`; `candidatesTokenCount` = words. With `tools` (and mode not
 //! NONE) and no `functionResponse` in the last turn it answers with a `functionCall` of the first
 //! allowed function. A scripted `Behavior::Status` with status 200 sends its body as the answer
-//! (as one SSE event when streaming), so tests can script any Gemini response. Embeddings are a
-//! deterministic vector per text (from its hash), `outputDimensionality` long (default 16).
+//! (as one SSE event when streaming), so tests can script any Gemini response. The fault modes
+//! answer with text even when tools are offered; a Gemini stream has no end marker but the
+//! `finishReason` of its last chunk, which is what `NoTerminal` leaves out.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
@@ -22,15 +23,20 @@ use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use super::conn::Conn;
+use super::fault::{self, Wire};
+use super::gemini_embed::embed;
+use super::play::{self, Framing, Play};
 use super::reply::Reply;
 use super::request::ChatRequest;
 use super::sse::{cut_connection, pause};
 use super::{Behavior, SimControl, SimSettings, SimUpstream};
 
-struct GeminiSim {
-    settings: SimSettings,
-    control: SimControl,
-    shutdown: watch::Receiver<()>,
+/// One Gemini sim's state, shared by its connections.
+pub(super) struct GeminiSim {
+    pub(super) settings: SimSettings,
+    pub(super) control: SimControl,
+    pub(super) shutdown: watch::Receiver<()>,
 }
 
 /// Starts a Gemini-wire sim on 127.0.0.1:0; its API base is `http://{addr}/v1beta`.
@@ -57,11 +63,11 @@ pub async fn spawn_gemini_on(
 }
 
 /// Gemini's error shape: `{"error":{"code","message","status"}}`.
-fn error_body(code: u16, status: &str, message: &str) -> Value {
+pub(super) fn error_body(code: u16, status: &str, message: &str) -> Value {
     json!({"error": {"code": code, "message": message, "status": status}})
 }
 
-fn respond(status: u16, content_type: &'static str, body: impl Into<Body>) -> Response {
+pub(super) fn respond(status: u16, content_type: &'static str, body: impl Into<Body>) -> Response {
     let mut resp = Response::new(body.into());
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut()
@@ -69,7 +75,7 @@ fn respond(status: u16, content_type: &'static str, body: impl Into<Body>) -> Re
     resp
 }
 
-fn json_resp(status: u16, body: &Value) -> Response {
+pub(super) fn json_resp(status: u16, body: &Value) -> Response {
     respond(status, "application/json", body.to_string())
 }
 
@@ -78,7 +84,7 @@ fn sse_event(v: &Value) -> Bytes {
 }
 
 /// A missing or unknown key, refused as Gemini does.
-fn key_refusal(app: &GeminiSim, key: Option<&str>) -> Option<Behavior> {
+pub(super) fn key_refusal(app: &GeminiSim, key: Option<&str>) -> Option<Behavior> {
     let keys = app.settings.keys.as_ref()?;
     let (code, status, msg) = match key {
         None => (403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API."),
@@ -91,7 +97,7 @@ fn key_refusal(app: &GeminiSim, key: Option<&str>) -> Option<Behavior> {
     })
 }
 
-fn rate_limited(retry_after_secs: u64) -> Response {
+pub(super) fn rate_limited(retry_after_secs: u64) -> Response {
     let mut b = error_body(
         429,
         "RESOURCE_EXHAUSTED",
@@ -131,6 +137,7 @@ fn validate(app: &GeminiSim, key: Option<&str>, model: &str, body: &Value) -> Op
 
 async fn generate(
     State(app): State<Arc<GeminiSim>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     Path(call): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
@@ -144,8 +151,8 @@ async fn generate(
     let stream = match method {
         "generateContent" => false,
         "streamGenerateContent" => true,
-        "embedContent" => return embed(&app, model, false, key, &raw).await,
-        "batchEmbedContents" => return embed(&app, model, true, key, &raw).await,
+        "embedContent" => return embed(&app, &conn, model, false, key, &raw).await,
+        "batchEmbedContents" => return embed(&app, &conn, model, true, key, &raw).await,
         _ => return json_resp(404, &error_body(404, "NOT_FOUND", "unknown method")),
     };
     let sse = stream && query.iter().any(|(k, v)| k == "alt" && v == "sse");
@@ -158,10 +165,27 @@ async fn generate(
     } else {
         validate(&app, key.as_deref(), model, &body)
     };
+    // The key as a client sent it, header or `?key=`: what `EchoKey` quotes.
+    let sent_key = key.clone().or_else(|| {
+        query
+            .iter()
+            .find(|(k, _)| k == "key")
+            .map(|(_, v)| v.clone())
+    });
     let behavior = app
         .control
         .register(key, model.to_owned(), stream, body.clone(), forced);
     app.pause_first_byte().await;
+    let early = fault::early(
+        Wire::Gemini,
+        &behavior,
+        sent_key.as_deref(),
+        &conn,
+        &app.shutdown,
+    );
+    if let Some(resp) = early {
+        return resp;
+    }
     match behavior {
         Behavior::Status { status: 200, body } if sse => {
             respond(200, "text/event-stream", sse_event(&body))
@@ -186,7 +210,7 @@ async fn generate(
 }
 
 impl GeminiSim {
-    async fn pause_first_byte(&self) {
+    pub(super) async fn pause_first_byte(&self) {
         pause(
             self.settings.first_byte_latency,
             self.settings.jitter,
@@ -197,7 +221,7 @@ impl GeminiSim {
 }
 
 /// Texts of a content's parts, joined.
-fn text_of(content: &Value) -> String {
+pub(super) fn text_of(content: &Value) -> String {
     content["parts"]
         .as_array()
         .map(|p| {
@@ -209,7 +233,7 @@ fn text_of(content: &Value) -> String {
         .unwrap_or_default()
 }
 
-fn fnv(bytes: &[u8]) -> u64 {
+pub(super) fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
@@ -316,6 +340,26 @@ fn answer(app: &GeminiSim, behavior: Behavior, model: &str, body: &Value, sse: b
     } else {
         "STOP"
     };
+    if play::is_body_fault(&behavior) {
+        let play = Play {
+            wire: Wire::Gemini,
+            stream: sse,
+            pieces: (0..reply.words)
+                .map(|i| reply.piece(i).to_string())
+                .collect(),
+            pacing: (app.settings.token_delay, app.settings.jitter),
+            shutdown: app.shutdown.clone(),
+        };
+        let frame = Frame {
+            model: model.to_owned(),
+            prompt,
+            words: reply.words,
+            finish,
+        };
+        return play::answer(&behavior, frame, play).unwrap_or_else(|| {
+            json_resp(500, &error_body(500, "INTERNAL", "sim: not a body fault"))
+        });
+    }
     let call = function_call(body);
     let cut = match behavior {
         Behavior::CutStreamAfter { chunks } => Some(chunks),
@@ -365,129 +409,43 @@ fn answer(app: &GeminiSim, behavior: Behavior, model: &str, body: &Value, sse: b
     respond(200, "text/event-stream", Body::from_stream(body))
 }
 
-/// Why an embedding call is refused before failure injection (auth, shape, model).
-fn validate_embed(
-    app: &GeminiSim,
-    key: Option<&str>,
-    model: &str,
-    requests: &[Value],
-) -> Option<Behavior> {
-    let fail = |code: u16, status: &str, msg: String| {
-        Some(Behavior::Status {
-            status: code,
-            body: error_body(code, status, &msg),
-        })
-    };
-    if let Some(refused) = key_refusal(app, key) {
-        return Some(refused);
-    }
-    if requests.is_empty() {
-        return fail(
-            400,
-            "INVALID_ARGUMENT",
-            "* BatchEmbedContentsRequest.requests: requests is empty".into(),
-        );
-    }
-    for (i, r) in requests.iter().enumerate() {
-        if text_of(&r["content"]).is_empty() {
-            return fail(
-                400,
-                "INVALID_ARGUMENT",
-                format!("* requests[{i}].content: content has no text parts"),
-            );
-        }
-        if r.get("model")
-            .is_some_and(|m| m != &json!(format!("models/{model}")))
-        {
-            return fail(
-                400,
-                "INVALID_ARGUMENT",
-                format!("* requests[{i}].model: model must match the URL's models/{model}"),
-            );
-        }
-        if r.get("outputDimensionality")
-            .is_some_and(|d| d.as_u64().is_none_or(|d| d == 0))
-        {
-            return fail(
-                400,
-                "INVALID_ARGUMENT",
-                format!("* requests[{i}].outputDimensionality: must be positive"),
-            );
-        }
-    }
-    if !app.settings.models.iter().any(|m| m == model) {
-        let msg = format!("models/{model} is not found for API version v1beta, or is not supported for embedContent.");
-        return fail(404, "NOT_FOUND", msg);
-    }
-    None
+/// A Gemini text answer as the fault modes play it (see [`play`]): no lead events, usage
+/// counted up on every chunk, a last chunk with empty text carrying the `finishReason`.
+struct Frame {
+    model: String,
+    prompt: u64,
+    words: usize,
+    finish: &'static str,
 }
 
-/// A unit-free vector in [-1, 1) per text, the same for the same text and length.
-fn vector(text: &str, dims: usize) -> Vec<f64> {
-    let seed = fnv(text.as_bytes());
-    (0..dims as u64)
-        .map(|d| {
-            let mut x = seed ^ d.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            f64::from((x >> 40) as u32) / f64::from(1u32 << 23) - 1.0
-        })
-        .collect()
+impl Frame {
+    fn chunk(&self, text: &str, finish: Option<&str>, words: usize) -> Value {
+        json!({"candidates": [candidate(json!([{"text": text}]), finish)],
+            "usageMetadata": usage(self.prompt, words as u64), "modelVersion": self.model})
+    }
 }
 
-/// `embedContent` (`{"embedding":{"values"}}`) or `batchEmbedContents` (`{"embeddings":[…]}`).
-async fn embed(
-    app: &GeminiSim,
-    model: &str,
-    batch: bool,
-    key: Option<String>,
-    raw: &[u8],
-) -> Response {
-    let body: Value = serde_json::from_slice(raw).unwrap_or_default();
-    let requests = if batch {
-        body["requests"].as_array().cloned().unwrap_or_default()
-    } else {
-        vec![body.clone()]
-    };
-    let forced = if body.is_null() {
-        Some(Behavior::Status {
-            status: 400,
-            body: error_body(400, "INVALID_ARGUMENT", "Invalid JSON payload received."),
-        })
-    } else {
-        validate_embed(app, key.as_deref(), model, &requests)
-    };
-    let behavior = app
-        .control
-        .register(key, model.to_owned(), false, body, forced);
-    app.pause_first_byte().await;
-    let embeddings: Vec<Value> = requests
-        .iter()
-        .map(|r| {
-            let dims = r["outputDimensionality"].as_u64().unwrap_or(16).min(4096) as usize;
-            json!({"values": vector(&text_of(&r["content"]), dims)})
-        })
-        .collect();
-    let answer = if batch {
-        json!({"embeddings": embeddings})
-    } else {
-        json!({"embedding": embeddings[0]})
-    };
-    match behavior {
-        Behavior::Status { status, body } => json_resp(status, &body),
-        Behavior::RateLimited { retry_after_secs } => rate_limited(retry_after_secs),
-        Behavior::Stall => {
-            let mut s = app.shutdown.clone();
-            let _ = s.changed().await;
-            json_resp(
-                503,
-                &error_body(503, "UNAVAILABLE", "simulated upstream shut down"),
-            )
+impl Framing for Frame {
+    fn lead(&self) -> Vec<Bytes> {
+        Vec::new()
+    }
+
+    fn content(&self, i: usize, text: &str) -> Bytes {
+        sse_event(&self.chunk(text, None, i + 1))
+    }
+
+    fn tail(&self, n: usize, terminal: bool) -> Vec<Bytes> {
+        if terminal {
+            vec![sse_event(&self.chunk("", Some(self.finish), n))]
+        } else {
+            Vec::new()
         }
-        Behavior::Malformed => {
-            let full = answer.to_string();
-            respond(200, "application/json", full[..full.len() / 2].to_owned())
-        }
-        _ => json_resp(200, &answer),
+    }
+
+    fn whole(&self, text: &str, terminal: bool) -> Vec<u8> {
+        let finish = terminal.then_some(self.finish);
+        self.chunk(text, finish, self.words)
+            .to_string()
+            .into_bytes()
     }
 }

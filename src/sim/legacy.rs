@@ -1,15 +1,18 @@
 //! The sim's `/v1/completions` (legacy text completions) and `/v1/embeddings`: enough of the
-//! OpenAI wire format to route, stream, price and fail them like chat (Status and RateLimited
-//! behaviors apply; the others answer normally).
+//! OpenAI wire format to route, stream, price and fail them like chat (Status, RateLimited and
+//! the fault modes that need no answer — WireError, RateLimitedRaw, EchoKey, HugeError, the
+//! resets — apply; the others answer normally).
 
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::conn::Conn;
+use super::fault::{self, Wire};
 use super::handler::{bearer, check_key, error_response, json_response, unix_now, AppState};
 use super::Behavior;
 
@@ -20,6 +23,7 @@ const WORDS: &[&str] = &[
 /// Registers the call and returns the failure to answer with, if any.
 fn gate(
     app: &AppState,
+    conn: &Conn,
     headers: &HeaderMap,
     body: &Bytes,
     need: &str,
@@ -61,7 +65,7 @@ fn gate(
         _ => None,
     };
     match app.control.register(
-        key,
+        key.clone(),
         model,
         stream,
         parsed.clone().unwrap_or(Value::Null),
@@ -77,7 +81,10 @@ fn gate(
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             Err(Box::new(resp))
         }
-        _ => Ok(parsed.unwrap_or(Value::Null)),
+        other => match fault::early(Wire::OpenAi, &other, key.as_deref(), conn, &app.shutdown) {
+            Some(resp) => Err(Box::new(resp)),
+            None => Ok(parsed.unwrap_or(Value::Null)),
+        },
     }
 }
 
@@ -97,10 +104,11 @@ fn tokens_of(v: &Value) -> u64 {
 
 pub(super) async fn completions(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req = match gate(&app, &headers, &body, "prompt") {
+    let req = match gate(&app, &conn, &headers, &body, "prompt") {
         Ok(v) => v,
         Err(resp) => return *resp,
     };
@@ -151,10 +159,11 @@ pub(super) async fn completions(
 
 pub(super) async fn embeddings(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req = match gate(&app, &headers, &body, "input") {
+    let req = match gate(&app, &conn, &headers, &body, "input") {
         Ok(v) => v,
         Err(resp) => return *resp,
     };

@@ -17,12 +17,25 @@
 //! every content chunk and the final chunk. Non-streaming waits `first_byte_latency` plus
 //! `words × token_delay / 4` (a quarter of the streaming generation time, so longer answers are
 //! slower without making the demo sluggish). With zero latencies no timer is ever armed.
+//!
+//! Fault modes: every wire (OpenAI here, Anthropic in `anthropic.rs`, Gemini in `gemini.rs`) can
+//! be told to misbehave as a hostile upstream of that wire would, each a [`Behavior`] variant:
+//! error statuses in the wire's own shape, hostile rate-limit hints, refused and reset
+//! connections, cuts, stalls before and after the first byte, keep-alive blanks, a missing
+//! terminal event, truncated, garbage, huge and trickling bodies, error bodies echoing the key.
+//! `conn.rs` refuses and resets connections, `fault.rs` answers the modes that need no answer,
+//! `play.rs` plays the ones that bend an answer; `cli/sim.rs` names them for the command line
+//! (`--fault NAME[:ARG]`). Every wait of every mode ends when the sim is dropped.
 
 pub mod anthropic;
 mod behavior;
+mod conn;
+mod fault;
 mod gemini;
+mod gemini_embed;
 mod handler;
 mod legacy;
+mod play;
 mod ratelimit;
 mod reply;
 mod request;
@@ -31,6 +44,14 @@ mod sse;
 mod tools;
 mod wire;
 
+#[cfg(test)]
+mod fault_body_tests;
+#[cfg(test)]
+mod fault_client;
+#[cfg(test)]
+mod fault_conn_tests;
+#[cfg(test)]
+mod fault_error_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
@@ -169,7 +190,9 @@ pub(crate) async fn serve(
     let addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(());
     let control = SimControl::default();
-    let app = build(control.clone(), shutdown_rx.clone());
+    let listener = conn::SimListener::new(listener, control.clone());
+    let app = build(control.clone(), shutdown_rx.clone())
+        .into_make_service_with_connect_info::<conn::Conn>();
     let mut signal = shutdown_rx;
     tokio::spawn(async move {
         let served = axum::serve(listener, app)

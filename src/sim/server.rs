@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,7 +11,10 @@ use axum::Router;
 use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
 
+use super::conn::Conn;
+use super::fault::{self, Wire};
 use super::handler::{bearer, check_key, error_response, json_response, unix_now, AppState};
+use super::play::{self, Framing, Play};
 use super::reply::Reply;
 use super::request::{self, ApiError, ChatRequest};
 use super::sse::{self, cut_connection};
@@ -31,7 +34,12 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn chat(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn chat(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let key = bearer(&headers);
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
     let (model, stream) = match &parsed {
@@ -88,8 +96,21 @@ async fn chat(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes)
     };
     let tool = parsed.as_ref().ok().and_then(tools::tool_to_call);
     let body = parsed.unwrap_or(Value::Null);
-    let behavior = app.control.register(key, model, stream, body, forced);
+    let behavior = app
+        .control
+        .register(key.clone(), model, stream, body, forced);
     tracing::trace!(sim = %app.settings.name, ?behavior, "chat request");
+    let early = fault::early(
+        Wire::OpenAi,
+        &behavior,
+        key.as_deref(),
+        &conn,
+        &app.shutdown,
+    );
+    if let Some(resp) = early {
+        app.pause(app.settings.first_byte_latency).await;
+        return resp;
+    }
 
     match (behavior, req) {
         (Behavior::Status { status, body }, _) => {
@@ -185,6 +206,35 @@ async fn answer(app: &AppState, behavior: Behavior, mut req: ChatRequest) -> Res
     };
     let malformed = behavior == Behavior::Malformed;
 
+    if play::is_body_fault(&behavior) {
+        app.pause(settings.first_byte_latency).await;
+        let play = Play {
+            wire: Wire::OpenAi,
+            stream: req.stream,
+            pieces: (0..reply.words)
+                .map(|i| reply.piece(i).to_string())
+                .collect(),
+            pacing: (settings.token_delay, settings.jitter),
+            shutdown: app.shutdown.clone(),
+        };
+        let frame = Frame {
+            head: ChunkHead {
+                id,
+                created,
+                model: req.model,
+                include_usage: req.include_usage,
+            },
+            usage,
+            finish: reply.finish,
+        };
+        return play::answer(&behavior, frame, play).unwrap_or_else(|| {
+            error_response(
+                500,
+                &request::error_body("sim: not a body fault", "server_error", None, None),
+            )
+        });
+    }
+
     if !req.stream {
         // Non-streaming generation is modelled at 4x streaming speed (see module docs).
         let generation = settings
@@ -239,6 +289,43 @@ async fn answer(app: &AppState, behavior: Behavior, mut req: ChatRequest) -> Res
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
+}
+
+/// An OpenAI chat answer as the fault modes play it (see [`play`]).
+struct Frame {
+    head: ChunkHead,
+    usage: Usage,
+    finish: &'static str,
+}
+
+impl Framing for Frame {
+    fn lead(&self) -> Vec<Bytes> {
+        let role = Delta::Role {
+            role: "assistant",
+            content: "",
+        };
+        vec![self.head.choice(role, None)]
+    }
+
+    fn content(&self, _: usize, text: &str) -> Bytes {
+        self.head.choice(Delta::Text { content: text }, None)
+    }
+
+    fn tail(&self, _: usize, terminal: bool) -> Vec<Bytes> {
+        let mut out = vec![self.head.choice(Delta::Empty {}, Some(self.finish))];
+        if self.head.include_usage {
+            out.push(self.head.usage(self.usage));
+        }
+        if terminal {
+            out.push(Bytes::from_static(wire::DONE));
+        }
+        out
+    }
+
+    fn whole(&self, text: &str, _: bool) -> Vec<u8> {
+        let h = &self.head;
+        wire::completion_text(h.id, h.created, &h.model, text, self.finish, self.usage)
+    }
 }
 
 async fn models(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {

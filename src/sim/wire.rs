@@ -70,7 +70,18 @@ pub(super) fn completion_json(
     reply: &Reply,
     usage: Usage,
 ) -> Vec<u8> {
-    let text = reply.text();
+    completion_text(id, created, model, &reply.text(), reply.finish, usage)
+}
+
+/// Serialises a non-streaming `chat.completion` object answering `text`.
+pub(super) fn completion_text(
+    id: CompletionId,
+    created: u64,
+    model: &str,
+    text: &str,
+    finish_reason: &'static str,
+    usage: Usage,
+) -> Vec<u8> {
     let body = Completion {
         id,
         object: "chat.completion",
@@ -81,11 +92,11 @@ pub(super) fn completion_json(
             index: 0,
             message: Message {
                 role: "assistant",
-                content: &text,
+                content: text,
                 refusal: None,
             },
             logprobs: None,
-            finish_reason: reply.finish,
+            finish_reason,
         }],
         usage,
     };
@@ -105,6 +116,8 @@ pub(super) enum Delta<'a> {
     },
     /// One word: `{"content":" word"}`.
     Content { content: Piece<'a> },
+    /// Any text: `{"content":"text"}` (the fault modes' chunks).
+    Text { content: &'a str },
     /// Final chunk: `{}`.
     Empty {},
 }
