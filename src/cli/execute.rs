@@ -21,14 +21,18 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
             realistic,
             wire,
             fail_status,
-        } => sim::run(sim::Options {
-            listen: &listen,
-            name: &name,
-            models: &models,
-            realistic,
-            wire,
-            fail_status,
-        })
+            fault,
+        } => sim::run(
+            sim::Options {
+                listen: &listen,
+                name: &name,
+                models: &models,
+                realistic,
+                wire,
+                fail_status,
+            },
+            fault.fault,
+        )
         .await
         .map(|()| 0),
         Command::Classify {

@@ -73,6 +73,8 @@ pub enum Command {
         /// Fail every call with this HTTP status and the wire's error body (for failover tests).
         #[arg(long, value_parser = clap::value_parser!(u16).range(400..600))]
         fail_status: Option<u16>,
+        #[command(flatten)]
+        fault: sim::FaultArgs,
     },
     /// Classify and route workload lines (stdin or FILE) without calling any upstream.
     Classify {

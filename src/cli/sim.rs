@@ -192,14 +192,9 @@ pub fn parse_fault(spec: &str) -> Result<Behavior, String> {
 
 /// Serves until Ctrl-C; the first stdout line is `sim listening on BASE_URL`, where BASE_URL is
 /// what a provider file's `base_url` must be (`http://ADDR/v1`, or `http://ADDR/v1beta` for
-/// Gemini).
-pub async fn run(o: Options<'_>) -> anyhow::Result<()> {
-    run_with(o, None).await
-}
-
-/// Like [`run`], every call misbehaving as `fault` says (see [`FaultArgs`]); it takes
+/// Gemini). With a `fault`, every call misbehaves as it says (see [`FaultArgs`]); it takes
 /// precedence over `fail_status`.
-pub async fn run_with(o: Options<'_>, fault: Option<Behavior>) -> anyhow::Result<()> {
+pub async fn run(o: Options<'_>, fault: Option<Behavior>) -> anyhow::Result<()> {
     let models: Vec<&str> = o
         .models
         .split(',')
