@@ -40,7 +40,8 @@ pub(crate) async fn send(
     }
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let retry_after = retry_after(resp.headers(), call.provider.retry.max_retry_after);
-    let raw = match read_capped(resp, call.provider.idle_timeout, ERROR_BODY_CAP).await {
+    let idle = call.provider.idle_timeout;
+    let raw = match read_capped(resp, idle, idle, ERROR_BODY_CAP).await {
         Ok(b) | Err(Read::TooLarge(b)) => b,
         Err(_) => Bytes::new(),
     };
@@ -51,26 +52,35 @@ pub(crate) async fn send(
     }))
 }
 
-/// A whole answer body: each wait bounded by the idle timeout, the size by the provider's
-/// `max_response_bytes` (a larger answer fails like a broken one).
+/// A whole answer body: each wait bounded by the idle timeout, the whole by the first-byte
+/// timeout (a body trickling blanks must not hold a request forever), the size by the
+/// provider's `max_response_bytes` (a larger answer fails like a broken one).
 pub(crate) async fn read_body(
     call: &Call<'_>,
     resp: reqwest::Response,
 ) -> Result<Bytes, UpstreamError> {
     let p = call.provider;
-    read_capped(resp, p.idle_timeout, p.max_response_bytes)
-        .await
-        .map_err(|e| match e {
-            Read::Idle => UpstreamError::Timeout(p.idle_timeout),
-            Read::TooLarge(_) => UpstreamError::TooLarge(p.max_response_bytes),
-            Read::Cut(e) => UpstreamError::StreamCut(e),
-        })
+    read_capped(
+        resp,
+        p.idle_timeout,
+        p.first_byte_timeout,
+        p.max_response_bytes,
+    )
+    .await
+    .map_err(|e| match e {
+        Read::Idle => UpstreamError::Timeout(p.idle_timeout),
+        Read::Deadline => UpstreamError::Timeout(p.first_byte_timeout),
+        Read::TooLarge(_) => UpstreamError::TooLarge(p.max_response_bytes),
+        Read::Cut(e) => UpstreamError::StreamCut(e),
+    })
 }
 
 /// Why a capped read stopped early.
 enum Read {
     /// No chunk within the idle timeout.
     Idle,
+    /// The whole body took longer than allowed.
+    Deadline,
     /// Over the cap: what fitted.
     TooLarge(Bytes),
     Cut(String),
@@ -79,11 +89,15 @@ enum Read {
 async fn read_capped(
     mut resp: reqwest::Response,
     idle: Duration,
+    total: Duration,
     cap: usize,
 ) -> Result<Bytes, Read> {
+    let deadline = tokio::time::Instant::now() + total;
     let mut buf = bytes::BytesMut::new();
     loop {
-        match tokio::time::timeout(idle, resp.chunk()).await {
+        let until = deadline.min(tokio::time::Instant::now() + idle);
+        match tokio::time::timeout_at(until, resp.chunk()).await {
+            Err(_) if until == deadline => return Err(Read::Deadline),
             Err(_) => return Err(Read::Idle),
             Ok(Err(e)) => return Err(Read::Cut(e.without_url().to_string())),
             Ok(Ok(None)) => return Ok(buf.freeze()),

@@ -25,6 +25,7 @@ mod dashboard;
 mod dashboard_cards;
 mod endpoints;
 mod errors;
+mod faults;
 mod guardrails;
 mod health;
 mod keys;

@@ -130,18 +130,21 @@ impl Translator {
                     self.finished = true;
                     out.push(self.chunk(json!({}), Some("stop")));
                 }
-                out.push(
-                    json!({"id": self.id, "object": "chat.completion.chunk",
-                        "created": self.created, "model": self.model, "choices": [],
-                        "usage": self.usage.report()})
-                    .to_string(),
-                );
+                out.push(self.usage_chunk());
                 self.done = true;
             }
             "error" => return Err(self.error(&ev)),
             _ => {}
         }
         Ok(out)
+    }
+
+    /// The closing usage chunk (empty choices); the router drops it unless the client asked.
+    fn usage_chunk(&self) -> String {
+        json!({"id": self.id, "object": "chat.completion.chunk",
+            "created": self.created, "model": self.model, "choices": [],
+            "usage": self.usage.report()})
+        .to_string()
     }
 
     /// An `error` event: an overload before any content is a retryable 503, else a cut.
@@ -170,10 +173,16 @@ impl driver::Translator for Translator {
         Ok(self.done)
     }
 
-    fn on_end(&mut self, _: &mut VecDeque<String>) -> Result<(), UpstreamError> {
-        Err(UpstreamError::StreamCut(
-            "ended without message_stop".into(),
-        ))
+    /// A body that ends after the `message_delta` with its `stop_reason` is complete, even
+    /// without `message_stop`: the usage chunk `message_stop` would have sent closes it.
+    fn on_end(&mut self, out: &mut VecDeque<String>) -> Result<(), UpstreamError> {
+        if !self.finished {
+            return Err(UpstreamError::StreamCut(
+                "ended without message_stop".into(),
+            ));
+        }
+        out.push_back(self.usage_chunk());
+        Ok(())
     }
 }
 

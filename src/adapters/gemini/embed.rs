@@ -5,7 +5,6 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::openai_error;
 use crate::adapters::{transport, Call, FullReply, Unsupported, UpstreamError};
 
 /// An embeddings request Gemini cannot express, naming the offending field; never retried.
@@ -170,14 +169,9 @@ pub(crate) async fn embeddings(call: &Call<'_>) -> Result<FullReply, UpstreamErr
     if let Some(key) = call.key {
         req = req.header("x-goog-api-key", key.expose());
     }
-    let resp = transport::send(call, req).await?.map_err(|r| {
-        let (body, delay) = openai_error(r.status, &r.body, call.provider.retry.max_retry_after);
-        UpstreamError::Status {
-            status: r.status,
-            body: body.to_bytes(),
-            retry_after: r.retry_after.or(delay),
-        }
-    })?;
+    let resp = transport::send(call, req)
+        .await?
+        .map_err(|r| super::rejection(call, &r))?;
     let raw = transport::read_body(call, resp).await?;
     let parsed: BatchResponse =
         serde_json::from_slice(&raw).map_err(|e| UpstreamError::Malformed(e.to_string()))?;

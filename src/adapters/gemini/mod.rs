@@ -48,15 +48,26 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
     if let Some(key) = call.key {
         req = req.header("x-goog-api-key", key.expose());
     }
-    transport::send(call, req).await?.map_err(|r| {
-        let (body, retry_delay) =
-            openai_error(r.status, &r.body, call.provider.retry.max_retry_after);
-        UpstreamError::Status {
-            status: r.status,
-            body: body.to_bytes(),
-            retry_after: r.retry_after.or(retry_delay),
-        }
-    })
+    transport::send(call, req)
+        .await?
+        .map_err(|r| rejection(call, &r))
+}
+
+/// A Gemini error as the router's: OpenAI's shape, and a 400 that says the key is invalid
+/// (Gemini's way of refusing a key) counted as the 401 it means.
+pub(crate) fn rejection(call: &Call<'_>, r: &transport::Rejection) -> UpstreamError {
+    let (body, retry_delay) = openai_error(r.status, &r.body, call.provider.retry.max_retry_after);
+    let key_refused =
+        r.status == StatusCode::BAD_REQUEST && r.body.windows(15).any(|w| w == b"API_KEY_INVALID");
+    UpstreamError::Status {
+        status: if key_refused {
+            StatusCode::UNAUTHORIZED
+        } else {
+            r.status
+        },
+        body: body.to_bytes(),
+        retry_after: r.retry_after.or(retry_delay),
+    }
 }
 
 /// Gemini's `{"error":{"code","message","status","details"}}` as OpenAI's

@@ -61,8 +61,17 @@ impl HarnessBuilder {
             let settings = u.sim.clone().unwrap_or_else(|| {
                 SimSettings::fast(u.name.clone(), u.models.iter().map(|m| m.name.clone()))
             });
-            let sim = sim::spawn(settings).await.expect("spawn sim");
-            let url = u.base_url.clone().unwrap_or_else(|| sim.base_url());
+            // each upstream gets the sim of its own wire, so `.wire(..)` is all a test says
+            let sim = match u.wire {
+                Some("anthropic") => sim::spawn_anthropic(settings).await,
+                Some("gemini") => sim::spawn_gemini(settings).await,
+                _ => sim::spawn(settings).await,
+            }
+            .expect("spawn sim");
+            let url = u.base_url.clone().unwrap_or_else(|| match u.wire {
+                Some("gemini") => format!("http://{}/v1beta", sim.addr()),
+                _ => sim.base_url(),
+            });
             providers.push(SourceFile {
                 path: format!("providers/{}.yaml", u.name).into(),
                 text: u.render(&url),

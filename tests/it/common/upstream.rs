@@ -40,6 +40,8 @@ pub struct Upstream {
     pub key_limits: (Option<u32>, Option<u32>),
     /// The provider's `max_queue` (the default when `None`).
     pub max_queue: Option<usize>,
+    /// More top-level provider settings, as YAML lines (e.g. `max_response_bytes: 1024`).
+    pub extra: String,
 }
 
 impl Upstream {
@@ -73,6 +75,7 @@ impl Upstream {
             sim: None,
             key_limits: (None, None),
             max_queue: None,
+            extra: String::new(),
         }
     }
 
@@ -171,6 +174,12 @@ impl Upstream {
     }
 
     /// Sets how many requests may wait for a paced key of this provider.
+    /// Adds top-level provider settings (YAML lines ending in a newline).
+    pub fn extra(mut self, yaml: &str) -> Self {
+        self.extra.push_str(yaml);
+        self
+    }
+
     pub fn max_queue(mut self, n: usize) -> Self {
         self.max_queue = Some(n);
         self
@@ -227,6 +236,7 @@ impl Upstream {
             "timeouts: {{first_byte_ms: {}, idle_ms: {}}}\n",
             self.first_byte_ms, self.idle_ms
         ));
+        y.push_str(&self.extra);
         y.push_str("models:\n");
         for m in &self.models {
             y.push_str(&format!(
