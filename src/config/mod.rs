@@ -398,13 +398,21 @@ fn server_settings(
         (None, None) => None,
     };
     if let Some(url) = &redis {
-        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        // the URL may carry a password: the problem names its kind, never the URL
+        let usable = (url.starts_with("redis://") || url.starts_with("rediss://"))
+            .then(|| redis::Client::open(url.as_str()));
+        let problem = match usable {
+            None => Some("must be a redis:// or rediss:// URL".to_owned()),
+            Some(Err(e)) => Some(format!("is not a usable Redis URL ({:?})", e.kind())),
+            Some(Ok(_)) => None,
+        };
+        if let Some(message) = problem {
             problems.push(Problem::at(
                 path,
                 text,
                 "state.redis",
                 Some("redis"),
-                "must be a redis:// or rediss:// URL",
+                message,
             ));
         }
     }

@@ -2,7 +2,7 @@
 //! response cache shared between instances; it tracks whether Redis is reachable.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +20,10 @@ pub enum SharedError {
     Redis(#[from] redis::RedisError),
 }
 
+const UNKNOWN: u8 = 0;
+const UP: u8 = 1;
+const DOWN: u8 = 2;
+
 /// A handle to Redis shared by every stage that keeps shared state. Cheap to clone per call.
 pub struct Shared {
     conn: ConnectionManager,
@@ -27,7 +31,8 @@ pub struct Shared {
     timeout: Duration,
     /// Refuse requests while Redis is unreachable instead of using local counters.
     pub fail_closed: bool,
-    up: AtomicBool,
+    /// [`UNKNOWN`] until the first call answers, then [`UP`] or [`DOWN`].
+    reach: AtomicU8,
     last_error: Mutex<Option<String>>,
 }
 
@@ -62,7 +67,8 @@ impl Shared {
             prefix: settings.prefix.clone(),
             timeout: settings.timeout,
             fail_closed: settings.on_unavailable == OnUnavailable::Refuse,
-            up: AtomicBool::new(true),
+            // unknown until the first call answers: fail-closed instances are not ready before
+            reach: AtomicU8::new(UNKNOWN),
             last_error: Mutex::new(None),
         })))
     }
@@ -89,12 +95,15 @@ impl Shared {
         };
         match &result {
             Ok(_) => self.mark_up(),
-            // a script or type error is our bug, not an outage
+            // a command Redis answered with an error (a script or type problem) is our bug,
+            // not an outage; anything else (I/O, TLS, authentication) means it is unreachable
             Err(SharedError::Redis(e))
-                if !(e.is_io_error()
-                    || e.is_timeout()
-                    || e.is_connection_dropped()
-                    || e.is_connection_refusal()) =>
+                if matches!(
+                    e.kind(),
+                    redis::ErrorKind::Server(_)
+                        | redis::ErrorKind::UnexpectedReturnType
+                        | redis::ErrorKind::Parse
+                ) =>
             {
                 tracing::error!(error = %e, "redis rejected a command");
             }
@@ -103,9 +112,9 @@ impl Shared {
         result
     }
 
-    /// Whether the last call reached Redis.
+    /// Whether the last call reached Redis (false before the first one answered).
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        self.reach.load(Ordering::Relaxed) == UP
     }
 
     /// The last connection problem, for health output.
@@ -114,15 +123,22 @@ impl Shared {
     }
 
     fn mark_up(&self) {
-        if !self.up.swap(true, Ordering::Relaxed) {
-            tracing::info!("redis is reachable again; limits, budgets and cache are shared");
-            crate::metrics::shared_state_up(true);
+        match self.reach.swap(UP, Ordering::Relaxed) {
+            UP => {}
+            DOWN => {
+                tracing::info!("redis is reachable again; limits, budgets and cache are shared");
+                crate::metrics::shared_state_up(true);
+            }
+            _ => {
+                tracing::info!("redis is reachable; limits, budgets and cache are shared");
+                crate::metrics::shared_state_up(true);
+            }
         }
     }
 
     fn mark_down(&self, e: &SharedError) {
         *crate::lock::lock(&self.last_error) = Some(e.to_string());
-        if self.up.swap(false, Ordering::Relaxed) {
+        if self.reach.swap(DOWN, Ordering::Relaxed) != DOWN {
             let fallback = if self.fail_closed {
                 "refusing requests"
             } else {

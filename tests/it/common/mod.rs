@@ -7,6 +7,7 @@ mod harness;
 mod own_process;
 pub mod policies;
 mod poll;
+pub mod process;
 mod upstream;
 mod wire;
 
