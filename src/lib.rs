@@ -82,7 +82,7 @@ pub mod testing {
     pub use crate::pipeline::cache_key;
     pub use crate::secret::Secret;
     pub use crate::shared::Shared;
-    pub use crate::tokens::{count, Encoding};
+    pub use crate::tokens::Encoding;
 }
 
 pub(crate) mod adapters;

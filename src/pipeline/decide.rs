@@ -5,7 +5,7 @@ use crate::config::{Config, Endpoint, Target};
 use crate::error::ApiError;
 use crate::openai::ChatRequest;
 use crate::route::{self, Facts, RoutePlan};
-use crate::tokens::{self, Encoding};
+use crate::tokens::Encoding;
 
 /// Text past this size is tokenized on the blocking pool so it cannot stall other requests.
 const BLOCKING_TOKENIZE_BYTES: usize = 64 * 1024;
@@ -42,16 +42,16 @@ pub(crate) async fn count_prompt(
     target: Target,
     req: &ChatRequest,
 ) -> Result<u64, ApiError> {
-    let bpe = match target {
-        Target::Model(m) => config.models[m].encoding.bpe(),
-        Target::Policy(_) => Encoding::O200k.bpe(),
+    let encoding = match target {
+        Target::Model(m) => config.models[m].encoding,
+        Target::Policy(_) => Encoding::O200k,
     };
     let chat = req.endpoint == Endpoint::Chat;
     let count = move |text: &str, n: usize| {
         if chat {
-            tokens::count_chat(bpe, text, n)
+            encoding.count_chat(text, n)
         } else {
-            tokens::count(bpe, text)
+            encoding.count(text)
         }
     };
     let counted = if req.all_text.len() > BLOCKING_TOKENIZE_BYTES {

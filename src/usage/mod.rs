@@ -173,7 +173,7 @@ impl Pending {
         } else {
             r.tokens_estimated = true;
             if let Some((text, enc)) = &self.uncounted {
-                r.completion_tokens = crate::tokens::count(enc.bpe(), text);
+                r.completion_tokens = enc.count(text);
             }
         }
         let cost = |p: Price| {

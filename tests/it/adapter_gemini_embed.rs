@@ -172,8 +172,8 @@ async fn ledger_prices_the_prompt_tokens_the_router_counted() {
     let line = &lines[0];
     assert_eq!(line.endpoint, "embeddings");
     assert_eq!(line.model.as_deref(), Some("g/gem-embed"));
-    let bpe = Encoding::for_model("gem-embed", None).bpe();
-    let counted = switchyard::testing::count(bpe, "the quick brown fox\njumps over the lazy dog");
+    let counted = Encoding::for_model("gem-embed", None)
+        .count("the quick brown fox\njumps over the lazy dog");
     assert_eq!(line.prompt_tokens, counted, "the router's own count");
     // Gemini reports no usage: the answer carries the router's count, as OpenAI clients expect
     assert_eq!(reply["usage"]["prompt_tokens"], counted);
