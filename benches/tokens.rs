@@ -68,9 +68,16 @@ fn time(rounds: u32, f: impl Fn() -> u64) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let flag = |name: &str| Some(args.get(args.iter().position(|a| a == name)? + 1)?.as_str());
+    // `cargo test --all-targets` runs this without `--bench` (a debug build): one round each,
+    // as a smoke test of the benchmark itself
+    let default_rounds = if args.iter().any(|a| a == "--bench") {
+        2_000
+    } else {
+        1
+    };
     let rounds = flag("--rounds")
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000u32);
+        .unwrap_or(default_rounds);
     let only = flag("--only");
 
     let before = rss_kib();
