@@ -6,7 +6,7 @@
 //! [`Limiter::admit`] costs 1 on request limits and the prompt's tokens on token limits, all or
 //! nothing: if any rule refuses, nothing is taken. Completion tokens are taken afterwards
 //! without a check ([`Limiter::add_tokens`]), which may put a bucket into debt. An admission
-//! reports the most constraining request and token [`Quota`] (fewest remaining; `reset` is
+//! reports the most constraining request and token `Quota` (fewest remaining; `reset` is
 //! the time until that bucket is full again, as `OpenAI`'s `x-ratelimit-reset-*`). A refusal
 //! names the scope, the limit and `retry_after` (when enough is back for this request); a
 //! request costing more than a bucket's capacity is refused as [`RateRefusal::TooLarge`].
@@ -64,7 +64,6 @@ use outcome::{exhausted, summarize};
 use replay::{PendingSpend, Replay};
 use subject::{refs_of, BudgetRef, GLOBAL_NAME};
 
-pub(crate) use gcra::Quota;
 pub(crate) use hold::Hold;
 pub use outcome::{BudgetEvent, BudgetRefusal, Quotas, RateRefusal};
 pub(crate) use outcome::{BudgetStatus, Crossing};

@@ -5,90 +5,109 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::context::{CacheIntent, RequestCtx};
-use crate::limits::{Quota, Quotas};
+use crate::limits::Quotas;
+
+/// Header names, built at compile time: `HeaderName::from_static` at run time re-validates
+/// the name on every call.
+mod name {
+    use axum::http::HeaderName;
+
+    macro_rules! names {
+        ($($id:ident = $text:literal),* $(,)?) => {
+            $(pub(super) const $id: HeaderName = HeaderName::from_static($text);)*
+        };
+    }
+    names! {
+        REQUEST_ID = "x-request-id",
+        OVERHEAD = "x-switchyard-overhead-ms",
+        CACHE = "x-switchyard-cache",
+        POLICY = "x-switchyard-policy",
+        RULE = "x-switchyard-rule",
+        COMPLEXITY = "x-switchyard-complexity",
+        PROMPT_TOKENS = "x-switchyard-prompt-tokens",
+        ATTEMPTS = "x-switchyard-attempts",
+        FAILOVERS = "x-switchyard-failovers",
+        MODEL = "x-switchyard-model",
+        PROVIDER = "x-switchyard-provider",
+        LIMIT_REQUESTS = "x-ratelimit-limit-requests",
+        REMAINING_REQUESTS = "x-ratelimit-remaining-requests",
+        RESET_REQUESTS = "x-ratelimit-reset-requests",
+        LIMIT_TOKENS = "x-ratelimit-limit-tokens",
+        REMAINING_TOKENS = "x-ratelimit-remaining-tokens",
+        RESET_TOKENS = "x-ratelimit-reset-tokens",
+    }
+}
 
 /// The headers of the response to `ctx`, whatever it is (answer, stream, cache hit or error):
 /// what is known about the request by the time the response starts.
 pub(crate) fn build(ctx: &RequestCtx, overhead: Duration) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    put(&mut h, "x-request-id", &ctx.id);
+    let mut h = HeaderMap::with_capacity(32);
+    put(&mut h, name::REQUEST_ID, &ctx.id);
     put(
         &mut h,
-        "x-switchyard-overhead-ms",
+        name::OVERHEAD,
         &format!("{:.3}", crate::usage::ms(overhead)),
     );
     ratelimit(&ctx.quotas, &mut h);
     if let Some(label) = ctx.cache.label() {
-        put(&mut h, "x-switchyard-cache", label);
+        h.insert(name::CACHE, HeaderValue::from_static(label));
     }
     if let Some(d) = &ctx.decision {
         let complexity = d
             .classification
             .as_ref()
             .map_or("unclassified", |c| c.complexity.as_str());
-        put(&mut h, "x-switchyard-policy", &d.plan.policy);
-        put(&mut h, "x-switchyard-rule", &d.plan.rule);
-        put(&mut h, "x-switchyard-complexity", complexity);
-        put(
-            &mut h,
-            "x-switchyard-prompt-tokens",
-            &d.prompt_tokens.to_string(),
-        );
-        put(
-            &mut h,
-            "x-switchyard-attempts",
-            &ctx.trace.attempts.to_string(),
-        );
-        put(
-            &mut h,
-            "x-switchyard-failovers",
-            &ctx.trace.failovers.to_string(),
-        );
+        put(&mut h, name::POLICY, &d.plan.policy);
+        put(&mut h, name::RULE, &d.plan.rule);
+        h.insert(name::COMPLEXITY, HeaderValue::from_static(complexity));
+        h.insert(name::PROMPT_TOKENS, HeaderValue::from(d.prompt_tokens));
+        h.insert(name::ATTEMPTS, HeaderValue::from(ctx.trace.attempts));
+        h.insert(name::FAILOVERS, HeaderValue::from(ctx.trace.failovers));
     }
     match (&ctx.cache, ctx.chosen()) {
         (CacheIntent::Hit(e), _) => {
-            put(&mut h, "x-switchyard-model", &e.model);
-            put(&mut h, "x-switchyard-provider", &e.provider);
+            put(&mut h, name::MODEL, &e.model);
+            put(&mut h, name::PROVIDER, &e.provider);
         }
         (_, Some((model, provider))) => {
-            put(&mut h, "x-switchyard-model", &model.id);
-            put(&mut h, "x-switchyard-provider", &provider.name);
+            put(&mut h, name::MODEL, &model.id);
+            put(&mut h, name::PROVIDER, &provider.name);
         }
         _ => {}
     }
     h
 }
 
-fn put(headers: &mut HeaderMap, name: &'static str, value: &str) {
+fn put(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), v);
+        headers.insert(name, v);
     }
 }
 
 /// OpenAI's rate-limit headers for the tightest request and token limits that apply.
 fn ratelimit(q: &Quotas, headers: &mut HeaderMap) {
-    let kinds: [(Option<Quota>, [&'static str; 3]); 2] = [
+    let kinds = [
         (
             q.requests,
             [
-                "x-ratelimit-limit-requests",
-                "x-ratelimit-remaining-requests",
-                "x-ratelimit-reset-requests",
+                name::LIMIT_REQUESTS,
+                name::REMAINING_REQUESTS,
+                name::RESET_REQUESTS,
             ],
         ),
         (
             q.tokens,
             [
-                "x-ratelimit-limit-tokens",
-                "x-ratelimit-remaining-tokens",
-                "x-ratelimit-reset-tokens",
+                name::LIMIT_TOKENS,
+                name::REMAINING_TOKENS,
+                name::RESET_TOKENS,
             ],
         ),
     ];
     for (quota, [limit, remaining, reset]) in kinds {
         let Some(quota) = quota else { continue };
-        put(headers, limit, &quota.limit.to_string());
-        put(headers, remaining, &quota.remaining.to_string());
+        headers.insert(limit, HeaderValue::from(quota.limit));
+        headers.insert(remaining, HeaderValue::from(quota.remaining));
         put(headers, reset, &reset_text(quota.reset));
     }
 }

@@ -144,7 +144,10 @@ fn sse_response(body: Body) -> Response {
     resp
 }
 
+/// `resp` with the request's headers: the response's own few (content type) move into the
+/// larger map rather than the other way round.
 fn with_headers(mut resp: Response, headers: HeaderMap) -> Response {
-    resp.headers_mut().extend(headers);
+    let own = std::mem::replace(resp.headers_mut(), headers);
+    resp.headers_mut().extend(own);
     resp
 }

@@ -4,13 +4,16 @@
 //! `_total`, and labels stay low-cardinality (model, provider, complexity, rule, status and
 //! outcome come from the config or fixed sets; never users, request ids or raw errors).
 
-use std::sync::OnceLock;
+mod series;
 
-use metrics::{counter, gauge, histogram};
+use std::sync::{LazyLock, OnceLock};
+
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::dispatch::breaker::BreakerState;
 use crate::usage::UsageRecord;
+use series::Series;
 
 const SECONDS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -105,50 +108,109 @@ fn describe() {
 
 /// One finished request, from the ledger writer thread (never on the request path).
 pub(crate) fn record_usage(r: &UsageRecord) {
-    let model = r.model.clone().unwrap_or_else(|| "none".into());
-    let labels = [
-        ("endpoint", r.endpoint.as_str().to_owned()),
-        ("model", model.clone()),
-        (
-            "provider",
-            r.provider.clone().unwrap_or_else(|| "none".into()),
-        ),
-        (
-            "complexity",
-            r.complexity
-                .map_or("unclassified", |c| c.as_str())
-                .to_owned(),
-        ),
-        ("rule", r.rule.clone().unwrap_or_else(|| "none".into())),
-        ("status", r.status.to_string()),
-        ("outcome", r.outcome.to_string()),
+    static REQUESTS: LazyLock<Series<Counter>> = LazyLock::new(Series::new);
+    static BY_MODEL: LazyLock<Series<ModelSeries>> = LazyLock::new(Series::new);
+    static DURATION: LazyLock<Series<Histogram>> = LazyLock::new(Series::new);
+    static FAILOVERS: LazyLock<Series<Counter>> = LazyLock::new(Series::new);
+    static OVERHEAD: LazyLock<Series<Histogram>> = LazyLock::new(Series::new);
+
+    let model = r.model.as_deref().unwrap_or("none");
+    let mut status = [0; 5];
+    let values = [
+        r.endpoint.as_str(),
+        model,
+        r.provider.as_deref().unwrap_or("none"),
+        r.complexity.map_or("unclassified", |c| c.as_str()),
+        r.rule.as_deref().unwrap_or("none"),
+        digits(r.status, &mut status),
+        r.outcome.as_str(),
     ];
-    counter!("switchyard_requests_total", &labels).increment(1);
-    let by_model = [("model", model)];
+    REQUESTS
+        .get(&values, || {
+            let [endpoint, model, provider, complexity, rule, status, outcome] =
+                values.map(str::to_owned);
+            counter!("switchyard_requests_total", "endpoint" => endpoint, "model" => model,
+                "provider" => provider, "complexity" => complexity, "rule" => rule,
+                "status" => status, "outcome" => outcome)
+        })
+        .increment(1);
+    let m = BY_MODEL.get(&[model], || ModelSeries::register(model));
     if r.billed {
-        counter!("switchyard_prompt_tokens_total", &by_model).increment(r.prompt_tokens);
-        counter!("switchyard_completion_tokens_total", &by_model).increment(r.completion_tokens);
+        m.prompt_tokens.increment(r.prompt_tokens);
+        m.completion_tokens.increment(r.completion_tokens);
     }
-    gauge!("switchyard_cost_usd_total", &by_model).increment(r.cost_usd);
-    gauge!("switchyard_saving_usd_total", &by_model).increment(r.saving_usd);
-    counter!("switchyard_retries_total", &by_model)
+    m.cost.increment(r.cost_usd);
+    m.saving.increment(r.saving_usd);
+    m.retries
         .increment(u64::from(r.attempts.saturating_sub(1 + r.failovers)));
-    counter!("switchyard_failovers_total", "requested" => r.requested_model.clone())
-        .increment(u64::from(r.failovers));
-    let timing = [
-        ("endpoint", r.endpoint.as_str().to_owned()),
-        by_model[0].clone(),
-    ];
-    histogram!("switchyard_request_duration_seconds", &timing).record(r.latency_ms / 1000.0);
-    histogram!("switchyard_overhead_seconds").record(r.overhead_ms / 1000.0);
     if let Some(t) = r.ttft_ms {
-        histogram!("switchyard_time_to_first_token_seconds", &by_model).record(t / 1000.0);
+        m.ttft.record(t / 1000.0);
     }
+    FAILOVERS
+        .get(
+            &[&r.requested_model],
+            || counter!("switchyard_failovers_total", "requested" => r.requested_model.clone()),
+        )
+        .increment(u64::from(r.failovers));
+    DURATION
+        .get(&[r.endpoint.as_str(), model], || {
+            histogram!("switchyard_request_duration_seconds",
+                "endpoint" => r.endpoint.as_str(), "model" => model.to_owned())
+        })
+        .record(r.latency_ms / 1000.0);
+    OVERHEAD
+        .get(&[], || histogram!("switchyard_overhead_seconds"))
+        .record(r.overhead_ms / 1000.0);
+}
+
+/// The per-model series of [`record_usage`], registered together.
+#[derive(Clone)]
+struct ModelSeries {
+    prompt_tokens: Counter,
+    completion_tokens: Counter,
+    cost: Gauge,
+    saving: Gauge,
+    retries: Counter,
+    ttft: Histogram,
+}
+
+impl ModelSeries {
+    fn register(model: &str) -> Self {
+        let by_model = [("model", model.to_owned())];
+        Self {
+            prompt_tokens: counter!("switchyard_prompt_tokens_total", &by_model),
+            completion_tokens: counter!("switchyard_completion_tokens_total", &by_model),
+            cost: gauge!("switchyard_cost_usd_total", &by_model),
+            saving: gauge!("switchyard_saving_usd_total", &by_model),
+            retries: counter!("switchyard_retries_total", &by_model),
+            ttft: histogram!("switchyard_time_to_first_token_seconds", &by_model),
+        }
+    }
+}
+
+/// `n`'s decimal digits written into `buf`, so a status label costs no allocation.
+fn digits(mut n: u16, buf: &mut [u8; 5]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 /// One upstream attempt.
 pub(crate) fn record_attempt(provider: &str, model: &str, outcome: &str, seconds: f64) {
-    histogram!("switchyard_upstream_duration_seconds", "provider" => provider.to_owned(), "model" => model.to_owned(), "outcome" => outcome.to_owned()).record(seconds);
+    static ATTEMPTS: LazyLock<Series<Histogram>> = LazyLock::new(Series::new);
+    ATTEMPTS
+        .get(&[provider, model, outcome], || {
+            histogram!("switchyard_upstream_duration_seconds", "provider" => provider.to_owned(),
+                "model" => model.to_owned(), "outcome" => outcome.to_owned())
+        })
+        .record(seconds);
 }
 
 /// A breaker changed state.
@@ -168,10 +230,13 @@ pub(crate) fn set_breaker_state(model: &str, state: BreakerState) {
 
 /// In-flight requests or streams (`kind` is `requests` or `streams`).
 pub(crate) fn in_flight(kind: &'static str, delta: f64) {
+    static STREAMS: LazyLock<Series<Gauge>> = LazyLock::new(Series::new);
+    static REQUESTS: LazyLock<Series<Gauge>> = LazyLock::new(Series::new);
     match kind {
-        "streams" => gauge!("switchyard_streams_in_flight").increment(delta),
-        _ => gauge!("switchyard_requests_in_flight").increment(delta),
+        "streams" => STREAMS.get(&[], || gauge!("switchyard_streams_in_flight")),
+        _ => REQUESTS.get(&[], || gauge!("switchyard_requests_in_flight")),
     }
+    .increment(delta);
 }
 
 /// A reload attempt's result.
@@ -200,7 +265,13 @@ pub(crate) fn budget_event(scope: &'static str, period: &'static str, event: &'s
 
 /// A response-cache decision: `hit`, `miss`, `bypass` or `store`.
 pub(crate) fn cache_event(outcome: &'static str) {
-    counter!("switchyard_cache_requests_total", "outcome" => outcome).increment(1);
+    static EVENTS: LazyLock<Series<Counter>> = LazyLock::new(Series::new);
+    EVENTS
+        .get(
+            &[outcome],
+            || counter!("switchyard_cache_requests_total", "outcome" => outcome),
+        )
+        .increment(1);
 }
 
 /// The response cache's current size.
@@ -237,4 +308,15 @@ pub(crate) fn auth_failure(reason: &'static str) {
 pub(crate) fn global_budget(period: &'static str, limit_usd: f64, spent_usd: f64) {
     gauge!("switchyard_budget_limit_usd", "scope" => "global", "period" => period).set(limit_usd);
     gauge!("switchyard_budget_spent_usd", "scope" => "global", "period" => period).set(spent_usd);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn status_digits() {
+        let mut buf = [0; 5];
+        assert_eq!(super::digits(0, &mut buf), "0");
+        assert_eq!(super::digits(200, &mut buf), "200");
+        assert_eq!(super::digits(u16::MAX, &mut buf), "65535");
+    }
 }
