@@ -1,0 +1,101 @@
+# Sourced by the benchmark scripts. `start_mock` starts the mock upstream, nginx from Debian
+# (written outside this project, so the figures do not depend on our own simulator), on loopback:
+#   /json/chat/completions   a chat.completion with usage
+#   /sse/chat/completions    the same answer as an event stream, usage chunk and [DONE]
+#   /slow/chat/completions   the event stream sent at 100 bytes/s (about 11 s per answer) (long-lived streams)
+# and sets MOCK_URL (http://127.0.0.1:PORT) and MOCK_PID. `start_router` writes a config with
+# one provider per mock path (policies `auto`, `auto-sse`, `auto-slow`) and starts the router,
+# setting ROUTER_URL and ROUTER_PID. Both add to the caller's `pids`, which its EXIT trap stops.
+command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+start_mock() { # start_mock DIR
+  local dir=$1 port; port=$(free_port)
+  mkdir -p "$dir/nginx/logs"
+  local chunk='{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1767225600,"model":"mock-small","choices":[{"index":0,"delta":%s,"finish_reason":%s}]}'
+  local sse="" d
+  for d in '{"role":"assistant","content":""}|null' '{"content":"The capital"}|null' '{"content":" of France"}|null' \
+    '{"content":" is Paris."}|null' '{}|"stop"'; do
+    # shellcheck disable=SC2059
+    sse+="data: $(printf "$chunk" "${d%|*}" "${d#*|}")\n\n"
+  done
+  sse+='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1767225600,"model":"mock-small","choices":[],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}\n\ndata: [DONE]\n\n'
+  sse=${sse//\"/\\\"}
+  local json='{"id":"chatcmpl-bench","object":"chat.completion","created":1767225600,"model":"mock-small","choices":[{"index":0,"message":{"role":"assistant","content":"The capital of France is Paris."},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}'
+  cat >"$dir/nginx/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+error_log $dir/nginx/logs/error.log warn;
+pid $dir/nginx/nginx.pid;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_buffer_size 64k;
+  location_placeholder
+}
+CONF
+  local server="server { listen 127.0.0.1:$port; \
+location /json/ { default_type application/json; return 200 '$json'; } \
+location /sse/ { default_type text/event-stream; return 200 \"$sse\"; } \
+location /slow/ { default_type text/event-stream; limit_rate 100; return 200 \"$sse\"; } }"
+  python3 - "$dir/nginx/nginx.conf" "$server" <<'PY'
+import sys
+p, server = sys.argv[1], sys.argv[2]
+s = open(p).read().replace("location_placeholder", server)
+open(p, "w").write(s)
+PY
+  nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" 2>"$dir/nginx/logs/start.err" &
+  MOCK_PID=$!
+  pids+=("$MOCK_PID")
+  MOCK_URL="http://127.0.0.1:$port"
+  for _ in $(seq 100); do
+    curl -fsS -X POST "$MOCK_URL/json/chat/completions" -o /dev/null 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "the nginx mock did not start"; cat "$dir/nginx/logs/start.err" "$dir/nginx/logs/error.log"; exit 1
+}
+
+start_router() { # start_router DIR BIN [EXTRA_YAML]
+  local dir=$1 bin=$2 wire alias name
+  mkdir -p "$dir/cfg/providers" "$dir/cfg/policies"
+  for wire in json sse slow; do
+    cat >"$dir/cfg/providers/$wire.yaml" <<YAML
+name: $wire
+base_url: $MOCK_URL/$wire
+keys: [{env: BENCH_KEY_A}, {env: BENCH_KEY_B}]
+timeouts: {first_byte_ms: 30000, idle_ms: 30000}
+models:
+  - {name: mock-small, input_per_1m: 0.1, output_per_1m: 0.4}
+  - {name: mock-large, input_per_1m: 2.0, output_per_1m: 8.0}
+YAML
+    alias=auto-$wire name=$wire; [ "$wire" = json ] && alias=auto name=default
+    cat >"$dir/cfg/policies/$wire.yaml" <<YAML
+name: $name
+aliases: [$alias]
+baseline: $wire/mock-large
+rules:
+  - {name: simple, when: {complexity: simple}, route: [$wire/mock-small]}
+  - {name: rest, route: [$wire/mock-large]}
+YAML
+  done
+  printf 'listen: 127.0.0.1:0\nledger: %s\nlog_format: json\nauth: {mode: open}\n%s\n' \
+    "$dir/ledger.jsonl" "${3:-}" >"$dir/cfg/switchyard.yaml"
+  RUST_LOG=warn BENCH_KEY_A=bench-a BENCH_KEY_B=bench-b \
+    "$bin" serve --config "$dir/cfg/switchyard.yaml" >"$dir/router.out" 2>"$dir/router.err" &
+  ROUTER_PID=$!
+  pids+=("$ROUTER_PID")
+  ROUTER_URL=
+  for _ in $(seq 200); do
+    ROUTER_URL=$(awk '/listening on/ {print $NF; exit}' "$dir/router.out")
+    [ -n "$ROUTER_URL" ] && return 0
+    sleep 0.05
+  done
+  echo "the router did not start"; cat "$dir/router.err"; exit 1
+}
+
+# rss_mb PID FIELD: a /proc/PID/status memory field (VmRSS, VmHWM) in MB
+rss_mb() { awk -v k="$2:" '$1==k {printf "%.1f", $2/1024}' "/proc/$1/status"; }
