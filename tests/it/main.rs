@@ -34,6 +34,7 @@ mod keys;
 mod ledger;
 mod limits_redis;
 mod metrics;
+mod models_retrieve;
 mod ops;
 mod pacing;
 mod rate_limits;
