@@ -95,7 +95,7 @@ fn model_object<'a>(config: &'a Config, name: &'a str, created: u64) -> Option<M
         Target::Policy(p) => (
             "switchyard",
             Details::Alias {
-                policy: &*config.policies[p].name,
+                policy: &config.policies[p].name,
                 endpoints: reachable(config, p),
             },
         ),
