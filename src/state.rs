@@ -36,6 +36,8 @@ pub struct AppState {
     /// Rate limits and budgets (process settings: a reload keeps the counters).
     pub limiter: Arc<Limiter>,
     pub cache: Arc<ResponseCache>,
+    /// Responses API answers kept for `GET /v1/responses/{id}` and `previous_response_id`.
+    pub(crate) responses: crate::responses::ResponseStore,
     /// One pooled client for every upstream, so connections are reused across requests.
     pub client: reqwest::Client,
     pub ledger: Ledger,
@@ -114,6 +116,7 @@ impl AppState {
             shared,
             limiter,
             cache,
+            responses: crate::responses::ResponseStore::default(),
             client,
             ledger,
             max_body_bytes,
