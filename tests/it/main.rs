@@ -42,6 +42,8 @@ mod redis_tls;
 mod reload;
 mod report;
 mod report_html;
+mod responses;
+mod responses_store;
 mod retry_failover;
 mod routing;
 mod secrets;
