@@ -41,7 +41,10 @@ pub(crate) struct ResponseObject {
     pub tools: Vec<Value>,
     pub top_p: Option<f64>,
     pub truncation: String,
+    /// Absent until known (OpenAI's schema does not allow `null` here).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<ResponseUsage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     pub metadata: Value,
 }

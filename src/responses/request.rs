@@ -249,7 +249,7 @@ pub(crate) fn translate(bytes: &[u8]) -> Result<Translated, ApiError> {
     let echo = Echo {
         model,
         instructions: body.get("instructions").cloned().unwrap_or(Value::Null),
-        tools,
+        tools: tools.iter().map(echoed_tool).collect(),
         tool_choice: if tool_choice.is_null() {
             json!("auto")
         } else {
@@ -533,6 +533,15 @@ fn function_tool(tool: &Value, i: usize) -> Result<Value, ApiError> {
         }
     }
     Ok(json!({"type": "function", "function": function}))
+}
+
+/// A function tool as the Response repeats it: every field OpenAI's schema requires, with
+/// `strict` as it was applied (chat's default, `false`, when the client gave none).
+fn echoed_tool(tool: &Value) -> Value {
+    let field = |key: &str| tool.get(key).cloned().unwrap_or(Value::Null);
+    let strict = tool.get("strict").and_then(Value::as_bool).unwrap_or(false);
+    json!({"type": "function", "name": field("name"), "description": field("description"),
+           "parameters": field("parameters"), "strict": strict})
 }
 
 fn chat_tool_choice(choice: &Value) -> Result<Value, ApiError> {
