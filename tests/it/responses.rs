@@ -410,3 +410,77 @@ async fn an_error_before_the_answer_is_the_pipelines_error_with_failover_first()
     assert_eq!(header(&headers, "x-switchyard-failovers"), "1");
     assert!(output_text(&r).starts_with("[big]"));
 }
+
+#[tokio::test]
+async fn a_cache_hit_is_translated_like_a_fresh_answer_whole_and_streamed() {
+    let h = router().await;
+    let body = json!({"model": "oa/small", "input": "Define entropy.", "temperature": 0});
+    let (_, headers, fresh) = create(&h, None, &body).await;
+    assert_eq!(header(&headers, "x-switchyard-cache"), "miss");
+    let hit = crate::common::wait_until(
+        "the answer to be cached",
+        std::time::Duration::from_secs(5),
+        async || {
+            let (_, headers, _) = create(&h, None, &body).await;
+            header(&headers, "x-switchyard-cache") == "hit"
+        },
+    );
+    hit.await;
+    let (status, _, cached) = create(&h, None, &body).await;
+    assert_eq!(status, 200);
+    assert_ne!(cached["id"], fresh["id"], "every Response has its own id");
+    assert_eq!(output_text(&cached), output_text(&fresh));
+    assert_eq!(cached["usage"], fresh["usage"]);
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let (_, headers, first) = stream(&h, &streamed).await;
+    assert_eq!(header(&headers, "x-switchyard-cache"), "miss");
+    let calls = h.calls("oa");
+    let replay = crate::common::wait_until(
+        "the stream to be cached",
+        std::time::Duration::from_secs(5),
+        async || {
+            let (_, headers, _) = stream(&h, &streamed).await;
+            header(&headers, "x-switchyard-cache") == "hit"
+        },
+    );
+    replay.await;
+    let (_, headers, again) = stream(&h, &streamed).await;
+    assert_eq!(header(&headers, "x-switchyard-cache"), "hit");
+    assert!(h.calls("oa") <= calls + 1, "hits do not go upstream");
+    let kinds = |ev: &[(String, Value)]| ev.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(kinds(&again), kinds(&first));
+    let done = |ev: &[(String, Value)]| ev.last().unwrap().1["response"].clone();
+    assert_eq!(output_text(&done(&again)), output_text(&done(&first)));
+    assert_eq!(done(&again)["usage"], done(&first)["usage"]);
+}
+
+#[tokio::test]
+async fn input_guardrails_and_rate_limits_apply_as_for_chat() {
+    let policy = format!(
+        "{POLICY}guardrails:\n  input:\n    - name: no-ssn\n      pattern: '\\b\\d{{3}}-\\d{{2}}-\\d{{4}}\\b'\n"
+    );
+    let h = Harness::builder(vec![Upstream::new("oa", &["small", "big"])])
+        .policy(policy)
+        .server("global: {rpm: 1}\n")
+        .start()
+        .await;
+    let (status, _, e) = create(
+        &h,
+        None,
+        &json!({"model": "auto", "input": [
+        {"role": "user", "content": [{"type": "input_text", "text": "My SSN is 123-45-6789"}]}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(assert_openai_error(&e)["code"], "content_policy_violation");
+    assert_eq!(h.calls("oa"), 0);
+    let (status, _, _) = create(&h, None, &json!({"model": "auto", "input": "hello"})).await;
+    assert_eq!(status, 200);
+    let (status, headers, e) =
+        create(&h, None, &json!({"model": "auto", "input": "hello again"})).await;
+    assert_eq!(status, 429, "{e}");
+    assert_eq!(assert_openai_error(&e)["code"], "rate_limit_exceeded");
+    assert!(headers.contains_key("retry-after"));
+}
