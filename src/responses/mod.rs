@@ -13,7 +13,9 @@
 //!
 //! The ledger records these requests under the `chat` endpoint (what was routed and billed).
 
+mod chunk;
 pub(crate) mod events;
+mod input;
 pub(crate) mod object;
 pub(crate) mod request;
 pub(crate) mod store;
