@@ -99,6 +99,11 @@ impl AppState {
         };
         let limiter = Arc::new(Limiter::new(shared.clone(), config.access.budgets.warn_at));
         let cache = Arc::new(ResponseCache::new(&config.server.cache, shared.clone()));
+        let responses = crate::responses::ResponseStore::new(
+            crate::responses::store::TTL,
+            crate::responses::store::MAX_BYTES,
+            shared.clone(),
+        );
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
@@ -116,7 +121,7 @@ impl AppState {
             shared,
             limiter,
             cache,
-            responses: crate::responses::ResponseStore::default(),
+            responses,
             client,
             ledger,
             max_body_bytes,

@@ -10,17 +10,21 @@
 //! user share their responses), or everyone in open mode. Another tenant's lookups, reads and
 //! deletes get the same 404 as an id that never existed, so ids cannot be probed.
 //!
-//! Per instance: with several instances behind a load balancer a continuation must reach the
-//! instance that stored its predecessor (sticky sessions) until the store is shared.
+//! Shared: with `state.redis` configured the entries live in Redis only (under
+//! `{prefix}:resp:{id}`, with the same TTL), so every instance reads, continues and deletes the
+//! same responses, and a delete is seen everywhere at once. A Redis failure is a miss (and a
+//! response that could not be written is answered but not stored), logged.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use moka::future::Cache;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::Tenant;
+use crate::shared::Shared;
 
 /// How long a stored response can be read or continued.
 pub(crate) const TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -59,34 +63,51 @@ impl Stored {
     }
 }
 
-/// The bounded in-process store of responses.
+/// A stored response as Redis keeps it.
+#[derive(Serialize, Deserialize)]
+struct Shaped {
+    scope: String,
+    object: String,
+    conversation: Vec<Value>,
+}
+
+/// The bounded store of responses: in process, or in Redis when state is shared.
 pub(crate) struct ResponseStore {
     entries: Cache<String, Arc<Stored>>,
+    shared: Option<Arc<Shared>>,
+    ttl: Duration,
 }
 
 impl std::fmt::Debug for ResponseStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseStore")
             .field("entries", &self.entries.entry_count())
+            .field("shared", &self.shared.is_some())
+            .field("ttl", &self.ttl)
             .finish()
     }
 }
 
 impl Default for ResponseStore {
     fn default() -> Self {
-        Self::new(TTL, MAX_BYTES)
+        Self::new(TTL, MAX_BYTES, None)
     }
 }
 
 impl ResponseStore {
-    /// A store whose entries live `ttl` and that holds at most `max_bytes`.
-    pub(crate) fn new(ttl: Duration, max_bytes: u64) -> Self {
+    /// A store whose entries live `ttl` and that holds at most `max_bytes` in process, or that
+    /// keeps them in `shared` Redis when given.
+    pub(crate) fn new(ttl: Duration, max_bytes: u64, shared: Option<Arc<Shared>>) -> Self {
         let entries = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|_: &String, v: &Arc<Stored>| u32::try_from(v.size).unwrap_or(u32::MAX))
             .time_to_live(ttl)
             .build();
-        Self { entries }
+        Self {
+            entries,
+            shared,
+            ttl,
+        }
     }
 
     /// The scope a tenant's responses are kept under.
@@ -97,18 +118,80 @@ impl ResponseStore {
         }
     }
 
-    /// Keeps `entry` under `id`; says whether it was small enough to keep.
+    /// Keeps `entry` under `id`; says whether it was kept (small enough, and written).
     pub(crate) async fn put(&self, id: String, entry: Stored) -> bool {
         if entry.size > MAX_ENTRY_BYTES {
             return false;
         }
-        self.entries.insert(id, Arc::new(entry)).await;
-        true
+        let Some(shared) = &self.shared else {
+            self.entries.insert(id, Arc::new(entry)).await;
+            return true;
+        };
+        let shaped = Shaped {
+            scope: entry.scope,
+            object: String::from_utf8_lossy(&entry.object).into_owned(),
+            conversation: entry.conversation,
+        };
+        let Ok(value) = serde_json::to_vec(&shaped) else {
+            return false;
+        };
+        let name = shared.key(&format!("resp:{id}"));
+        let ms = u64::try_from(self.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let mut conn = shared.conn();
+        let stored = shared
+            .run(async move {
+                redis::cmd("SET")
+                    .arg(&name)
+                    .arg(value)
+                    .arg("PX")
+                    .arg(ms)
+                    .query_async::<()>(&mut conn)
+                    .await
+            })
+            .await;
+        if let Err(e) = &stored {
+            tracing::warn!(error = %e, "a response could not be stored in Redis");
+        }
+        stored.is_ok()
     }
 
     /// The entry `id` if it belongs to `scope`.
     pub(crate) async fn get(&self, id: &str, scope: &str) -> Option<Arc<Stored>> {
-        self.entries.get(id).await.filter(|e| e.scope == scope)
+        let found = match &self.shared {
+            None => self.entries.get(id).await,
+            Some(shared) => Self::fetch(shared, id).await.map(Arc::new),
+        };
+        found.filter(|e| e.scope == scope)
+    }
+
+    /// The entry `id` as Redis holds it; a failure or an unreadable value is a miss.
+    async fn fetch(shared: &Shared, id: &str) -> Option<Stored> {
+        let name = shared.key(&format!("resp:{id}"));
+        let mut conn = shared.conn();
+        let read = shared
+            .run(async move {
+                redis::cmd("GET")
+                    .arg(&name)
+                    .query_async::<Option<Vec<u8>>>(&mut conn)
+                    .await
+            })
+            .await;
+        let raw = match read {
+            Ok(raw) => raw?,
+            Err(e) => {
+                tracing::warn!(error = %e, "a stored response could not be read from Redis");
+                return None;
+            }
+        };
+        match serde_json::from_slice::<Shaped>(&raw) {
+            Ok(s) => Some(Stored::new(s.scope, s.object.into(), s.conversation)),
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable stored response in Redis");
+                None
+            }
+        }
     }
 
     /// Removes the entry `id` if it belongs to `scope`; says whether it did.
@@ -116,8 +199,21 @@ impl ResponseStore {
         if self.get(id, scope).await.is_none() {
             return false;
         }
-        self.entries.invalidate(id).await;
-        true
+        let Some(shared) = &self.shared else {
+            self.entries.invalidate(id).await;
+            return true;
+        };
+        let name = shared.key(&format!("resp:{id}"));
+        let mut conn = shared.conn();
+        shared
+            .run(async move {
+                redis::cmd("DEL")
+                    .arg(&name)
+                    .query_async::<u64>(&mut conn)
+                    .await
+            })
+            .await
+            .is_ok_and(|n| n > 0)
     }
 }
 
@@ -155,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_byte_bound_evicts() {
-        let store = ResponseStore::new(TTL, 10_000);
+        let store = ResponseStore::new(TTL, 10_000, None);
         for i in 0..100 {
             store
                 .put(format!("resp_{i}"), entry("open", &"y".repeat(500)))

@@ -43,6 +43,7 @@ mod reload;
 mod report;
 mod report_html;
 mod responses;
+mod responses_shared;
 mod responses_store;
 mod retry_failover;
 mod routing;
