@@ -60,7 +60,9 @@ impl Keep {
         conversation.extend(response.as_chat_message());
         let entry = Stored::new(self.scope, object.into(), conversation);
         if !self.state.responses.put(self.id, entry).await {
-            tracing::info!("a response larger than the store's per-entry bound was not stored");
+            tracing::info!(
+                "a response was not stored (over the per-entry bound, or Redis did not take it)"
+            );
         }
     }
 }
