@@ -129,3 +129,14 @@ def test_models_retrieve(client):
     with pytest.raises(openai.NotFoundError) as e:
         client.models.retrieve("no/such-model")
     assert e.value.body["code"] == "model_not_found"
+
+
+def test_a_stream_cut_mid_way_ends_failed(client):
+    with client.responses.stream(model="cut/cut-model", input="Tell me a story") as stream:
+        events = list(stream)
+        with pytest.raises(RuntimeError):
+            stream.get_final_response()
+    assert [e.type for e in events[-2:]] == ["response.failed", "error"]
+    failed, error = events[-2], events[-1]
+    assert failed.response.status == "failed" and failed.response.error.code == "server_error"
+    assert error.code == "stream_interrupted" and error.message

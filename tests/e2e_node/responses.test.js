@@ -105,3 +105,16 @@ test('models.retrieve', async () => {
   assert.equal(concrete.owned_by, 'gem');
   await assert.rejects(client.models.retrieve('no/such-model'), (e) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found');
 });
+
+test('a stream cut mid-way ends with response.failed, then the SDK raises the error event', async () => {
+  const stream = client.responses.stream({ model: 'cut/cut-model', input: 'Tell me a story' });
+  const kinds = [];
+  await assert.rejects(
+    (async () => {
+      for await (const event of stream) kinds.push(event.type);
+    })(),
+    (e) => e instanceof OpenAI.APIError && /stream/.test(e.message),
+  );
+  assert.deepEqual(kinds.slice(0, 2), ['response.created', 'response.in_progress']);
+  assert.equal(kinds.at(-1), 'response.failed');
+});
