@@ -140,3 +140,19 @@ def test_a_stream_cut_mid_way_ends_failed(client):
     failed, error = events[-2], events[-1]
     assert failed.response.status == "failed" and failed.response.error.code == "server_error"
     assert error.code == "stream_interrupted" and error.message
+
+
+@pytest.mark.parametrize("model", WIRES)
+def test_function_output_continues_a_stored_response(client, model):
+    """The agent loop most clients run: only the tool's output is sent, the call itself comes
+    from the stored response that `previous_response_id` names."""
+    first = client.responses.create(model=model, input="What is the weather in Rome?", tools=TOOLS)
+    call = next(o for o in first.output if o.type == "function_call")
+    second = client.responses.create(
+        model=model,
+        tools=TOOLS,
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": '{"temp_c": 25}'}],
+    )
+    assert second.status == "completed"
+    assert second.output_text.startswith(_tag(model)), second.output
