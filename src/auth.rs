@@ -107,6 +107,22 @@ pub(crate) fn authorize(access: &Access, role: Role, headers: &HeaderMap) -> Res
     })
 }
 
+/// The tenant behind a request's key without refusing or counting anything: the Responses
+/// surface needs it to find stored conversations before the pipeline authenticates (and, on a
+/// bad key, refuses and records) the request itself.
+pub(crate) fn identify(access: &Access, headers: &HeaderMap) -> Option<Tenant> {
+    if access.mode == AuthMode::Open {
+        return Some(Tenant::default());
+    }
+    let k = &access.keys[find(access, bearer(headers)?)?];
+    Some(Tenant {
+        key_id: Some(k.id.clone()),
+        user: Some(k.user.clone()),
+        team: k.team.clone(),
+        limits: k.limits,
+    })
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = v.split_once(' ')?;

@@ -81,6 +81,14 @@ pub enum ApiError {
     /// A bug or an unexpected local failure; never carries secrets.
     #[error("Internal error: {0}")]
     Internal(String),
+    /// Something the request refers to (other than `model`) does not exist for this tenant,
+    /// e.g. a `previous_response_id`.
+    #[error("{message}")]
+    NotFound {
+        message: String,
+        param: Option<String>,
+        code: &'static str,
+    },
 }
 
 /// Dollars with cents, or with enough digits to tell a tiny amount from nothing.
@@ -109,7 +117,7 @@ impl ApiError {
             | Self::ContextTooLong { .. }
             | Self::Unsupported(_)
             | Self::ContentPolicy { .. } => StatusCode::BAD_REQUEST,
-            Self::ModelNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::ModelNotFound { .. } | Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream { status, .. } => *status,
             Self::AllFailed {
@@ -145,7 +153,7 @@ impl ApiError {
     /// How the request ended, for the ledger, metrics and logs.
     pub fn outcome(&self) -> Outcome {
         match self {
-            Self::InvalidRequest { .. } => Outcome::InvalidRequest,
+            Self::InvalidRequest { .. } | Self::NotFound { .. } => Outcome::InvalidRequest,
             Self::ModelNotFound { .. } => Outcome::ModelNotFound,
             Self::PayloadTooLarge { .. } => Outcome::PayloadTooLarge,
             Self::ContextTooLong { .. } => Outcome::ContextLengthExceeded,
@@ -182,7 +190,9 @@ impl ApiError {
             } => ("service_unavailable", Some("no_candidate_available")),
             Self::AllFailed { .. } => ("upstream_error", Some("all_candidates_failed")),
             Self::UpstreamAuth { .. } => ("upstream_error", Some("upstream_auth_failed")),
-            Self::Unauthorized { code, .. } => ("invalid_request_error", Some(*code)),
+            Self::Unauthorized { code, .. } | Self::NotFound { code, .. } => {
+                ("invalid_request_error", Some(*code))
+            }
             // OpenAI's own 429s say which kind of limit: `requests` or `tokens`
             Self::RateLimited { limit, .. } if limit.is_tokens() => {
                 ("tokens", Some("rate_limit_exceeded"))
@@ -201,7 +211,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let (kind, code) = self.kind_and_code();
         let param = match self {
-            Self::InvalidRequest { param, .. } => param.as_deref(),
+            Self::InvalidRequest { param, .. } | Self::NotFound { param, .. } => param.as_deref(),
             Self::Unsupported(u) => u.param.as_deref(),
             Self::ModelNotFound { .. } => Some("model"),
             Self::ContextTooLong { .. } => Some("messages"),

@@ -36,6 +36,8 @@ pub struct AppState {
     /// Rate limits and budgets (process settings: a reload keeps the counters).
     pub limiter: Arc<Limiter>,
     pub cache: Arc<ResponseCache>,
+    /// Responses API answers kept for `GET /v1/responses/{id}` and `previous_response_id`.
+    pub(crate) responses: crate::responses::ResponseStore,
     /// One pooled client for every upstream, so connections are reused across requests.
     pub client: reqwest::Client,
     pub ledger: Ledger,
@@ -97,6 +99,11 @@ impl AppState {
         };
         let limiter = Arc::new(Limiter::new(shared.clone(), config.access.budgets.warn_at));
         let cache = Arc::new(ResponseCache::new(&config.server.cache, shared.clone()));
+        let responses = crate::responses::ResponseStore::new(
+            crate::responses::store::TTL,
+            crate::responses::store::MAX_BYTES,
+            shared.clone(),
+        );
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
@@ -114,6 +121,7 @@ impl AppState {
             shared,
             limiter,
             cache,
+            responses,
             client,
             ledger,
             max_body_bytes,

@@ -6,6 +6,7 @@ pub(crate) mod dashboard;
 pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod models;
+pub(crate) mod responses;
 
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};

@@ -30,7 +30,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/chat/completions", post(api::chat::chat_completions))
         .route("/completions", post(api::chat::completions))
         .route("/embeddings", post(api::chat::embeddings))
-        .route("/models", get(api::models::list_models));
+        .route("/models", get(api::models::list_models))
+        .route("/models/{*id}", get(api::models::retrieve_model))
+        .route("/responses", post(api::responses::create))
+        .route(
+            "/responses/{id}",
+            get(api::responses::retrieve).delete(api::responses::delete),
+        );
     let guarded = ops_routes().route_layer(axum::middleware::from_fn_with_state(
         Arc::clone(&state),
         require_ops,

@@ -49,6 +49,16 @@ PROVIDERS = {
           - {name: emb-small, input_per_1m: 0.02, output_per_1m: 0.0, endpoints: [embeddings]}
         """,
     ),
+    # every stream is cut after 3 content chunks: a stream that breaks after its first byte
+    "cut": (
+        ["--models", "cut-model", "--fault", "cut_after:3"],
+        """
+        keys: [{env: MOCK_KEY}]
+        retry: {attempts: 1}
+        models:
+          - {name: cut-model, input_per_1m: 1.0, output_per_1m: 1.0}
+        """,
+    ),
     # every call fails with a 500: the first candidate of the `failover` alias
     "down": (
         ["--models", "down-model", "--fail-status", "500"],

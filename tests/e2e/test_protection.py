@@ -5,10 +5,9 @@ right status, `type`, `code`, message and headers. Each test runs its own `switc
 import re
 from datetime import datetime, timezone
 
-import httpx
 import openai
 import pytest
-from openai import OpenAI
+from openai import DefaultHttpxClient, OpenAI
 
 KEYS_TINY = """
 auth: {mode: keys}
@@ -34,7 +33,8 @@ def test_missing_key_is_authentication_error(serve_with):
     def drop_auth(request):
         request.headers.pop("Authorization", None)
 
-    with httpx.Client(event_hooks={"request": [drop_auth]}) as http:
+    # (openai 3 runs on httpx2, not httpx; DefaultHttpxClient is its public client class)
+    with DefaultHttpxClient(event_hooks={"request": [drop_auth]}) as http:
         client = OpenAI(
             base_url=router["url"] + "/v1", api_key="sk-sy-never-sent", max_retries=0, http_client=http
         )
@@ -147,15 +147,16 @@ def test_admin_reload_needs_the_admin_key(serve_with):
         env={"SWITCHYARD_ADMIN_KEY": admin},
     )
     url = router["url"] + "/admin/reload"
+    http = DefaultHttpxClient(timeout=10)
     for headers in [{}, {"Authorization": "Bearer wrong-admin-key"}]:
-        r = httpx.post(url, headers=headers, timeout=10)
+        r = http.post(url, headers=headers)
         assert r.status_code == 401, r.text
         assert r.headers["content-type"].startswith("application/json")
         error = r.json()["error"]
         assert set(error) >= {"message", "type", "param", "code"}
         assert error["code"] == "invalid_api_key" and "admin" in error["message"].lower()
         assert "wrong-admin-key" not in r.text and admin not in r.text
-    r = httpx.post(url, headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+    r = http.post(url, headers={"Authorization": f"Bearer {admin}"})
     assert r.status_code == 200, r.text
     # the admin key is not a virtual key: it does not open /v1
     with pytest.raises(openai.AuthenticationError):

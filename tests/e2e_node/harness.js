@@ -16,6 +16,10 @@ const PROVIDERS = {
   gem: [['--wire', 'gemini', '--models', 'gemini-sim,gemini-embed'],
     'wire: gemini\nkeys: [{env: GEM_KEY}]\nmodels:\n  - {name: gemini-sim, input_per_1m: 1.25, output_per_1m: 5.0}\n'
     + '  - {name: gemini-embed, input_per_1m: 0.15, output_per_1m: 0.0, endpoints: [embeddings]}\n'],
+  oai: [['--models', 'oai-mini'],
+    'keys: [{env: OAI_KEY}]\nmodels:\n  - {name: oai-mini, input_per_1m: 0.15, output_per_1m: 0.6}\n'],
+  cut: [['--models', 'cut-model', '--fault', 'cut_after:3'],
+    'keys: [{env: OAI_KEY}]\nretry: {attempts: 1}\nmodels:\n  - {name: cut-model, input_per_1m: 1.0, output_per_1m: 1.0}\n'],
   emb: [['--models', 'emb-small'],
     'keys: [{env: OAI_KEY}]\nmodels:\n  - {name: emb-small, input_per_1m: 0.02, output_per_1m: 0.0, endpoints: [embeddings]}\n'],
   down: [['--models', 'down-model', '--fail-status', '500'],
