@@ -22,6 +22,7 @@ pub(crate) use operator_key::OperatorKey;
 pub(crate) use policy::{Group, Member, Policy, Rule};
 pub use problem::Problem;
 pub use provider::KeyMode;
+pub(crate) use provider::ProviderKey;
 pub(crate) use provider::{BreakerSettings, EnvLookup, Model, Price, Provider, RetrySettings};
 pub(crate) use raw::{AuthMode, BudgetAction, LogFormat, Wire};
 pub use raw::{CacheScope, Endpoint, OnUnavailable};
@@ -381,7 +382,7 @@ fn server_settings(
     problems: &mut Vec<Problem>,
 ) -> (ServerSettings, Option<String>) {
     let redis = match (&raw.state.redis, &raw.state.redis_env) {
-        (Some(url), _) => Some(url.clone()),
+        (Some(url), _) => Some(url.joined()),
         (None, Some(var)) => {
             let v = env(var);
             if v.is_none() {
@@ -399,13 +400,7 @@ fn server_settings(
     };
     if let Some(url) = &redis {
         // the URL may carry a password: the problem names its kind, never the URL
-        let usable = (url.starts_with("redis://") || url.starts_with("rediss://"))
-            .then(|| redis::Client::open(url.as_str()));
-        let problem = match usable {
-            None => Some("must be a redis:// or rediss:// URL".to_owned()),
-            Some(Err(e)) => Some(format!("is not a usable Redis URL ({:?})", e.kind())),
-            Some(Ok(_)) => None,
-        };
+        let problem = crate::shared::parse_nodes(url).err();
         if let Some(message) = problem {
             problems.push(Problem::at(
                 path,
@@ -415,6 +410,15 @@ fn server_settings(
                 message,
             ));
         }
+    }
+    if raw.state.prefix.contains(['{', '}']) {
+        problems.push(Problem::at(
+            path,
+            text,
+            "state.prefix",
+            Some("prefix"),
+            "must not contain `{` or `}` (the router makes the prefix the keys' hash tag)",
+        ));
     }
     if raw.cache.max_entries == 0 || raw.cache.max_bytes == 0 {
         problems.push(Problem::at(
@@ -430,6 +434,7 @@ fn server_settings(
         prefix: raw.state.prefix.clone(),
         on_unavailable: raw.state.on_unavailable,
         timeout: std::time::Duration::from_millis(raw.state.timeout_ms.max(1)),
+        expected_instances: raw.state.expected_instances.max(1),
     };
     let cache = CacheSettings {
         enabled: raw.cache.enabled,
