@@ -38,6 +38,7 @@ mod metrics;
 mod ops;
 mod pacing;
 mod rate_limits;
+mod redis_cluster;
 mod redis_tls;
 mod reload;
 mod report;
