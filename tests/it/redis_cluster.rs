@@ -18,7 +18,7 @@ use switchyard::testing::{StateSettings, Subject};
 struct Cluster {
     ports: Vec<u16>,
     nodes: Vec<Child>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Cluster {
@@ -58,7 +58,7 @@ impl Cluster {
         let mut cluster = Self {
             ports: Vec::new(),
             nodes: Vec::new(),
-            _dir: dir,
+            dir,
         };
         for _ in 0..3 {
             let port = free_port();
@@ -68,7 +68,7 @@ impl Cluster {
                 .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
                 .args(["--save", "", "--appendonly", "no"])
                 .arg("--dir")
-                .arg(cluster._dir.path())
+                .arg(cluster.dir.path())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -173,7 +173,6 @@ async fn limits_and_budgets_hold_on_a_cluster() {
             rph: Some(1000),
             ..Limits::default()
         },
-        ..Subject::default()
     });
     let tasks: Vec<_> = (0..40)
         .map(|i| {
