@@ -53,6 +53,8 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
         }
         Command::Report {
             ledger,
+            postgres,
+            table,
             since,
             until,
             by,
@@ -60,7 +62,8 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
             out,
             svg_dir,
         } => Ok(report::run(report::Options {
-            ledger: &ledger,
+            ledger: ledger.as_deref().unwrap_or(std::path::Path::new("-")),
+            postgres: postgres.as_deref().map(|url| (url, table.as_str())),
             since: since.as_deref(),
             until: until.as_deref(),
             by: &by,
@@ -70,6 +73,8 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
         })),
         Command::Simulate {
             workload,
+            postgres,
+            table,
             config,
             policies,
             strategies,
@@ -81,7 +86,8 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
             svg_dir,
         } => {
             let opts = simulate::Options {
-                workload: &workload,
+                workload: workload.as_deref().unwrap_or(std::path::Path::new("-")),
+                postgres: postgres.as_deref().map(|url| (url, table.as_str())),
                 config: config.as_deref(),
                 policies: &policies,
                 strategies: &strategies,

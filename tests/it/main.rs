@@ -33,6 +33,7 @@ mod guardrails;
 mod health;
 mod keys;
 mod ledger;
+mod ledger_postgres;
 mod limits_redis;
 mod metrics;
 mod ops;
