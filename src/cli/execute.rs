@@ -21,6 +21,7 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
             realistic,
             wire,
             fail_status,
+            key_rpm,
             fault,
         } => sim::run(
             sim::Options {
@@ -30,6 +31,7 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
                 realistic,
                 wire,
                 fail_status,
+                key_rpm,
             },
             fault.fault,
         )

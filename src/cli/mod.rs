@@ -73,6 +73,10 @@ pub enum Command {
         /// Fail every call with this HTTP status and the wire's error body (for failover tests).
         #[arg(long, value_parser = clap::value_parser!(u16).range(400..600))]
         fail_status: Option<u16>,
+        /// Enforce this many requests a minute per API key (burst of two), answering 429
+        /// with Retry-After beyond it, as a provider does.
+        #[arg(long)]
+        key_rpm: Option<u32>,
         #[command(flatten)]
         fault: sim::FaultArgs,
     },

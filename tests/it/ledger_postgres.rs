@@ -12,7 +12,7 @@ use crate::common::{chat, policies, wait_until, Harness, Upstream};
 const ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
 
 /// A database of its own, dropped (with its connections) when this drops.
-struct Db(String);
+pub(crate) struct Db(String);
 
 async fn admin() -> tokio_postgres::Client {
     let (c, conn) = tokio_postgres::connect(ADMIN, tokio_postgres::NoTls)
@@ -23,7 +23,7 @@ async fn admin() -> tokio_postgres::Client {
 }
 
 impl Db {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         static N: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "sy_ledger_{}_{}_{}",
@@ -42,11 +42,11 @@ impl Db {
         Self(name)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:5432/{}", self.0)
     }
 
-    async fn client(&self) -> tokio_postgres::Client {
+    pub(crate) async fn client(&self) -> tokio_postgres::Client {
         let (c, conn) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
             .await
             .unwrap();
@@ -54,7 +54,7 @@ impl Db {
         c
     }
 
-    async fn count(&self) -> i64 {
+    pub(crate) async fn count(&self) -> i64 {
         let c = self.client().await;
         match c
             .query_one("SELECT count(*) FROM switchyard_ledger", &[])
@@ -105,7 +105,11 @@ async fn send(h: &Harness, n: usize) {
 }
 
 /// `report` over `source` (a file, or the database when `postgres` is given), as CSV.
-fn report(ledger: &std::path::Path, postgres: Option<&str>, out: &std::path::Path) -> String {
+pub(crate) fn report(
+    ledger: &std::path::Path,
+    postgres: Option<&str>,
+    out: &std::path::Path,
+) -> String {
     let by = [];
     let code = switchyard::cli::report::run(switchyard::cli::report::Options {
         ledger,

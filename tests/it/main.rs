@@ -28,6 +28,7 @@ mod dashboard_cards;
 mod endpoints;
 mod errors;
 mod faults;
+mod fleet;
 mod fleet_pacing;
 mod guardrails;
 mod health;
