@@ -172,7 +172,7 @@ async fn three_instances_share_a_key_survive_a_kill_and_fill_one_ledger() {
     .await;
     eprintln!(
         "fleet: c restarted {:?} after the kill; postgres caught up {:?} later with {} rows",
-        restarted - t0 - killed_at.unwrap_or_default(),
+        (restarted - t0).saturating_sub(killed_at.unwrap_or_default()),
         restarted.elapsed(),
         expected.len()
     );
