@@ -81,6 +81,7 @@ pub mod testing {
     pub use crate::openai::{ChatRequest, Usage};
     pub use crate::pipeline::cache_key;
     pub use crate::secret::Secret;
+    pub use crate::shared::Conn as SharedConn;
     pub use crate::shared::Shared;
     pub use crate::tokens::Encoding;
 }

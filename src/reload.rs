@@ -90,6 +90,7 @@ fn warn_restart_only(old: &Config, new: &Config) {
             s.prefix.clone(),
             s.on_unavailable,
             s.timeout,
+            s.expected_instances,
         )
     };
     if state(&a.state) != state(&b.state)

@@ -51,6 +51,8 @@ pub struct AppState {
     /// Where the operational endpoints listen without a key, once bound (`ops_listen`).
     ops_addr: OnceLock<std::net::SocketAddr>,
     last_reload: Mutex<Option<ReloadStatus>>,
+    /// The Postgres ledger sink's status, once started.
+    postgres: OnceLock<Arc<crate::usage::postgres::SinkStatus>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -130,6 +132,7 @@ impl AppState {
             source: OnceLock::new(),
             ops_addr: OnceLock::new(),
             last_reload: Mutex::new(None),
+            postgres: OnceLock::new(),
         })
     }
 
@@ -137,10 +140,22 @@ impl AppState {
     /// and sharing breaker openings and key cooldowns with other instances (following the
     /// live config across reloads). `server::run` calls it, so building a state has no effects.
     pub fn start_background(self: &Arc<Self>) {
+        let ledger = &self.live().config.server.ledger;
+        if let Some(sink) = &ledger.postgres {
+            let every = ledger.flush.max(std::time::Duration::from_millis(10));
+            let status =
+                crate::usage::postgres::spawn(sink.clone(), self.ledger.path().to_owned(), every);
+            let _ = self.postgres.set(status);
+        }
         let Some(shared) = &self.shared else { return };
         shared.spawn_monitor();
         let weak = Arc::downgrade(self);
         crate::dispatch::sync::spawn_sync(shared.clone(), move || weak.upgrade().map(|s| s.live()));
+    }
+
+    /// The Postgres ledger sink's status, when one runs.
+    pub(crate) fn postgres(&self) -> Option<&Arc<crate::usage::postgres::SinkStatus>> {
+        self.postgres.get()
     }
 
     /// Remembers the server file so reloads can re-read it.

@@ -71,7 +71,13 @@ pub(crate) async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> 
                 .enumerate()
                 .map(|(ki, k)| {
                     let cooling = pool.cooling_until(ki, now).map(|t| (t - now).as_secs_f64());
-                    json!({"env": k.env, "rpm": k.rpm, "tpm": k.tpm, "cooling_down_s": cooling})
+                    let (own_rpm, own_tpm) = crate::dispatch::pacing::fallback_limits(
+                        k.rpm,
+                        k.tpm,
+                        config.server.state.expected_instances,
+                    );
+                    json!({"env": k.env, "rpm": k.rpm, "tpm": k.tpm, "cooling_down_s": cooling,
+                           "fallback_rpm": own_rpm, "fallback_tpm": own_tpm})
                 })
                 .collect();
             drop(pool);
@@ -100,6 +106,7 @@ pub(crate) async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> 
             "pending_spend_replays": state.limiter.pending_spend(),
         }),
     };
+    let key_pacing = key_pacing(&state, config);
     let (entries, bytes) = state.cache.stats();
     Json(json!({
         "status": if ledger_ok && shared_ok { "ok" } else { "degraded" },
@@ -107,15 +114,31 @@ pub(crate) async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> 
         "memory_rss_bytes": rss_bytes(),
         "config": {"version": live.config.version, "policies": config.policies.iter().map(|p| &*p.name).collect::<Vec<_>>(),
                    "default_policy": &*config.default_policy().name, "last_reload": state.last_reload()},
-        "ledger": {"path": state.ledger.path(), "writable": ledger_ok},
+        "ledger": {"path": state.ledger.path(), "writable": ledger_ok,
+                   "postgres": state.postgres().map(|p| p.to_json())},
         "shared_state": shared,
         "cache": {"enabled": state.cache.enabled(), "entries": entries, "bytes": bytes},
         "auth": {"mode": match config.access.mode { crate::config::AuthMode::Keys => "keys", crate::config::AuthMode::Open => "open" },
                  "keys": config.access.keys.len(), "admin_key": config.access.admin.digest().is_some(),
                  "ops_key": config.access.ops.digest().is_some()},
+        "key_pacing": key_pacing,
         "providers": providers,
         "ready_problems": health.unready_rules(config, now),
     }))
+}
+
+/// Whose budget a key's rpm/tpm is right now: the fleet's (through Redis) or this instance's
+/// share of it (`rpm / expected_instances`), and why.
+fn key_pacing(state: &AppState, config: &crate::config::Config) -> Value {
+    let instances = config.server.state.expected_instances;
+    let (scope, reason) = match &state.shared {
+        None => ("instance", Some("no shared state (state.redis) configured")),
+        Some(s) if s.is_down() => ("instance", Some("redis unreachable")),
+        Some(s) if s.is_up() => ("fleet", None),
+        Some(_) => ("fleet", Some("redis not reached yet")),
+    };
+    json!({"scope": scope, "reason": reason, "expected_instances": instances,
+           "instance_share": if scope == "fleet" { Value::Null } else { json!(format!("1/{instances} of each key's rpm and tpm")) }})
 }
 
 /// Resident memory from /proc (Linux); `null` elsewhere.

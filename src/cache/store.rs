@@ -178,7 +178,7 @@ impl ResponseCache {
     }
 
     fn redis_key(shared: &Shared, key: &CacheKey) -> String {
-        shared.key(&format!("cache:{}", key.hex()))
+        shared.spread_key(&format!("cache:{}", key.hex()))
     }
 
     async fn fetch_shared(&self, key: &CacheKey) -> Option<Entry> {

@@ -21,6 +21,7 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
             realistic,
             wire,
             fail_status,
+            key_rpm,
             fault,
         } => sim::run(
             sim::Options {
@@ -30,6 +31,7 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
                 realistic,
                 wire,
                 fail_status,
+                key_rpm,
             },
             fault.fault,
         )
@@ -53,6 +55,8 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
         }
         Command::Report {
             ledger,
+            postgres,
+            table,
             since,
             until,
             by,
@@ -60,7 +64,8 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
             out,
             svg_dir,
         } => Ok(report::run(report::Options {
-            ledger: &ledger,
+            ledger: ledger.as_deref().unwrap_or(std::path::Path::new("-")),
+            postgres: postgres.as_deref().map(|url| (url, table.as_str())),
             since: since.as_deref(),
             until: until.as_deref(),
             by: &by,
@@ -70,6 +75,8 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
         })),
         Command::Simulate {
             workload,
+            postgres,
+            table,
             config,
             policies,
             strategies,
@@ -81,7 +88,8 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
             svg_dir,
         } => {
             let opts = simulate::Options {
-                workload: &workload,
+                workload: workload.as_deref().unwrap_or(std::path::Path::new("-")),
+                postgres: postgres.as_deref().map(|url| (url, table.as_str())),
                 config: config.as_deref(),
                 policies: &policies,
                 strategies: &strategies,

@@ -73,6 +73,10 @@ pub enum Command {
         /// Fail every call with this HTTP status and the wire's error body (for failover tests).
         #[arg(long, value_parser = clap::value_parser!(u16).range(400..600))]
         fail_status: Option<u16>,
+        /// Enforce this many requests a minute per API key (burst of two), answering 429
+        /// with Retry-After beyond it, as a provider does.
+        #[arg(long)]
+        key_rpm: Option<u32>,
         #[command(flatten)]
         fault: sim::FaultArgs,
     },
@@ -103,8 +107,14 @@ pub enum Command {
     /// Cost report from a usage ledger: cost, baseline cost and saving per group, with totals.
     Report {
         /// The ledger file (JSON lines); `-` for stdin.
-        #[arg(long)]
-        ledger: PathBuf,
+        #[arg(long, required_unless_present = "postgres")]
+        ledger: Option<PathBuf>,
+        /// Read the ledger from this Postgres database (the `ledger.postgres` sink) instead.
+        #[arg(long, conflicts_with = "ledger")]
+        postgres: Option<String>,
+        /// The sink's table, with `--postgres`.
+        #[arg(long, default_value = "switchyard_ledger")]
+        table: String,
         /// Only requests at or after this time (RFC 3339 or YYYY-MM-DD, UTC).
         #[arg(long)]
         since: Option<String>,
@@ -127,8 +137,14 @@ pub enum Command {
     /// Replay a workload through several policies and strategies offline and compare costs.
     Simulate {
         /// Workload lines (`classify`'s format) or ledger lines; `-` for stdin.
-        #[arg(long)]
-        workload: PathBuf,
+        #[arg(long, required_unless_present = "postgres")]
+        workload: Option<PathBuf>,
+        /// Read ledger lines from this Postgres database (the `ledger.postgres` sink) instead.
+        #[arg(long, conflicts_with = "workload")]
+        postgres: Option<String>,
+        /// The sink's table, with `--postgres`.
+        #[arg(long, default_value = "switchyard_ledger")]
+        table: String,
         /// Server config whose providers/ are used; defaults to the embedded providers/.
         #[arg(long, short)]
         config: Option<PathBuf>,

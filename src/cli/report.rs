@@ -25,6 +25,8 @@ pub enum Format {
 /// Options of one `report` run.
 pub struct Options<'a> {
     pub ledger: &'a Path,
+    /// Read from the Postgres sink (URL, table) instead of `ledger`.
+    pub postgres: Option<(&'a str, &'a str)>,
     pub since: Option<&'a str>,
     pub until: Option<&'a str>,
     pub by: &'a [Dimension],
@@ -41,6 +43,39 @@ pub(crate) fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
     Ok(Box::new(std::io::BufReader::new(std::fs::File::open(
         path,
     )?)))
+}
+
+/// The ledger's lines: from the Postgres sink (URL, table) when given, else the file.
+pub(crate) fn open_source(
+    path: &Path,
+    postgres: Option<(&str, &str)>,
+) -> Result<Box<dyn BufRead>, String> {
+    let Some((url, table)) = postgres else {
+        return open(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    };
+    // a runtime of its own on its own thread: callers may or may not already be in one
+    let (url, table) = (url.to_owned(), table.to_owned());
+    let lines = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?
+            .block_on(crate::usage::postgres::read_all(&url, &table))
+    })
+    .join()
+    .map_err(|_| "reading postgres failed".to_owned())??;
+    let mut text = lines.join("\n");
+    text.push('\n');
+    Ok(Box::new(std::io::Cursor::new(text.into_bytes())))
+}
+
+/// Where the lines came from, for messages and report metadata (never the URL: it may hold
+/// a password).
+pub(crate) fn source_name(path: &Path, postgres: Option<(&str, &str)>) -> String {
+    match postgres {
+        Some((_, table)) => format!("postgres table {table}"),
+        None => path.display().to_string(),
+    }
 }
 
 /// Writes the output to `out`, or stdout when absent.
@@ -66,19 +101,20 @@ pub fn run(opts: Options<'_>) -> i32 {
             return 1;
         }
     };
-    let input = match open(opts.ledger) {
+    let source = source_name(opts.ledger, opts.postgres);
+    let input = match open_source(opts.ledger, opts.postgres) {
         Ok(r) => read_ledger(r),
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", opts.ledger.display());
+            eprintln!("error: {e}");
             return 1;
         }
     };
     for b in &input.bad {
-        eprintln!("{}: {b}", opts.ledger.display());
+        eprintln!("{source}: {b}");
     }
     let report = aggregate(&input.entries, window, opts.by);
     let meta = Meta {
-        source: opts.ledger.display().to_string(),
+        source,
         since: opts.since.map(str::to_owned),
         until: opts.until.map(str::to_owned),
         lines_read: input.entries.len() + input.bad.len(),

@@ -20,6 +20,8 @@ pub struct Options<'a> {
     pub wire: SimWire,
     /// Answer every call with this HTTP status (and the wire's error body).
     pub fail_status: Option<u16>,
+    /// Requests a minute each API key may send (429 beyond), as `SimSettings::key_rpm`.
+    pub key_rpm: Option<u32>,
 }
 
 /// `--fault NAME[:ARG]`: makes every call misbehave as a hostile upstream of the chosen wire
@@ -201,11 +203,12 @@ pub async fn run(o: Options<'_>, fault: Option<Behavior>) -> anyhow::Result<()> 
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .collect();
-    let settings = if o.realistic {
+    let mut settings = if o.realistic {
         SimSettings::realistic(o.name, models)
     } else {
         SimSettings::fast(o.name, models)
     };
+    settings.key_rpm = o.key_rpm;
     let addr: SocketAddr = o
         .listen
         .parse()

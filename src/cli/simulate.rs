@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::report::{emit, open, Format};
+use super::report::{emit, Format};
 use crate::config::{Config, KeyMode, SourceFile, Sources};
 use crate::report::comparison::OutputTokens;
 use crate::report::html::write_svgs;
@@ -18,6 +18,8 @@ use crate::report::workitem::read_workload;
 /// Options of one `simulate` run.
 pub struct Options<'a> {
     pub workload: &'a Path,
+    /// Read ledger lines from the Postgres sink (URL, table) instead of `workload`.
+    pub postgres: Option<(&'a str, &'a str)>,
     pub config: Option<&'a Path>,
     pub policies: &'a [PathBuf],
     pub strategies: &'a [String],
@@ -90,14 +92,14 @@ pub async fn run(opts: Options<'_>) -> i32 {
             }
         }
     }
-    let workload = match open(opts.workload) {
+    let workload = match super::report::open_source(opts.workload, opts.postgres) {
         Ok(r) => read_workload(r),
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", opts.workload.display());
+            eprintln!("error: {e}");
             return 1;
         }
     };
-    let source = opts.workload.display().to_string();
+    let source = super::report::source_name(opts.workload, opts.postgres);
     for b in &workload.bad {
         eprintln!("{source}: {b}");
     }

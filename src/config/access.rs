@@ -92,6 +92,8 @@ pub struct StateSettings {
     pub prefix: String,
     pub on_unavailable: OnUnavailable,
     pub timeout: Duration,
+    /// Instances sharing the provider keys; see [`crate::dispatch::pacing::fallback_limits`].
+    pub expected_instances: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -20,6 +20,27 @@ pub(crate) struct RawLedger {
     /// Also `fsync` at every flush, so a power loss loses no more than a process crash.
     #[serde(default)]
     pub fsync: bool,
+    /// A Postgres URL: lines are also copied there in batches (the file stays as the journal
+    /// they are copied from, and the spill while Postgres is down).
+    #[serde(default)]
+    pub postgres: Option<String>,
+    /// The environment variable holding the Postgres URL (when it carries a password).
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// The table the rows go to (created and migrated by the router).
+    #[serde(default = "default_table")]
+    pub table: String,
+    /// Most rows per INSERT.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+}
+
+fn default_table() -> String {
+    "switchyard_ledger".into()
+}
+
+fn default_batch() -> usize {
+    500
 }
 
 fn default_path() -> PathBuf {
@@ -36,6 +57,10 @@ impl Default for RawLedger {
             path: default_path(),
             flush_ms: default_flush_ms(),
             fsync: false,
+            postgres: None,
+            url_env: None,
+            table: default_table(),
+            batch: default_batch(),
         }
     }
 }
@@ -77,6 +102,27 @@ pub struct LedgerSettings {
     pub path: PathBuf,
     pub flush: Duration,
     pub fsync: bool,
+    /// The Postgres sink, when configured.
+    pub postgres: Option<PostgresSink>,
+}
+
+/// Where and how ledger lines are copied into Postgres (see `usage::postgres`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSink {
+    pub url: crate::secret::Secret,
+    /// A plain SQL identifier (checked).
+    pub table: String,
+    pub batch: usize,
+}
+
+/// Whether `name` can be a table name without quoting: `[A-Za-z_][A-Za-z0-9_]*`, at most 63.
+pub(crate) fn plain_identifier(name: &str) -> bool {
+    name.len() <= 63
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

@@ -18,10 +18,12 @@ pub(crate) use access::VirtualKey;
 pub(crate) use access::{digest_prefix, hex, sha256, Access, BudgetSettings};
 pub use access::{sha256_hex, CacheSettings, Limits, StateSettings};
 pub(crate) use ledger::LedgerSettings;
+pub(crate) use ledger::{plain_identifier, PostgresSink};
 pub(crate) use operator_key::OperatorKey;
 pub(crate) use policy::{Group, Member, Policy, Rule};
 pub use problem::Problem;
 pub use provider::KeyMode;
+pub(crate) use provider::ProviderKey;
 pub(crate) use provider::{BreakerSettings, EnvLookup, Model, Price, Provider, RetrySettings};
 pub(crate) use raw::{AuthMode, BudgetAction, LogFormat, Wire};
 pub use raw::{CacheScope, Endpoint, OnUnavailable};
@@ -381,7 +383,7 @@ fn server_settings(
     problems: &mut Vec<Problem>,
 ) -> (ServerSettings, Option<String>) {
     let redis = match (&raw.state.redis, &raw.state.redis_env) {
-        (Some(url), _) => Some(url.clone()),
+        (Some(url), _) => Some(url.joined()),
         (None, Some(var)) => {
             let v = env(var);
             if v.is_none() {
@@ -399,13 +401,7 @@ fn server_settings(
     };
     if let Some(url) = &redis {
         // the URL may carry a password: the problem names its kind, never the URL
-        let usable = (url.starts_with("redis://") || url.starts_with("rediss://"))
-            .then(|| redis::Client::open(url.as_str()));
-        let problem = match usable {
-            None => Some("must be a redis:// or rediss:// URL".to_owned()),
-            Some(Err(e)) => Some(format!("is not a usable Redis URL ({:?})", e.kind())),
-            Some(Ok(_)) => None,
-        };
+        let problem = crate::shared::parse_nodes(url).err();
         if let Some(message) = problem {
             problems.push(Problem::at(
                 path,
@@ -415,6 +411,15 @@ fn server_settings(
                 message,
             ));
         }
+    }
+    if raw.state.prefix.contains(['{', '}']) {
+        problems.push(Problem::at(
+            path,
+            text,
+            "state.prefix",
+            Some("prefix"),
+            "must not contain `{` or `}` (the router makes the prefix the keys' hash tag)",
+        ));
     }
     if raw.cache.max_entries == 0 || raw.cache.max_bytes == 0 {
         problems.push(Problem::at(
@@ -430,6 +435,7 @@ fn server_settings(
         prefix: raw.state.prefix.clone(),
         on_unavailable: raw.state.on_unavailable,
         timeout: std::time::Duration::from_millis(raw.state.timeout_ms.max(1)),
+        expected_instances: raw.state.expected_instances.max(1),
     };
     let cache = CacheSettings {
         enabled: raw.cache.enabled,
@@ -474,6 +480,7 @@ fn server_settings(
             "must be between 1 and 60000",
         ));
     }
+    let postgres = postgres_sink(&raw_ledger, env, path, text, problems);
     let ledger = LedgerSettings {
         path: if path == Path::new("-") {
             raw_ledger.path
@@ -482,6 +489,7 @@ fn server_settings(
         },
         flush: std::time::Duration::from_millis(raw_ledger.flush_ms.clamp(1, 60_000)),
         fsync: raw_ledger.fsync,
+        postgres,
     };
     (
         ServerSettings {
@@ -530,4 +538,64 @@ fn version_of(sources: &Sources) -> String {
         f.text.hash(&mut h);
     }
     format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+}
+
+/// The ledger's Postgres sink, if `ledger.postgres` or `ledger.url_env` names one.
+fn postgres_sink(
+    raw: &ledger::RawLedger,
+    env: EnvLookup<'_>,
+    path: &Path,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<ledger::PostgresSink> {
+    let url = match (&raw.postgres, &raw.url_env) {
+        (Some(url), _) => url.clone(),
+        (None, Some(var)) => {
+            let Some(v) = env(var) else {
+                problems.push(Problem::at(
+                    path,
+                    text,
+                    "ledger.url_env",
+                    Some(var),
+                    format!("environment variable `{var}` is not set"),
+                ));
+                return None;
+            };
+            v
+        }
+        (None, None) => return None,
+    };
+    // the URL may carry a password: the problem never quotes it
+    if url.parse::<tokio_postgres::Config>().is_err() {
+        problems.push(Problem::at(
+            path,
+            text,
+            "ledger.postgres",
+            Some("postgres"),
+            "is not a usable Postgres URL (postgres://user@host:port/db)",
+        ));
+    }
+    if !ledger::plain_identifier(&raw.table) {
+        problems.push(Problem::at(
+            path,
+            text,
+            "ledger.table",
+            Some("table"),
+            "must be a plain SQL name: letters, digits and _, not starting with a digit",
+        ));
+    }
+    if raw.batch == 0 || raw.batch > 10_000 {
+        problems.push(Problem::at(
+            path,
+            text,
+            "ledger.batch",
+            Some("batch"),
+            "must be between 1 and 10000",
+        ));
+    }
+    Some(ledger::PostgresSink {
+        url: crate::secret::Secret::new(url),
+        table: raw.table.clone(),
+        batch: raw.batch.clamp(1, 10_000),
+    })
 }

@@ -106,8 +106,9 @@ pub enum OnUnavailable {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawState {
-    /// `redis://host:port/db`; absent: everything is in-process.
-    pub redis: Option<String>,
+    /// `redis://host:port/db`, a cluster (`redis+cluster://h1:p1,h2:p2` or a list of node
+    /// URLs); absent: everything is in-process.
+    pub redis: Option<RawRedis>,
     /// Environment variable holding the Redis URL (when it carries a password).
     pub redis_env: Option<String>,
     /// Prefix of every Redis key, so several deployments can share one Redis.
@@ -115,6 +116,27 @@ pub(crate) struct RawState {
     pub on_unavailable: OnUnavailable,
     /// Longest wait for one Redis call before falling back.
     pub timeout_ms: u64,
+    /// How many instances share the provider keys: while Redis is unreachable (or absent)
+    /// each paces a key to `rpm / expected_instances` (and `tpm` likewise).
+    pub expected_instances: u32,
+}
+
+/// One Redis URL, or the node URLs of a Redis Cluster.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawRedis {
+    One(String),
+    Nodes(Vec<String>),
+}
+
+impl RawRedis {
+    /// As one string: a list's URLs joined by commas (read back by `shared::parse_nodes`).
+    pub(crate) fn joined(&self) -> String {
+        match self {
+            Self::One(url) => url.clone(),
+            Self::Nodes(urls) => urls.join(","),
+        }
+    }
 }
 
 impl Default for RawState {
@@ -125,6 +147,7 @@ impl Default for RawState {
             prefix: "switchyard".into(),
             on_unavailable: OnUnavailable::Local,
             timeout_ms: 1000,
+            expected_instances: 1,
         }
     }
 }

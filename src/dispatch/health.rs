@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use super::breaker::Breaker;
 use super::keys::KeyPool;
+use super::pacing::fallback_limits;
 use crate::config::Config;
 use crate::lock::lock;
 
@@ -42,7 +43,8 @@ impl Health {
                     .get(&(p.name.clone(), p.fingerprint))
                     .cloned()
                     .unwrap_or_else(|| {
-                        let limits = p.keys.iter().map(|k| (k.rpm, k.tpm));
+                        let share = config.server.state.expected_instances;
+                        let limits = p.keys.iter().map(|k| fallback_limits(k.rpm, k.tpm, share));
                         Arc::new(Mutex::new(KeyPool::with_limits(limits)))
                     })
             })

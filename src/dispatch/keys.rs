@@ -80,6 +80,41 @@ impl KeyPool {
         }
     }
 
+    /// Whether any key has an rpm or tpm limit (only then is pacing worth a Redis call).
+    pub(crate) fn is_paced(&self) -> bool {
+        self.pacers.iter().any(Pacer::is_limited)
+    }
+
+    /// For fleet-wide pacing: the keys not cooling down at `now`, in rotation order; or the
+    /// answer when there is nothing to pace (no keys, or every key cooling down).
+    pub(crate) fn candidates(&mut self, now: Instant) -> Result<Vec<usize>, KeyPick> {
+        let n = self.pacers.len();
+        if n == 0 {
+            return Err(KeyPick::NoKeys);
+        }
+        let free: Vec<usize> = (0..n)
+            .map(|step| (self.next + step) % n)
+            .filter(|&i| self.cooling_until(i, now).is_none())
+            .collect();
+        if free.is_empty() {
+            let at = (0..n)
+                .filter_map(|i| self.cooling_until(i, now))
+                .min()
+                .unwrap_or(now);
+            return Err(KeyPick::AllCooling(at));
+        }
+        for &i in &free {
+            self.cooldown_until[i] = None;
+            self.adopted[i] = false;
+        }
+        Ok(free)
+    }
+
+    /// Moves the rotation past `key`, chosen by the fleet-wide pacer.
+    pub(crate) fn advance(&mut self, key: usize) {
+        self.next = (key + 1) % self.pacers.len().max(1);
+    }
+
     /// Books `key`'s slot at `at` for a call of `tokens` tokens, as [`KeyPick::AllPaced`]
     /// reported them under the same lock: the caller waits until then and uses that key.
     /// Bookings line up in the order they were made.

@@ -3,6 +3,7 @@
 
 pub(crate) mod backoff;
 pub(crate) mod breaker;
+mod fleet;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod pacing;
@@ -151,6 +152,7 @@ pub(crate) struct Failed {
 /// Tries the plan's candidates in order until one answers.
 pub(crate) async fn dispatch(
     live: &Live,
+    fleet: Option<&crate::shared::Shared>,
     client: &reqwest::Client,
     plan: &RoutePlan,
     body: &Map<String, Value>,
@@ -168,7 +170,7 @@ pub(crate) async fn dispatch(
             candidates += 1;
             last_model = Some(m);
             let mut tries = Vec::new();
-            match try_candidate(live, client, m, body, op, &mut trace, &mut tries).await {
+            match try_candidate(live, fleet, client, m, body, op, &mut trace, &mut tries).await {
                 Ok(reply) => {
                     return Ok(Dispatched {
                         model: m,
@@ -217,8 +219,10 @@ pub(crate) async fn dispatch(
 
 /// Tries one model up to its provider's attempt limit. `Err(None)` means "move on";
 /// `Err(Some(e))` means stop: a non-retryable upstream answer for the client.
+#[allow(clippy::too_many_arguments)]
 async fn try_candidate(
     live: &Live,
+    fleet: Option<&crate::shared::Shared>,
     client: &reqwest::Client,
     m: usize,
     body: &Map<String, Value>,
@@ -233,7 +237,7 @@ async fn try_candidate(
     let adapter = Adapter::for_wire(provider.wire);
     for attempt in 0..provider.retry.attempts {
         // keys first: a skip for cooling keys must not take the breaker's half-open probe
-        let key = match wait::acquire(provider, pool, op, trace).await {
+        let key = match wait::acquire(provider, pool, fleet, op, trace).await {
             Ok(key) => key,
             Err(skip) => {
                 tries.push(TryNote::Skipped(skip));

@@ -22,6 +22,25 @@ use tokio::time::Instant;
 /// nor overflow an `Instant`).
 const MAX_DEBT: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// This instance's share of a key's `rpm` / `tpm` when it cannot pace with the rest of the
+/// fleet (Redis unreachable or not configured): `limit / instances`, never below 1. With
+/// Redis up, the whole limit is one fleet-wide budget instead (`fleet.rs`).
+pub(crate) fn fallback_limits(
+    rpm: Option<u32>,
+    tpm: Option<u32>,
+    instances: u32,
+) -> (Option<u32>, Option<u32>) {
+    // zero means "no limit" and stays so
+    let share = |l: u32| {
+        if l == 0 {
+            0
+        } else {
+            (l / instances.max(1)).max(1)
+        }
+    };
+    (rpm.map(share), tpm.map(share))
+}
+
 /// One GCRA budget; see the module docs.
 #[derive(Debug, Clone)]
 struct Gcra {
@@ -82,6 +101,11 @@ impl Pacer {
             requests: Gcra::new(rpm, |rpm| u64::from(rpm / 60)),
             tokens: Gcra::new(tpm, u64::from),
         }
+    }
+
+    /// Whether the key has an rpm or tpm limit at all.
+    pub(crate) fn is_limited(&self) -> bool {
+        self.requests.is_some() || self.tokens.is_some()
     }
 
     /// The earliest instant (at or after `now`) a call costing `tokens` may start.
@@ -208,6 +232,22 @@ mod tests {
         let second = p.ready_at(t0, 0);
         p.take_at(second, 0);
         assert_eq!((first, second), (t0 + S, t0 + 2 * S));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_fallback_divides_the_rate_among_instances() {
+        assert_eq!(
+            fallback_limits(Some(60), Some(9_000), 3),
+            (Some(20), Some(3_000))
+        );
+        assert_eq!(fallback_limits(Some(60), None, 1), (Some(60), None));
+        assert_eq!(fallback_limits(Some(2), Some(0), 5), (Some(1), Some(0)));
+        // 60 rpm over 3 instances: this one goes once every 3 s
+        let (rpm, tpm) = fallback_limits(Some(60), None, 3);
+        let mut p = Pacer::new(rpm, tpm);
+        let t0 = Instant::now();
+        assert_eq!(p.try_take(t0, 0), Ok(()));
+        assert_eq!(p.try_take(t0, 0), Err(t0 + 3 * S));
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,13 +2,16 @@
 //! is at its rpm/tpm limit.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::fleet::{self, FleetPick};
 use super::keys::{KeyPick, KeyPool};
 use super::{Op, SkipReason, Trace};
 use crate::config::Provider;
 use crate::lock::lock;
+use crate::shared::Shared;
 
 /// A place in a provider's pacing queue; leaving it (also when the request is dropped while
 /// waiting) updates the count and the gauge.
@@ -37,10 +40,14 @@ enum Look {
 
 /// The key (`None` for a keyless provider) to call `provider` with, after waiting for a paced
 /// key if `op.max_wait` allows and the queue has room; or the note to skip the candidate with.
+/// With `fleet` (Redis configured and not known to be down) the keys' budgets are the
+/// fleet-wide ones (`fleet.rs`); without, or when a Redis call fails, this instance's own
+/// pacers (at its share of the rate, [`super::pacing::fallback_limits`]).
 /// No lock is held while waiting; the wait is added to `trace.waited`.
 pub(super) async fn acquire<'a>(
     provider: &'a Provider,
     pool: &'a Mutex<KeyPool>,
+    fleet: Option<&Shared>,
     op: Op,
     trace: &mut Trace,
 ) -> Result<Option<usize>, SkipReason> {
@@ -49,29 +56,18 @@ pub(super) async fn acquire<'a>(
     let mut queued: Option<Queued<'a>> = None;
     loop {
         let now = Instant::now();
-        let look = {
-            let mut p = lock(pool);
-            match p.pick(now, op.tokens) {
-                KeyPick::Key(i) => Look::Use(Some(i)),
-                KeyPick::NoKeys => Look::Use(None),
-                KeyPick::AllCooling(_) => Look::Skip(SkipReason::KeysCooling, "gave_up"),
-                KeyPick::AllPaced { at, .. } if deadline.is_some_and(|d| at > d) => {
-                    Look::Skip(SkipReason::Paced, "skipped")
-                }
-                KeyPick::AllPaced { .. }
-                    if queued.is_none() && !p.join_queue(provider.max_queue) =>
-                {
-                    Look::Skip(SkipReason::QueueFull, "queue_full")
-                }
-                KeyPick::AllPaced { key, at } => {
-                    p.book(key, at, op.tokens);
-                    Look::Wait {
-                        key,
-                        at,
-                        depth: p.waiting(),
+        let fleet = fleet.filter(|sh| !sh.is_down() && lock(pool).is_paced());
+        let look = match fleet {
+            Some(sh) => {
+                match look_fleet(sh, provider, pool, op, deadline, queued.is_some()).await {
+                    Ok(look) => look,
+                    Err(e) => {
+                        tracing::debug!(provider = %provider.name, error = %e, "fleet-wide pacing unavailable; pacing this instance's share");
+                        look_local(provider, pool, op, deadline, queued.is_some(), now)
                     }
                 }
             }
+            None => look_local(provider, pool, op, deadline, queued.is_some(), now),
         };
         let waited = started.elapsed();
         match look {
@@ -114,4 +110,105 @@ pub(super) async fn acquire<'a>(
             }
         }
     }
+}
+
+/// One look at this instance's own pool (its pacers hold this instance's share).
+fn look_local(
+    provider: &Provider,
+    pool: &Mutex<KeyPool>,
+    op: Op,
+    deadline: Option<Instant>,
+    in_queue: bool,
+    now: Instant,
+) -> Look {
+    let mut p = lock(pool);
+    match p.pick(now, op.tokens) {
+        KeyPick::Key(i) => Look::Use(Some(i)),
+        KeyPick::NoKeys => Look::Use(None),
+        KeyPick::AllCooling(_) => Look::Skip(SkipReason::KeysCooling, "gave_up"),
+        KeyPick::AllPaced { at, .. } if deadline.is_some_and(|d| at > d) => {
+            Look::Skip(SkipReason::Paced, "skipped")
+        }
+        KeyPick::AllPaced { .. } if !in_queue && !p.join_queue(provider.max_queue) => {
+            Look::Skip(SkipReason::QueueFull, "queue_full")
+        }
+        KeyPick::AllPaced { key, at } => {
+            p.book(key, at, op.tokens);
+            Look::Wait {
+                key,
+                at,
+                depth: p.waiting(),
+            }
+        }
+    }
+}
+
+/// One look at the fleet-wide budgets. A place in this instance's queue is taken before
+/// booking (and given back unless a booking was made), so the queue bound holds.
+async fn look_fleet(
+    sh: &Shared,
+    provider: &Provider,
+    pool: &Mutex<KeyPool>,
+    op: Op,
+    deadline: Option<Instant>,
+    in_queue: bool,
+) -> Result<Look, crate::shared::SharedError> {
+    let now = Instant::now();
+    let (free, joined) = {
+        let mut p = lock(pool);
+        let free = match p.candidates(now) {
+            Ok(free) => free,
+            Err(KeyPick::NoKeys) => return Ok(Look::Use(None)),
+            Err(_) => return Ok(Look::Skip(SkipReason::KeysCooling, "gave_up")),
+        };
+        let joined = !in_queue && p.join_queue(provider.max_queue);
+        (free, joined)
+    };
+    let room = in_queue || joined;
+    let give_back = || {
+        if joined {
+            lock(pool).leave_queue();
+        }
+    };
+    let budget = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
+    let keys: Vec<_> = free.iter().map(|&i| &provider.keys[i]).collect();
+    let picked = match fleet::pick(sh, &keys, op.tokens, room.then_some(budget)).await {
+        Ok(picked) => picked,
+        Err(e) => {
+            give_back();
+            return Err(e);
+        }
+    };
+    let chosen = |n: usize| free.get(n).copied();
+    Ok(match picked {
+        FleetPick::Now(n) => {
+            give_back();
+            let Some(key) = chosen(n) else {
+                return Ok(Look::Skip(SkipReason::Paced, "skipped"));
+            };
+            lock(pool).advance(key);
+            Look::Use(Some(key))
+        }
+        FleetPick::Booked { n, wait } => {
+            let Some(key) = chosen(n) else {
+                give_back();
+                return Ok(Look::Skip(SkipReason::Paced, "skipped"));
+            };
+            let mut p = lock(pool);
+            p.advance(key);
+            Look::Wait {
+                key,
+                at: Instant::now() + wait,
+                depth: p.waiting(),
+            }
+        }
+        FleetPick::Busy { wait } => {
+            give_back();
+            if room || wait > budget {
+                Look::Skip(SkipReason::Paced, "skipped")
+            } else {
+                Look::Skip(SkipReason::QueueFull, "queue_full")
+            }
+        }
+    })
 }

@@ -1,6 +1,6 @@
 //! Redis key names of buckets and budgets, safe whatever characters user and team names hold.
 //!
-//! Layout (after `{prefix}:`):
+//! Layout (after `{prefix}:`, braces included: the prefix is the Redis Cluster hash tag):
 //! - `rl:{scope}:{name}:{limit}`: a bucket's TAT (µs of Redis time), e.g. `rl:user:ann:rpm`;
 //! - `budget:{scope}:{name}:{period_id}`: a hash of `spent` and `reserved` micro-dollars;
 //! - `budget:{scope}:{name}:{period_id}:holds`: the reservations in flight, a sorted set of

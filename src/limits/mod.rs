@@ -29,8 +29,8 @@
 //!
 //! **Stores.** Without Redis everything is in this process (`local.rs`). With Redis every
 //! call is one Lua script (`remote.rs`, key layout in `keys.rs`), atomic across the request's
-//! keys (a single Redis, not a cluster) and timed by Redis's clock; GCRA there runs on float
-//! µs with a slack of 1/1000 of a unit against rounding. Keys expire: buckets once full,
+//! keys (on a Redis Cluster too: they share the prefix as hash tag, so one slot) and timed by
+//! Redis's clock; GCRA there runs on float µs with a slack of 1/1000 of a unit against rounding. Keys expire: buckets once full,
 //! budgets 3 (daily) or 40 (monthly) days after their last write. When a Redis call fails the
 //! limiter refuses with `Unavailable` if configured fail-closed; otherwise that call uses this
 //! instance's own state: its own buckets, and budgets kept no lower than the shared spend last

@@ -282,8 +282,15 @@ async fn dispatch(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<Ready, ApiE
             .prompt_tokens
             .saturating_add(req.max_tokens.unwrap_or(0)),
     };
-    let outcome =
-        dispatch::dispatch(&ctx.live, &ctx.state.client, &decision.plan, &req.body, op).await;
+    let outcome = dispatch::dispatch(
+        &ctx.live,
+        ctx.state.shared.as_deref(),
+        &ctx.state.client,
+        &decision.plan,
+        &req.body,
+        op,
+    )
+    .await;
     let (trace, chosen, result) = match outcome {
         Ok(d) => (d.trace, Some(d.model), Ok(d.reply)),
         Err(f) => (f.trace, f.model, Err(f.error)),

@@ -144,4 +144,15 @@ async fn close(
     }
     state.limiter.flush_pending().await;
     state.ledger.flush().await;
+    // the Postgres sink copies the last lines if it can do so quickly; whatever it cannot
+    // stays in the ledger file and is copied at the next start
+    if let Some(pg) = state.postgres() {
+        let until = tokio::time::Instant::now() + PG_CATCH_UP;
+        while !pg.caught_up() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }
+
+/// How long shutdown waits for the Postgres sink to copy the last ledger lines.
+const PG_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(3);

@@ -1,5 +1,17 @@
-//! The optional Redis connection that makes counters, cooldowns, breaker openings and the
-//! response cache shared between instances; it tracks whether Redis is reachable.
+//! The optional Redis connection that makes counters, cooldowns, breaker openings, key pacing
+//! and the response cache shared between instances; it tracks whether Redis is reachable.
+//!
+//! `state.redis` names one node or a Redis Cluster (`nodes.rs`). On a cluster a Lua script
+//! may only touch keys of one hash slot, so every key a script (or a multi-key command)
+//! touches is `{prefix}:…`: the braces make the prefix the hash tag, putting one deployment's
+//! counters in one slot. Response-cache entries are single-key and spread over the cluster
+//! (`prefix:cache:…`, [`Shared::spread_key`]).
+
+mod conn;
+mod nodes;
+
+pub use conn::Conn;
+pub(crate) use nodes::{parse as parse_nodes, Nodes};
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -7,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
 
 use crate::config::{OnUnavailable, StateSettings};
 
@@ -26,7 +39,7 @@ const DOWN: u8 = 2;
 
 /// A handle to Redis shared by every stage that keeps shared state. Cheap to clone per call.
 pub struct Shared {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     timeout: Duration,
     /// Refuse requests while Redis is unreachable instead of using local counters.
@@ -53,15 +66,34 @@ impl Shared {
             return Ok(None);
         };
         // the URL may carry a password: errors name the problem, never the URL
-        let client = redis::Client::open(url.expose())
-            .map_err(|e| format!("state.redis is not a usable Redis URL ({:?})", e.kind()))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout.max(Duration::from_millis(100))))
-            .set_response_timeout(Some(settings.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| format!("cannot set up the Redis connection: {:?}", e.kind()))?;
+        let connect_timeout = settings.timeout.max(Duration::from_millis(100));
+        let conn = match nodes::parse(url.expose()).map_err(|e| format!("state.redis {e}"))? {
+            Nodes::Single(url) => {
+                let client = redis::Client::open(url).map_err(|e| {
+                    format!("state.redis is not a usable Redis URL ({:?})", e.kind())
+                })?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(connect_timeout))
+                    .set_response_timeout(Some(settings.timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_secs(2));
+                Conn::Single(
+                    ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
+                        format!("cannot set up the Redis connection: {:?}", e.kind())
+                    })?,
+                )
+            }
+            Nodes::Cluster(nodes) => {
+                let client = ClusterClient::builder(nodes)
+                    .retries(1)
+                    .build()
+                    .map_err(|e| format!("state.redis is not a usable cluster ({:?})", e.kind()))?;
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(connect_timeout)
+                    .set_response_timeout(settings.timeout);
+                Conn::Cluster(conn::Lazy::new(client, config))
+            }
+        };
         Ok(Some(Arc::new(Self {
             conn,
             prefix: settings.prefix.clone(),
@@ -73,13 +105,25 @@ impl Shared {
         })))
     }
 
-    /// `{prefix}:{rest}`: every key this instance touches.
+    /// `{prefix}:{rest}` (braces included: the prefix is the hash tag): every key a script
+    /// or a multi-key command touches, so all of them share one cluster slot.
     pub fn key(&self, rest: &str) -> String {
+        format!("{{{}}}:{rest}", self.prefix)
+    }
+
+    /// `prefix:{rest}`, without a hash tag: single-key entries (the response cache) that a
+    /// cluster may spread over its nodes.
+    pub fn spread_key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.prefix)
     }
 
-    /// A connection to issue commands on (clones share one multiplexed connection).
-    pub fn conn(&self) -> ConnectionManager {
+    /// Whether `state.redis` names a cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+
+    /// A connection to issue commands on (clones share the underlying connections).
+    pub fn conn(&self) -> Conn {
         self.conn.clone()
     }
 
@@ -115,6 +159,11 @@ impl Shared {
     /// Whether the last call reached Redis (false before the first one answered).
     pub fn is_up(&self) -> bool {
         self.reach.load(Ordering::Relaxed) == UP
+    }
+
+    /// Whether the last call (or the monitor's ping) failed to reach Redis.
+    pub fn is_down(&self) -> bool {
+        self.reach.load(Ordering::Relaxed) == DOWN
     }
 
     /// The last connection problem, for health output.

@@ -40,6 +40,7 @@ impl Ledger {
             path: path.to_owned(),
             flush: Duration::from_millis(50),
             fsync: false,
+            postgres: None,
         })
     }
 

@@ -2,6 +2,7 @@
 
 pub(crate) mod ledger;
 mod outcome;
+pub(crate) mod postgres;
 mod tail;
 
 use crate::tokens::Encoding;

@@ -28,7 +28,7 @@ impl Prefix {
             return Vec::new();
         };
         redis::cmd("KEYS")
-            .arg(format!("{}:*", self.0))
+            .arg(format!("*{}*", self.0))
             .query(&mut conn)
             .unwrap_or_default()
     }
@@ -51,6 +51,7 @@ fn shared(url: &str, prefix: &str) -> Arc<Shared> {
         prefix: prefix.to_owned(),
         on_unavailable: OnUnavailable::Local,
         timeout: Duration::from_millis(250),
+        expected_instances: 1,
     })
     .expect("usable settings")
     .expect("redis configured")

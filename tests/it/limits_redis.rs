@@ -33,7 +33,7 @@ impl Drop for Prefix {
             return;
         };
         let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:*", self.0))
+            .arg(format!("*{}*", self.0))
             .query(&mut c)
             .unwrap_or_default();
         if !keys.is_empty() {
@@ -48,6 +48,7 @@ fn shared(addr: &str, prefix: &Prefix, on_unavailable: OnUnavailable) -> Arc<Sha
         prefix: prefix.0.clone(),
         on_unavailable,
         timeout: Duration::from_millis(500),
+        expected_instances: 1,
     })
     .unwrap()
     .unwrap()

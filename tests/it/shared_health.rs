@@ -39,6 +39,7 @@ async fn two_instances() -> (Harness, Harness, Arc<Shared>) {
             prefix: prefix.clone(),
             on_unavailable: OnUnavailable::Local,
             timeout: Duration::from_millis(250),
+            expected_instances: 1,
         })
         .expect("redis settings")
         .expect("redis configured")

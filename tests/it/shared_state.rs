@@ -42,7 +42,7 @@ impl Drop for Prefix {
         if let Ok(client) = redis::Client::open(REDIS) {
             if let Ok(mut c) = client.get_connection() {
                 let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{}:*", self.0))
+                    .arg(format!("*{}*", self.0))
                     .query(&mut c)
                     .unwrap_or_default();
                 if !keys.is_empty() {

@@ -70,6 +70,14 @@ impl Harness {
         .await
     }
 
+    /// Like [`Harness::restarted`], with `server` (YAML, open auth) as the new server file.
+    pub async fn restarted_with_server(&mut self, server: &str) -> Harness {
+        if let Some(file) = &mut self.sources.server {
+            file.text = format!("auth:\n  mode: open\n{server}");
+        }
+        self.restarted().await
+    }
+
     /// Builds the config from `sources` (provider keys looked up in `env`, never the process
     /// environment) and serves it on 127.0.0.1:0.
     pub(super) async fn serve(

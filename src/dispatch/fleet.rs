@@ -1,0 +1,65 @@
+//! The Redis store of fleet-wide key pacing: one script call picks a key or books a slot.
+//!
+//! The decision is the one [`super::keys::KeyPool`] makes in process (the same GCRA over
+//! `rpm` and `tpm` per key, the first key in rotation order that is free now, else a booking
+//! on the key free soonest), made in `lua/pace.lua` where every instance sees the same
+//! budgets. A key's budgets live at `{prefix}:pace:{id}:rpm` and `…:tpm`, `id` being a
+//! SHA-256 prefix of the key itself (two providers sharing one key share its budget; the key
+//! is never written). Times are Redis's, so instance clocks do not matter; a booked slot comes
+//! back as a wait relative to the Redis clock's "now".
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::Script;
+
+use crate::config::ProviderKey;
+use crate::shared::{Shared, SharedError};
+
+static PACE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/pace.lua")));
+
+/// What the shared budgets decided for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FleetPick {
+    /// Candidate `n` (an index into the candidates given) may be called now.
+    Now(usize),
+    /// Candidate `n`'s slot is booked `wait` from now: wait, then call it.
+    Booked { n: usize, wait: Duration },
+    /// No slot within the allowed wait; the earliest is `wait` away.
+    Busy { wait: Duration },
+}
+
+/// A key's budget id in Redis: never the key itself.
+fn key_id(k: &ProviderKey) -> String {
+    crate::config::sha256_hex(k.secret.expose())[..16].to_owned()
+}
+
+/// Picks among `candidates` (keys of one provider, in rotation order, none cooling down) for
+/// a call of `tokens`, booking a slot up to `max_wait` ahead (`None`: take only a free one).
+pub(crate) async fn pick(
+    sh: &Shared,
+    candidates: &[&ProviderKey],
+    tokens: u64,
+    max_wait: Option<Duration>,
+) -> Result<FleetPick, SharedError> {
+    let mut inv = PACE.prepare_invoke();
+    let max_wait = max_wait.map_or(-1, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    inv.arg(tokens).arg(max_wait);
+    for k in candidates {
+        let id = key_id(k);
+        inv.key(sh.key(&format!("pace:{id}:rpm")))
+            .key(sh.key(&format!("pace:{id}:tpm")))
+            .arg(k.rpm.unwrap_or(0))
+            .arg(k.tpm.unwrap_or(0));
+    }
+    let mut conn = sh.conn();
+    let reply: (i64, i64) = sh
+        .run(async move { inv.invoke_async(&mut conn).await })
+        .await?;
+    let wait = Duration::from_micros(u64::try_from(reply.1).unwrap_or(0));
+    Ok(match usize::try_from(reply.0).unwrap_or(0) {
+        0 => FleetPick::Busy { wait },
+        n if wait.is_zero() => FleetPick::Now(n - 1),
+        n => FleetPick::Booked { n: n - 1, wait },
+    })
+}
