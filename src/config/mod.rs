@@ -2,6 +2,7 @@
 //! immutable [`Config`]; every mistake is reported with file, line and field.
 
 mod access;
+pub(crate) mod diff;
 mod explain;
 mod ledger;
 mod locate;
@@ -86,6 +87,8 @@ pub struct Config {
     names: HashMap<String, Target>,
     /// Short hash of every source text, shown in health and logs after a reload.
     pub version: String,
+    /// Each source file with a hash of its text, so a reload can say which files changed.
+    pub files: Vec<(PathBuf, u64)>,
 }
 
 macro_rules! embed {
@@ -355,7 +358,9 @@ impl Config {
             return Err(problems);
         }
         let version = version_of(sources);
+        let files = file_hashes(sources);
         Ok(Self {
+            files,
             server,
             providers,
             models,
@@ -548,4 +553,20 @@ fn version_of(sources: &Sources) -> String {
         f.text.hash(&mut h);
     }
     format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+}
+
+fn file_hashes(sources: &Sources) -> Vec<(PathBuf, u64)> {
+    use std::hash::{Hash, Hasher};
+    sources
+        .server
+        .iter()
+        .chain(&sources.keys)
+        .chain(&sources.providers)
+        .chain(&sources.policies)
+        .map(|f| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            f.text.hash(&mut h);
+            (f.path.clone(), h.finish())
+        })
+        .collect()
 }

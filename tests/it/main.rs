@@ -40,6 +40,7 @@ mod pacing;
 mod rate_limits;
 mod redis_tls;
 mod reload;
+mod reload_messages;
 mod report;
 mod report_html;
 mod retry_failover;
