@@ -43,6 +43,7 @@ mod reload;
 mod reload_messages;
 mod report;
 mod report_html;
+mod report_layout;
 mod retry_failover;
 mod routing;
 mod secrets;
