@@ -13,6 +13,7 @@ mod common;
 mod adapter_anthropic;
 mod adapter_gemini;
 mod adapter_gemini_embed;
+mod answer_headers;
 mod auth;
 mod breaker;
 mod budgets;
