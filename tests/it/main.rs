@@ -22,6 +22,7 @@ mod cache_redis;
 mod check_messages;
 mod cli_check;
 mod cli_keys;
+mod cli_small;
 mod conformance;
 mod connections;
 mod crash;
