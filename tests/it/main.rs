@@ -28,6 +28,7 @@ mod connections;
 mod crash;
 mod dashboard;
 mod dashboard_cards;
+mod dashboard_health;
 mod endpoints;
 mod errors;
 mod faults;
