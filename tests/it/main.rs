@@ -29,6 +29,7 @@ mod crash;
 mod dashboard;
 mod dashboard_cards;
 mod dashboard_health;
+mod doc_commands;
 mod endpoints;
 mod errors;
 mod faults;
