@@ -76,20 +76,17 @@ fn commands(path: &Path) -> Vec<DocCommand> {
         if joined.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
             continue;
         }
-        match line.strip_suffix('\\') {
-            Some(head) => {
-                joined.push_str(head);
-                joined.push(' ');
-                pending = Some((start, joined));
-            }
-            None => {
-                joined.push_str(line);
-                out.push(DocCommand {
-                    file: file.clone(),
-                    line: start,
-                    text: joined.trim().to_owned(),
-                });
-            }
+        if let Some(head) = line.strip_suffix('\\') {
+            joined.push_str(head);
+            joined.push(' ');
+            pending = Some((start, joined));
+        } else {
+            joined.push_str(line);
+            out.push(DocCommand {
+                file: file.clone(),
+                line: start,
+                text: joined.trim().to_owned(),
+            });
         }
     }
     out
