@@ -12,9 +12,14 @@ use crate::state::{AppState, ReloadStatus};
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
 /// Re-reads the server file, providers and policies; swaps them in only if all are valid.
+///
+/// Every attempt leaves one log line an operator can read on its own: what changed (files,
+/// policies, rules, providers, models, keys), "unchanged", "recovered" after a rejected one,
+/// or each problem of a rejected change.
 pub(crate) async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus {
     let at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let current = state.live().config.version.clone();
+    let failing_before = state.last_reload().is_some_and(|r| !r.ok);
     let Some(path) = state.source().cloned() else {
         return ReloadStatus {
             at,
@@ -23,6 +28,7 @@ pub(crate) async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus
             changed: false,
             version: current,
             problems: vec!["this process has no config file to reload (demo mode)".into()],
+            changes: vec![],
         };
     };
     let built = tokio::task::spawn_blocking(move || {
@@ -34,10 +40,34 @@ pub(crate) async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus
         Ok(Ok(config)) => {
             let version = config.version.clone();
             let changed = version != current;
+            let changes = if changed {
+                crate::config::diff::describe(&state.live().config, &config)
+            } else {
+                vec![]
+            };
             if changed {
                 warn_restart_only(&state.live().config, &config);
                 state.replace_config(config);
-                tracing::info!(trigger, old = %current, new = %version, "config reloaded");
+                let recovered = if failing_before {
+                    "; recovered from the rejected change before"
+                } else {
+                    ""
+                };
+                tracing::info!(
+                    trigger,
+                    old = %current,
+                    new = %version,
+                    "config reloaded: {}{recovered}",
+                    changes.join("; ")
+                );
+            } else if failing_before {
+                tracing::info!(
+                    trigger,
+                    version = %version,
+                    "config recovered: the files are valid again and match the running config (unchanged)"
+                );
+            } else {
+                tracing::info!(trigger, version = %version, "config unchanged: nothing to reload");
             }
             ReloadStatus {
                 at,
@@ -46,13 +76,19 @@ pub(crate) async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus
                 changed,
                 version,
                 problems: vec![],
+                changes,
             }
         }
         Ok(Err(problems)) => {
+            let running = state.live();
             for p in &problems {
-                tracing::error!(trigger, problem = %p, "config reload rejected; the previous config keeps serving");
+                let restart = needs_restart(p, &running.config);
+                tracing::error!(trigger, problem = %p, "config reload rejected{restart}; the previous config keeps serving");
             }
-            let problems = problems.iter().map(ToString::to_string).collect();
+            let problems = problems
+                .iter()
+                .map(|p| format!("{p}{}", needs_restart(p, &running.config)))
+                .collect();
             ReloadStatus {
                 at,
                 trigger: trigger.into(),
@@ -60,6 +96,7 @@ pub(crate) async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus
                 changed: false,
                 version: current,
                 problems,
+                changes: vec![],
             }
         }
         Err(e) => ReloadStatus {
@@ -69,6 +106,7 @@ pub(crate) async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus
             changed: false,
             version: current,
             problems: vec![format!("reload task failed: {e}")],
+            changes: vec![],
         },
     };
     if status.changed || !status.ok {
@@ -76,6 +114,26 @@ pub(crate) async fn reload(state: &Arc<AppState>, trigger: &str) -> ReloadStatus
     }
     state.set_last_reload(status.clone());
     status
+}
+
+/// A key variable missing from the environment cannot be fixed by a reload: the process's
+/// environment was fixed when it started. Says so for a provider key the running config does
+/// not have (a provider or key added by this change).
+fn needs_restart(p: &crate::config::Problem, running: &Config) -> &'static str {
+    let is_key_env = p.field.starts_with("keys[") && p.field.ends_with("].env");
+    if !is_key_env || !p.message.contains("is not set") {
+        return "";
+    }
+    let var = p.message.split_whitespace().nth(2).unwrap_or_default();
+    let known = running
+        .providers
+        .iter()
+        .any(|prov| prov.keys.iter().any(|k| k.env == var));
+    if known {
+        ""
+    } else {
+        " (a running process cannot see variables set after it started: export it and restart switchyard)"
+    }
 }
 
 /// Settings read only at start-up; a change to them is logged, not applied.

@@ -25,6 +25,9 @@ pub struct ReloadStatus {
     pub version: String,
     /// `file:line: field: message` for each problem of a rejected change.
     pub problems: Vec<String>,
+    /// What an applied change changed: files, then policies, rules, providers, models, keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
 }
 
 /// Everything handlers share.

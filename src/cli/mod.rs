@@ -56,7 +56,8 @@ pub enum Command {
     /// Run one simulated provider (for end-to-end tests and benchmarks); prints
     /// `sim listening on BASE_URL`.
     Sim {
-        /// Address to bind (only 127.0.0.1:0, a free port, for the anthropic and gemini wires).
+        /// Address to bind, on any wire; port 0 picks a free port (the first stdout line
+        /// names the address chosen).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
         #[arg(long, default_value = "sim")]

@@ -12,11 +12,11 @@ use crate::report::time::parse_bound;
 /// Output formats of `report` and `simulate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Aligned columns, dollars to the cent.
+    /// Aligned columns; dollar decimals from the table's largest amount.
     Table,
-    /// Comma-separated, full precision.
+    /// Comma-separated; dollars to 1e-10 in fixed notation.
     Csv,
-    /// One JSON document, full precision.
+    /// One JSON document; dollars to 1e-10.
     Json,
     /// One self-contained HTML page with charts.
     Html,
@@ -133,6 +133,9 @@ pub fn run(opts: Options<'_>) -> i32 {
         }
         Format::Html => report_view::html(&report, &meta),
     };
+    if let Some(note) = empty_note(&input.entries, report.total.requests, &meta) {
+        eprintln!("note: {note}");
+    }
     let mut code = 0;
     if let Err(e) = emit(opts.out, &text) {
         eprintln!("error: {e}");
@@ -148,4 +151,42 @@ pub fn run(opts: Options<'_>) -> i32 {
         eprintln!("{} bad line(s) skipped", input.bad.len());
     }
     code
+}
+
+/// Why a report came out empty, when it did: an empty ledger, or a window no line falls in
+/// (with the span the ledger does cover, so the fix is obvious).
+fn empty_note(
+    entries: &[crate::report::ledger_read::Entry],
+    in_window: u64,
+    meta: &Meta,
+) -> Option<String> {
+    if in_window > 0 {
+        return None;
+    }
+    if entries.is_empty() {
+        return Some(format!(
+            "{} has no usage lines: the report is empty",
+            meta.source
+        ));
+    }
+    let times: Vec<std::time::SystemTime> = entries.iter().filter_map(|e| e.time).collect();
+    let span = match (times.iter().min(), times.iter().max()) {
+        (Some(a), Some(b)) => format!(
+            "; its lines run from {} to {}",
+            humantime::format_rfc3339_seconds(*a),
+            humantime::format_rfc3339_seconds(*b)
+        ),
+        _ => String::new(),
+    };
+    let window = match (&meta.since, &meta.until) {
+        (Some(a), Some(b)) => format!("from {a} until {b}"),
+        (Some(a), None) => format!("since {a}"),
+        (None, Some(b)) => format!("until {b}"),
+        (None, None) => "selected".to_owned(),
+    };
+    Some(format!(
+        "none of the {} line(s) of {} is in the window {window}{span}: the report is empty",
+        entries.len(),
+        meta.source
+    ))
 }

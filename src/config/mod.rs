@@ -2,7 +2,10 @@
 //! immutable [`Config`]; every mistake is reported with file, line and field.
 
 mod access;
+pub(crate) mod diff;
+mod explain;
 mod ledger;
+mod locate;
 mod operator_key;
 mod policy;
 mod problem;
@@ -20,6 +23,7 @@ pub use access::{sha256_hex, CacheSettings, Limits, StateSettings};
 pub(crate) use ledger::LedgerSettings;
 pub(crate) use ledger::{plain_identifier, PostgresSink};
 pub(crate) use operator_key::OperatorKey;
+use policy::BrokenProvider;
 pub(crate) use policy::{Group, Member, Policy, Rule};
 pub use problem::Problem;
 pub use provider::KeyMode;
@@ -85,6 +89,8 @@ pub struct Config {
     names: HashMap<String, Target>,
     /// Short hash of every source text, shown in health and logs after a reload.
     pub version: String,
+    /// Each source file with a hash of its text, so a reload can say which files changed.
+    pub files: Vec<(PathBuf, u64)>,
 }
 
 macro_rules! embed {
@@ -192,7 +198,7 @@ fn io_problem(path: &Path, e: std::io::Error) -> Problem {
 
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, Problem> {
     serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
-        .map_err(|e| Problem::from_parse(path, e))
+        .map_err(|e| Problem::from_parse(path, text, e))
 }
 
 impl Config {
@@ -229,11 +235,13 @@ impl Config {
         let mut providers = Vec::new();
         let mut models: Vec<Model> = Vec::new();
         let mut seen = HashMap::new();
+        let mut broken = Vec::new();
         for f in &sources.providers {
             let raw: RawProvider = match parse(&f.path, &f.text) {
                 Ok(r) => r,
                 Err(p) => {
                     problems.push(p);
+                    broken.push(BrokenProvider::new(&f.path, &f.text));
                     continue;
                 }
             };
@@ -286,25 +294,38 @@ impl Config {
                 file: &f.path,
                 text: &f.text,
                 models: &model_index,
+                broken: &broken,
+                unchecked: std::cell::RefCell::default(),
             };
-            let Some(p) = policy::validate_policy(raw, &cx, &mut problems) else {
+            let validated = policy::validate_policy(raw, &cx, &mut problems);
+            problems.extend(cx.unchecked_problems());
+            let Some(p) = validated else {
                 continue;
             };
-            let own: Vec<String> = std::iter::once(p.name.to_string())
-                .chain(p.aliases.iter().cloned())
-                .chain(
-                    p.rules
-                        .iter()
-                        .flat_map(|r| r.when.model.iter().flatten().cloned()),
-                )
-                .collect();
-            for n in own {
+            // each name with the field it is written in, so a clash is reported where it stands
+            let own: Vec<(String, String)> =
+                std::iter::once(("name".to_owned(), p.name.to_string()))
+                    .chain(
+                        p.aliases
+                            .iter()
+                            .enumerate()
+                            .map(|(k, a)| (format!("aliases[{k}]"), a.clone())),
+                    )
+                    .chain(p.rules.iter().enumerate().flat_map(|(i, r)| {
+                        r.when
+                            .model
+                            .iter()
+                            .flatten()
+                            .map(move |m| (format!("rules[{i}].when.model"), m.clone()))
+                    }))
+                    .collect();
+            for (field, n) in own {
                 match names.get(&n) {
                     Some(Target::Policy(j)) if *j == policies.len() => {}
                     Some(_) => problems.push(Problem::at(
                         &f.path,
                         &f.text,
-                        "aliases",
+                        field,
                         Some(&n),
                         format!("name `{n}` is already taken by another policy or model"),
                     )),
@@ -339,7 +360,9 @@ impl Config {
             return Err(problems);
         }
         let version = version_of(sources);
+        let files = file_hashes(sources);
         Ok(Self {
+            files,
             server,
             providers,
             models,
@@ -598,4 +621,21 @@ fn postgres_sink(
         table: raw.table.clone(),
         batch: raw.batch.clamp(1, 10_000),
     })
+}
+
+/// Each config file's path and a hash of its text, to tell which files a reload changed.
+fn file_hashes(sources: &Sources) -> Vec<(PathBuf, u64)> {
+    use std::hash::{Hash, Hasher};
+    sources
+        .server
+        .iter()
+        .chain(&sources.keys)
+        .chain(&sources.providers)
+        .chain(&sources.policies)
+        .map(|f| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            f.text.hash(&mut h);
+            (f.path.clone(), h.finish())
+        })
+        .collect()
 }

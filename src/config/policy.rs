@@ -1,7 +1,8 @@
 //! Validated routing policies: aliases, baseline, classifier and ordered rules.
 
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use regex::Regex;
@@ -74,6 +75,37 @@ pub(super) struct PolicyCtx<'a> {
     pub file: &'a Path,
     pub text: &'a str,
     pub models: &'a HashMap<String, usize>,
+    /// Provider files that did not load: references to their models are counted, not
+    /// reported one by one, so one typo in a provider file is one problem, not N.
+    pub broken: &'a [BrokenProvider],
+    pub unchecked: RefCell<BTreeMap<usize, usize>>,
+}
+
+/// A provider file that failed to parse, with its provider's name when it could be read.
+#[derive(Debug)]
+pub(super) struct BrokenProvider {
+    pub name: Option<String>,
+    pub file: PathBuf,
+}
+
+impl BrokenProvider {
+    /// Reads what it can of a provider file that failed to parse: its top-level `name`.
+    pub(super) fn new(file: &Path, text: &str) -> Self {
+        let from_value = serde_yaml::from_str::<serde_yaml::Value>(text)
+            .ok()
+            .and_then(|v| v.get("name").and_then(|n| n.as_str().map(str::to_owned)));
+        let from_line = || {
+            text.lines().find_map(|l| {
+                let v = l.strip_prefix("name:")?.split(" #").next()?.trim();
+                let v = v.trim_matches(|c| c == '"' || c == '\'');
+                (!v.is_empty()).then(|| v.to_owned())
+            })
+        };
+        Self {
+            name: from_value.or_else(from_line),
+            file: file.to_owned(),
+        }
+    }
 }
 
 impl PolicyCtx<'_> {
@@ -89,6 +121,10 @@ impl PolicyCtx<'_> {
     fn model(&self, field: &str, id: &str, problems: &mut Vec<Problem>) -> Option<usize> {
         let found = self.models.get(id).copied();
         if found.is_none() {
+            if let Some(b) = self.broken_source(id) {
+                *self.unchecked.borrow_mut().entry(b).or_default() += 1;
+                return None;
+            }
             problems.push(self.problem(
                 field,
                 Some(id),
@@ -96,6 +132,58 @@ impl PolicyCtx<'_> {
             ));
         }
         found
+    }
+
+    /// The broken provider file an unknown model probably comes from: the one named by its
+    /// `provider/` prefix, else (prefix of no loaded provider, or a bare name) an unnamed one.
+    fn broken_source(&self, id: &str) -> Option<usize> {
+        let provider = id.split_once('/').map(|(p, _)| p);
+        if let Some(p) = provider {
+            if let Some(i) = self
+                .broken
+                .iter()
+                .position(|b| b.name.as_deref() == Some(p))
+            {
+                return Some(i);
+            }
+            let prefix = format!("{p}/");
+            if self.models.keys().any(|k| k.starts_with(&prefix)) {
+                return None;
+            }
+        }
+        self.broken
+            .iter()
+            .position(|b| b.name.is_none())
+            .or_else(|| {
+                provider
+                    .is_none()
+                    .then_some(0)
+                    .filter(|_| !self.broken.is_empty())
+            })
+    }
+
+    /// One problem per broken provider file this policy refers to, instead of one per reference.
+    pub(super) fn unchecked_problems(&self) -> Vec<Problem> {
+        self.unchecked
+            .borrow()
+            .iter()
+            .map(|(&b, &n)| {
+                let broken = &self.broken[b];
+                let whose = broken
+                    .name
+                    .as_ref()
+                    .map_or_else(|| "its models".to_owned(), |p| format!("provider `{p}`"));
+                Problem {
+                    file: self.file.to_owned(),
+                    line: None,
+                    field: String::new(),
+                    message: format!(
+                        "{n} reference(s) to {whose} not checked: {} did not load (its problem is reported above)",
+                        broken.file.display()
+                    ),
+                }
+            })
+            .collect()
     }
 
     fn groups(&self, field: &str, raw: &[RawGroup], problems: &mut Vec<Problem>) -> Vec<Group> {

@@ -14,7 +14,9 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem at a field; the line is looked up from `needle` in `text` when given.
+    /// A problem at a field; the line is the parser's position of `needle` inside the field
+    /// (else of the field itself), so a name written several times is reported where it
+    /// stands. Only a field that is not in the text falls back to `needle`'s first line.
     pub fn at(
         file: &Path,
         text: &str,
@@ -22,23 +24,31 @@ impl Problem {
         needle: Option<&str>,
         message: impl Into<String>,
     ) -> Self {
+        let field = field.into();
         Self {
             file: file.to_owned(),
-            line: needle.and_then(|n| line_of(text, n)),
-            field: field.into(),
+            line: super::locate::line_at(text, &field, needle)
+                .or_else(|| needle.and_then(|n| line_of(text, n))),
+            field,
             message: message.into(),
         }
     }
 
     /// Turns a parse failure into a problem with the exact field path and the parser's line.
-    pub fn from_parse(file: &Path, err: serde_path_to_error::Error<serde_yaml::Error>) -> Self {
-        let field = err.path().to_string();
+    pub fn from_parse(
+        file: &Path,
+        text: &str,
+        err: serde_path_to_error::Error<serde_yaml::Error>,
+    ) -> Self {
+        let path = err.path().to_string();
         let inner = err.inner();
+        let line = inner.location().map(|l| l.line());
+        let parsed = super::explain::explain(&path, &inner.to_string(), text, line);
         Self {
             file: file.to_owned(),
-            line: inner.location().map(|l| l.line()),
-            field: if field == "." { String::new() } else { field },
-            message: strip_location(&inner.to_string()),
+            line,
+            field: parsed.field,
+            message: parsed.message,
         }
     }
 }
@@ -64,14 +74,6 @@ fn line_of(text: &str, needle: &str) -> Option<usize> {
             code.contains(needle)
         })
         .map(|i| i + 1)
-}
-
-/// serde_yaml appends "at line X column Y" to messages; we print the line ourselves.
-fn strip_location(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -244,8 +244,23 @@ pub(super) fn validate_provider(
     }
     let name: Arc<str> = raw.name.as_str().into();
     let mut models = Vec::new();
+    let mut declared: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (i, m) in raw.models.iter().enumerate() {
         let field = |f: &str| format!("models[{i}].{f}");
+        if let Some(&first) = declared.get(m.name.as_str()) {
+            let first_line =
+                super::locate::line_at(cx.text, &format!("models[{first}].name"), None)
+                    .map_or_else(String::new, |l| format!(" (first at line {l})"));
+            problems.push(at(
+                &field("name"),
+                None,
+                format!(
+                    "model `{}` is declared twice in this provider{first_line}",
+                    m.name
+                ),
+            ));
+        }
+        declared.entry(&m.name).or_insert(i);
         for (f, v) in [
             ("input_per_1m", m.input_per_1m),
             ("cached_input_per_1m", m.cached_input_per_1m.unwrap_or(0.0)),

@@ -448,8 +448,9 @@ pub(crate) struct RawRange {
 }
 
 /// A scalar or a list, so `complexity: complex` and `complexity: [medium, complex]` both read.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// Read by shape (list or not), not `untagged`, so a bad value is reported as itself
+/// (`meduim` is not one of simple, medium, complex) rather than as "no variant matched".
+#[derive(Debug)]
 pub(crate) enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
@@ -466,10 +467,73 @@ impl<T> OneOrMany<T> {
 
 /// A candidate group: `model`, `[a, b]` (equal weights) or `{a: 70, b: 30}` (kept in the
 /// order written, which is also the failover order among equal draws).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// Read by shape like [`OneOrMany`], so a wrong one says what a group may be.
+#[derive(Debug)]
 pub(crate) enum RawGroup {
     One(String),
     List(Vec<String>),
     Weighted(serde_yaml::Mapping),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::{
+            BoolDeserializer, F64Deserializer, I64Deserializer, SeqAccessDeserializer,
+            StrDeserializer, U64Deserializer,
+        };
+        use serde::de::{Error, SeqAccess, Visitor};
+        struct ByShape<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ByShape<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a value or a list of values")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(OneOrMany::Many)
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+                T::deserialize(StrDeserializer::<E>::new(v)).map(OneOrMany::One)
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<Self::Value, E> {
+                T::deserialize(BoolDeserializer::<E>::new(v)).map(OneOrMany::One)
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+                T::deserialize(I64Deserializer::<E>::new(v)).map(OneOrMany::One)
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+                T::deserialize(U64Deserializer::<E>::new(v)).map(OneOrMany::One)
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+                T::deserialize(F64Deserializer::<E>::new(v)).map(OneOrMany::One)
+            }
+        }
+        d.deserialize_any(ByShape(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for RawGroup {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+        struct ByShape;
+        impl<'de> Visitor<'de> for ByShape {
+            type Value = RawGroup;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a model (`provider/model`), a list of models or a map of `provider/model: weight`",
+                )
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawGroup::One(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(RawGroup::List)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                serde_yaml::Mapping::deserialize(MapAccessDeserializer::new(map))
+                    .map(RawGroup::Weighted)
+            }
+        }
+        d.deserialize_any(ByShape)
+    }
 }

@@ -17,7 +17,11 @@
 
   const snapshots = []; // {t, total, errors}: one per successful poll, kept for WINDOW_MS
   const modelColours = new Map(); // stable colour per model across refreshes
+  const breakerHistory = new Map(); // provider -> its worst breaker state at each poll
+  const HISTORY = 60; // polls of breaker history shown (two minutes)
   let everReady = false;
+  let sinceStartRps = null; // requests/s averaged since the router started, until two polls exist
+  let moneyDecimals = 2; // one dollar precision for every card, from the largest amount shown
 
   // Any script error is left on <body> so a headless test (or a curious operator) can see it.
   window.addEventListener("error", (e) => { document.body.dataset.jsError = String(e.message || e); });
@@ -107,14 +111,20 @@
 
   const int = (n) => Math.round(n).toLocaleString("en-US");
 
+  /**
+   * The page's dollar precision: three significant digits of the largest amount on it, never
+   * fewer than cents, so spend, saving and the per-model rows read alike (the report does the same).
+   */
+  function setMoneyScale(largest) {
+    const max = Math.abs(largest);
+    moneyDecimals = max >= 1 || max === 0 ? 2 : Math.min(8, Math.max(2, 2 - Math.floor(Math.log10(max))));
+  }
+
   function dollars(n) {
-    const abs = Math.abs(n);
-    const sign = n < 0 ? "−" : "";
-    if (abs >= 1000) return `${sign}$${abs.toLocaleString("en-US", { maximumFractionDigits: 0 })}`;
-    if (abs >= 1) return `${sign}$${abs.toFixed(2)}`;
-    if (abs === 0) return "$0.00";
-    if (abs >= 0.01) return `${sign}$${abs.toFixed(4)}`;
-    return `${sign}$${abs.toFixed(6)}`;
+    const d = moneyDecimals;
+    const text = Math.abs(n).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+    const sign = n < 0 && /[1-9]/.test(text) ? "−" : "";
+    return `${sign}$${text}`;
   }
 
   function percent(fraction) {
@@ -160,7 +170,7 @@
 
   // ---- rendering -------------------------------------------------------------------------
 
-  function renderKpis(m, now) {
+  function renderKpis(m, now, health) {
     const requests = samples(m, "switchyard_requests_total");
     const totalRequests = total(requests);
     const errors = total(requests.filter((s) => Number(s.labels && s.labels.status) >= 400));
@@ -180,9 +190,17 @@
     if (base) {
       const rps = Math.max(0, totalRequests - base.total) / Math.max(0.001, (now - base.t) / 1000);
       setMetric("requests_per_second", rps.toFixed(4), rate(rps));
+      $("#rps-sub").textContent = `last ${spanLabel(Math.min(RATE_WINDOW_MS, now - base.t))}`;
+      sinceStartRps = null;
+    } else if (health && Number(health.uptime_s) > 0) {
+      // first load: one snapshot has no rate yet, but the router's uptime gives the average
+      sinceStartRps = totalRequests / Number(health.uptime_s);
+      setMetric("requests_per_second", sinceStartRps.toFixed(4), rate(sinceStartRps));
+      $("#rps-sub").textContent = "average since start";
     }
 
     setMetric("requests_total", String(Math.round(totalRequests)), int(totalRequests));
+    setMoneyScale(spend + Math.max(0, saving));
     setMetric("spend_usd", spend.toFixed(6), dollars(spend));
     setMetric("saving_usd", saving.toFixed(6), dollars(saving));
     const baseline = spend + saving;
@@ -255,7 +273,16 @@
       const gy = y(max * f);
       chart.append(svg("line", { class: "grid-line", x1: 0, x2: W, y1: gy, y2: gy, "vector-effect": "non-scaling-stroke" }));
     }
-    if (pts.length === 0) return;
+    if (pts.length === 0) {
+      // first load: the average since start, dashed, until the second poll gives a real rate
+      if (sinceStartRps !== null) {
+        const top = niceMax(sinceStartRps * 1.25);
+        $("#rps-max").textContent = `${rate(top)} req/s`;
+        const ay = H - PAD - (sinceStartRps / top) * (H - 2 * PAD);
+        chart.append(svg("line", { class: "line avg", x1: 0, x2: W, y1: ay, y2: ay, "stroke-dasharray": "6 5", "vector-effect": "non-scaling-stroke", "data-avg": sinceStartRps.toFixed(4) }));
+      }
+      return;
+    }
     const series = pts.length === 1 ? [[now - POLL_MS, pts[0][1], pts[0][2]], pts[0]] : pts;
     const line = series.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
     const first = x(series[0][0]).toFixed(1), last = x(series[series.length - 1][0]).toFixed(1);
@@ -459,6 +486,76 @@
     }
   }
 
+  function renderFailovers(m) {
+    const failovers = samples(m, "switchyard_failovers_total");
+    const retries = samples(m, "switchyard_retries_total");
+    const f = total(failovers), r = total(retries);
+    const requests = total(samples(m, "switchyard_requests_total"));
+    setMetric("failovers_total", String(Math.round(f)), int(f));
+    setMetric("retries_total", String(Math.round(r)), int(r));
+    $("#failover-card").classList.toggle("warn", f > 0 || r > 0);
+    $("#failover-sub").textContent = requests > 0
+      ? `${(f / requests * 100).toFixed(1)} failovers and ${(r / requests * 100).toFixed(1)} retries per 100 requests`
+      : "no requests yet";
+    const rows = [
+      ...[...groupBy(failovers, "requested").entries()].map(([k, n]) => [`${k}`, n, "failovers"]),
+      ...[...groupBy(retries, "model").entries()].map(([k, n]) => [`${k}`, n, "retries"]),
+    ].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 4);
+    const list = $("#failovers-by-model");
+    list.replaceChildren();
+    if (rows.length === 0) {
+      list.append(el("li", { class: "empty-note" }, "every request answered by its first candidate, first try"));
+      return;
+    }
+    const max = Math.max(...rows.map(([, n]) => n));
+    for (const [name, n, kind] of rows) {
+      list.append(el("li", { "data-failover": `${kind}:${name}`, "data-value": String(Math.round(n)) },
+        el("span", { class: "name", title: `${name}: ${kind === "failovers" ? "requests for it that moved to a later candidate" : "retries of calls to it"}` }, name),
+        el("div", { class: "track" }, el("div", { class: "fill", style: `width:${((n / max) * 100).toFixed(2)}%;background:${kind === "failovers" ? "#f5a524" : "#a78bfa"}` })),
+        el("span", { class: "val" }, `${int(n)} ${kind === "failovers" ? "f/o" : "retry"}`)));
+    }
+  }
+
+  /** Per provider: its worst breaker state over the last polls, its upstream 429s, its keys. */
+  function renderProviders(detailed, m) {
+    const list = $("#provider-health");
+    if (!detailed || !Array.isArray(detailed.providers)) {
+      list.replaceChildren(el("li", { class: "empty-note" }, "provider details need the ops key (open /dashboard#key=…)"));
+      return;
+    }
+    const rank = { closed: 0, half_open: 1, open: 2 };
+    const upstream = samples(m, "switchyard_upstream_duration_seconds_count");
+    list.replaceChildren();
+    for (const p of detailed.providers) {
+      const states = (p.models || []).map((x) => x.breaker);
+      const worst = states.reduce((w, st) => ((rank[st] || 0) > (rank[w] || 0) ? st : w), "closed");
+      const hist = breakerHistory.get(p.name) || [];
+      hist.push(worst);
+      while (hist.length > HISTORY) hist.shift();
+      breakerHistory.set(p.name, hist);
+      const r429 = total(upstream.filter((s) => s.labels && s.labels.provider === p.name && s.labels.outcome === "429"));
+      const keys = p.keys || [];
+      const cooling = keys.filter((k) => k.cooling_down_s !== null && k.cooling_down_s !== undefined);
+      const longest = Math.max(0, ...cooling.map((k) => Number(k.cooling_down_s)));
+      const strip = el("div", { class: "strip", title: `breaker (worst of ${states.length} model${states.length === 1 ? "" : "s"}), oldest left: green closed, amber half-open, red open` });
+      for (const st of hist) strip.append(el("i", { "data-s": st }));
+      list.append(el("li", { "data-provider": p.name, "data-breaker": worst, "data-429": String(Math.round(r429)), "data-cooling": String(cooling.length) },
+        el("span", { class: "name", title: `${p.name} (${p.wire} wire)` }, p.name),
+        strip,
+        el("span", { class: r429 > 0 ? "r429 hot" : "r429" }, `${int(r429)} × 429`),
+        el("span", { class: cooling.length ? "keys hot" : "keys", title: cooling.map((k) => `${k.env}: ${Number(k.cooling_down_s).toFixed(0)} s`).join(", ") || "no key cooling down" },
+          cooling.length ? `${cooling.length}/${keys.length} key${keys.length === 1 ? "" : "s"} cooling · ${Math.ceil(longest)} s` : keys.length ? `${keys.length} key${keys.length === 1 ? "" : "s"} ready` : "no keys")));
+    }
+    if (detailed.providers.length === 0) list.append(el("li", { class: "empty-note" }, "no providers configured"));
+  }
+
+  /** Every name cut by an ellipsis gets its full text as a tooltip. */
+  function titleNames() {
+    for (const node of document.querySelectorAll(".name, .model")) {
+      if (!node.title) node.title = node.textContent;
+    }
+  }
+
   function configured(card, on) {
     card.dataset.state = on ? "live" : "not_configured";
     card.classList.toggle("placeholder", !on);
@@ -475,7 +572,10 @@
     $("#cache-big").textContent = looked > 0 ? percent(hit / looked) : "–";
     card.dataset.value = looked > 0 ? (hit / looked).toFixed(4) : "";
     const bytes = (samples(m, "switchyard_cache_bytes")[0] || {}).value || 0;
-    $("#cache-note").textContent = `${compact(hit)} hits · ${compact(miss)} misses · ${compact(bypass)} bypassed`;
+    // counted when each request's cache decision is made: a request still in flight is a hit
+    // or a miss already, never "bypassed" (that is only a request the cache may not answer)
+    $("#cache-note").textContent = `${compact(hit)} hits · ${compact(miss)} misses · ${compact(bypass)} not cacheable`;
+    card.dataset.bypass = String(Math.round(bypass));
     $("#cache-hint").textContent = `${compact(entries[0].value)} entries · ${compact(bytes)} B`;
   }
 
@@ -498,7 +598,7 @@
       list.append(el("li", { "data-budget": `${l.labels.scope}-${l.labels.period}`, "data-value": share.toFixed(4) },
         el("span", { class: "name" }, `${l.labels.scope} ${l.labels.period}`),
         el("div", { class: "track" }, el("div", { class: "fill", style: `width:${Math.min(100, share * 100).toFixed(2)}%;background:${share >= 1 ? "#e5484d" : share >= 0.8 ? "#f5a524" : "#46a758"}` })),
-        el("span", { class: "val" }, `${dollars(used)} / ${dollars(l.value)}`)));
+        el("span", { class: "val" }, `${dollars(used)} / ${Number.isInteger(l.value) ? `$${int(l.value)}` : dollars(l.value)}`)));
     }
     $("#budget-big").textContent = percent(worst);
     $("#budget-note").textContent = "of the fullest global budget";
@@ -520,16 +620,17 @@
 
   async function refresh() {
     try {
-      const [metrics, breakers, health] = await Promise.all([
+      const [metrics, breakers, health, detailed] = await Promise.all([
         getJson("/metrics/json"),
         getJson("/metrics/circuit-breakers"),
         getJson("/health").catch(() => null),
+        getJson("/health/detailed").catch(() => null),
       ]);
       const m = (metrics && metrics.metrics) || {};
       const now = Date.now();
       // models seen in breakers get colours first, in config order, so colours stay put
       for (const b of (breakers && breakers.breakers) || []) colourFor(b.model);
-      renderKpis(m, now);
+      renderKpis(m, now, health);
       renderThroughput(now);
       renderLatency(m);
       renderModels(m);
@@ -538,7 +639,10 @@
       renderSpend(m);
       renderCache(m);
       renderBudget(m);
+      renderFailovers(m);
+      renderProviders(detailed, m);
       renderHealth(health);
+      titleNames();
       setConnection("live", "live");
       $("#updated-at").textContent = new Date(now).toLocaleTimeString();
       if (!everReady) {
@@ -548,7 +652,8 @@
     } catch (err) {
       setConnection("stale", `disconnected — retrying (${err.message || err})`);
     } finally {
-      setTimeout(refresh, POLL_MS);
+      // the second poll comes soon, so requests/s and the chart have a real rate within a second
+      setTimeout(refresh, snapshots.length === 1 ? 1000 : POLL_MS);
     }
   }
 

@@ -192,6 +192,7 @@ pub(crate) async fn run(listen: &str, ledger_path: &Path, fast: bool) -> anyhow:
         .with_graceful_shutdown(crate::cli::serve::shutdown_signal())
         .await?;
     demo.state.ledger.flush().await;
+    tracing::info!(ledger = %ledger_path.display(), "demo stopped; ledger flushed");
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::ledger_read::Entry;
+use super::table::round_usd;
 
 /// What a report groups by (`--by`); several give one row per distinct tuple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -116,12 +117,13 @@ impl Totals {
             requests: self.requests,
             prompt_tokens: self.prompt_tokens,
             completion_tokens: self.completion_tokens,
-            cost_usd: self.cost,
-            baseline_cost_usd: self.baseline,
-            saving_usd: self.saving,
+            // sums of many lines carry float noise: every output keeps 1e-10 USD
+            cost_usd: round_usd(self.cost),
+            baseline_cost_usd: round_usd(self.baseline),
+            saving_usd: round_usd(self.saving),
             saving_pct: pct(self.saving, self.baseline),
             cache_hits: self.cache_hits,
-            cache_saving_usd: self.cache_saving,
+            cache_saving_usd: round_usd(self.cache_saving),
             failovers: self.failovers,
             errors: self.errors,
             error_rate_pct: pct(self.errors as f64, self.requests as f64),

@@ -1,6 +1,6 @@
 //! The report charts, drawn as SVG: grouped bars, 100% stacked bars and lines over time.
 
-use super::svg::{clip, colour, esc, nice_axis, Canvas, Unit};
+use super::svg::{clip, colour, esc, nice_axis, ticks, Canvas, Unit};
 
 /// One named series of values, one per category.
 #[derive(Debug, Clone)]
@@ -22,8 +22,7 @@ fn value_axis(
     let (min, max) = values.fold((0.0f64, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
     let (lo, hi, step) = nice_axis(min, max);
     let y = move |v: f64| bottom - (v - lo) / (hi - lo) * (bottom - top);
-    let mut t = lo;
-    while t <= hi + step * 1e-6 {
+    for t in ticks(lo, hi, step) {
         let ty = y(t);
         let stroke = if t.abs() < step * 1e-6 {
             "#9aa5b1"
@@ -39,7 +38,6 @@ fn value_axis(
             "end",
             "#52606d",
         );
-        t += step;
     }
     let mid = f64::midpoint(top, bottom);
     c.raw(&format!(

@@ -25,16 +25,17 @@ const STYLE: &str = r#"
 :root { color-scheme: light; }
 body { margin: 0; background: #f5f7fa; color: #1f2933;
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 28px 24px 48px; }
+main { max-width: 1360px; margin: 0 auto; padding: 28px 16px 48px; }
 h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 0 0 8px; }
 .meta { color: #52606d; margin: 0 0 22px; }
-.card { background: #fff; border: 1px solid #e4e7eb; border-radius: 10px; padding: 18px 20px;
+.card { background: #fff; border: 1px solid #e4e7eb; border-radius: 10px; padding: 16px 14px;
   margin: 0 0 20px; box-shadow: 0 1px 2px rgba(31,41,51,.06); overflow-x: auto; }
 .card svg { display: block; width: 100%; max-width: 1100px; height: auto; }
 .note { color: #52606d; margin: 0 0 10px; }
-table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
-th, td { padding: 5px 8px; border-bottom: 1px solid #e4e7eb; white-space: nowrap; }
+table { border-collapse: collapse; font-size: 12.5px; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 6px; border-bottom: 1px solid #e4e7eb; white-space: nowrap; }
+th { white-space: normal; vertical-align: bottom; }
 th { background: #f0f4f8; text-align: right; font-weight: 600; color: #323f4b; }
 td { text-align: right; }
 th.l, td.l { text-align: left; }

@@ -6,7 +6,7 @@ use super::aggregate::{Report, Summary};
 use super::charts::{bar_chart, line_chart, stacked_share, Series};
 use super::html::{page, Chart, Section};
 use super::svg::Unit;
-use super::table::{full, ms, pct, thousands, usd, Table};
+use super::table::{fixed_usd, full, ms, pct, thousands, Money, Table};
 
 /// What the report covered, shown above tables and in JSON.
 #[derive(Debug, Clone, Default)]
@@ -73,23 +73,48 @@ fn rows(r: &Report) -> impl Iterator<Item = (Vec<String>, &Summary)> {
         .chain(std::iter::once((total, &r.total)))
 }
 
-/// The aligned text table: dollars to the cent.
+/// The aligned text table: one dollar precision for the whole table, from its largest amount.
 pub(crate) fn table(r: &Report) -> Table {
-    let mut headers = key_headers(r);
+    table_of(key_headers(r), rows(r))
+}
+
+/// The per-model table (with its TOTAL row), shown in the HTML report when there is no `--by`.
+pub(crate) fn model_table(r: &Report) -> Table {
+    let models = r
+        .models
+        .iter()
+        .map(|(m, s)| (vec![m.clone()], s))
+        .chain(std::iter::once((vec!["TOTAL".to_owned()], &r.total)));
+    table_of(vec!["model".to_owned()], models)
+}
+
+fn table_of<'r>(
+    mut headers: Vec<String>,
+    rows: impl Iterator<Item = (Vec<String>, &'r Summary)>,
+) -> Table {
+    let rows: Vec<(Vec<String>, &Summary)> = rows.collect();
+    let money = Money::for_amounts(rows.iter().flat_map(|(_, s)| {
+        [
+            s.cost_usd,
+            s.baseline_cost_usd,
+            s.saving_usd,
+            s.cache_saving_usd,
+        ]
+    }));
     let left = headers.len();
     headers.extend(HEADERS.iter().map(|h| (*h).to_owned()));
     let mut t = Table::new(headers, left);
-    for (mut cells, s) in rows(r) {
+    for (mut cells, s) in rows {
         cells.extend([
             thousands(s.requests),
             thousands(s.prompt_tokens),
             thousands(s.completion_tokens),
-            usd(s.cost_usd),
-            usd(s.baseline_cost_usd),
-            usd(s.saving_usd),
+            money.fmt(s.cost_usd),
+            money.fmt(s.baseline_cost_usd),
+            money.saving(s.cost_usd, s.baseline_cost_usd, s.saving_usd),
             pct(s.saving_pct),
             thousands(s.cache_hits),
-            usd(s.cache_saving_usd),
+            money.fmt(s.cache_saving_usd),
             thousands(s.failovers),
             thousands(s.errors),
             pct(s.error_rate_pct),
@@ -103,7 +128,7 @@ pub(crate) fn table(r: &Report) -> Table {
     t
 }
 
-/// CSV at full precision, one row per group and a `TOTAL` row last.
+/// CSV, one row per group and a `TOTAL` row last; dollars fixed to 1e-10 (no float noise).
 pub(crate) fn csv(r: &Report) -> String {
     let mut headers: Vec<String> = if r.by.is_empty() {
         vec!["group".into()]
@@ -138,12 +163,12 @@ pub(crate) fn csv(r: &Report) -> String {
             s.requests.to_string(),
             s.prompt_tokens.to_string(),
             s.completion_tokens.to_string(),
-            full(Some(s.cost_usd)),
-            full(Some(s.baseline_cost_usd)),
-            full(Some(s.saving_usd)),
+            fixed_usd(s.cost_usd),
+            fixed_usd(s.baseline_cost_usd),
+            fixed_usd(s.saving_usd),
             full(s.saving_pct),
             s.cache_hits.to_string(),
-            full(Some(s.cache_saving_usd)),
+            fixed_usd(s.cache_saving_usd),
             s.failovers.to_string(),
             s.errors.to_string(),
             full(s.error_rate_pct),
@@ -276,14 +301,22 @@ pub(crate) fn html(r: &Report, meta: &Meta) -> String {
                 .join(" × ")
         )
     };
-    let sections = [Section {
+    let note = "One dollar precision per table, from its largest amount (JSON and CSV keep \
+                1e-10). Saving = baseline cost − cost; errors are HTTP status ≥ 400 or a failed \
+                outcome; latency percentiles are nearest-rank.";
+    let mut sections = vec![Section {
         heading: by,
-        note: "Dollars rounded to the cent (JSON and CSV keep full precision). Saving = baseline \
-               cost − cost; errors are HTTP status ≥ 400 or a failed outcome; latency \
-               percentiles are nearest-rank."
-            .into(),
+        note: note.into(),
         table: Some((table(r), true)),
     }];
+    // without --by the main table is one TOTAL row: the per-model table goes with the charts
+    if r.by.is_empty() && !r.models.is_empty() {
+        sections.push(Section {
+            heading: "By model".into(),
+            note: "The same figures per model, as charted below.".into(),
+            table: Some((model_table(r), true)),
+        });
+    }
     page(
         "Switchyard cost report",
         &meta.describe(),

@@ -4,7 +4,7 @@ use super::charts::{bar_chart, stacked_share, Series};
 use super::comparison::Simulation;
 use super::html::{page, Chart, Section};
 use super::svg::Unit;
-use super::table::{pct, thousands, usd, usd_small, Table};
+use super::table::{pct, thousands, usd_small, Money, Table};
 
 /// One line of context: how many requests, seed, baseline, premium models, estimates.
 pub(crate) fn describe(sim: &Simulation, source: &str) -> String {
@@ -49,15 +49,20 @@ pub(crate) fn summary_table(sim: &Simulation) -> Table {
         .to_vec(),
         1,
     );
+    let money = Money::for_amounts(
+        sim.strategies
+            .iter()
+            .flat_map(|s| [s.cost_usd, s.baseline_cost_usd, s.saving_usd]),
+    );
     for s in &sim.strategies {
         t.rows.push(vec![
             s.name.clone(),
             thousands(s.routed),
             thousands(s.errors),
-            usd(s.cost_usd),
+            money.fmt(s.cost_usd),
             s.cost_per_request_usd.map_or("-".into(), usd_small),
-            usd(s.baseline_cost_usd),
-            usd(s.saving_usd),
+            money.fmt(s.baseline_cost_usd),
+            money.saving(s.cost_usd, s.baseline_cost_usd, s.saving_usd),
             pct(s.saving_pct),
             format!(
                 "{} ({}/{})",

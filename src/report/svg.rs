@@ -31,9 +31,10 @@ impl Unit {
         }
     }
 
-    /// An axis tick label with as many decimals as the tick step needs.
+    /// An axis tick label with exactly the decimals the tick step needs, so every label is
+    /// the value of its gridline (`$0.025` is never shown as `$0.03`).
     pub(crate) fn tick(self, v: f64, step: f64) -> String {
-        let decimals = (-step.log10().floor()).clamp(0.0, 8.0) as usize;
+        let decimals = step_decimals(step);
         match self {
             Unit::Usd => {
                 let s = format!(
@@ -45,7 +46,8 @@ impl Unit {
                     },
                     v.abs()
                 );
-                format!("{}${s}", if v < 0.0 { "-" } else { "" })
+                let negative = v < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0');
+                format!("{}${s}", if negative { "-" } else { "" })
             }
             Unit::Percent => format!("{v:.decimals$}%"),
             Unit::Count => format!("{v:.decimals$}"),
@@ -53,13 +55,24 @@ impl Unit {
     }
 }
 
-/// Axis bounds and step: round numbers covering `[min, max]` (and 0) in about five steps.
+/// The fewest decimals that write every multiple of `step` exactly.
+pub(crate) fn step_decimals(step: f64) -> usize {
+    (0..=8usize)
+        .find(|&d| {
+            let scaled = step * 10f64.powi(d as i32);
+            (scaled - scaled.round()).abs() < 1e-6 * scaled.max(1.0)
+        })
+        .unwrap_or(8)
+}
+
+/// Axis bounds and step: round numbers covering `[min, max]` (and 0) in about five steps of
+/// 1, 2 or 5 times a power of ten, so tick labels stay short and exact.
 pub(crate) fn nice_axis(min: f64, max: f64) -> (f64, f64, f64) {
     let (lo, hi) = (min.min(0.0), max.max(0.0));
     let range = if hi - lo > 0.0 { hi - lo } else { 1.0 };
     let raw = range / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+    let step = [1.0, 2.0, 5.0, 10.0]
         .into_iter()
         .map(|m| m * mag)
         .find(|s| *s >= raw * (1.0 - 1e-9))
@@ -67,6 +80,12 @@ pub(crate) fn nice_axis(min: f64, max: f64) -> (f64, f64, f64) {
     let lo = (lo / step + 1e-9).floor() * step;
     let hi = ((hi / step) - 1e-9).ceil() * step;
     (lo, if hi > lo { hi } else { lo + step }, step)
+}
+
+/// The tick values of an axis, computed by index so no float error accumulates.
+pub(crate) fn ticks(lo: f64, hi: f64, step: f64) -> Vec<f64> {
+    let n = ((hi - lo) / step + 1e-6).floor() as usize;
+    (0..=n).map(|i| lo + step * i as f64).collect()
 }
 
 /// Escapes text for SVG/HTML content and attribute values.
@@ -185,10 +204,44 @@ mod tests {
     fn axes_are_round() {
         assert_eq!(nice_axis(0.0, 9.3), (0.0, 10.0, 2.0));
         let (lo, hi, step) = nice_axis(0.0, 0.0123);
-        assert!(lo == 0.0 && (hi - 0.0125).abs() < 1e-12 && (step - 0.0025).abs() < 1e-12);
+        assert!(lo == 0.0 && (hi - 0.015).abs() < 1e-12 && (step - 0.005).abs() < 1e-12);
         let (lo, hi, step) = nice_axis(-3.0, 12.0);
         assert_eq!((lo, hi, step), (-5.0, 15.0, 5.0));
         assert_eq!(nice_axis(0.0, 0.0), (0.0, 0.2, 0.2));
+    }
+
+    #[test]
+    fn every_tick_label_is_the_value_of_its_gridline() {
+        // the demo chart: a top value near 8 cents drew $0.00 / 0.03 / 0.05 / 0.08
+        // on gridlines at 0, 0.025, 0.05, 0.075
+        for max in [0.0123, 0.071, 0.08, 0.26, 3.7, 12.0, 47.0, 0.000_37, 1234.0] {
+            let (lo, hi, step) = nice_axis(0.0, max);
+            let m = step / 10f64.powf(step.log10().floor());
+            assert!(
+                [1.0, 2.0, 5.0].iter().any(|n| (m - n).abs() < 1e-9),
+                "step {step} for {max} is not 1, 2 or 5 × 10^k"
+            );
+            let ts = ticks(lo, hi, step);
+            assert!(ts.len() >= 3 && ts.len() <= 7, "{max}: {ts:?}");
+            assert!(*ts.last().unwrap() >= max, "{max}: {ts:?}");
+            for t in ts {
+                let label = Unit::Usd.tick(t, step);
+                let shown: f64 = label
+                    .trim_start_matches('$')
+                    .replace(',', "")
+                    .parse()
+                    .unwrap();
+                assert!(
+                    (shown - t).abs() < step * 1e-6,
+                    "tick {t} labelled {label} (step {step})"
+                );
+            }
+        }
+        assert_eq!(Unit::Usd.tick(0.075, 0.025), "$0.075");
+        assert_eq!(Unit::Usd.tick(0.04, 0.02), "$0.04");
+        assert_eq!(Unit::Percent.tick(12.5, 2.5), "12.5%");
+        assert_eq!(step_decimals(0.0005), 4);
+        assert_eq!(step_decimals(20.0), 0);
     }
 
     #[test]

@@ -159,9 +159,9 @@ impl Pending {
                     r.completion_tokens = u.completion_tokens;
                 }
                 let cost = |p: Price| p.cost(r.prompt_tokens, r.completion_tokens);
-                r.baseline_cost_usd = self.baseline_price.map_or(0.0, cost);
+                r.baseline_cost_usd = round_usd(self.baseline_price.map_or(0.0, cost));
                 r.saving_usd = r.baseline_cost_usd;
-                r.cache_saving_usd = answer_price.map_or(0.0, cost);
+                r.cache_saving_usd = round_usd(answer_price.map_or(0.0, cost));
                 return r;
             }
             Billing::Billed => r.billed = true,
@@ -185,15 +185,21 @@ impl Pending {
                 r.completion_tokens,
             )
         };
-        r.cost_usd = self.price.map_or(0.0, cost);
-        r.baseline_cost_usd = self.baseline_price.map_or(0.0, cost);
+        r.cost_usd = round_usd(self.price.map_or(0.0, cost));
+        r.baseline_cost_usd = round_usd(self.baseline_price.map_or(0.0, cost));
         r.saving_usd = if self.price.is_some() {
-            r.baseline_cost_usd - r.cost_usd
+            round_usd(r.baseline_cost_usd - r.cost_usd)
         } else {
             0.0
         };
         r
     }
+}
+
+/// Dollars rounded to 1e-10 (far below any price per token), so ledger lines and logs carry
+/// `2.4e-7`, never `2.4000000000000003e-7`.
+pub(crate) fn round_usd(v: f64) -> f64 {
+    (v * 1e10).round() / 1e10
 }
 
 /// Milliseconds with microsecond precision.
