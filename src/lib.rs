@@ -105,6 +105,7 @@ pub(crate) mod openai;
 pub(crate) mod pipeline;
 pub(crate) mod reload;
 pub(crate) mod report;
+pub(crate) mod response_store;
 pub(crate) mod responses;
 pub(crate) mod route;
 pub(crate) mod scrub;

@@ -40,7 +40,7 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     pub cache: Arc<ResponseCache>,
     /// Responses API answers kept for `GET /v1/responses/{id}` and `previous_response_id`.
-    pub(crate) responses: crate::responses::ResponseStore,
+    pub(crate) responses: crate::response_store::ResponseStore,
     /// One pooled client for every upstream, so connections are reused across requests.
     pub client: reqwest::Client,
     pub ledger: Ledger,
@@ -104,9 +104,9 @@ impl AppState {
         };
         let limiter = Arc::new(Limiter::new(shared.clone(), config.access.budgets.warn_at));
         let cache = Arc::new(ResponseCache::new(&config.server.cache, shared.clone()));
-        let responses = crate::responses::ResponseStore::new(
-            crate::responses::store::TTL,
-            crate::responses::store::MAX_BYTES,
+        let responses = crate::response_store::ResponseStore::new(
+            crate::response_store::TTL,
+            crate::response_store::MAX_BYTES,
             shared.clone(),
         );
         let client = reqwest::Client::builder()

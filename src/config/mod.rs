@@ -12,6 +12,7 @@ mod problem;
 mod provider;
 pub(crate) mod raw;
 mod raw_access;
+pub(crate) mod redis_nodes;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -424,7 +425,7 @@ fn server_settings(
     };
     if let Some(url) = &redis {
         // the URL may carry a password: the problem names its kind, never the URL
-        let problem = crate::shared::parse_nodes(url).err();
+        let problem = redis_nodes::parse(url).err();
         if let Some(message) = problem {
             problems.push(Problem::at(
                 path,

@@ -18,7 +18,6 @@ pub(crate) mod events;
 mod input;
 pub(crate) mod object;
 pub(crate) mod request;
-pub(crate) mod store;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -34,12 +33,12 @@ use serde_json::Value;
 use crate::config::Endpoint;
 use crate::error::ApiError;
 use crate::openai::json_response;
+pub(crate) use crate::response_store::ResponseStore;
+use crate::response_store::Stored;
 use crate::state::AppState;
 use events::Translator;
 use object::{new_id, ResponseObject};
 use request::Translated;
-pub(crate) use store::ResponseStore;
-use store::Stored;
 
 /// Where a finished response is kept, when it is to be kept.
 struct Keep {

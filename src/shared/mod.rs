@@ -8,10 +8,9 @@
 //! (`prefix:cache:…`, [`Shared::spread_key`]).
 
 mod conn;
-mod nodes;
 
+pub(crate) use crate::config::redis_nodes::Nodes;
 pub use conn::Conn;
-pub(crate) use nodes::{parse as parse_nodes, Nodes};
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -67,7 +66,9 @@ impl Shared {
         };
         // the URL may carry a password: errors name the problem, never the URL
         let connect_timeout = settings.timeout.max(Duration::from_millis(100));
-        let conn = match nodes::parse(url.expose()).map_err(|e| format!("state.redis {e}"))? {
+        let conn = match crate::config::redis_nodes::parse(url.expose())
+            .map_err(|e| format!("state.redis {e}"))?
+        {
             Nodes::Single(url) => {
                 let client = redis::Client::open(url).map_err(|e| {
                     format!("state.redis is not a usable Redis URL ({:?})", e.kind())
