@@ -14,6 +14,7 @@ mod adapter_anthropic;
 mod adapter_gemini;
 mod adapter_gemini_embed;
 mod answer_headers;
+mod architecture;
 mod auth;
 mod breaker;
 mod budgets;
