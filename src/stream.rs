@@ -281,7 +281,7 @@ fn shutdown_event(chunks: usize) -> Bytes {
 }
 
 /// The event that ends a broken stream; OpenAI's SDKs raise it as an `APIError`.
-fn error_event(e: &UpstreamError, chunks: usize) -> Bytes {
+pub(crate) fn error_event(e: &UpstreamError, chunks: usize) -> Bytes {
     let body = ErrorBody::new(
         format!(
             "The upstream stream failed after {chunks} chunks ({e}); the answer is incomplete."

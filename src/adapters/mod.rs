@@ -4,6 +4,7 @@ pub(crate) mod anthropic;
 mod driver;
 pub(crate) mod gemini;
 pub(crate) mod openai;
+pub mod replay;
 pub(crate) mod transport;
 
 use std::pin::Pin;
@@ -69,6 +70,28 @@ impl FullReply {
             usage: None,
             uncounted: None,
         }
+    }
+}
+
+/// An upstream error's message as a client reads it: the upstream's own when it says
+/// something, else who answered what (and the start of a body that was not the wire's error
+/// JSON), so no client ever gets a blank message (`""`, `" "`) to show its user.
+pub(crate) fn upstream_message(
+    given: Option<&str>,
+    provider: &str,
+    status: u16,
+    raw: &[u8],
+) -> String {
+    if let Some(m) = given.filter(|m| !m.trim().is_empty()) {
+        return m.to_owned();
+    }
+    let json = serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok();
+    let text: String = String::from_utf8_lossy(raw).chars().take(200).collect();
+    let text = text.trim();
+    if json || text.is_empty() {
+        format!("The upstream provider `{provider}` answered {status} without an error message.")
+    } else {
+        format!("The upstream provider `{provider}` answered {status}: {text}")
     }
 }
 
