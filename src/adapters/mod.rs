@@ -40,10 +40,21 @@ pub(crate) struct FullReply {
 }
 
 impl FullReply {
-    /// An OpenAI-shaped body as an upstream sent it, with its usage read out.
+    /// An OpenAI-shaped body as an upstream sent it, with its usage read out; a body that is
+    /// not a JSON object the router can read (nested past the parser's depth, say) is
+    /// malformed rather than relayed.
     pub(crate) fn parse(body: Bytes) -> Result<Self, UpstreamError> {
-        let view: ReplyView =
-            serde_json::from_slice(&body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+        let malformed = |e: serde_json::Error| UpstreamError::Malformed(e.to_string());
+        let view = match serde_json::from_slice::<Value>(&body).map_err(malformed)? {
+            v @ Value::Object(_) => {
+                <ReplyView as serde::Deserialize>::deserialize(&v).map_err(malformed)?
+            }
+            _ => {
+                return Err(UpstreamError::Malformed(
+                    "answer is not a JSON object".into(),
+                ))
+            }
+        };
         Ok(Self {
             uncounted: view.usage.is_none().then(|| view.text()),
             usage: view.usage,

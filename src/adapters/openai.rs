@@ -6,12 +6,13 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::driver::{self, Translator};
 use super::{transport, Call, EventStream, FullReply, UpstreamError};
 use crate::config::Endpoint;
-use crate::openai::ErrorBody;
+use crate::openai::{ChunkView, ErrorBody};
 
 /// The client's body with `model` replaced and, when streaming, usage requested.
 struct Outgoing<'a> {
@@ -149,17 +150,17 @@ impl Translator for Passthrough {
         if data == "[DONE]" {
             return Ok(true);
         }
-        // a chunk that is not a JSON object is a broken upstream, never something to relay
-        let json = serde_json::from_str::<serde::de::IgnoredAny>(data);
-        if let Err(e) = json {
+        // a chunk the router cannot read as a chunk (not JSON, not an object, nested past the
+        // parser's depth, `choices` not a list) is a broken upstream, never something to relay
+        let readable = match serde_json::from_str::<Value>(data) {
+            Ok(v @ Value::Object(_)) => ChunkView::deserialize(&v).map(drop),
+            Ok(_) => Err(serde::de::Error::custom("not a JSON object")),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = readable {
             return Err(UpstreamError::Malformed(format!(
-                "stream chunk is not JSON: {e}"
+                "stream chunk is not a readable chunk: {e}"
             )));
-        }
-        if !data.trim_start().starts_with('{') {
-            return Err(UpstreamError::Malformed(
-                "stream chunk is not a JSON object".into(),
-            ));
         }
         self.finished |= has_finish_reason(data);
         out.push_back(data.to_owned());
@@ -241,7 +242,16 @@ mod tests {
         let mut p = Passthrough { finished: false };
         let mut out = VecDeque::new();
         assert_eq!(p.on_event(r#"{"choices":[]}"#, &mut out).ok(), Some(false));
-        for bad in ["not json", "{\"choices\":", "42", "[1]", "\"text\""] {
+        let deep = format!("{{\"id\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        for bad in [
+            "not json",
+            "{\"choices\":",
+            "42",
+            "[1]",
+            "\"text\"",
+            "{\"choices\":7}",
+            &deep,
+        ] {
             assert!(
                 matches!(p.on_event(bad, &mut out), Err(UpstreamError::Malformed(_))),
                 "{bad}"

@@ -43,6 +43,10 @@ pub fn answer(
     body: &[u8],
 ) -> Answer {
     let result: Result<FullReply, UpstreamError> = match wire {
+        _ if super::transport::unexpected_status(status).is_some() => {
+            Err(super::transport::unexpected_status(status)
+                .unwrap_or(UpstreamError::Malformed(String::new())))
+        }
         "anthropic" => anthropic::replay::answer(PROVIDER, status, body),
         "gemini" => gemini::replay::answer(PROVIDER, endpoint, request, status, body),
         _ => openai::replay::answer(PROVIDER, status, body),
@@ -87,7 +91,7 @@ fn run(mut t: impl Translator, events: &[String]) -> Streamed {
             let api = client_error(e);
             (Some(api.status_code().as_u16()), api.response_body())
         } else {
-            (None, crate::stream::error_event(&e, chunks.len()))
+            (None, crate::stream::error_body(&e, chunks.len()).to_bytes())
         }
     });
     Streamed { chunks, error }

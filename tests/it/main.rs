@@ -28,6 +28,7 @@ mod dashboard_cards;
 mod endpoints;
 mod errors;
 mod faults;
+mod fuzz;
 mod guardrails;
 mod health;
 mod keys;
