@@ -84,6 +84,7 @@ pub mod testing {
     pub use crate::pipeline::cache_key;
     pub use crate::secret::Secret;
     pub use crate::shared::Shared;
+    pub use crate::sse::without_null_usage;
     pub use crate::tokens::{count, Encoding};
 }
 

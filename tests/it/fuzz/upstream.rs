@@ -267,3 +267,44 @@ fn upstream_streams_of_every_wire() {
         streams_of(wire);
     }
 }
+
+/// The relay strips the `"usage": null` that asking upstream for usage adds, with a byte
+/// scanner over each chunk's text: whatever the chunk, no panic, and a JSON object stays the
+/// same object minus that member.
+#[test]
+fn null_usage_is_stripped_from_any_chunk() {
+    let bases: Vec<Value> = streams("openai")
+        .into_iter()
+        .flatten()
+        .filter(Value::is_object)
+        .map(|mut v| {
+            v["usage"] = Value::Null;
+            v
+        })
+        .collect();
+    let texts: Vec<Vec<u8>> = bases.iter().map(|v| v.to_string().into_bytes()).collect();
+    let chunk = prop_oneof![
+        4 => gen::mutated_any(bases).prop_map(|v| v.to_string()),
+        2 => prop::sample::select(texts).prop_flat_map(gen::garbled)
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        1 => gen::text(),
+    ];
+    fuzz("sse_null_usage", STREAM_CASES, chunk, |data| {
+        let out = switchyard::testing::without_null_usage(&data);
+        let Ok(Value::Object(before)) = serde_json::from_str::<Value>(&data) else {
+            return Ok(());
+        };
+        let after: Value = serde_json::from_str(&out)
+            .map_err(|e| TestCaseError::fail(format!("stripping broke the JSON ({e}): {out}")))?;
+        let after = after
+            .as_object()
+            .ok_or_else(|| TestCaseError::fail(format!("no longer an object: {out}")))?;
+        for (k, v) in &before {
+            if k != "usage" {
+                prop_assert_eq!(after.get(k), Some(v), "member {} changed: {}", k, out);
+            }
+        }
+        prop_assert!(after.keys().all(|k| before.contains_key(k)));
+        Ok(())
+    });
+}
