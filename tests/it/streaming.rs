@@ -256,7 +256,12 @@ async fn raw_sse_upstream(events: &'static [&'static str]) -> String {
     let app = axum::Router::new().route(
         "/chat/completions",
         axum::routing::post(move || async move {
-            let body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+            let body = events.iter().fold(String::new(), |mut b, e| {
+                b.push_str("data: ");
+                b.push_str(e);
+                b.push_str("\n\n");
+                b
+            });
             ([("content-type", "text/event-stream")], body)
         }),
     );
