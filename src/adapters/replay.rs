@@ -42,15 +42,13 @@ pub fn answer(
     status: u16,
     body: &[u8],
 ) -> Answer {
-    let result: Result<FullReply, UpstreamError> = match wire {
-        _ if super::transport::unexpected_status(status).is_some() => {
-            Err(super::transport::unexpected_status(status)
-                .unwrap_or(UpstreamError::Malformed(String::new())))
-        }
-        "anthropic" => anthropic::replay::answer(PROVIDER, status, body),
-        "gemini" => gemini::replay::answer(PROVIDER, endpoint, request, status, body),
-        _ => openai::replay::answer(PROVIDER, status, body),
-    };
+    let result: Result<FullReply, UpstreamError> =
+        match (super::transport::unexpected_status(status), wire) {
+            (Some(e), _) => Err(e),
+            (None, "anthropic") => anthropic::replay::answer(PROVIDER, status, body),
+            (None, "gemini") => gemini::replay::answer(PROVIDER, endpoint, request, status, body),
+            (None, _) => openai::replay::answer(PROVIDER, status, body),
+        };
     match result {
         Ok(reply) => Answer::Ok(reply.body),
         Err(e) => {

@@ -64,7 +64,7 @@ fn sources(which: u8, text: String) -> Sources {
     s
 }
 
-/// A YAML text as JSON, for structured mutation (`None` if it is not one document of JSON-able YAML).
+/// A sample YAML text as JSON, for structured mutation.
 fn as_json(yaml: &str) -> Value {
     serde_yaml::from_str(yaml).expect("a valid sample config")
 }
