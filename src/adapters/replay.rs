@@ -71,6 +71,23 @@ pub fn stream(wire: &str, events: &[String]) -> Streamed {
     }
 }
 
+/// The body `wire` would send upstream for the client's chat `body` (streamed or not), or the
+/// 400 a client gets when the wire cannot express it.
+pub fn request(wire: &str, body: &Map<String, Value>, stream: bool) -> Result<Value, Answer> {
+    let result = match wire {
+        "anthropic" => anthropic::replay::request(body, stream),
+        "gemini" => gemini::replay::request(body),
+        _ => Ok(Value::Object(body.clone())),
+    };
+    result.map_err(|e| {
+        let api = client_error(e);
+        Answer::Error {
+            status: api.status_code().as_u16(),
+            body: api.response_body(),
+        }
+    })
+}
+
 fn run(mut t: impl Translator, events: &[String]) -> Streamed {
     let mut out = VecDeque::new();
     let mut result = Ok(false);

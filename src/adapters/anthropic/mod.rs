@@ -91,4 +91,12 @@ pub(super) mod replay {
     pub(crate) fn translator(provider: &str) -> impl crate::adapters::driver::Translator {
         stream::Translator::new(provider, "replayed")
     }
+
+    /// The body [`chat`](super::chat) would send for the client's `body`.
+    pub(crate) fn request(
+        body: &serde_json::Map<String, serde_json::Value>,
+        stream: bool,
+    ) -> Result<serde_json::Value, UpstreamError> {
+        super::request::translate(body, "replayed", stream)
+    }
 }

@@ -203,6 +203,11 @@ pub(super) mod replay {
         FullReply::from_completion(&c)
     }
 
+    /// The body [`chat`](super::chat) would send for the client's `body`.
+    pub(crate) fn request(body: &Map<String, Value>) -> Result<Value, UpstreamError> {
+        super::request::to_gemini(body).map_err(|m| super::bad_request(&m))
+    }
+
     /// The translator a stream goes through.
     pub(crate) fn translator() -> impl crate::adapters::driver::Translator {
         stream::Translator::new(
