@@ -199,7 +199,7 @@ fn chat_bodies_through_request_translation() {
         let cases = (gen::mutated_any(bases), any::<bool>());
         fuzz(
             &format!("request_translate_{wire}"),
-            CASES,
+            2 * CASES,
             cases,
             |(body, stream)| {
                 let Value::Object(body) = body else {
