@@ -221,29 +221,40 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The response body's bytes: [`ApiError::body`], except that an upstream's own error
+    /// object is passed on as sent and any other upstream body is wrapped in OpenAI's shape.
+    pub(crate) fn response_body(&self) -> Bytes {
+        let Self::Upstream { status, body } = self else {
+            return self.body().to_bytes();
+        };
+        if serde_json::from_slice::<serde_json::Value>(body)
+            .is_ok_and(|v| v.get("error").is_some_and(serde_json::Value::is_object))
+        {
+            return body.clone();
+        }
+        let message = format!(
+            "Upstream answered {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(512)])
+        );
+        ErrorBody::new(
+            message,
+            "invalid_request_error",
+            None,
+            Some("upstream_error"),
+        )
+        .to_bytes()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        if let Self::Upstream { body, .. } = &self {
-            if serde_json::from_slice::<serde_json::Value>(body)
-                .is_ok_and(|v| v.get("error").is_some_and(serde_json::Value::is_object))
-            {
-                return json_response(status, body.clone());
-            }
-            let message = format!(
-                "Upstream answered {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(512)])
-            );
-            let wrapped = ErrorBody::new(
-                message,
-                "invalid_request_error",
-                None,
-                Some("upstream_error"),
-            );
-            return wrapped.into_response(status);
+        if let Self::Upstream { .. } = &self {
+            return json_response(status, self.response_body());
         }
         let retry_after = self.retry_after();
-        let mut resp = self.body().into_response(status);
+        let mut resp = json_response(status, self.response_body());
         if let Some(d) = retry_after {
             let secs = d.as_secs_f64().ceil().max(1.0) as u64;
             resp.headers_mut()

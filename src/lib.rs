@@ -62,6 +62,8 @@ pub use usage::{Ledger, Outcome, UsageRecord};
 /// counts, the metrics text); not a stable API.
 #[doc(hidden)]
 pub mod testing {
+    /// Upstream answers and streams through each wire's translation (the fuzz tests).
+    pub use crate::adapters::replay;
     pub use crate::api::metrics::parse_exposition;
     pub use crate::auth::authenticate;
     pub use crate::cache::{replay, CacheKey, Entry, Partition, ResponseCache, Stored};
@@ -83,6 +85,7 @@ pub mod testing {
     pub use crate::secret::Secret;
     pub use crate::shared::Conn as SharedConn;
     pub use crate::shared::Shared;
+    pub use crate::sse::without_null_usage;
     pub use crate::tokens::Encoding;
 }
 

@@ -26,7 +26,7 @@ pub(crate) fn event(data: &str) -> Bytes {
 /// once usage is asked for; a client that did not ask for usage should not see it. Any spacing
 /// is accepted; `usage` elsewhere (inside strings or nested objects) is left alone. Borrowed
 /// when there is nothing to remove.
-pub(crate) fn without_null_usage(data: &str) -> Cow<'_, str> {
+pub fn without_null_usage(data: &str) -> Cow<'_, str> {
     if !data.contains("\"usage\"") {
         return Cow::Borrowed(data);
     }

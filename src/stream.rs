@@ -282,13 +282,17 @@ fn shutdown_event(chunks: usize) -> Bytes {
 
 /// The event that ends a broken stream; OpenAI's SDKs raise it as an `APIError`.
 fn error_event(e: &UpstreamError, chunks: usize) -> Bytes {
-    let body = ErrorBody::new(
+    sse::event(&error_body(e, chunks).to_json())
+}
+
+/// The body of [`error_event`].
+pub(crate) fn error_body(e: &UpstreamError, chunks: usize) -> ErrorBody {
+    ErrorBody::new(
         format!(
             "The upstream stream failed after {chunks} chunks ({e}); the answer is incomplete."
         ),
         "upstream_error",
         None,
         Some("stream_interrupted"),
-    );
-    sse::event(&body.to_json())
+    )
 }

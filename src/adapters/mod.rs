@@ -4,6 +4,7 @@ pub(crate) mod anthropic;
 mod driver;
 pub(crate) mod gemini;
 pub(crate) mod openai;
+pub mod replay;
 pub(crate) mod transport;
 
 use std::pin::Pin;
@@ -39,10 +40,21 @@ pub(crate) struct FullReply {
 }
 
 impl FullReply {
-    /// An OpenAI-shaped body as an upstream sent it, with its usage read out.
+    /// An OpenAI-shaped body as an upstream sent it, with its usage read out; a body that is
+    /// not a JSON object the router can read (nested past the parser's depth, say) is
+    /// malformed rather than relayed.
     pub(crate) fn parse(body: Bytes) -> Result<Self, UpstreamError> {
-        let view: ReplyView =
-            serde_json::from_slice(&body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+        let malformed = |e: serde_json::Error| UpstreamError::Malformed(e.to_string());
+        let view = match serde_json::from_slice::<Value>(&body).map_err(malformed)? {
+            v @ Value::Object(_) => {
+                <ReplyView as serde::Deserialize>::deserialize(&v).map_err(malformed)?
+            }
+            _ => {
+                return Err(UpstreamError::Malformed(
+                    "answer is not a JSON object".into(),
+                ))
+            }
+        };
         Ok(Self {
             uncounted: view.usage.is_none().then(|| view.text()),
             usage: view.usage,
@@ -69,6 +81,28 @@ impl FullReply {
             usage: None,
             uncounted: None,
         }
+    }
+}
+
+/// An upstream error's message as a client reads it: the upstream's own when it says
+/// something, else who answered what (and the start of a body that was not the wire's error
+/// JSON), so no client ever gets a blank message (`""`, `" "`) to show its user.
+pub(crate) fn upstream_message(
+    given: Option<&str>,
+    provider: &str,
+    status: u16,
+    raw: &[u8],
+) -> String {
+    if let Some(m) = given.filter(|m| !m.trim().is_empty()) {
+        return m.to_owned();
+    }
+    let json = serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok();
+    let text: String = String::from_utf8_lossy(raw).chars().take(200).collect();
+    let text = text.trim();
+    if json || text.is_empty() {
+        format!("The upstream provider `{provider}` answered {status} without an error message.")
+    } else {
+        format!("The upstream provider `{provider}` answered {status}: {text}")
     }
 }
 

@@ -4,12 +4,15 @@
 use axum::http::header;
 use std::collections::VecDeque;
 
+use bytes::Bytes;
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::driver::{self, Translator};
 use super::{transport, Call, EventStream, FullReply, UpstreamError};
 use crate::config::Endpoint;
+use crate::openai::{ChunkView, ErrorBody};
 
 /// The client's body with `model` replaced and, when streaming, usage requested.
 struct Outgoing<'a> {
@@ -66,9 +69,41 @@ async fn send(
         .await?
         .map_err(|r| UpstreamError::Status {
             status: r.status,
-            body: r.body,
+            body: error_body(&call.provider.name, r.status.as_u16(), r.body),
             retry_after: r.retry_after,
         })
+}
+
+/// An OpenAI-compatible error body as a client may receive it: kept as sent when it is
+/// OpenAI's `{"error":{"message","type",...}}` with a message that says something; an `error`
+/// object with a blank or missing message or type is rebuilt in full shape (its `param` and
+/// `code` kept), so no SDK raises an exception with an empty message. Bodies that are not an
+/// error object are left to the router's wrapping.
+pub(crate) fn error_body(provider: &str, status: u16, raw: Bytes) -> Bytes {
+    let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(&raw) else {
+        return raw;
+    };
+    let Some(Value::Object(err)) = top.remove("error") else {
+        return raw;
+    };
+    let text = |k: &str| err.get(k).and_then(Value::as_str);
+    let message = text("message").filter(|m| !m.trim().is_empty());
+    let kind = text("type").filter(|t| !t.trim().is_empty());
+    if message.is_some() && kind.is_some() {
+        return raw;
+    }
+    let fallback_kind = if status >= 500 {
+        "server_error"
+    } else {
+        "invalid_request_error"
+    };
+    ErrorBody::new(
+        super::upstream_message(message, provider, status, &raw),
+        kind.unwrap_or(fallback_kind),
+        text("param"),
+        text("code"),
+    )
+    .to_bytes()
 }
 
 /// A non-streamed chat completion.
@@ -115,6 +150,18 @@ impl Translator for Passthrough {
         if data == "[DONE]" {
             return Ok(true);
         }
+        // a chunk the router cannot read as a chunk (not JSON, not an object, nested past the
+        // parser's depth, `choices` not a list) is a broken upstream, never something to relay
+        let readable = match serde_json::from_str::<Value>(data) {
+            Ok(v @ Value::Object(_)) => ChunkView::deserialize(&v).map(drop),
+            Ok(_) => Err(serde::de::Error::custom("not a JSON object")),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = readable {
+            return Err(UpstreamError::Malformed(format!(
+                "stream chunk is not a readable chunk: {e}"
+            )));
+        }
         self.finished |= has_finish_reason(data);
         out.push_back(data.to_owned());
         Ok(false)
@@ -142,6 +189,36 @@ fn has_finish_reason(data: &str) -> bool {
     })
 }
 
+/// What [`request`] and [`stream`] make of an upstream's answer, without the network.
+pub(super) mod replay {
+    use bytes::Bytes;
+
+    use super::{error_body, FullReply, Passthrough, UpstreamError};
+
+    /// A whole answer with `status` and `body` from `provider`.
+    pub(crate) fn answer(
+        provider: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<FullReply, UpstreamError> {
+        let body = Bytes::copy_from_slice(body);
+        if (200..300).contains(&status) {
+            return FullReply::parse(body);
+        }
+        Err(UpstreamError::Status {
+            status: axum::http::StatusCode::from_u16(status)
+                .unwrap_or(axum::http::StatusCode::BAD_GATEWAY),
+            body: error_body(provider, status, body),
+            retry_after: None,
+        })
+    }
+
+    /// The translator a stream goes through.
+    pub(crate) fn translator() -> impl crate::adapters::driver::Translator {
+        Passthrough { finished: false }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +235,71 @@ mod tests {
         assert!(!has_finish_reason(
             r#"{"choices":[{"delta":{"content":"say \"finish_reason\":\"stop\""}}]}"#
         ));
+    }
+
+    #[test]
+    fn passthrough_refuses_chunks_that_are_not_json_objects() {
+        let mut p = Passthrough { finished: false };
+        let mut out = VecDeque::new();
+        assert_eq!(p.on_event(r#"{"choices":[]}"#, &mut out).ok(), Some(false));
+        let deep = format!("{{\"id\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        for bad in [
+            "not json",
+            "{\"choices\":",
+            "42",
+            "[1]",
+            "\"text\"",
+            "{\"choices\":7}",
+            &deep,
+        ] {
+            assert!(
+                matches!(p.on_event(bad, &mut out), Err(UpstreamError::Malformed(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(out.len(), 1, "only the JSON chunk is relayed");
+        assert_eq!(p.on_event("[DONE]", &mut out).ok(), Some(true));
+    }
+
+    #[test]
+    fn error_bodies_keep_their_shape_and_never_carry_a_blank_message() {
+        let good = Bytes::from_static(
+            br#"{"error":{"message":"bad model","type":"invalid_request_error","param":"model","code":null}}"#,
+        );
+        assert_eq!(error_body("p", 400, good.clone()), good, "kept as sent");
+        for raw in [
+            r#"{"error":{"message":"","type":"invalid_request_error","param":"model","code":"x"}}"#,
+            r#"{"error":{"message":"   ","type":"invalid_request_error"}}"#,
+            r#"{"error":{"type":"invalid_request_error"}}"#,
+            r#"{"error":{"message":"no type"}}"#,
+            r#"{"error":{}}"#,
+        ] {
+            let out = error_body("compat", 400, Bytes::from(raw));
+            let v: Value = serde_json::from_slice(&out).unwrap();
+            let m = v["error"]["message"].as_str().unwrap();
+            assert!(!m.trim().is_empty(), "{raw}");
+            assert!(
+                v["error"]["type"].as_str().is_some_and(|t| !t.is_empty()),
+                "{raw}"
+            );
+            assert!(v["error"].get("param").is_some() && v["error"].get("code").is_some());
+        }
+        let out = error_body(
+            "compat",
+            400,
+            Bytes::from(r#"{"error":{"message":"","param":"model","code":"x"}}"#),
+        );
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert!(v["error"]["message"].as_str().unwrap().contains("compat"));
+        assert_eq!(
+            (v["error"]["param"].as_str(), v["error"]["code"].as_str()),
+            (Some("model"), Some("x"))
+        );
+        assert_eq!(
+            error_body("p", 502, Bytes::from("<html>")),
+            "<html>",
+            "left to the wrapping"
+        );
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub(crate) async fn send(
     if resp.status().is_success() {
         return Ok(Ok(resp));
     }
+    if let Some(e) = unexpected_status(resp.status().as_u16()) {
+        return Err(e);
+    }
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let retry_after = retry_after(resp.headers(), call.provider.retry.max_retry_after);
     let idle = call.provider.idle_timeout;
@@ -50,6 +53,13 @@ pub(crate) async fn send(
         retry_after,
         body: call.provider.scrubber.clean_bytes(&raw),
     }))
+}
+
+/// A status that is neither success nor an error (1xx, 3xx, 600-999) is a broken upstream:
+/// passed on, it would reach clients as a status their SDKs cannot read (a body on a 304).
+pub(crate) fn unexpected_status(status: u16) -> Option<UpstreamError> {
+    (!(200..600).contains(&status) || (300..400).contains(&status))
+        .then(|| UpstreamError::Malformed(format!("unexpected status {status}")))
 }
 
 /// A whole answer body: each wait bounded by the idle timeout, the whole by the first-byte
@@ -136,6 +146,19 @@ mod tests {
     use super::*;
 
     const MAX: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn statuses_that_are_neither_success_nor_error_are_malformed() {
+        for s in [100, 101, 301, 304, 399, 600, 999] {
+            assert!(
+                matches!(unexpected_status(s), Some(UpstreamError::Malformed(_))),
+                "{s}"
+            );
+        }
+        for s in [200, 204, 400, 429, 500, 599] {
+            assert!(unexpected_status(s).is_none(), "{s}");
+        }
+    }
 
     #[test]
     fn parses_retry_after_forms() {

@@ -1,7 +1,7 @@
 //! Compiled pattern signals: validates `RawSignal`s, builds one regex per signal, counts matches.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
@@ -141,11 +141,8 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
         let index: Vec<usize> = (0..signals.len())
             .filter(|&i| keep(signals[i].scope))
             .collect();
-        let set = RegexSetBuilder::new(index.iter().map(|&i| &joined_all[i]))
-            .size_limit(SIZE_LIMIT)
-            .dfa_size_limit(SIZE_LIMIT)
-            .build();
-        match set {
+        let patterns: Vec<String> = index.iter().map(|&i| joined_all[i].clone()).collect();
+        match build_set(patterns) {
             Ok(set) => (set, index),
             Err(e) => {
                 errors.push(("signals".into(), format!("combined pattern set: {e}")));
@@ -165,12 +162,51 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
 /// Upper bound on compiled regex / lazy-DFA cache sizes (bytes).
 const SIZE_LIMIT: usize = 16 << 20;
 
+/// How many compiled regexes (and sets) the process keeps for the next load of the config.
+const MEMO_ENTRIES: usize = 256;
+
+/// Compiled regexes and sets by pattern, kept across loads of the config: compiling the
+/// default signals takes tens of milliseconds, and a reload or `check` mostly compiles the same
+/// patterns again. Bounded: once it holds [`MEMO_ENTRIES`], new patterns are compiled each
+/// time (the entries kept are the first seen: the config the process started with).
+static REGEXES: LazyLock<Mutex<HashMap<(String, bool), Regex>>> = LazyLock::new(Mutex::default);
+static SETS: LazyLock<Mutex<HashMap<Vec<String>, RegexSet>>> = LazyLock::new(Mutex::default);
+
+/// `key`'s value from `memo`, else `make()`'s (remembered when it succeeds).
+fn memoized<K: std::hash::Hash + Eq + Clone, V: Clone>(
+    memo: &Mutex<HashMap<K, V>>,
+    key: K,
+    make: impl FnOnce() -> Result<V, String>,
+) -> Result<V, String> {
+    if let Some(v) = crate::lock::lock(memo).get(&key) {
+        return Ok(v.clone());
+    }
+    let v = make()?;
+    let mut m = crate::lock::lock(memo);
+    if m.len() < MEMO_ENTRIES {
+        m.insert(key, v.clone());
+    }
+    Ok(v)
+}
+
 fn build(pattern: &str, case_sensitive: bool) -> Result<Regex, String> {
-    RegexBuilder::new(pattern)
-        .case_insensitive(!case_sensitive)
-        .size_limit(SIZE_LIMIT)
-        .build()
-        .map_err(|e| e.to_string())
+    memoized(&REGEXES, (pattern.to_owned(), case_sensitive), || {
+        RegexBuilder::new(pattern)
+            .case_insensitive(!case_sensitive)
+            .size_limit(SIZE_LIMIT)
+            .build()
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn build_set(patterns: Vec<String>) -> Result<RegexSet, String> {
+    memoized(&SETS, patterns.clone(), || {
+        RegexSetBuilder::new(&patterns)
+            .size_limit(SIZE_LIMIT)
+            .dfa_size_limit(SIZE_LIMIT)
+            .build()
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// Rewrite `\b` to the ASCII word boundary `(?-u:\b)`, which keeps every pattern in the fast

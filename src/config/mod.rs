@@ -198,8 +198,14 @@ fn io_problem(path: &Path, e: std::io::Error) -> Problem {
 }
 
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, Problem> {
-    serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
-        .map_err(|e| Problem::from_parse(path, text, e))
+    serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
+        let mut p = Problem::from_parse(path, text, e);
+        // the parser refuses a second document without saying where it starts
+        if p.line.is_none() && serde_yaml::Deserializer::from_str(text).nth(1).is_some() {
+            p.line = problem::second_document_line(text);
+        }
+        p
+    })
 }
 
 impl Config {

@@ -76,6 +76,38 @@ fn line_of(text: &str, needle: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// The 1-based line where a YAML text's second document starts: a `---` marker after a
+/// document has begun (by content or its own marker), or content after a `...` end marker.
+/// Comments, blank lines and `%` directives begin nothing.
+pub(super) fn second_document_line(text: &str) -> Option<usize> {
+    let mut begun = false;
+    let mut ended = false;
+    for (i, line) in text.lines().enumerate() {
+        let marker = |m: &str| {
+            line.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+        };
+        let content = !line.trim().is_empty()
+            && !line.trim_start().starts_with('#')
+            && !line.starts_with('%');
+        if marker("---") {
+            if begun || ended {
+                return Some(i + 1);
+            }
+            begun = true;
+        } else if marker("...") {
+            ended = begun;
+            begun = false;
+        } else if content {
+            if ended {
+                return Some(i + 1);
+            }
+            begun = true;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +122,19 @@ mod tests {
             "unknown model",
         );
         assert_eq!(p.to_string(), "p.yaml:3: baseline: unknown model");
+    }
+
+    #[test]
+    fn finds_where_the_second_document_starts() {
+        for (text, line) in [
+            ("a: 1\n---\nb: 2\n", Some(2)),
+            ("# head\n---\na: 1\n\n--- # two\nb: 2\n", Some(5)),
+            ("---\n---\n", Some(2)),
+            ("%YAML 1.2\n---\na: 1\n...\n# c\nb: 2\n", Some(6)),
+            ("a: 1\nb: '---'\n", None),
+            ("a: 1\n", None),
+        ] {
+            assert_eq!(second_document_line(text), line, "{text:?}");
+        }
     }
 }

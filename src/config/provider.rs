@@ -121,7 +121,7 @@ impl Price {
         written: u64,
         completion_tokens: u64,
     ) -> f64 {
-        let fresh = prompt_tokens.saturating_sub(cached + written);
+        let fresh = prompt_tokens.saturating_sub(cached.saturating_add(written));
         (fresh as f64 * self.input_per_1m
             + cached as f64 * self.cached_input_per_1m.unwrap_or(self.input_per_1m)
             + written as f64 * self.cache_write_per_1m.unwrap_or(self.input_per_1m)

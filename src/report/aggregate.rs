@@ -89,8 +89,9 @@ impl Totals {
     /// that amount is part of `saving` and is also shown on its own as `cache_saving`.
     pub(crate) fn add(&mut self, e: &Entry) {
         self.requests += 1;
-        self.prompt_tokens += e.prompt_tokens;
-        self.completion_tokens += e.completion_tokens;
+        // ledger numbers come from upstreams: saturate rather than overflow
+        self.prompt_tokens = self.prompt_tokens.saturating_add(e.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(e.completion_tokens);
         self.cost += e.cost_usd;
         self.baseline += e.baseline_cost_usd;
         if e.is_cache_hit() {

@@ -220,7 +220,7 @@ async fn pick<'a>(
     b: &Basis,
     rng: &mut rand::rngs::StdRng,
 ) -> Result<(&'a Model, Option<String>), String> {
-    let needed = b.prompt_tokens + b.completion_tokens;
+    let needed = b.prompt_tokens.saturating_add(b.completion_tokens);
     match s {
         Strategy::Always { model } => {
             let m = find(reference, model).ok_or_else(|| format!("no model `{model}`"))?;

@@ -36,6 +36,7 @@ mod errors;
 mod faults;
 mod fleet;
 mod fleet_pacing;
+mod fuzz;
 mod guardrails;
 mod health;
 mod keys;

@@ -11,7 +11,16 @@ const ECHOED_KEY: &str = "sk-proj-echoed-BBBB0123456789abcdefghijk";
 const VIRTUAL_KEY: &str = "sk-sy-tenant-CCCC0123456789abcdefghijklm";
 const ADMIN_KEY: &str = "admin-DDDD0123456789abcdefghijklmn";
 const OPS_KEY: &str = "ops-EEEE0123456789abcdefghijklmnop";
-const SECRETS: [&str; 5] = [PROVIDER_KEY, ECHOED_KEY, VIRTUAL_KEY, ADMIN_KEY, OPS_KEY];
+/// A key whose upstream echoes it in a 400: an error that is passed on to the client.
+const PASSED_ON_KEY: &str = "sk-proj-passed-FFFF0123456789abcdefghijk";
+const SECRETS: [&str; 6] = [
+    PROVIDER_KEY,
+    ECHOED_KEY,
+    VIRTUAL_KEY,
+    ADMIN_KEY,
+    OPS_KEY,
+    PASSED_ON_KEY,
+];
 
 fn provider(name: &str, url: &str, env: &str) -> String {
     format!(
@@ -29,7 +38,14 @@ async fn no_secret_reaches_any_output_of_the_router() {
         .expect("sim");
     echo.control()
         .set_behavior(Behavior::EchoKey { status: 401 });
+    let echo400 = sim::spawn(SimSettings::fast("echo400", ["m"]))
+        .await
+        .expect("sim");
+    echo400
+        .control()
+        .set_behavior(Behavior::EchoKey { status: 400 });
     let policy = "name: default\naliases: [auto]\nbaseline: good/m\nrules:\n  - name: all\n    route: [echo/m, good/m]\n";
+    let passed_on = "name: passed\naliases: [passed]\nbaseline: good/m\nrules:\n  - name: all\n    route: [echo400/m]\n";
     let server = format!(
         "auth:\n  mode: keys\n  admin_key_env: SY_ADMIN\n  ops_key_sha256: {}\nledger: ledger.jsonl\n",
         sha256_hex(OPS_KEY)
@@ -43,12 +59,17 @@ async fn no_secret_reaches_any_output_of_the_router() {
         &[
             ("good", provider("good", &good.base_url(), "SY_GOOD_KEY")),
             ("echo", provider("echo", &echo.base_url(), "SY_ECHO_KEY")),
+            (
+                "echo400",
+                provider("echo400", &echo400.base_url(), "SY_PASSED_KEY"),
+            ),
         ],
-        &[("default", policy)],
+        &[("default", policy), ("passed", passed_on)],
         Some(&keys),
         &[
             ("SY_GOOD_KEY", PROVIDER_KEY),
             ("SY_ECHO_KEY", ECHOED_KEY),
+            ("SY_PASSED_KEY", PASSED_ON_KEY),
             ("SY_ADMIN", ADMIN_KEY),
             ("RUST_LOG", "switchyard=debug,info"),
         ],
@@ -59,6 +80,10 @@ async fn no_secret_reaches_any_output_of_the_router() {
         serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]});
     let mut stream = chat.clone();
     stream["stream"] = true.into();
+    let mut passed = chat.clone();
+    passed["model"] = "passed".into();
+    let mut passed_stream = passed.clone();
+    passed_stream["stream"] = true.into();
     let mut seen = String::new();
     let requests = [
         client
@@ -80,6 +105,16 @@ async fn no_secret_reaches_any_output_of_the_router() {
         client.get(url("/metrics/json")).bearer_auth(OPS_KEY),
         client.get(url("/health/detailed")).bearer_auth(ADMIN_KEY),
         client.get(url("/v1/models")).bearer_auth(VIRTUAL_KEY),
+        // the upstream's 400 echoing its key is passed on to the client (scrubbed)
+        client
+            .post(url("/v1/chat/completions"))
+            .bearer_auth(VIRTUAL_KEY)
+            .json(&passed),
+        client
+            .post(url("/v1/chat/completions"))
+            .bearer_auth(VIRTUAL_KEY)
+            .json(&passed_stream),
+        client.get(url("/dashboard")).bearer_auth(OPS_KEY),
     ];
     let mut statuses = Vec::new();
     for r in requests {
@@ -90,7 +125,7 @@ async fn no_secret_reaches_any_output_of_the_router() {
     }
     assert_eq!(
         statuses,
-        [200, 200, 401, 401, 200, 401, 200, 200, 200, 200],
+        [200, 200, 401, 401, 200, 401, 200, 200, 200, 200, 400, 400, 200],
         "{seen}"
     );
     assert_eq!(
@@ -115,6 +150,14 @@ async fn no_secret_reaches_any_output_of_the_router() {
             &std::fs::read(&entry).unwrap_or_default(),
         ));
     }
+    assert!(
+        written.contains("Incorrect API key provided"),
+        "the upstream's 400 reached the client"
+    );
+    assert!(
+        written.contains("\"level\":\"DEBUG\""),
+        "the run logged at debug level"
+    );
     assert!(written.contains("\"request_id\""), "the ledger was read");
     assert!(
         written.contains("key rejected") || written.contains("upstream rejected"),

@@ -249,3 +249,71 @@ async fn client_disconnect_mid_stream_is_recorded() {
     assert_eq!(lines[0].outcome, "client_disconnected");
     assert_eq!(lines[0].status, 499);
 }
+
+/// An OpenAI-compatible upstream that streams `events` (each sent as one `data:` line) to every
+/// chat request; its base URL.
+async fn raw_sse_upstream(events: &'static [&'static str]) -> String {
+    let app = axum::Router::new().route(
+        "/chat/completions",
+        axum::routing::post(move || async move {
+            let body = events.iter().fold(String::new(), |mut b, e| {
+                b.push_str("data: ");
+                b.push_str(e);
+                b.push_str("\n\n");
+                b
+            });
+            ([("content-type", "text/event-stream")], body)
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+const ROLE: &str = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
+const HELLO: &str = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}"#;
+const STOP: &str = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+
+#[tokio::test]
+async fn a_chunk_that_is_not_json_ends_the_stream_with_an_error_event_not_verbatim() {
+    let url = raw_sse_upstream(&[ROLE, HELLO, "this is not json", STOP, "[DONE]"]).await;
+    let h = Harness::builder(vec![
+        Upstream::new("raw", &["m"]).base_url(&url),
+        Upstream::new("b", &["b-1"]),
+    ])
+    .policy(policies::route_all("b/b-1", "[raw/m, b/b-1]"))
+    .start()
+    .await;
+    let (status, headers, text) = h.stream_chat(chat_stream("auto", "hi", false)).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(header(&headers, "x-switchyard-model"), "raw/m");
+    assert!(
+        !text.contains("this is not json"),
+        "relayed verbatim: {text}"
+    );
+    let events = sse_data(&text);
+    assert_ne!(events.last().map(String::as_str), Some("[DONE]"), "{text}");
+    let last: Value = serde_json::from_str(events.last().expect("events")).expect("JSON");
+    assert_eq!(last["error"]["code"], "stream_interrupted", "{text}");
+    assert_eq!(sse_content(&events[..events.len() - 1]), "Hello");
+}
+
+#[tokio::test]
+async fn a_first_chunk_that_is_not_json_fails_over() {
+    let url = raw_sse_upstream(&["this is not json", ROLE, HELLO, STOP, "[DONE]"]).await;
+    let h = Harness::builder(vec![
+        Upstream::new("raw", &["m"]).base_url(&url),
+        Upstream::new("b", &["b-1"]),
+    ])
+    .policy(policies::route_all("b/b-1", "[raw/m, b/b-1]"))
+    .start()
+    .await;
+    let (status, headers, text) = h.stream_chat(chat_stream("auto", "hi", false)).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(header(&headers, "x-switchyard-model"), "b/b-1", "{text}");
+    assert!(!text.contains("this is not json"));
+    assert_eq!(sse_data(&text).last().map(String::as_str), Some("[DONE]"));
+}

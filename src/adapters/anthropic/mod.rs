@@ -36,7 +36,8 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
         req = req.header("x-api-key", key.expose());
     }
     transport::send(call, req).await?.map_err(|r| {
-        let (status, body) = response::to_openai_error(r.status.as_u16(), &r.body);
+        let (status, body) =
+            response::to_openai_error(&call.provider.name, r.status.as_u16(), &r.body);
         UpstreamError::Status {
             status,
             body: body.to_bytes(),
@@ -56,10 +57,46 @@ pub(crate) async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
 /// stream that ends before `message_stop` yields [`UpstreamError::StreamCut`].
 pub(crate) async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
     let resp = send(call, true).await?;
-    let translator = stream::Translator::new(&call.model.upstream);
+    let translator = stream::Translator::new(&call.provider.name, &call.model.upstream);
     Ok(driver::drive(
         resp,
         driver::Limits::of(call.provider),
         translator,
     ))
+}
+
+/// What [`chat`] and [`chat_stream`] make of an upstream's answer, without the network: the
+/// answer or error for `status` and `body`, and the translator for a stream's events.
+pub(super) mod replay {
+    use super::{response, stream, FullReply, UpstreamError};
+
+    /// A whole answer with `status` and `body` from `provider`.
+    pub(crate) fn answer(
+        provider: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<FullReply, UpstreamError> {
+        if (200..300).contains(&status) {
+            return FullReply::from_completion(&response::to_completion(body, "replayed")?);
+        }
+        let (status, body) = response::to_openai_error(provider, status, body);
+        Err(UpstreamError::Status {
+            status,
+            body: body.to_bytes(),
+            retry_after: None,
+        })
+    }
+
+    /// The translator a stream from `provider` goes through.
+    pub(crate) fn translator(provider: &str) -> impl crate::adapters::driver::Translator {
+        stream::Translator::new(provider, "replayed")
+    }
+
+    /// The body [`chat`](super::chat) would send for the client's `body`.
+    pub(crate) fn request(
+        body: &serde_json::Map<String, serde_json::Value>,
+        stream: bool,
+    ) -> Result<serde_json::Value, UpstreamError> {
+        super::request::translate(body, "replayed", stream)
+    }
 }

@@ -49,12 +49,17 @@ impl AnthropicUsage {
     pub(super) fn report(self) -> UsageReport {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let write = self.cache_creation_input_tokens.unwrap_or(0);
-        let prompt = self.input_tokens.unwrap_or(0) + read + write;
+        // upstream numbers: saturate rather than overflow on absurd counts
+        let prompt = self
+            .input_tokens
+            .unwrap_or(0)
+            .saturating_add(read)
+            .saturating_add(write);
         let completion = self.output_tokens.unwrap_or(0);
         UsageReport {
             prompt_tokens: prompt,
             completion_tokens: completion,
-            total_tokens: prompt + completion,
+            total_tokens: prompt.saturating_add(completion),
             prompt_tokens_details: PromptDetailsReport {
                 cached_tokens: read,
                 cache_creation_tokens: Some(write),
@@ -132,19 +137,16 @@ pub(super) fn to_completion(body: &[u8], model: &str) -> Result<Completion, Upst
     ))
 }
 
-/// An Anthropic error (`{"type":"error","error":{"type","message"}}`) in OpenAI's shape and
-/// status. `overloaded_error` (529) becomes 503 with code `overloaded` so it is retried.
-pub(super) fn to_openai_error(status: u16, body: &[u8]) -> (StatusCode, ErrorBody) {
+/// An Anthropic error (`{"type":"error","error":{"type","message"}}`) from `provider` in
+/// OpenAI's shape and status; a blank or missing message is replaced by one naming the
+/// provider and status. `overloaded_error` (529) becomes 503 with code `overloaded` so it is
+/// retried.
+pub(super) fn to_openai_error(provider: &str, status: u16, body: &[u8]) -> (StatusCode, ErrorBody) {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let err = parsed.as_ref().and_then(|v| v.get("error"));
     let kind = err.and_then(|e| e.get("type")).and_then(Value::as_str);
-    let message = match err.and_then(|e| e.get("message")).and_then(Value::as_str) {
-        Some(m) => m.to_owned(),
-        None => format!(
-            "Anthropic answered {status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(512)])
-        ),
-    };
+    let given = err.and_then(|e| e.get("message")).and_then(Value::as_str);
+    let message = crate::adapters::upstream_message(given, provider, status, body);
     let (status, oa_type, code) = match kind {
         Some("overloaded_error") => (503, "server_error", Some("overloaded")),
         Some("rate_limit_error") => (status, "requests", Some("rate_limit_exceeded")),
@@ -193,6 +195,18 @@ mod tests {
     }
 
     #[test]
+    fn absurd_usage_numbers_saturate() {
+        let u = AnthropicUsage {
+            input_tokens: Some(u64::MAX),
+            output_tokens: Some(u64::MAX),
+            cache_read_input_tokens: Some(u64::MAX),
+            cache_creation_input_tokens: Some(1),
+        }
+        .report();
+        assert_eq!((u.prompt_tokens, u.total_tokens), (u64::MAX, u64::MAX));
+    }
+
+    #[test]
     fn finish_reasons() {
         assert_eq!(finish_reason(Some("end_turn")), "stop");
         assert_eq!(finish_reason(Some("stop_sequence")), "stop");
@@ -213,18 +227,36 @@ mod tests {
     #[test]
     fn errors_are_converted() {
         let b = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
-        let (s, body) = to_openai_error(529, b);
+        let (s, body) = to_openai_error("a", 529, b);
         assert_eq!(s, 503);
         let v: Value = serde_json::from_slice(&body.to_bytes()).unwrap();
         assert_eq!(v["error"]["code"], "overloaded");
         assert_eq!(v["error"]["message"], "Overloaded");
         let b = br#"{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}"#;
-        let (s, body) = to_openai_error(400, b);
+        let (s, body) = to_openai_error("a", 400, b);
         assert_eq!(s, 400);
         let v: Value = serde_json::from_slice(&body.to_bytes()).unwrap();
         assert_eq!(v["error"]["type"], "invalid_request_error");
         assert!(v["error"]["param"].is_null());
-        let (s, _) = to_openai_error(502, b"<html>");
+        let (s, _) = to_openai_error("a", 502, b"<html>");
         assert_eq!(s, 502);
+    }
+
+    #[test]
+    fn blank_error_messages_are_replaced_with_provider_and_status() {
+        for message in ["\"\"", "\"  \"", "null"] {
+            let b = format!(
+                r#"{{"type":"error","error":{{"type":"invalid_request_error","message":{message}}}}}"#
+            );
+            let (s, body) = to_openai_error("claude-prod", 400, b.as_bytes());
+            assert_eq!(s, 400);
+            let m = body.error.message;
+            assert!(
+                m.contains("claude-prod") && m.contains("400"),
+                "{message}: {m:?}"
+            );
+        }
+        let (_, body) = to_openai_error("claude-prod", 500, b"");
+        assert!(body.error.message.contains("claude-prod"), "{body:?}");
     }
 }

@@ -10,6 +10,8 @@ use crate::adapters::UpstreamError;
 
 /// Turns one event at a time into the OpenAI chunks it stands for.
 pub(super) struct Translator {
+    /// The provider's name, for error messages the upstream left blank.
+    provider: String,
     id: String,
     model: String,
     created: u64,
@@ -25,8 +27,9 @@ pub(super) struct Translator {
 
 impl Translator {
     /// `model` is the requested upstream model, echoed in every chunk.
-    pub(super) fn new(model: &str) -> Self {
+    pub(super) fn new(provider: &str, model: &str) -> Self {
         Self {
+            provider: provider.to_owned(),
             id: String::new(),
             model: model.to_owned(),
             created: unix_now(),
@@ -154,9 +157,10 @@ impl Translator {
         let message = err
             .and_then(|e| e.get("message"))
             .and_then(Value::as_str)
+            .filter(|m| !m.trim().is_empty())
             .unwrap_or("no message");
         if kind == Some("overloaded_error") && !self.said_anything {
-            let (status, body) = to_openai_error(529, ev.to_string().as_bytes());
+            let (status, body) = to_openai_error(&self.provider, 529, ev.to_string().as_bytes());
             return UpstreamError::Status {
                 status,
                 body: body.to_bytes(),
@@ -199,7 +203,7 @@ mod tests {
     use super::*;
 
     fn run(events: &[Value]) -> (Translator, Vec<Value>) {
-        let mut t = Translator::new("claude-x");
+        let mut t = Translator::new("p", "claude-x");
         let mut out = Vec::new();
         for e in events {
             for c in t.translate(&e.to_string()).unwrap() {
@@ -270,7 +274,7 @@ mod tests {
 
     #[test]
     fn error_events_fail_the_stream() {
-        let mut t = Translator::new("m");
+        let mut t = Translator::new("p", "m");
         let over = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
         assert!(matches!(
             t.translate(&over.to_string()),

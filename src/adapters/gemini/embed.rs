@@ -180,6 +180,15 @@ pub(crate) async fn embeddings(call: &Call<'_>) -> Result<FullReply, UpstreamErr
     Ok(FullReply::unmetered(Bytes::from(answer.to_string())))
 }
 
+/// What [`embeddings`] makes of a 200 answer `raw` to `request`, without the network.
+pub(super) fn replay(request: &Map<String, Value>, raw: &[u8]) -> Result<FullReply, UpstreamError> {
+    let batch = to_batch(request, "replayed")?;
+    let parsed: BatchResponse =
+        serde_json::from_slice(raw).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+    let answer = to_openai(&parsed, &batch, "replayed").map_err(UpstreamError::Malformed)?;
+    Ok(FullReply::unmetered(Bytes::from(answer.to_string())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,7 +56,16 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
 /// A Gemini error as the router's: OpenAI's shape, and a 400 that says the key is invalid
 /// (Gemini's way of refusing a key) counted as the 401 it means.
 pub(crate) fn rejection(call: &Call<'_>, r: &transport::Rejection) -> UpstreamError {
-    let (body, retry_delay) = openai_error(r.status, &r.body, call.provider.retry.max_retry_after);
+    rejection_from(&call.provider.name, call.provider.retry.max_retry_after, r)
+}
+
+/// [`rejection`] for `provider`, whose waits are clamped to `max_wait`.
+pub(crate) fn rejection_from(
+    provider: &str,
+    max_wait: Duration,
+    r: &transport::Rejection,
+) -> UpstreamError {
+    let (body, retry_delay) = openai_error(provider, r.status, &r.body, max_wait);
     let key_refused =
         r.status == StatusCode::BAD_REQUEST && r.body.windows(15).any(|w| w == b"API_KEY_INVALID");
     UpstreamError::Status {
@@ -71,8 +80,10 @@ pub(crate) fn rejection(call: &Call<'_>, r: &transport::Rejection) -> UpstreamEr
 }
 
 /// Gemini's `{"error":{"code","message","status","details"}}` as OpenAI's
-/// `{"error":{"message","type","param","code"}}`, plus a `RetryInfo.retryDelay` if present.
+/// `{"error":{"message","type","param","code"}}`, plus a `RetryInfo.retryDelay` if present; a
+/// blank or missing message is replaced by one naming `provider` and the status.
 pub(crate) fn openai_error(
+    provider: &str,
     status: StatusCode,
     raw: &[u8],
     max_wait: Duration,
@@ -84,12 +95,7 @@ pub(crate) fn openai_error(
         v => v["error"].clone(),
     };
     let grpc = err["status"].as_str().unwrap_or_default();
-    let message = if let Some(m) = err["message"].as_str().filter(|m| !m.is_empty()) {
-        m.to_owned()
-    } else {
-        let text: String = String::from_utf8_lossy(raw).chars().take(200).collect();
-        format!("Gemini upstream answered {status}: {text}")
-    };
+    let message = super::upstream_message(err["message"].as_str(), provider, status.as_u16(), raw);
     let kind = match (grpc, status.as_u16()) {
         ("UNAUTHENTICATED", _) | (_, 401) => "authentication_error",
         ("PERMISSION_DENIED", _) | (_, 403) => "permission_error",
@@ -153,6 +159,66 @@ pub(crate) async fn chat_stream(call: &Call<'_>) -> Result<EventStream, Upstream
     ))
 }
 
+/// What [`chat`], [`chat_stream`] and [`embeddings`] make of an upstream's answer, without the
+/// network: the answer or error for `status` and `body`, and the translator for a stream.
+pub(super) mod replay {
+    use std::time::Duration;
+
+    use axum::http::StatusCode;
+    use serde_json::{Map, Value};
+
+    use super::response::{self, GenerateContentResponse, Meta};
+    use super::{embed, rejection_from, stream, transport, FullReply, UpstreamError};
+    use crate::config::Endpoint;
+
+    /// A whole answer to `request` on `endpoint` with `status` and `body` from `provider`.
+    pub(crate) fn answer(
+        provider: &str,
+        endpoint: Endpoint,
+        request: &Map<String, Value>,
+        status: u16,
+        body: &[u8],
+    ) -> Result<FullReply, UpstreamError> {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        if !status.is_success() {
+            let r = transport::Rejection {
+                status,
+                retry_after: None,
+                body: bytes::Bytes::copy_from_slice(body),
+            };
+            return Err(rejection_from(provider, Duration::from_secs(60), &r));
+        }
+        if endpoint == Endpoint::Embeddings {
+            return embed::replay(request, body);
+        }
+        let parsed: GenerateContentResponse =
+            serde_json::from_slice(body).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+        let meta = Meta {
+            id: "chatcmpl-replayed",
+            created: 0,
+            model: "replayed",
+            call_prefix: "r_",
+        };
+        let c = response::to_completion(&parsed, &meta).map_err(UpstreamError::Malformed)?;
+        FullReply::from_completion(&c)
+    }
+
+    /// The body [`chat`](super::chat) would send for the client's `body`.
+    pub(crate) fn request(body: &Map<String, Value>) -> Result<Value, UpstreamError> {
+        super::request::to_gemini(body).map_err(|m| super::bad_request(&m))
+    }
+
+    /// The translator a stream goes through.
+    pub(crate) fn translator() -> impl crate::adapters::driver::Translator {
+        stream::Translator::new(
+            "chatcmpl-replayed".into(),
+            0,
+            "replayed".into(),
+            "r_".into(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,19 +229,20 @@ mod tests {
     #[test]
     fn converts_errors_to_openai_shape_with_retry_delay() {
         let raw = br#"{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"22s"}]}}"#;
-        let (body, wait) = openai_error(StatusCode::TOO_MANY_REQUESTS, raw, MAX);
+        let (body, wait) = openai_error("g", StatusCode::TOO_MANY_REQUESTS, raw, MAX);
         let v = serde_json::to_value(&body).unwrap();
         assert_eq!(
             v,
             json!({"error":{"message":"Quota exceeded","type":"rate_limit_error","param":null,"code":"resource_exhausted"}})
         );
         assert_eq!(wait, Some(Duration::from_secs(22)));
-        let (body, wait) = openai_error(StatusCode::BAD_GATEWAY, b"<html>oops", MAX);
+        let (body, wait) = openai_error("g", StatusCode::BAD_GATEWAY, b"<html>oops", MAX);
         let v = serde_json::to_value(&body).unwrap();
         assert_eq!(v["error"]["type"], "server_error");
         assert!(v["error"]["message"].as_str().unwrap().contains("oops"));
         assert_eq!(wait, None);
         let (body, _) = openai_error(
+            "g",
             StatusCode::BAD_REQUEST,
             br#"[{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}]"#,
             MAX,
@@ -183,5 +250,20 @@ mod tests {
         let v = serde_json::to_value(&body).unwrap();
         assert_eq!(v["error"]["code"], "invalid_argument");
         assert_eq!(v["error"]["type"], "invalid_request_error");
+    }
+
+    #[test]
+    fn blank_error_messages_are_replaced_with_provider_and_status() {
+        for message in ["\"\"", "\" \"", "\"\\n\"", "null"] {
+            let raw = format!(
+                r#"{{"error":{{"code":400,"message":{message},"status":"INVALID_ARGUMENT"}}}}"#
+            );
+            let (body, _) = openai_error("gem-prod", StatusCode::BAD_REQUEST, raw.as_bytes(), MAX);
+            let m = body.error.message;
+            assert!(
+                m.contains("gem-prod") && m.contains("400"),
+                "{message}: {m:?}"
+            );
+        }
     }
 }

@@ -127,13 +127,16 @@ pub(crate) fn finish_reason(reason: &str, has_calls: bool) -> &'static str {
 
 /// `usageMetadata` -> OpenAI `usage` with cached (and reasoning) token details.
 pub(crate) fn usage_report(u: &UsageMetadata) -> UsageReport {
-    let completion = u.candidates_token_count + u.thoughts_token_count;
+    // upstream numbers: saturate rather than overflow on absurd counts
+    let completion = u
+        .candidates_token_count
+        .saturating_add(u.thoughts_token_count);
     UsageReport {
         prompt_tokens: u.prompt_token_count,
         completion_tokens: completion,
         total_tokens: u
             .total_token_count
-            .unwrap_or(u.prompt_token_count + completion),
+            .unwrap_or(u.prompt_token_count.saturating_add(completion)),
         prompt_tokens_details: PromptDetailsReport {
             cached_tokens: u.cached_content_token_count,
             cache_creation_tokens: None,
@@ -261,6 +264,17 @@ mod tests {
         assert_eq!(m["tool_calls"][0]["function"]["arguments"], "{\"a\":1}");
         assert_eq!(m["tool_calls"][1]["function"]["arguments"], "{}");
         assert_eq!(c["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn absurd_usage_numbers_saturate() {
+        let u = usage_report(&UsageMetadata {
+            prompt_token_count: u64::MAX,
+            candidates_token_count: u64::MAX,
+            thoughts_token_count: 5,
+            ..UsageMetadata::default()
+        });
+        assert_eq!((u.completion_tokens, u.total_tokens), (u64::MAX, u64::MAX));
     }
 
     #[test]

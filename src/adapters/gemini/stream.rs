@@ -119,7 +119,11 @@ impl driver::Translator for Translator {
     fn on_event(&mut self, data: &str, out: &mut VecDeque<String>) -> Result<bool, UpstreamError> {
         let value: Value = serde_json::from_str(data)
             .map_err(|e| UpstreamError::Malformed(format!("stream event is not JSON: {e}")))?;
-        if let Some(msg) = value.get("error").map(|e| e["message"].to_string()) {
+        if let Some(e) = value.get("error") {
+            let msg = e["message"]
+                .as_str()
+                .filter(|m| !m.trim().is_empty())
+                .unwrap_or("no message");
             return Err(UpstreamError::StreamCut(format!("upstream error: {msg}")));
         }
         let resp: GenerateContentResponse =

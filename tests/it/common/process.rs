@@ -49,8 +49,9 @@ impl RouterProcess {
             .arg("serve")
             .arg("--config")
             .arg(d.join("switchyard.yaml"))
-            .envs(env.iter().copied())
+            // the caller's RUST_LOG, if any, wins over this default
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
