@@ -89,6 +89,7 @@ pub(crate) mod adapters;
 pub(crate) mod api;
 pub(crate) mod auth;
 pub(crate) mod cache;
+pub(crate) mod capability;
 pub(crate) mod classify;
 pub(crate) mod config;
 pub(crate) mod demo;

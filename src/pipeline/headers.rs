@@ -44,6 +44,10 @@ pub(crate) fn build(ctx: &RequestCtx, overhead: Duration) -> HeaderMap {
             "x-switchyard-failovers",
             &ctx.trace.failovers.to_string(),
         );
+        if !d.plan.unsupported.is_empty() {
+            let skipped = d.plan.unsupported_summary(&ctx.live.config);
+            put(&mut h, "x-switchyard-skipped", &skipped);
+        }
     }
     match (&ctx.cache, ctx.chosen()) {
         (CacheIntent::Hit(e), _) => {
