@@ -52,3 +52,4 @@ mod simulate;
 mod streaming;
 mod tenants;
 mod upstream_keys;
+mod wire_mapping;
