@@ -99,6 +99,7 @@ pub(crate) mod guardrails;
 pub(crate) mod limits;
 pub(crate) mod live;
 pub(crate) mod lock;
+pub(crate) mod messages;
 pub(crate) mod metrics;
 pub(crate) mod notify;
 pub(crate) mod openai;

@@ -149,6 +149,10 @@ pub(crate) struct CompletionMessage {
     /// The deprecated single call, for clients that sent `functions` instead of `tools`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub function_call: Option<FunctionCall>,
+    /// The model's visible reasoning (Anthropic `thinking` blocks), as DeepSeek and others
+    /// name it in OpenAI's shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
 }
 
 impl CompletionMessage {
@@ -160,6 +164,7 @@ impl CompletionMessage {
             refusal: None,
             tool_calls,
             function_call: None,
+            reasoning_content: None,
         }
     }
 }

@@ -30,7 +30,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/chat/completions", post(api::chat::chat_completions))
         .route("/completions", post(api::chat::completions))
         .route("/embeddings", post(api::chat::embeddings))
-        .route("/models", get(api::models::list_models));
+        .route("/models", get(api::models::list_models))
+        .route("/messages", post(api::messages::create))
+        .route("/messages/count_tokens", post(api::messages::count_tokens));
     let guarded = ops_routes().route_layer(axum::middleware::from_fn_with_state(
         Arc::clone(&state),
         require_ops,

@@ -76,6 +76,15 @@ pub(super) fn translate(
     if !out.contains_key("tools") {
         legacy_functions(body, &mut out)?;
     }
+    // Anthropic-only fields of a Messages API client (`thinking`, `top_k`)
+    if let Some(extras) = body
+        .get(crate::messages::ANTHROPIC_EXTRAS)
+        .and_then(Value::as_object)
+    {
+        for (k, v) in extras {
+            out.insert(k.clone(), v.clone());
+        }
+    }
     if stream {
         out.insert("stream".into(), true.into());
     }
