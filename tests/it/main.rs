@@ -34,6 +34,7 @@ mod health;
 mod keys;
 mod ledger;
 mod limits_redis;
+mod messages;
 mod metrics;
 mod ops;
 mod pacing;
