@@ -2,6 +2,8 @@
 OpenAI-, Anthropic- and Gemini-wire sims: create, stream, a tool round trip, count_tokens and
 error classes."""
 
+import time
+
 import anthropic
 import pytest
 from anthropic import Anthropic
@@ -19,6 +21,20 @@ TOOLS = [
         },
     }
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def settled_ledger(router):
+    """Lets this module's last ledger lines (written off the request path) land before the next
+    module, whose tests read the shared router's newest line."""
+    yield
+    count, stable_since = -1, time.monotonic()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and time.monotonic() - stable_since < 0.5:
+        now = len(router["ledger"].read_text().splitlines())
+        if now != count:
+            count, stable_since = now, time.monotonic()
+        time.sleep(0.05)
 
 
 @pytest.fixture()
