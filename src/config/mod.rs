@@ -227,6 +227,8 @@ impl Config {
         let mut providers = Vec::new();
         let mut models: Vec<Model> = Vec::new();
         let mut seen = HashMap::new();
+        // per provider, its unset key variables: errors only if a policy routes to it
+        let mut missing_keys: Vec<Vec<Problem>> = Vec::new();
         for f in &sources.providers {
             let raw: RawProvider = match parse(&f.path, &f.text) {
                 Ok(r) => r,
@@ -254,7 +256,10 @@ impl Config {
                 env,
                 keys,
             };
-            let (p, ms) = provider::validate_provider(raw, providers.len(), &cx, &mut problems);
+            let mut missing = Vec::new();
+            let (p, ms) =
+                provider::validate_provider(raw, providers.len(), &cx, &mut problems, &mut missing);
+            missing_keys.push(missing);
             providers.push(p);
             models.extend(ms);
         }
@@ -312,6 +317,12 @@ impl Config {
                 }
             }
             policies.push(p);
+        }
+        let used = used_providers(&policies, &models, providers.len());
+        for (p, missing) in missing_keys.into_iter().enumerate() {
+            if used[p] {
+                problems.extend(missing);
+            }
         }
         let default_policy = match policy_name {
             Some(name) => policies.iter().position(|p| *p.name == *name),
@@ -371,6 +382,30 @@ impl Config {
     pub fn default_policy(&self) -> &Policy {
         &self.policies[self.default_policy]
     }
+}
+
+/// Which providers a policy routes to (rules, fallbacks, baselines): only their key variables
+/// must be set, so unused shipped provider files need no keys.
+fn used_providers(policies: &[Policy], models: &[Model], n: usize) -> Vec<bool> {
+    let mut used = vec![false; n];
+    let mut mark = |m: usize| {
+        if let Some(model) = models.get(m) {
+            used[model.provider] = true;
+        }
+    };
+    for p in policies {
+        mark(p.baseline);
+        let groups = p
+            .rules
+            .iter()
+            .flat_map(|r| r.route.iter())
+            .chain(p.fallbacks.values().flatten());
+        for g in groups {
+            g.members.iter().for_each(|mem| mark(mem.model));
+        }
+        p.fallbacks.keys().for_each(|m| mark(*m));
+    }
+    used
 }
 
 fn server_settings(

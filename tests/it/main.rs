@@ -38,6 +38,7 @@ mod messages;
 mod metrics;
 mod ops;
 mod pacing;
+mod provider_files;
 mod rate_limits;
 mod redis_tls;
 mod reload;
