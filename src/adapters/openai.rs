@@ -24,7 +24,7 @@ impl Serialize for Outgoing<'_> {
         m.serialize_entry("model", self.model)?;
         for (k, v) in self.body {
             if k == "model"
-                || k == crate::messages::ANTHROPIC_EXTRAS
+                || k == crate::messages::ANTHROPIC_NATIVE
                 || (self.stream && (k == "stream_options" || k == "stream"))
             {
                 continue;

@@ -1,6 +1,6 @@
 //! The router's relayed stream (OpenAI chunk events) -> Anthropic's event sequence:
 //! `message_start`, `ping`, `content_block_start` / `_delta` (`text_delta`, `thinking_delta`,
-//! `input_json_delta`) / `_stop`, `message_delta` (stop reason, usage), `message_stop`; an error
+//! `signature_delta`, `input_json_delta`) / `_stop`, `message_delta` (stop reason, usage), `message_stop`; an error
 //! event of the relay becomes Anthropic's `error` event.
 
 use serde_json::{json, Value};
@@ -120,6 +120,11 @@ impl Events {
                 out,
             );
             self.delta(&json!({"type": "thinking_delta", "thinking": t}), out);
+        }
+        if let Some(sig) = delta["thinking_signature"].as_str() {
+            if self.open.is_some_and(|(_, k)| k == Kind::Thinking) {
+                self.delta(&json!({"type": "signature_delta", "signature": sig}), out);
+            }
         }
         if let Some(t) = delta["content"].as_str().filter(|t| !t.is_empty()) {
             self.ensure(Kind::Text, &json!({"type": "text", "text": ""}), out);
@@ -315,6 +320,33 @@ mod tests {
         assert_eq!(events[8].1["delta"]["partial_json"], "1}");
         assert_eq!(events[10].1["delta"]["stop_reason"], "tool_use");
         assert_eq!(events[10].1["usage"]["output_tokens"], 9);
+    }
+
+    #[test]
+    fn thinking_comes_first_with_its_signature() {
+        let events = run(
+            &[
+                chunk(json!({"reasoning_content": "Let me think."}), None),
+                chunk(json!({"thinking_signature": "sig-1"}), None),
+                chunk(json!({"content": "42"}), Some("stop")),
+            ],
+            true,
+        );
+        let deltas: Vec<&Value> = events
+            .iter()
+            .filter(|(n, _)| n == "content_block_delta")
+            .map(|(_, d)| &d["delta"])
+            .collect();
+        assert_eq!(
+            deltas[0],
+            &json!({"type": "thinking_delta", "thinking": "Let me think."})
+        );
+        assert_eq!(
+            deltas[1],
+            &json!({"type": "signature_delta", "signature": "sig-1"})
+        );
+        assert_eq!(deltas[2]["type"], "text_delta");
+        assert_eq!(events[2].1["content_block"]["type"], "thinking");
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! over across wires and records it exactly as a chat completion (the ledger's endpoint is
 //! `chat`). Its answer, error or relayed stream is translated back on the way out ([`reply`],
 //! [`events`]): Anthropic's `message` object, its event sequence, and its error shape
-//! `{"type":"error","error":{"type","message"}}` with the same statuses. Anthropic-only fields
-//! (`thinking`, `top_k`) ride along to Anthropic-wire candidates and are dropped for others.
+//! `{"type":"error","error":{"type","message"}}` with the same statuses. The client's own body
+//! rides along ([`ANTHROPIC_NATIVE`]): Anthropic-wire candidates send it natively (`thinking`,
+//! `top_k`, `cache_control`, signed thinking blocks intact); other wires get the translation.
 
 pub(crate) mod events;
 pub(crate) mod reply;
@@ -21,7 +22,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-pub(crate) use request::ANTHROPIC_EXTRAS;
+pub(crate) use request::ANTHROPIC_NATIVE;
 
 /// The largest whole answer translated back (the pipeline's answers are already bounded by
 /// each provider's `max_response_bytes`).

@@ -51,8 +51,13 @@ pub(crate) fn message(completion: &Value) -> Value {
     let choice = &completion["choices"][0];
     let msg = &choice["message"];
     let mut content = Vec::new();
-    if let Some(r) = msg["reasoning_content"].as_str().filter(|r| !r.is_empty()) {
-        content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
+    match msg["thinking_blocks"].as_array() {
+        Some(blocks) if !blocks.is_empty() => content.extend(blocks.iter().cloned()),
+        _ => {
+            if let Some(r) = msg["reasoning_content"].as_str().filter(|r| !r.is_empty()) {
+                content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
+            }
+        }
     }
     if let Some(text) = msg["content"].as_str().filter(|t| !t.is_empty()) {
         content.push(json!({"type": "text", "text": text}));

@@ -4,9 +4,10 @@ use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
 
-/// The chat-body key carrying Anthropic-only fields (`thinking`, `top_k`) to Anthropic-wire
-/// candidates; the OpenAI-compatible adapter never sends it and the Gemini translation ignores it.
-pub(crate) const ANTHROPIC_EXTRAS: &str = "x_switchyard_anthropic";
+/// The chat-body key carrying the client's whole Messages body to Anthropic-wire candidates,
+/// which send it natively (model replaced) instead of translating the chat request back; the
+/// OpenAI-compatible adapter never sends it and the Gemini translation ignores it.
+pub(crate) const ANTHROPIC_NATIVE: &str = "x_switchyard_anthropic_native";
 
 fn invalid(message: impl Into<String>, param: &str) -> ApiError {
     ApiError::invalid(message, Some(param))
@@ -94,20 +95,12 @@ pub(crate) fn to_chat(bytes: &[u8], counting: bool) -> Result<Map<String, Value>
     if let Some(choice) = body.get("tool_choice") {
         convert_tool_choice(choice, &mut out)?;
     }
-    let mut extras = Map::new();
-    for k in ["thinking", "top_k"] {
-        if let Some(v) = body.get(k).filter(|v| !v.is_null()) {
-            extras.insert(k.into(), v.clone());
-        }
-    }
-    if !extras.is_empty() {
-        out.insert(ANTHROPIC_EXTRAS.into(), Value::Object(extras));
-    }
     if body.get("stream").and_then(Value::as_bool) == Some(true) {
         out.insert("stream".into(), true.into());
         // usage is needed for message_delta whatever the client asked
         out.insert("stream_options".into(), json!({"include_usage": true}));
     }
+    out.insert(ANTHROPIC_NATIVE.into(), Value::Object(body));
     Ok(out)
 }
 
@@ -362,8 +355,9 @@ mod tests {
         );
         assert_eq!(c["tool_choice"], "required");
         assert_eq!(c["parallel_tool_calls"], false);
-        assert_eq!(c[ANTHROPIC_EXTRAS]["top_k"], 5);
-        assert_eq!(c[ANTHROPIC_EXTRAS]["thinking"]["budget_tokens"], 1024);
+        assert_eq!(c[ANTHROPIC_NATIVE]["top_k"], 5);
+        assert_eq!(c[ANTHROPIC_NATIVE]["thinking"]["budget_tokens"], 1024);
+        assert_eq!(c[ANTHROPIC_NATIVE]["system"][1]["text"], "Use SI.");
     }
 
     #[test]

@@ -153,6 +153,10 @@ pub(crate) struct CompletionMessage {
     /// name it in OpenAI's shape.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+    /// Anthropic's thinking blocks as sent (signatures, redacted ones), so a Messages client
+    /// gets them back to continue the conversation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thinking_blocks: Vec<Value>,
 }
 
 impl CompletionMessage {
@@ -165,6 +169,7 @@ impl CompletionMessage {
             tool_calls,
             function_call: None,
             reasoning_content: None,
+            thinking_blocks: Vec::new(),
         }
     }
 }

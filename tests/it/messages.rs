@@ -167,6 +167,24 @@ async fn anthropic_wire_gets_system_stops_and_thinking() {
     );
     assert_eq!(sent["top_k"], 7);
     assert_eq!(sent["max_tokens"], 200);
+    // the client's body goes natively: cache_control and signed thinking blocks intact
+    let mut native = ask("to-anthropic", "and now?");
+    native["system"] = json!([{"type": "text", "text": "Be terse.",
+        "cache_control": {"type": "ephemeral"}}]);
+    native["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
+    native["messages"] = json!([
+        {"role": "user", "content": "think first"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "Hmm.", "signature": "sig-abc"},
+            {"type": "text", "text": "Done."}]},
+        {"role": "user", "content": "and now?"}]);
+    let (status, _, v) = create(&s.h, &native).await;
+    assert_eq!(status, 200, "{v}");
+    let sent = s.ant.control().recorded().last().unwrap().body.clone();
+    assert_eq!(sent["model"], "claude-x");
+    assert_eq!(sent["system"][0]["cache_control"]["type"], "ephemeral");
+    assert_eq!(sent["messages"][1]["content"][0]["signature"], "sig-abc");
+    assert!(sent.get("x_switchyard_anthropic_native").is_none());
     // other wires never see the Anthropic-only fields
     body["model"] = json!("to-openai");
     let (status, _, _) = create(&s.h, &body).await;

@@ -21,6 +21,12 @@ pub(super) fn translate(
     model: &str,
     stream: bool,
 ) -> Result<Value, UpstreamError> {
+    if let Some(native) = body
+        .get(crate::messages::ANTHROPIC_NATIVE)
+        .and_then(Value::as_object)
+    {
+        return Ok(native_body(native, model, stream));
+    }
     if body.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
         return Err(invalid(
             "n > 1 is not supported by this model's provider (Anthropic returns one choice).",
@@ -76,19 +82,23 @@ pub(super) fn translate(
     if !out.contains_key("tools") {
         legacy_functions(body, &mut out)?;
     }
-    // Anthropic-only fields of a Messages API client (`thinking`, `top_k`)
-    if let Some(extras) = body
-        .get(crate::messages::ANTHROPIC_EXTRAS)
-        .and_then(Value::as_object)
-    {
-        for (k, v) in extras {
-            out.insert(k.clone(), v.clone());
-        }
-    }
     if stream {
         out.insert("stream".into(), true.into());
     }
     Ok(Value::Object(out))
+}
+
+/// A Messages API client's own body, sent as it came with the upstream `model` and this
+/// call's `stream` (everything else, `thinking` and signed thinking blocks included, intact).
+fn native_body(native: &Map<String, Value>, model: &str, stream: bool) -> Value {
+    let mut out = native.clone();
+    out.insert("model".into(), model.into());
+    if stream {
+        out.insert("stream".into(), true.into());
+    } else {
+        out.remove("stream");
+    }
+    Value::Object(out)
 }
 
 /// Deprecated `functions` as tools and `function_call` as the tool choice.
@@ -482,6 +492,23 @@ mod tests {
         let none =
             tr(json!({"messages": [], "functions": [{"name": "f"}], "function_call": "none"}));
         assert_eq!(none["tool_choice"], json!({"type": "none"}));
+    }
+
+    #[test]
+    fn a_messages_client_body_goes_natively() {
+        let native = json!({"model": "auto", "max_tokens": 9, "stream": true,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "messages": [{"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "hm", "signature": "sig"}]}]});
+        let body = json!({"model": "auto", "messages": [{"role": "user", "content": "x"}],
+            "x_switchyard_anthropic_native": native});
+        let v = translate(body.as_object().unwrap(), "claude-x", false).unwrap();
+        assert_eq!(v["model"], "claude-x");
+        assert!(v.get("stream").is_none());
+        assert_eq!(v["messages"][0]["content"][0]["signature"], "sig");
+        assert_eq!(v["thinking"]["budget_tokens"], 1024);
+        let v = translate(body.as_object().unwrap(), "claude-x", true).unwrap();
+        assert_eq!(v["stream"], true);
     }
 
     #[test]

@@ -98,6 +98,10 @@ impl Translator {
                             out.push(self.chunk(json!({"content": text}), None));
                         }
                     }
+                    Some("signature_delta") => {
+                        let sig = delta.get("signature").and_then(Value::as_str).unwrap_or("");
+                        out.push(self.chunk(json!({"thinking_signature": sig}), None));
+                    }
                     Some("thinking_delta") => {
                         let t = delta.get("thinking").and_then(Value::as_str).unwrap_or("");
                         if !t.is_empty() {
