@@ -99,3 +99,57 @@ async fn no_capable_candidate_is_a_400_naming_why() {
     assert_eq!(status, 400, "{v}");
     assert_eq!(assert_openai_error(&v)["param"], "logprobs");
 }
+
+/// `classify` reports the candidates a request's needs rule out, as routing would skip them.
+#[test]
+fn classify_names_the_skipped_candidates() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("providers")).unwrap();
+    std::fs::create_dir(root.join("policies")).unwrap();
+    for (name, wire) in [("ant", "anthropic"), ("oa", "openai")] {
+        let text = format!(
+            "name: {name}\nwire: {wire}\nbase_url: https://{name}.test/v1\nmodels:\n  - {{name: m, input_per_1m: 1, output_per_1m: 2}}\n"
+        );
+        std::fs::write(root.join(format!("providers/{name}.yaml")), text).unwrap();
+    }
+    std::fs::write(
+        root.join("policies/default.yaml"),
+        "name: default\naliases: [auto]\nbaseline: oa/m\nrules:\n  - name: all\n    route: [ant/m, oa/m]\n",
+    )
+    .unwrap();
+    let server = root.join("switchyard.yaml");
+    std::fs::write(&server, "listen: 127.0.0.1:0\npolicy: default\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["classify", "--json", "--config"])
+        .arg(&server)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run classify");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"{\"id\":\"two\",\"prompt\":\"hi\",\"n\":2}\n{\"id\":\"one\",\"prompt\":\"hi\"}\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines[0]["unsupported"],
+        json!([{"model": "ant/m", "reason": "unsupported n>1"}])
+    );
+    assert_eq!(
+        lines[0]["candidates"],
+        json!([[{"model": "oa/m", "weight": 1}]])
+    );
+    assert_eq!(lines[1]["unsupported"], json!([]));
+}
