@@ -322,6 +322,13 @@ impl Config {
         for (p, missing) in missing_keys.into_iter().enumerate() {
             if used[p] {
                 problems.extend(missing);
+            } else if !missing.is_empty() && providers[p].keys.is_empty() {
+                // no policy uses it and none of its keys is set: its models are not served
+                for m in models.iter().filter(|m| m.provider == p) {
+                    if matches!(names.get(&*m.id), Some(Target::Model(_))) {
+                        names.remove(&*m.id);
+                    }
+                }
             }
         }
         let default_policy = match policy_name {
@@ -374,7 +381,12 @@ impl Config {
             .map(|(n, _)| n.as_str())
             .collect();
         aliases.sort_unstable();
-        aliases.extend(self.models.iter().map(|m| &*m.id));
+        aliases.extend(
+            self.models
+                .iter()
+                .map(|m| &*m.id)
+                .filter(|id| self.names.contains_key(*id)),
+        );
         aliases
     }
 

@@ -44,6 +44,27 @@ fn every_shipped_provider_loads_with_the_shipped_policy() {
         problems(&sources, &["OPENAI_API_KEY", "GROQ_API_KEY"]),
         Vec::<String>::new()
     );
+    // an unused provider without its key is not served: its models are unknown names
+    let lookup = |k: &str| {
+        ["OPENAI_API_KEY", "GROQ_API_KEY"]
+            .contains(&k)
+            .then(|| "sk".to_owned())
+    };
+    let config = Config::build(&sources, &lookup, KeyMode::Require).unwrap();
+    assert!(config.resolve("anthropic/claude-haiku-4-5").is_none());
+    assert!(!config.valid_names().contains(&"gemini/gemini-2.5-flash"));
+    assert!(
+        config.resolve("local/llama3.2").is_some(),
+        "a keyless local server is served"
+    );
+    assert!(config.resolve("openai/gpt-4.1").is_some());
+    let with_key = |k: &str| {
+        ["OPENAI_API_KEY", "GROQ_API_KEY", "ANTHROPIC_API_KEY"]
+            .contains(&k)
+            .then(|| "sk".to_owned())
+    };
+    let config = Config::build(&sources, &with_key, KeyMode::Require).unwrap();
+    assert!(config.resolve("anthropic/claude-haiku-4-5").is_some());
     // without them, only they are named, never an unused provider's variable
     let missing = problems(&sources, &[]).join("\n");
     assert!(
