@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::adapters::Unsupported;
+use crate::capability::{self, Lack, Needs};
 use crate::classify::Classification;
 use crate::config::{Config, Endpoint, Group, Member, Rule, Target};
 use crate::error::ApiError;
@@ -19,6 +21,8 @@ pub(crate) struct Facts<'a> {
     pub prompt_tokens: u64,
     /// Prompt tokens plus the requested `max_tokens` (0 when not given).
     pub needed_tokens: u64,
+    /// What the request needs of a candidate's wire (`n > 1`, `logprobs`).
+    pub needs: Needs,
 }
 
 /// The ordered candidates for one request and why they were chosen.
@@ -30,6 +34,20 @@ pub struct RoutePlan {
     pub groups: Vec<Group>,
     /// Models dropped because the prompt does not fit their context window.
     pub skipped: Vec<usize>,
+    /// Models dropped because their wire cannot express the request, and what it lacks.
+    pub(crate) unsupported: Vec<(usize, Lack)>,
+}
+
+impl RoutePlan {
+    /// `anthropic/claude: unsupported n>1; ...`: the candidates passed over for what their
+    /// wire lacks, for `x-switchyard-skipped` and error summaries.
+    pub(crate) fn unsupported_summary(&self, config: &Config) -> String {
+        self.unsupported
+            .iter()
+            .map(|(m, lack)| format!("{}: {}", config.models[*m].id, lack.as_str()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// The rule name used when a request names a concrete model.
@@ -65,6 +83,7 @@ pub(crate) fn route(
         }
     };
     let mut skipped = Vec::new();
+    let mut unsupported = Vec::new();
     let mut largest = 0;
     let groups: Vec<Group> = groups
         .into_iter()
@@ -73,6 +92,16 @@ pub(crate) fn route(
                 .members
                 .into_iter()
                 .filter(|mem| config.models[mem.model].endpoints.contains(&facts.endpoint))
+                .filter(|mem| {
+                    let wire = config.providers[config.models[mem.model].provider].wire;
+                    let lack = capability::lacking(wire, facts.needs);
+                    if let Some(lack) = lack {
+                        if !unsupported.iter().any(|(m, _)| *m == mem.model) {
+                            unsupported.push((mem.model, lack));
+                        }
+                    }
+                    lack.is_none()
+                })
                 .filter(|mem| {
                     let window = config.models[mem.model].context_window;
                     largest = largest.max(window);
@@ -86,6 +115,24 @@ pub(crate) fn route(
         })
         .filter(|g| !g.members.is_empty())
         .collect();
+    if groups.is_empty() && skipped.is_empty() {
+        if let Some((_, lack)) = unsupported.first() {
+            let who: Vec<String> = unsupported
+                .iter()
+                .map(|(m, l)| format!("{} ({})", config.models[*m].id, l.as_str()))
+                .collect();
+            return Err(ApiError::Unsupported(Unsupported {
+                message: format!(
+                    "No candidate behind `{}` can serve this request: {}. Candidates passed over: {}.",
+                    facts.requested,
+                    lack.explain(),
+                    who.join(", ")
+                ),
+                param: Some(lack.param().into()),
+                code: Some("unsupported_parameter"),
+            }));
+        }
+    }
     if groups.is_empty() && largest == 0 {
         return Err(ApiError::InvalidRequest {
             message: format!(
@@ -108,6 +155,7 @@ pub(crate) fn route(
         rule,
         groups,
         skipped,
+        unsupported,
     })
 }
 

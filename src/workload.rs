@@ -1,5 +1,6 @@
 //! Workload lines, the input of `classify` and `simulate`: one JSON object per line with `prompt` or
-//! `messages`, and optionally `id`, `model`, `user`, `output_tokens`, `label`.
+//! `messages`, and optionally `id`, `model`, `user`, `output_tokens`, `label`, and the request
+//! fields that decide which wires can serve it (`n`, `logprobs`).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -22,6 +23,12 @@ pub(crate) struct WorkloadLine {
     /// An expected complexity class, for scoring the classifier.
     #[serde(default)]
     pub label: Option<String>,
+    /// Choices asked for: candidates whose wire cannot return several are skipped.
+    #[serde(default)]
+    pub n: Option<u64>,
+    /// Log probabilities asked for: candidates whose wire has none are skipped.
+    #[serde(default)]
+    pub logprobs: Option<bool>,
 }
 
 impl WorkloadLine {
@@ -45,6 +52,12 @@ impl WorkloadLine {
             json!({"model": self.model.as_deref().unwrap_or(default_model), "messages": messages});
         if let Some(u) = &self.user {
             body["user"] = json!(u);
+        }
+        if let Some(n) = self.n {
+            body["n"] = json!(n);
+        }
+        if let Some(l) = self.logprobs {
+            body["logprobs"] = json!(l);
         }
         serde_json::to_vec(&body).unwrap_or_default()
     }

@@ -3,6 +3,7 @@
 pub(crate) mod anthropic;
 mod driver;
 pub(crate) mod gemini;
+mod legacy;
 pub(crate) mod openai;
 pub mod replay;
 pub(crate) mod transport;

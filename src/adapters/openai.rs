@@ -26,7 +26,10 @@ impl Serialize for Outgoing<'_> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("model", self.model)?;
         for (k, v) in self.body {
-            if k == "model" || (self.stream && (k == "stream_options" || k == "stream")) {
+            if k == "model"
+                || k == crate::messages::ANTHROPIC_NATIVE
+                || (self.stream && (k == "stream_options" || k == "stream"))
+            {
                 continue;
             }
             m.serialize_entry(k, v)?;

@@ -4,6 +4,7 @@ pub(crate) mod admin;
 pub(crate) mod chat;
 pub(crate) mod dashboard;
 pub(crate) mod health;
+pub(crate) mod messages;
 pub(crate) mod metrics;
 pub(crate) mod models;
 pub(crate) mod responses;

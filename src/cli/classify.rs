@@ -155,6 +155,9 @@ pub fn describe(config: &Config, id: &Value, d: &Decision) -> Value {
         "rule": &*d.plan.rule,
         "candidates": candidates(config, d),
         "skipped": d.plan.skipped.iter().map(|m| &*config.models[*m].id).collect::<Vec<_>>(),
+        "unsupported": d.plan.unsupported.iter()
+            .map(|(m, lack)| json!({"model": &*config.models[*m].id, "reason": lack.as_str()}))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -179,8 +182,13 @@ fn text_line(config: &Config, id: &Value, d: &Decision) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     });
+    let skipped = if d.plan.unsupported.is_empty() {
+        String::new()
+    } else {
+        format!("\tskipped={}", d.plan.unsupported_summary(config))
+    };
     format!(
-        "{id}\ttokens={}\t{}\tscore={:.2}\trule={}\troute={}\tsignals={}",
+        "{id}\ttokens={}\t{}\tscore={:.2}\trule={}\troute={}\tsignals={}{skipped}",
         d.prompt_tokens,
         c.map_or("unclassified", |c| c.complexity.as_str()),
         c.map_or(0.0, |c| c.score),

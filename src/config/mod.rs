@@ -243,6 +243,8 @@ impl Config {
         let mut models: Vec<Model> = Vec::new();
         let mut seen = HashMap::new();
         let mut broken = Vec::new();
+        // per provider, its unset key variables: errors only if a policy routes to it
+        let mut missing_keys: Vec<Vec<Problem>> = Vec::new();
         for f in &sources.providers {
             let raw: RawProvider = match parse(&f.path, &f.text) {
                 Ok(r) => r,
@@ -271,7 +273,10 @@ impl Config {
                 env,
                 keys,
             };
-            let (p, ms) = provider::validate_provider(raw, providers.len(), &cx, &mut problems);
+            let mut missing = Vec::new();
+            let (p, ms) =
+                provider::validate_provider(raw, providers.len(), &cx, &mut problems, &mut missing);
+            missing_keys.push(missing);
             providers.push(p);
             models.extend(ms);
         }
@@ -343,6 +348,19 @@ impl Config {
             }
             policies.push(p);
         }
+        let used = used_providers(&policies, &models, providers.len());
+        for (p, missing) in missing_keys.into_iter().enumerate() {
+            if used[p] {
+                problems.extend(missing);
+            } else if !missing.is_empty() && providers[p].keys.is_empty() {
+                // no policy uses it and none of its keys is set: its models are not served
+                for m in models.iter().filter(|m| m.provider == p) {
+                    if matches!(names.get(&*m.id), Some(Target::Model(_))) {
+                        names.remove(&*m.id);
+                    }
+                }
+            }
+        }
         let default_policy = match policy_name {
             Some(name) => policies.iter().position(|p| *p.name == *name),
             None => policies
@@ -395,7 +413,12 @@ impl Config {
             .map(|(n, _)| n.as_str())
             .collect();
         aliases.sort_unstable();
-        aliases.extend(self.models.iter().map(|m| &*m.id));
+        aliases.extend(
+            self.models
+                .iter()
+                .map(|m| &*m.id)
+                .filter(|id| self.names.contains_key(*id)),
+        );
         aliases
     }
 
@@ -403,6 +426,30 @@ impl Config {
     pub fn default_policy(&self) -> &Policy {
         &self.policies[self.default_policy]
     }
+}
+
+/// Which providers a policy routes to (rules, fallbacks, baselines): only their key variables
+/// must be set, so unused shipped provider files need no keys.
+fn used_providers(policies: &[Policy], models: &[Model], n: usize) -> Vec<bool> {
+    let mut used = vec![false; n];
+    let mut mark = |m: usize| {
+        if let Some(model) = models.get(m) {
+            used[model.provider] = true;
+        }
+    };
+    for p in policies {
+        mark(p.baseline);
+        let groups = p
+            .rules
+            .iter()
+            .flat_map(|r| r.route.iter())
+            .chain(p.fallbacks.values().flatten());
+        for g in groups {
+            g.members.iter().for_each(|mem| mark(mem.model));
+        }
+        p.fallbacks.keys().for_each(|m| mark(*m));
+    }
+    used
 }
 
 fn server_settings(

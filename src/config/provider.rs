@@ -145,11 +145,14 @@ pub(super) struct ProviderCtx<'a> {
 }
 
 /// Phase two for one provider file: check every value and resolve keys.
+/// Missing key variables go to `missing_keys`, not `problems`: they are errors only for
+/// providers a policy routes to (the caller decides, once the policies are read).
 pub(super) fn validate_provider(
     raw: RawProvider,
     index: usize,
     cx: &ProviderCtx<'_>,
     problems: &mut Vec<Problem>,
+    missing_keys: &mut Vec<Problem>,
 ) -> (Provider, Vec<Model>) {
     let at = |field: &str, needle: Option<&str>, msg: String| {
         Problem::at(cx.file, cx.text, field, needle, msg)
@@ -178,7 +181,7 @@ pub(super) fn validate_provider(
             KeyMode::Require => match (cx.env)(&k.env) {
                 Some(v) if !v.trim().is_empty() => v.trim().to_owned(),
                 _ => {
-                    problems.push(at(
+                    missing_keys.push(at(
                         &format!("keys[{i}].env"),
                         Some(&k.env),
                         format!(

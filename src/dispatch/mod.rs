@@ -72,6 +72,8 @@ pub(crate) enum SkipReason {
     Paced,
     /// The provider's pacing queue is full.
     QueueFull,
+    /// The candidate's wire cannot express the request (decided when routing; never called).
+    Unsupported(crate::capability::Lack),
 }
 
 impl SkipReason {
@@ -82,6 +84,7 @@ impl SkipReason {
             Self::KeysCooling => "all keys cooling down",
             Self::Paced => "keys at rpm/tpm limit",
             Self::QueueFull => "pacing queue full",
+            Self::Unsupported(lack) => lack.as_str(),
         }
     }
 }
@@ -159,6 +162,13 @@ pub(crate) async fn dispatch(
     op: Op,
 ) -> Result<Dispatched, Failed> {
     let mut trace = Trace::default();
+    // candidates routing passed over for what their wire lacks: never called, but reported
+    for (m, lack) in &plan.unsupported {
+        trace.notes.push(CandidateNote {
+            model: live.config.models[*m].id.clone(),
+            tries: vec![TryNote::Skipped(SkipReason::Unsupported(*lack))],
+        });
+    }
     let mut last_model = None;
     let mut candidates = 0u32;
     for group in &plan.groups {

@@ -132,7 +132,7 @@ pub(crate) struct Completion {
 pub(crate) struct CompletionChoice {
     pub index: u32,
     pub message: CompletionMessage,
-    /// Always `null`: no translated wire reports log probabilities yet.
+    /// `null` unless the wire reports log probabilities (Gemini does when asked).
     pub logprobs: Option<Value>,
     pub finish_reason: &'static str,
 }
@@ -146,6 +146,17 @@ pub(crate) struct CompletionMessage {
     pub refusal: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCall>,
+    /// The deprecated single call, for clients that sent `functions` instead of `tools`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCall>,
+    /// The model's visible reasoning (Anthropic `thinking` blocks), as DeepSeek and others
+    /// name it in OpenAI's shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// Anthropic's thinking blocks as sent (signatures, redacted ones), so a Messages client
+    /// gets them back to continue the conversation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thinking_blocks: Vec<Value>,
 }
 
 impl CompletionMessage {
@@ -156,6 +167,9 @@ impl CompletionMessage {
             content,
             refusal: None,
             tool_calls,
+            function_call: None,
+            reasoning_content: None,
+            thinking_blocks: Vec::new(),
         }
     }
 }

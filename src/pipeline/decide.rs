@@ -100,6 +100,7 @@ pub(crate) fn plan(
         classification: classification.as_ref(),
         prompt_tokens,
         needed_tokens: prompt_tokens.saturating_add(req.max_tokens.unwrap_or(0)),
+        needs: crate::capability::Needs::of(req.endpoint, &req.body),
     };
     let plan = route::route(config, target, &facts)?;
     Ok(Decision {

@@ -29,6 +29,7 @@ mod name {
         FAILOVERS = "x-switchyard-failovers",
         MODEL = "x-switchyard-model",
         PROVIDER = "x-switchyard-provider",
+        SKIPPED = "x-switchyard-skipped",
         LIMIT_REQUESTS = "x-ratelimit-limit-requests",
         REMAINING_REQUESTS = "x-ratelimit-remaining-requests",
         RESET_REQUESTS = "x-ratelimit-reset-requests",
@@ -63,6 +64,10 @@ pub(crate) fn build(ctx: &RequestCtx, overhead: Duration) -> HeaderMap {
         h.insert(name::PROMPT_TOKENS, HeaderValue::from(d.prompt_tokens));
         h.insert(name::ATTEMPTS, HeaderValue::from(ctx.trace.attempts));
         h.insert(name::FAILOVERS, HeaderValue::from(ctx.trace.failovers));
+        if !d.plan.unsupported.is_empty() {
+            let skipped = d.plan.unsupported_summary(&ctx.live.config);
+            put(&mut h, name::SKIPPED, &skipped);
+        }
     }
     match (&ctx.cache, ctx.chosen()) {
         (CacheIntent::Hit(e), _) => {

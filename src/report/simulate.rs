@@ -287,6 +287,7 @@ async fn plan(config: &Config, item: &WorkItem) -> Result<RoutePlan, String> {
                 classification: class.as_ref(),
                 prompt_tokens: r.prompt_tokens,
                 needed_tokens: r.prompt_tokens,
+                needs: crate::capability::Needs::default(),
             };
             route::route(config, target, &facts).map_err(|e| e.to_string())
         }

@@ -36,7 +36,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(
             "/responses/{id}",
             get(api::responses::retrieve).delete(api::responses::delete),
-        );
+        )
+        .route("/messages", post(api::messages::create))
+        .route("/messages/count_tokens", post(api::messages::count_tokens));
     let guarded = ops_routes().route_layer(axum::middleware::from_fn_with_state(
         Arc::clone(&state),
         require_ops,

@@ -6,8 +6,11 @@
 //!   Anthropic requires it.
 //! - `response_format` (`json_object` / `json_schema`) is best-effort: it becomes a system
 //!   instruction asking for JSON (matching the schema), not an enforced constraint.
-//! - Fields without an Anthropic equivalent (`logprobs`, penalties, `seed`, ...) are dropped;
-//!   `n > 1` is answered with a 400.
+//! - Fields without an Anthropic equivalent (penalties, `seed`, ...) are dropped; `n > 1` and
+//!   `logprobs` are capabilities this wire lacks, so routing passes over its models for them
+//!   (see `capability`).
+//! - Deprecated `functions` / `function_call` become tools and the tool choice; the answer
+//!   comes back as `function_call` (see `legacy`).
 //! - Errors come back in OpenAI's shape; `overloaded_error` (529) becomes a retryable 503.
 
 mod request;
@@ -50,7 +53,9 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, Upstre
 pub(crate) async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
     let resp = send(call, false).await?;
     let raw = transport::read_body(call, resp).await?;
-    FullReply::from_completion(&response::to_completion(&raw, &call.model.upstream)?)
+    let mut completion = response::to_completion(&raw, &call.model.upstream)?;
+    super::legacy::answer(call.body, &mut completion);
+    FullReply::from_completion(&completion)
 }
 
 /// A streamed chat completion as OpenAI chunk texts (always ending with a usage chunk); a
@@ -58,11 +63,8 @@ pub(crate) async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
 pub(crate) async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
     let resp = send(call, true).await?;
     let translator = stream::Translator::new(&call.provider.name, &call.model.upstream);
-    Ok(driver::drive(
-        resp,
-        driver::Limits::of(call.provider),
-        translator,
-    ))
+    let events = driver::drive(resp, driver::Limits::of(call.provider), translator);
+    Ok(super::legacy::stream(call.body, events))
 }
 
 /// What [`chat`] and [`chat_stream`] make of an upstream's answer, without the network: the

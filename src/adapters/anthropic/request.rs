@@ -21,6 +21,12 @@ pub(super) fn translate(
     model: &str,
     stream: bool,
 ) -> Result<Value, UpstreamError> {
+    if let Some(native) = body
+        .get(crate::messages::ANTHROPIC_NATIVE)
+        .and_then(Value::as_object)
+    {
+        return Ok(native_body(native, model, stream));
+    }
     if body.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
         return Err(invalid(
             "n > 1 is not supported by this model's provider (Anthropic returns one choice).",
@@ -73,10 +79,57 @@ pub(super) fn translate(
             }
         }
     }
+    if !out.contains_key("tools") {
+        legacy_functions(body, &mut out)?;
+    }
     if stream {
         out.insert("stream".into(), true.into());
     }
     Ok(Value::Object(out))
+}
+
+/// A Messages API client's own body, sent as it came with the upstream `model` and this
+/// call's `stream` (everything else, `thinking` and signed thinking blocks included, intact).
+fn native_body(native: &Map<String, Value>, model: &str, stream: bool) -> Value {
+    let mut out = native.clone();
+    out.insert("model".into(), model.into());
+    if stream {
+        out.insert("stream".into(), true.into());
+    } else {
+        out.remove("stream");
+    }
+    Value::Object(out)
+}
+
+/// Deprecated `functions` as tools and `function_call` as the tool choice.
+fn legacy_functions(
+    body: &Map<String, Value>,
+    out: &mut Map<String, Value>,
+) -> Result<(), UpstreamError> {
+    let Some(functions) = body.get("functions").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    if functions.is_empty() {
+        return Ok(());
+    }
+    let tools: Vec<Value> = functions
+        .iter()
+        .map(|f| json!({"type": "function", "function": f}))
+        .collect();
+    out.insert("tools".into(), convert_tools(&tools)?);
+    let choice = match body.get("function_call") {
+        Some(Value::String(s)) if s == "none" => Some(json!({"type": "none"})),
+        Some(Value::String(s)) if s == "auto" => Some(json!({"type": "auto"})),
+        Some(v) => match v.get("name").and_then(Value::as_str) {
+            Some(name) => Some(json!({"type": "tool", "name": name})),
+            None => return Err(invalid("Unknown function_call.", Some("function_call"))),
+        },
+        None => None,
+    };
+    if let Some(choice) = choice {
+        out.insert("tool_choice".into(), choice);
+    }
+    Ok(())
 }
 
 /// The text of a `content` that may be a string or an array of `{type:text}` parts.
@@ -96,6 +149,8 @@ fn plain_text(content: Option<&Value>) -> String {
 fn convert_messages(messages: &[Value]) -> Result<(Vec<String>, Vec<Value>), UpstreamError> {
     let mut system = Vec::new();
     let mut out: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    // the id given to the last legacy `function_call`, which a `role: function` message answers
+    let mut legacy_call: Option<String> = None;
     for (i, msg) in messages.iter().enumerate() {
         let role = msg.get("role").and_then(Value::as_str).unwrap_or_default();
         let (role, blocks) = match role {
@@ -107,7 +162,28 @@ fn convert_messages(messages: &[Value]) -> Result<(Vec<String>, Vec<Value>), Ups
                 continue;
             }
             "user" => ("user", content_blocks(msg.get("content"), i)?),
-            "assistant" => ("assistant", assistant_blocks(msg, i)?),
+            "assistant" => {
+                let mut blocks = assistant_blocks(msg, i)?;
+                if let Some(f) = msg.get("function_call").filter(|f| f.is_object()) {
+                    let id = format!("call_fn_{i}");
+                    let call = json!({"id": id, "function": f});
+                    blocks.extend(assistant_blocks(&json!({"tool_calls": [call]}), i)?);
+                    legacy_call = Some(id);
+                }
+                ("assistant", blocks)
+            }
+            "function" => {
+                let Some(id) = legacy_call.take() else {
+                    let p = format!("messages[{i}]");
+                    return Err(invalid(
+                        "A function message must follow an assistant function_call.",
+                        Some(&p),
+                    ));
+                };
+                let block = json!({"type": "tool_result", "tool_use_id": id,
+                    "content": plain_text(msg.get("content"))});
+                ("user", vec![block])
+            }
             "tool" => {
                 let id = msg.get("tool_call_id").and_then(Value::as_str);
                 let Some(id) = id else {
@@ -388,6 +464,51 @@ mod tests {
             v["tool_choice"],
             json!({"type": "any", "disable_parallel_tool_use": true})
         );
+    }
+
+    #[test]
+    fn legacy_functions_become_tools_and_results() {
+        let v = tr(json!({"messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null,
+             "function_call": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
+            {"role": "function", "name": "get_weather", "content": "cold"}],
+            "functions": [{"name": "get_weather", "parameters": {"type": "object"}}],
+            "function_call": {"name": "get_weather"}}));
+        assert_eq!(
+            v["tools"][0],
+            json!({"name": "get_weather", "input_schema": {"type": "object"}})
+        );
+        assert_eq!(
+            v["tool_choice"],
+            json!({"type": "tool", "name": "get_weather"})
+        );
+        let m = v["messages"].as_array().unwrap();
+        assert_eq!(m[1]["content"][0]["type"], "tool_use");
+        assert_eq!(m[1]["content"][0]["input"], json!({"city": "Oslo"}));
+        let id = m[1]["content"][0]["id"].clone();
+        assert_eq!(m[2]["content"][0]["tool_use_id"], id);
+        assert_eq!(m[2]["content"][0]["content"], "cold");
+        let none =
+            tr(json!({"messages": [], "functions": [{"name": "f"}], "function_call": "none"}));
+        assert_eq!(none["tool_choice"], json!({"type": "none"}));
+    }
+
+    #[test]
+    fn a_messages_client_body_goes_natively() {
+        let native = json!({"model": "auto", "max_tokens": 9, "stream": true,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "messages": [{"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "hm", "signature": "sig"}]}]});
+        let body = json!({"model": "auto", "messages": [{"role": "user", "content": "x"}],
+            "x_switchyard_anthropic_native": native});
+        let v = translate(body.as_object().unwrap(), "claude-x", false).unwrap();
+        assert_eq!(v["model"], "claude-x");
+        assert!(v.get("stream").is_none());
+        assert_eq!(v["messages"][0]["content"][0]["signature"], "sig");
+        assert_eq!(v["thinking"]["budget_tokens"], 1024);
+        let v = translate(body.as_object().unwrap(), "claude-x", true).unwrap();
+        assert_eq!(v["stream"], true);
     }
 
     #[test]

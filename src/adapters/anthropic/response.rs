@@ -101,12 +101,19 @@ pub(super) fn to_completion(body: &[u8], model: &str) -> Result<Completion, Upst
     let msg: Message = serde_json::from_slice(body)
         .map_err(|e| UpstreamError::Malformed(format!("not an Anthropic message: {e}")))?;
     let mut text = String::new();
+    let mut thinking = String::new();
+    let mut thinking_blocks = Vec::new();
     let mut calls = Vec::new();
     let string =
         |block: &Value, key: &str| block.get(key).and_then(Value::as_str).map(str::to_owned);
     for block in &msg.content {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
+            Some("thinking") => {
+                thinking.push_str(block.get("thinking").and_then(Value::as_str).unwrap_or(""));
+                thinking_blocks.push(block.clone());
+            }
+            Some("redacted_thinking") => thinking_blocks.push(block.clone()),
             Some("tool_use") => {
                 let arguments = match block.get("input") {
                     Some(input) => input.to_string(),
@@ -122,9 +129,12 @@ pub(super) fn to_completion(body: &[u8], model: &str) -> Result<Completion, Upst
         }
     }
     let content = (!text.is_empty() || calls.is_empty()).then_some(text);
+    let mut message = CompletionMessage::assistant(content, calls);
+    message.reasoning_content = (!thinking.is_empty()).then_some(thinking);
+    message.thinking_blocks = thinking_blocks;
     let choice = CompletionChoice {
         index: 0,
-        message: CompletionMessage::assistant(content, calls),
+        message,
         logprobs: None,
         finish_reason: finish_reason(msg.stop_reason.as_deref()),
     };

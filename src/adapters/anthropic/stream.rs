@@ -101,6 +101,16 @@ impl Translator {
                             out.push(self.chunk(json!({"content": text}), None));
                         }
                     }
+                    Some("signature_delta") => {
+                        let sig = delta.get("signature").and_then(Value::as_str).unwrap_or("");
+                        out.push(self.chunk(json!({"thinking_signature": sig}), None));
+                    }
+                    Some("thinking_delta") => {
+                        let t = delta.get("thinking").and_then(Value::as_str).unwrap_or("");
+                        if !t.is_empty() {
+                            out.push(self.chunk(json!({"reasoning_content": t}), None));
+                        }
+                    }
                     Some("input_json_delta") => {
                         let part = delta.get("partial_json").and_then(Value::as_str);
                         let k = self.tools.get(&index).copied();

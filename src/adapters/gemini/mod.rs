@@ -3,6 +3,7 @@
 mod embed;
 mod request;
 mod response;
+mod schema;
 mod stream;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -142,7 +143,9 @@ pub(crate) async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
         model: &call.model.upstream,
         call_prefix: &call_prefix,
     };
-    let completion = response::to_completion(&parsed, &meta).map_err(UpstreamError::Malformed)?;
+    let mut completion =
+        response::to_completion(&parsed, &meta).map_err(UpstreamError::Malformed)?;
+    super::legacy::answer(call.body, &mut completion);
     FullReply::from_completion(&completion)
 }
 
@@ -152,11 +155,8 @@ pub(crate) async fn chat_stream(call: &Call<'_>) -> Result<EventStream, Upstream
     let resp = send(call, true).await?;
     let (id, call_prefix) = ids();
     let translator = Translator::new(id, unix_now(), call.model.upstream.to_string(), call_prefix);
-    Ok(driver::drive(
-        resp,
-        driver::Limits::of(call.provider),
-        translator,
-    ))
+    let events = driver::drive(resp, driver::Limits::of(call.provider), translator);
+    Ok(super::legacy::stream(call.body, events))
 }
 
 /// What [`chat`], [`chat_stream`] and [`embeddings`] make of an upstream's answer, without the

@@ -4,17 +4,6 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
-/// JSON-schema keys Gemini's OpenAPI-subset `Schema` rejects with a 400.
-const UNSUPPORTED_SCHEMA_KEYS: &[&str] = &[
-    "$schema",
-    "$id",
-    "$comment",
-    "$defs",
-    "definitions",
-    "additionalProperties",
-    "strict",
-];
-
 /// Translates an OpenAI chat body; `Err` is a message for a 400 (the client's request cannot be expressed).
 pub(crate) fn to_gemini(body: &Map<String, Value>) -> Result<Value, String> {
     let messages = body
@@ -246,7 +235,7 @@ fn tools(body: &Map<String, Value>) -> Option<Value> {
                 d.insert("description".into(), desc.clone());
             }
             if let Some(p) = f.get("parameters").filter(|p| has_properties(p)) {
-                d.insert("parameters".into(), clean_schema(p));
+                d.insert("parameters".into(), super::schema::for_gemini(p));
             }
             Some(Value::Object(d))
         })
@@ -260,31 +249,6 @@ fn has_properties(schema: &Value) -> bool {
         || schema["properties"]
             .as_object()
             .is_some_and(|p| !p.is_empty())
-}
-
-/// Removes keys Gemini's schema subset rejects, at every level (property names are kept).
-pub(crate) fn clean_schema(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !UNSUPPORTED_SCHEMA_KEYS.contains(&k.as_str()))
-                .map(|(k, v)| {
-                    let v = match (k.as_str(), v) {
-                        ("properties", Value::Object(props)) => Value::Object(
-                            props
-                                .iter()
-                                .map(|(n, s)| (n.clone(), clean_schema(s)))
-                                .collect(),
-                        ),
-                        _ => clean_schema(v),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(clean_schema).collect()),
-        other => other.clone(),
-    }
 }
 
 /// `tool_choice` auto/none/required/{function} -> AUTO/NONE/ANY/ANY + allowedFunctionNames.
@@ -339,6 +303,14 @@ fn generation_config(body: &Map<String, Value>) -> Map<String, Value> {
         }
         _ => {}
     }
+    // log probabilities: Gemini's `responseLogprobs`, and `logprobs` top alternatives per token
+    let top = body.get("top_logprobs").and_then(Value::as_u64);
+    if body.get("logprobs").and_then(Value::as_bool) == Some(true) || top.is_some() {
+        cfg.insert("responseLogprobs".into(), json!(true));
+        if let Some(k) = top.filter(|k| *k > 0) {
+            cfg.insert("logprobs".into(), json!(k));
+        }
+    }
     let format = body.get("response_format");
     match format.and_then(|f| f["type"].as_str()) {
         Some("json_object") => {
@@ -347,7 +319,7 @@ fn generation_config(body: &Map<String, Value>) -> Map<String, Value> {
         Some("json_schema") => {
             cfg.insert("responseMimeType".into(), json!("application/json"));
             if let Some(s) = format.and_then(|f| f.get("json_schema")?.get("schema")) {
-                cfg.insert("responseSchema".into(), clean_schema(s));
+                cfg.insert("responseSchema".into(), super::schema::for_gemini(s));
             }
         }
         _ => {}
@@ -440,6 +412,32 @@ mod tests {
                    "stopSequences":["END"],"responseMimeType":"application/json",
                    "responseSchema":{"type":"object","properties":{"a":{"type":"string"}}}})
         );
+    }
+
+    #[test]
+    fn maps_logprobs_and_inlines_schema_refs() {
+        let g = translate(json!({"messages":[{"role":"user","content":"x"}],
+            "logprobs":true,"top_logprobs":3,
+            "response_format":{"type":"json_schema","json_schema":{"name":"s","schema":{
+                "$defs":{"A":{"type":"object","properties":{"b":{"type":"string"}}}},
+                "type":"object","properties":{"a":{"$ref":"#/$defs/A"}}}}}}));
+        let cfg = &g["generationConfig"];
+        assert_eq!(cfg["responseLogprobs"], true);
+        assert_eq!(cfg["logprobs"], 3);
+        assert_eq!(
+            cfg["responseSchema"],
+            json!({"type":"object","properties":{"a":{"type":"object","properties":{"b":{"type":"string"}}}}})
+        );
+        let g = translate(json!({"messages":[{"role":"user","content":"x"}],
+            "tools":[{"type":"function","function":{"name":"f","parameters":{
+                "$defs":{"A":{"type":"object","properties":{"b":{"type":"string"}}}},
+                "type":"object","properties":{"a":{"$ref":"#/$defs/A"}}}}}]}));
+        let params = &g["tools"][0]["functionDeclarations"][0]["parameters"];
+        assert_eq!(
+            params["properties"]["a"]["properties"]["b"]["type"],
+            "string"
+        );
+        assert!(g.get("generationConfig").is_none());
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub(crate) struct Candidate {
     pub finish_reason: Option<String>,
     #[serde(default)]
     pub index: Option<u32>,
+    /// Present when `responseLogprobs` was asked for.
+    #[serde(default)]
+    pub logprobs_result: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +116,34 @@ impl GenerateContentResponse {
     }
 }
 
+/// Gemini's `logprobsResult` (`chosenCandidates`, and `topCandidates` per step) as OpenAI's
+/// `choices[].logprobs` (`content[]` of token, logprob, bytes and `top_logprobs`).
+pub(crate) fn openai_logprobs(result: &Value) -> Value {
+    let entry = |c: &Value| {
+        let token = c["token"].as_str().unwrap_or_default();
+        serde_json::json!({"token": token, "logprob": c["logProbability"].as_f64().unwrap_or(0.0),
+            "bytes": token.as_bytes()})
+    };
+    let empty = Vec::new();
+    let chosen = result["chosenCandidates"].as_array().unwrap_or(&empty);
+    let tops = result["topCandidates"].as_array().unwrap_or(&empty);
+    let content: Vec<Value> = chosen
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut e = entry(c);
+            let top: Vec<Value> = tops
+                .get(i)
+                .and_then(|t| t["candidates"].as_array())
+                .map(|cs| cs.iter().map(entry).collect())
+                .unwrap_or_default();
+            e["top_logprobs"] = Value::Array(top);
+            e
+        })
+        .collect();
+    serde_json::json!({"content": content, "refusal": null})
+}
+
 /// Gemini `finishReason` -> OpenAI `finish_reason`; a STOP with function calls is `tool_calls`.
 pub(crate) fn finish_reason(reason: &str, has_calls: bool) -> &'static str {
     match reason {
@@ -192,7 +223,7 @@ pub(crate) fn to_completion(
         choices.push(CompletionChoice {
             index: c.index_or(pos),
             message: CompletionMessage::assistant((!no_text).then_some(text), tool_calls),
-            logprobs: None,
+            logprobs: c.logprobs_result.as_ref().map(openai_logprobs),
             finish_reason: reason,
         });
     }
@@ -275,6 +306,23 @@ mod tests {
             ..UsageMetadata::default()
         });
         assert_eq!((u.completion_tokens, u.total_tokens), (u64::MAX, u64::MAX));
+    }
+
+    #[test]
+    fn logprobs_result_becomes_openai_logprobs() {
+        let r = parse(
+            json!({"candidates":[{"content":{"parts":[{"text":"Hi"}]},"finishReason":"STOP",
+            "logprobsResult":{"chosenCandidates":[{"token":"Hi","logProbability":-0.5}],
+                "topCandidates":[{"candidates":[{"token":"Hi","logProbability":-0.5},{"token":"Yo","logProbability":-1.5}]}]}}]}),
+        );
+        let c = completion(&r);
+        let lp = &c["choices"][0]["logprobs"]["content"][0];
+        assert_eq!(lp["token"], "Hi");
+        assert_eq!(lp["logprob"], -0.5);
+        assert_eq!(lp["bytes"], json!([72, 105]));
+        assert_eq!(lp["top_logprobs"][1]["token"], "Yo");
+        let plain = parse(json!({"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]}));
+        assert!(completion(&plain)["choices"][0]["logprobs"].is_null());
     }
 
     #[test]

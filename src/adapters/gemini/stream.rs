@@ -92,6 +92,13 @@ impl Translator {
                     out.push(self.choice(index, json!({ "tool_calls": [call] }), None));
                 }
             }
+            if let Some(lp) = &c.logprobs_result {
+                let logprobs = super::response::openai_logprobs(lp);
+                out.push(
+                    self.chunk(json!([{ "index": index, "delta": {}, "logprobs": logprobs,
+                    "finish_reason": null }])),
+                );
+            }
             if let Some(reason) = &c.finish_reason {
                 let has_calls = self.started.get(&index).is_some_and(|n| *n > 0);
                 out.push(self.choice(index, json!({}), Some(finish_reason(reason, has_calls))));
