@@ -7,6 +7,20 @@
 # one provider per mock path (policies `auto`, `auto-sse`, `auto-slow`) and starts the router,
 # setting ROUTER_URL and ROUTER_PID. Both add to the caller's `pids`, which its EXIT trap stops.
 command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+# bench_setup: the router binary in BIN (a release build unless BIN is set), a temporary
+# folder in `tmp`, and an EXIT trap that stops every process listed in `pids`
+bench_setup() {
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  if [ -z "${BIN:-}" ]; then
+    cargo build --release --bin switchyard 2>&1 | tail -1
+    BIN=target/release/switchyard
+  fi
+  tmp=$(mktemp -d)
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 

@@ -2,7 +2,7 @@
 # Benchmark (not a test): the router against the same mock upstream called directly, in one run.
 # Prints requests/s and p50/p99 at 1 and 50 connections for whole and streamed answers, the
 # latency the router adds, its CPU per request, and its RSS after start, after warm-up and with
-# 1,000 concurrent streams. The mock is nginx (benches/mock.sh); the load generator is wrk with
+# 1,000 concurrent streams. The mock is nginx (benches/common.sh); the load generator is wrk with
 # one thread (Debian packages). Everything runs on loopback and stops by itself.
 #   usage: benches/proxy.sh      DURATION=10 (seconds per run), STREAMS=1000, BIN=path/to/switchyard
 #          EXTRA_YAML='...'      appended to the router's switchyard.yaml (e.g. a state: block)
@@ -10,18 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 STREAMS=${STREAMS:-1000}
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --bin switchyard 2>&1 | tail -1
-  BIN=target/release/switchyard
-fi
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
 # shellcheck source=benches/common.sh
 source benches/common.sh
+bench_setup
 start_mock "$tmp"
 start_router "$tmp" "$BIN" "${EXTRA_YAML:-}"
 

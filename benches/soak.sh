@@ -10,17 +10,9 @@ cd "$(dirname "$0")/.."
 MINUTES=${MINUTES:-10}
 SAMPLE=${SAMPLE:-30}
 CACHE_MB=${CACHE_MB:-32}
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --bin switchyard 2>&1 | tail -1
-  BIN=target/release/switchyard
-fi
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
 # shellcheck source=benches/common.sh
 source benches/common.sh
+bench_setup
 start_mock "$tmp"
 start_router "$tmp" "$BIN" "cache: {max_entries: 1000000, max_bytes: $((CACHE_MB << 20)), ttl_s: 3600}"
 

@@ -231,6 +231,15 @@ Try:
   curl -s {url}/demo/providers          # wire, calls per simulator and per key
   # modes: ok, fail, rate_limit, stall, cut; providers: swift, lumen, atlas, zenith
 
+  # the OpenAI Responses API, classified and routed like chat (a simple question: swift)
+  curl -s {url}/v1/responses -H 'content-type: application/json' \
+    -d '{{"model":"auto","input":"What is the capital of France?"}}' -D - | grep -i -e x-switchyard-model -e output_text
+
+  # Anthropic's Messages API in (Claude-speaking tools): a complex question, answered by atlas
+  # over OpenAI's wire and translated back to Anthropic's shape
+  curl -s {url}/v1/messages -H 'content-type: application/json' -H 'anthropic-version: 2023-06-01' \
+    -d '{{"model":"auto","max_tokens":300,"messages":[{{"role":"user","content":"Design a sharded rate limiter for a multi-region API and prove it never over-admits."}}]}}' -D - | grep -i -e x-switchyard-model -e '"type":"message"'
+
   # the response cache: run this twice; the second answer says x-switchyard-cache: hit
   curl -s {url}/v1/chat/completions -H 'content-type: application/json' \
     -d '{{"model":"auto","temperature":0,"messages":[{{"role":"user","content":"Define latency."}}]}}' -D - | grep -i x-switchyard-cache
@@ -248,6 +257,13 @@ Python (pip install openai):
   # the same request to the Anthropic-wire model, failing over to swift if lumen is down
   r = client.chat.completions.with_raw_response.create(model="lumen/lumen-pro", messages=[{{"role": "user", "content": "hi"}}])
   print(r.headers["x-switchyard-model"], r.headers.get("x-switchyard-failovers"))
+  print(client.responses.create(model="auto", input="Say hello").output_text)
+
+Anthropic SDK (pip install anthropic; tools that read ANTHROPIC_BASE_URL work the same way):
+  from anthropic import Anthropic
+  claude = Anthropic(base_url="{url}", api_key="unused")
+  m = claude.messages.create(model="auto", max_tokens=300, messages=[{{"role": "user", "content": "What is the capital of France?"}}])
+  print(m.model, m.content[0].text)
 
 Press Ctrl-C to stop.
 "#,

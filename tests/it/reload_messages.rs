@@ -119,6 +119,8 @@ async fn a_provider_added_with_a_key_variable_not_in_the_environment_needs_a_res
     let var = "SWITCHYARD_RELOAD_TEST_UNSET_KEY_41";
     let added = format!("name: late\nbase_url: http://127.0.0.1:9/v1\nkeys:\n  - env: {var}\nmodels:\n  - {{name: m, input_per_1m: 1, output_per_1m: 1}}\n");
     std::fs::write(r.path("providers/late.yaml"), added).unwrap();
+    // a key is only required of providers a policy routes to
+    write(&r, "policies/p.yaml", &POLICY.replace("up/small", "late/m"));
     let (status, body) = admin_reload(&r).await;
     assert_eq!(status, 422, "{body}");
     let problems = body.to_string();
