@@ -1,13 +1,16 @@
 //! Prompt-complexity classifier: scores a request and maps it to a model tier (simple/medium/complex).
 
 pub(crate) mod eval;
+pub(crate) mod labelled;
 pub(crate) mod settings;
 mod signals;
+pub(crate) mod train;
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+pub(crate) use settings::Direction;
 pub(crate) use settings::RawClassifier;
 use signals::SignalSet;
 
@@ -78,6 +81,10 @@ pub struct Classification {
     pub complexity: Complexity,
     /// Linear score compared against the thresholds.
     pub score: f64,
+    /// How sure the classifier is of `complexity` (0..=1): the tier's probability when the
+    /// score is read as the log-odds of a cumulative (ordinal) logistic model, which is what
+    /// `switchyard train` fits. Rules match on it to send uncertain prompts up a tier.
+    pub confidence: f64,
     /// Signals that contributed a non-zero amount, in configuration order.
     pub signals: Vec<FiredSignal>,
 }
@@ -97,22 +104,31 @@ fn serialize_name<S: serde::Serializer>(name: &Arc<str>, s: S) -> Result<S::Ok, 
     s.serialize_str(name)
 }
 
-/// Compiled classifier: regexes, weights and thresholds, built once and shared across requests.
+/// Compiled classifier: matchers, weights and thresholds, built once and shared across requests.
+///
+/// The score is linear in a feature vector (`length`, `turns`, then one value per signal, in
+/// configuration order), so the trainer can refit the weights on the same features the router
+/// computes.
 #[derive(Debug)]
 pub struct Classifier {
     bias: f64,
     medium: f64,
     complex: f64,
-    length_weight: f64,
     length_min: f64,
     length_max: f64,
     system_discount: f64,
-    turns_weight: f64,
     turns_max: usize,
-    length_name: Arc<str>,
-    turns_name: Arc<str>,
+    /// Feature names: `length`, `turns`, then the signals.
+    names: Vec<Arc<str>>,
+    /// One weight per feature.
+    weights: Vec<f64>,
+    /// Which side of zero each weight must stay on when refitted.
+    directions: Vec<Direction>,
     signals: SignalSet,
 }
+
+/// Index of the first signal in the feature vector (after `length` and `turns`).
+const FIRST_SIGNAL: usize = 2;
 
 impl Classifier {
     /// Compile and validate; every problem is returned as (field path, message).
@@ -156,28 +172,36 @@ impl Classifier {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let mut names: Vec<Arc<str>> = vec![Arc::from("length"), Arc::from("turns")];
+        let mut weights = vec![l.weight, raw.turns.weight];
+        let mut directions = vec![Direction::Up, Direction::Up];
+        for (s, r) in signals.signals.iter().zip(&raw.signals) {
+            names.push(Arc::clone(&s.name));
+            weights.push(s.weight);
+            directions.push(Direction::or_sign_of(r.direction, r.weight));
+        }
         Ok(Classifier {
             bias: raw.bias,
             medium: t.medium,
             complex: t.complex,
-            length_weight: l.weight,
             length_min: f64::from(l.min_tokens),
             length_max: f64::from(l.max_tokens),
             system_discount: 1.0 - l.system_share,
-            turns_weight: raw.turns.weight,
             turns_max: raw.turns.max as usize,
-            length_name: Arc::from("length"),
-            turns_name: Arc::from("turns"),
+            names,
+            weights,
+            directions,
             signals,
         })
     }
 
     /// Score a prompt; `tokens` is the request's prompt token count (counted by the caller).
     pub fn classify(&self, prompt: &PromptParts<'_>, tokens: u32) -> Classification {
-        let effective = self.effective_tokens(prompt.system, tokens);
+        let x = self.features(prompt, tokens);
         let mut score = self.bias;
         let mut fired = Vec::new();
-        let mut add = |name: &Arc<str>, contribution: f64| {
+        for ((name, w), v) in self.names.iter().zip(&self.weights).zip(&x) {
+            let contribution = w * v;
             if contribution != 0.0 {
                 score += contribution;
                 fired.push(FiredSignal {
@@ -185,39 +209,61 @@ impl Classifier {
                     weight: contribution,
                 });
             }
-        };
-        let len = f64::from(effective).clamp(self.length_min, self.length_max);
-        add(
-            &self.length_name,
-            self.length_weight * (len / self.length_min).ln(),
-        );
-        let extra_turns = prompt.turns.saturating_sub(1).min(self.turns_max);
-        add(&self.turns_name, self.turns_weight * extra_turns as f64);
-        let mut counts = vec![0; self.signals.signals.len()];
-        self.signals
-            .counts(prompt, user_tokens(prompt, tokens), &mut counts);
-        for (s, &n) in self.signals.signals.iter().zip(&counts) {
-            if n > 0 {
-                add(&s.name, s.weight * n as f64);
-            }
         }
+        let complexity = self.tier(score);
         Classification {
             tokens,
-            complexity: self.tier(score),
+            complexity,
             score,
+            confidence: self.confidence(score, complexity),
             signals: fired,
         }
     }
 
+    /// The feature vector the score is linear in: `[length, turns, signal…]` (see [`Self::names`]).
+    pub fn features(&self, prompt: &PromptParts<'_>, tokens: u32) -> Vec<f64> {
+        let effective = self.effective_tokens(prompt.system, tokens);
+        let mut x = vec![0.0; self.names.len()];
+        let len = f64::from(effective).clamp(self.length_min, self.length_max);
+        x[0] = (len / self.length_min).ln();
+        x[1] = prompt.turns.saturating_sub(1).min(self.turns_max) as f64;
+        let mut counts = vec![0; self.signals.signals.len()];
+        self.signals
+            .counts(prompt, user_tokens(prompt, tokens), &mut counts);
+        for (slot, n) in x[FIRST_SIGNAL..].iter_mut().zip(counts) {
+            *slot = n as f64;
+        }
+        x
+    }
+
+    /// Feature names, in feature-vector order.
+    pub fn names(&self) -> &[Arc<str>] {
+        &self.names
+    }
+
+    /// Current weights, in feature-vector order.
+    pub fn weights(&self) -> &[f64] {
+        &self.weights
+    }
+
+    /// Declared directions, in feature-vector order (`length` and `turns` push up).
+    pub fn directions(&self) -> &[Direction] {
+        &self.directions
+    }
+
+    /// `(bias, medium threshold, complex threshold)`.
+    pub fn thresholds(&self) -> (f64, f64, f64) {
+        (self.bias, self.medium, self.complex)
+    }
+
     /// Map a score to its tier using the configured thresholds.
     pub fn tier(&self, score: f64) -> Complexity {
-        if score >= self.complex {
-            Complexity::Complex
-        } else if score >= self.medium {
-            Complexity::Medium
-        } else {
-            Complexity::Simple
-        }
+        tier_of(score, self.medium, self.complex)
+    }
+
+    /// The tier's probability given the score (see [`Classification::confidence`]).
+    pub fn confidence(&self, score: f64, tier: Complexity) -> f64 {
+        tier_probability(score, self.medium, self.complex, tier)
     }
 
     /// Request tokens with the system prompt's estimated tokens (chars / 4) scaled by its share.
@@ -228,6 +274,30 @@ impl Classifier {
         let system_tokens = system.chars().count() as f64 / 4.0;
         let discounted = f64::from(tokens) - self.system_discount * system_tokens;
         discounted.max(1.0) as u32
+    }
+}
+
+/// `score` against two cut-offs: below `medium` is simple, at or above `complex` is complex.
+pub(crate) fn tier_of(score: f64, medium: f64, complex: f64) -> Complexity {
+    if score >= complex {
+        Complexity::Complex
+    } else if score >= medium {
+        Complexity::Medium
+    } else {
+        Complexity::Simple
+    }
+}
+
+/// Probability of `tier` under a cumulative logit model with these cut-offs:
+/// P(simple) = σ(medium − s), P(complex) = σ(s − complex), P(medium) = the rest.
+pub(crate) fn tier_probability(score: f64, medium: f64, complex: f64, tier: Complexity) -> f64 {
+    let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
+    let at_most_simple = sigmoid(medium - score);
+    let at_most_medium = sigmoid(complex - score);
+    match tier {
+        Complexity::Simple => at_most_simple,
+        Complexity::Medium => (at_most_medium - at_most_simple).max(0.0),
+        Complexity::Complex => 1.0 - at_most_medium,
     }
 }
 

@@ -130,8 +130,46 @@ pub struct RawSignal {
     /// Patterns are case-insensitive unless this is true.
     #[serde(default)]
     pub case_sensitive: bool,
+    /// Which way the cue pushes (`up` towards complex, `down` towards simple): `switchyard
+    /// train` keeps the fitted weight on this side of zero. Default: the sign of `weight`.
+    #[serde(default)]
+    pub direction: Option<Direction>,
     /// Regex patterns (Rust `regex` syntax, Unicode-aware); any match counts.
     pub patterns: Vec<String>,
+}
+
+/// The side of zero a fitted weight must stay on, so a fit cannot turn a cue around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Towards complex: weight >= 0.
+    Up,
+    /// Towards simple: weight <= 0.
+    Down,
+    /// Either sign.
+    Free,
+}
+
+impl Direction {
+    /// The declared direction, or the sign of the hand-set weight when none is declared.
+    pub fn or_sign_of(declared: Option<Direction>, weight: f64) -> Direction {
+        declared.unwrap_or(if weight > 0.0 {
+            Direction::Up
+        } else if weight < 0.0 {
+            Direction::Down
+        } else {
+            Direction::Free
+        })
+    }
+
+    /// The nearest value on the allowed side of zero.
+    pub fn clamp(self, w: f64) -> f64 {
+        match self {
+            Direction::Up => w.max(0.0),
+            Direction::Down => w.min(0.0),
+            Direction::Free => w,
+        }
+    }
 }
 
 fn default_cap() -> u32 {

@@ -228,6 +228,7 @@ mod tests {
             max_tokens: None,
             min_tokens: None,
             case_sensitive: false,
+            direction: None,
             patterns: patterns
                 .iter()
                 .map(std::string::ToString::to_string)

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod classify;
+pub mod classify_eval;
 mod execute;
 pub mod keys;
 pub mod logging;
@@ -84,14 +85,30 @@ pub enum Command {
         /// One JSON object per output line (carrying each input's `id`).
         #[arg(long)]
         json: bool,
-        /// Score lines that carry a `label` (simple/medium/complex): agreement and confusion matrix.
+        /// Score labelled files (JSON lines with `prompt`, `label`, optionally `source` and
+        /// `source_category`): agreement, confusion matrix, complex->simple and simple->complex
+        /// rates, overall and by source, language and category.
         #[arg(long)]
         eval: bool,
-        /// With --eval, also list each disagreement.
+        /// With --eval, also list each disagreement with the signals that fired.
         #[arg(long)]
         misses: bool,
-        /// Workload file (JSON lines); stdin when absent or `-`.
-        file: Option<PathBuf>,
+        /// With --eval: refit the weights with each source held out in turn and score the
+        /// held-out one (how the classifier does on sources it never saw).
+        #[arg(long, value_enum)]
+        cv: Option<classify_eval::CvMode>,
+        /// With --eval: the policy file whose classifier is scored (default: the config's).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// With --cv: L2 penalty of each refit (as `train --l2`).
+        #[arg(long, default_value_t = 0.01)]
+        l2: f64,
+        /// With --cv: weigh examples whose source contains SUBSTRING by W (as `train`); repeat.
+        #[arg(long = "source-weight", value_parser = classify_eval::parse_source_weight)]
+        source_weights: Vec<(String, f64)>,
+        /// Workload files (JSON lines, or plain text lines taken as prompts); stdin when
+        /// absent or `-`.
+        files: Vec<PathBuf>,
     },
     /// Manage virtual keys in the server file's key file (stored as SHA-256 digests).
     Keys {
