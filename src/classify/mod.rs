@@ -1,6 +1,8 @@
 //! Prompt-complexity classifier: scores a request and maps it to a model tier (simple/medium/complex).
 
+mod detect;
 pub(crate) mod eval;
+mod keywords;
 pub(crate) mod labelled;
 pub(crate) mod settings;
 mod signals;
@@ -227,12 +229,13 @@ impl Classifier {
         let len = f64::from(effective).clamp(self.length_min, self.length_max);
         x[0] = (len / self.length_min).ln();
         x[1] = prompt.turns.saturating_sub(1).min(self.turns_max) as f64;
-        let mut counts = vec![0; self.signals.signals.len()];
-        self.signals
-            .counts(prompt, user_tokens(prompt, tokens), &mut counts);
-        for (slot, n) in x[FIRST_SIGNAL..].iter_mut().zip(counts) {
-            *slot = n as f64;
-        }
+        let length = x[0];
+        self.signals.counts(
+            prompt,
+            user_tokens(prompt, tokens),
+            length,
+            &mut x[FIRST_SIGNAL..],
+        );
         x
     }
 

@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use super::detect::Detector;
+
 /// The shipped default policy; its `classifier:` block is the built-in default, so there is
 /// one source of truth and the router classifies even with no policy file.
 const DEFAULT_POLICY: &str = include_str!("../../policies/default.yaml");
@@ -134,8 +136,43 @@ pub struct RawSignal {
     /// train` keeps the fitted weight on this side of zero. Default: the sign of `weight`.
     #[serde(default)]
     pub direction: Option<Direction>,
-    /// Regex patterns (Rust `regex` syntax, Unicode-aware); any match counts.
+    /// Regex patterns (Rust `regex` syntax, Unicode-aware); any match counts. A signal has
+    /// exactly one of `patterns`, `keywords` and `detect`.
+    #[serde(default)]
     pub patterns: Vec<String>,
+    /// Lowercase words or phrases matched at word starts, case-insensitively in any script;
+    /// a trailing `*` matches a stem (`implement*`, `реализ*`). Each hit counts (up to `cap`).
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// With `keywords`: the signal fires only when one of these also occurs in the same text
+    /// (e.g. a build verb *and* a programming language).
+    #[serde(default)]
+    pub also: Vec<String>,
+    /// With `keywords`: where a hit must start (default anywhere).
+    #[serde(default)]
+    pub at: Position,
+    /// A built-in structural detector instead of words (see `classify/detect.rs`).
+    #[serde(default)]
+    pub detect: Option<Detector>,
+    /// Only counts when the named signal (listed earlier) fired too, e.g. quantities only
+    /// in a prompt that asks for a calculation.
+    #[serde(default)]
+    pub with: Option<String>,
+}
+
+/// Where a keyword hit must start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    /// Anywhere in the text.
+    #[default]
+    Anywhere,
+    /// At the text's first letter (its opening word).
+    Start,
+    /// In the first line.
+    FirstLine,
+    /// In the last non-empty line (the ask after a pasted passage).
+    LastLine,
 }
 
 /// The side of zero a fitted weight must stay on, so a fit cannot turn a cue around.

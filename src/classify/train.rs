@@ -51,6 +51,9 @@ pub(crate) struct Options {
     pub l2: f64,
     /// Gradient steps.
     pub iterations: usize,
+    /// After the likelihood fit, move the two cut-offs to maximise weighted agreement (a
+    /// complex prompt classed simple counts as three errors), keeping the weights.
+    pub tune_thresholds: bool,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
         Options {
             l2: 0.01,
             iterations: 400,
+            tune_thresholds: true,
         }
     }
 }
@@ -148,11 +152,71 @@ pub(crate) fn fit(samples: &[Sample], directions: &[Direction], opts: Options) -
     let offset: f64 = weights.iter().zip(&mean).map(|(w, m)| w * m).sum();
     let t0 = theta[p];
     let t1 = t0 + theta[p + 1].exp();
-    Some(Fit {
+    let mut fit = Fit {
         weights,
         medium: t0 + offset,
         complex: t1 + offset,
-    })
+    };
+    if opts.tune_thresholds {
+        tune(&mut fit, &rows);
+    }
+    Some(fit)
+}
+
+/// Cost of a complex prompt classed simple, in units of an ordinary miss.
+const COMPLEX_AS_SIMPLE_COST: f64 = 3.0;
+
+/// Coordinate search over the cut-offs (score quantiles as candidates) for the best weighted
+/// agreement; the likelihood fit's cut-offs are the starting point and win ties.
+fn tune(fit: &mut Fit, rows: &[Row]) {
+    let scored: Vec<(f64, usize, f64)> = rows
+        .iter()
+        .map(|r| (fit.score(&r.x), r.label as usize, r.weight))
+        .collect();
+    let mut sorted: Vec<f64> = scored.iter().map(|s| s.0).collect();
+    sorted.sort_by(f64::total_cmp);
+    let candidates: Vec<f64> = (1..200)
+        .map(|k| {
+            let i = k * (sorted.len() - 1) / 200;
+            (sorted[i] + sorted[(i + 1).min(sorted.len() - 1)]) / 2.0
+        })
+        .collect();
+    let value = |t0: f64, t1: f64| -> f64 {
+        scored
+            .iter()
+            .map(|&(s, label, w)| {
+                let got = tier_of(s, t0, t1) as usize;
+                if got == label {
+                    w
+                } else if label == 2 && got == 0 {
+                    -w * (COMPLEX_AS_SIMPLE_COST - 1.0)
+                } else {
+                    0.0
+                }
+            })
+            .sum()
+    };
+    let (mut t0, mut t1) = (fit.medium, fit.complex);
+    let mut best = value(t0, t1);
+    for _ in 0..3 {
+        for &c in &candidates {
+            if c < t1 {
+                let v = value(c, t1);
+                if v > best + 1e-12 {
+                    (best, t0) = (v, c);
+                }
+            }
+        }
+        for &c in &candidates {
+            if c > t0 {
+                let v = value(t0, c);
+                if v > best + 1e-12 {
+                    (best, t1) = (v, c);
+                }
+            }
+        }
+    }
+    (fit.medium, fit.complex) = (t0, t1);
 }
 
 /// Leave-one-group-out: for each group, fit on every other group and score the held-out one.

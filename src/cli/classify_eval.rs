@@ -27,6 +27,11 @@ pub struct FitSettings {
     pub l2: f64,
     /// `(substring of source, weight)`: examples from matching sources count this much.
     pub source_weights: Vec<(String, f64)>,
+    /// Each example also counts `n^-balance`, n being its source's size: 0 weighs every
+    /// example alike, 1 every source alike.
+    pub balance: f64,
+    /// Tune the cut-offs for agreement after the likelihood fit.
+    pub tune: bool,
 }
 
 impl FitSettings {
@@ -41,6 +46,7 @@ impl FitSettings {
     pub(crate) fn options(&self) -> train::Options {
         train::Options {
             l2: self.l2,
+            tune_thresholds: self.tune,
             ..train::Options::default()
         }
     }
@@ -173,6 +179,23 @@ fn user(prompt: &str) -> PromptParts<'_> {
     }
 }
 
+/// Training samples with their weights (source weight times the balancing factor).
+pub(crate) fn samples(examples: &[Example], fit: &FitSettings) -> Vec<Sample> {
+    let mut sizes: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for e in examples {
+        *sizes.entry(e.item.source.as_str()).or_default() += 1;
+    }
+    examples
+        .iter()
+        .map(|e| Sample {
+            x: e.x.clone(),
+            label: e.label,
+            weight: fit.weight_of(&e.item.source)
+                * (sizes[e.item.source.as_str()] as f64).powf(-fit.balance),
+        })
+        .collect()
+}
+
 /// Leave-one-source-out predictions (score, tier) for `examples`.
 pub(crate) fn cross_validate(
     classifier: &Classifier,
@@ -182,14 +205,7 @@ pub(crate) fn cross_validate(
     Vec<(f64, Complexity)>,
     std::collections::HashMap<String, Vec<f64>>,
 ) {
-    let samples: Vec<Sample> = examples
-        .iter()
-        .map(|e| Sample {
-            x: e.x.clone(),
-            label: e.label,
-            weight: fit.weight_of(&e.item.source),
-        })
-        .collect();
+    let samples = samples(examples, fit);
     let groups: Vec<&str> = examples.iter().map(|e| e.item.source.as_str()).collect();
     let (pred, fits) =
         train::cross_validate(&samples, &groups, classifier.directions(), fit.options());

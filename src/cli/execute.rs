@@ -44,6 +44,8 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
             policy,
             l2,
             source_weights,
+            balance,
+            no_tune,
             files,
         } => {
             if eval {
@@ -54,7 +56,12 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
                     cv,
                     misses,
                     json,
-                    fit: classify_eval::FitSettings { l2, source_weights },
+                    fit: classify_eval::FitSettings {
+                        l2,
+                        source_weights,
+                        balance,
+                        tune: !no_tune,
+                    },
                 }));
             }
             let opts = classify::Options {

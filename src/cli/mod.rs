@@ -106,6 +106,12 @@ pub enum Command {
         /// With --cv: weigh examples whose source contains SUBSTRING by W (as `train`); repeat.
         #[arg(long = "source-weight", value_parser = classify_eval::parse_source_weight)]
         source_weights: Vec<(String, f64)>,
+        /// With --cv: each example counts n^-BALANCE, n its source's size (as `train`).
+        #[arg(long, default_value_t = 0.5)]
+        balance: f64,
+        /// With --cv: keep the likelihood fit's cut-offs instead of tuning them for agreement.
+        #[arg(long)]
+        no_tune: bool,
         /// Workload files (JSON lines, or plain text lines taken as prompts); stdin when
         /// absent or `-`.
         files: Vec<PathBuf>,
