@@ -10,6 +10,7 @@ pub mod report;
 pub mod serve;
 pub mod sim;
 pub mod simulate;
+pub mod train;
 
 use std::path::PathBuf;
 
@@ -179,5 +180,30 @@ pub enum Command {
         /// Also write each chart as a standalone SVG file into this folder.
         #[arg(long)]
         svg_dir: Option<PathBuf>,
+    },
+    /// Fit a policy's classifier (weights, bias, thresholds) on labelled prompts and write the
+    /// policy with them; the fit's leave-one-source-out figures go in a comment.
+    Train {
+        /// Labelled files (JSON lines with `prompt`, `label`, optionally `source`).
+        #[arg(long, required = true, num_args = 1..)]
+        labelled: Vec<PathBuf>,
+        /// The policy whose signals are fitted.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Where the fitted policy is written (may be the same file).
+        #[arg(long)]
+        out: PathBuf,
+        /// L2 penalty on standardised weights.
+        #[arg(long, default_value_t = 0.01)]
+        l2: f64,
+        /// Weigh examples whose source contains SUBSTRING by W (e.g. a noisy source); repeat.
+        #[arg(long = "source-weight", value_parser = classify_eval::parse_source_weight)]
+        source_weights: Vec<(String, f64)>,
+        /// Each example counts n^-BALANCE, n its source's size (0: examples alike, 1: sources alike).
+        #[arg(long, default_value_t = 0.5)]
+        balance: f64,
+        /// Keep the likelihood fit's cut-offs instead of tuning them for agreement.
+        #[arg(long)]
+        no_tune: bool,
     },
 }
