@@ -159,7 +159,7 @@ fn math_notation(text: &str) -> usize {
                 true
             }
             '\\' => next.is_ascii_alphabetic(),
-            '=' => prev != '=' && next != '=' && prev != '!' && prev != '<' && prev != '>',
+            '=' => !matches!(prev, '=' | '!' | '<' | '>') && !matches!(next, '=' | '>'),
             '+' | '*' | '/' => {
                 (prev.is_ascii_digit() || prev == ' ')
                     && (next.is_ascii_digit() || next == ' ')

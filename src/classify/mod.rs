@@ -83,8 +83,8 @@ pub struct Classification {
     pub complexity: Complexity,
     /// Linear score compared against the thresholds.
     pub score: f64,
-    /// How sure the classifier is of `complexity` (0..=1): the tier's probability when the
-    /// score is read as the log-odds of a cumulative (ordinal) logistic model, which is what
+    /// How sure the classifier is of `complexity` (0.5..1): σ of the score's distance to the
+    /// nearest cut-off, the score being the log-odds of the ordinal logistic model that
     /// `switchyard train` fits. Rules match on it to send uncertain prompts up a tier.
     pub confidence: f64,
     /// Signals that contributed a non-zero amount, in configuration order.
@@ -126,6 +126,10 @@ pub struct Classifier {
     weights: Vec<f64>,
     /// Which side of zero each weight must stay on when refitted.
     directions: Vec<Direction>,
+    /// The weights a refit is pulled towards (see `RawSignal::prior`).
+    priors: Vec<f64>,
+    /// The lowest tier each feature imposes when non-zero (see `RawSignal::floor`).
+    floors: Vec<Option<Complexity>>,
     signals: SignalSet,
 }
 
@@ -177,10 +181,14 @@ impl Classifier {
         let mut names: Vec<Arc<str>> = vec![Arc::from("length"), Arc::from("turns")];
         let mut weights = vec![l.weight, raw.turns.weight];
         let mut directions = vec![Direction::Up, Direction::Up];
+        let mut priors = vec![0.0, 0.0];
+        let mut floors = vec![None, None];
         for (s, r) in signals.signals.iter().zip(&raw.signals) {
+            floors.push(r.floor);
             names.push(Arc::clone(&s.name));
             weights.push(s.weight);
             directions.push(Direction::or_sign_of(r.direction, r.weight));
+            priors.push(r.prior.unwrap_or(0.0));
         }
         Ok(Classifier {
             bias: raw.bias,
@@ -193,6 +201,8 @@ impl Classifier {
             names,
             weights,
             directions,
+            priors,
+            floors,
             signals,
         })
     }
@@ -212,14 +222,35 @@ impl Classifier {
                 });
             }
         }
-        let complexity = self.tier(score);
+        let by_score = self.tier(score);
+        let complexity = self.floor(&x).map_or(by_score, |f| f.max(by_score));
+        let confidence = if complexity == by_score {
+            self.confidence(score, complexity)
+        } else {
+            floored_confidence(score, self.complex, complexity)
+        };
         Classification {
             tokens,
             complexity,
             score,
-            confidence: self.confidence(score, complexity),
+            confidence,
             signals: fired,
         }
+    }
+
+    /// The highest floor among the signals that fired (see `RawSignal::floor`).
+    pub fn floor(&self, x: &[f64]) -> Option<Complexity> {
+        self.floors
+            .iter()
+            .zip(x)
+            .filter(|(_, v)| **v != 0.0)
+            .filter_map(|(f, _)| *f)
+            .max()
+    }
+
+    /// The tier for a score and feature vector: the score's tier, raised to any floor.
+    pub fn tier_with_floor(&self, score_tier: Complexity, x: &[f64]) -> Complexity {
+        self.floor(x).map_or(score_tier, |f| f.max(score_tier))
     }
 
     /// The feature vector the score is linear in: `[length, turns, signal…]` (see [`Self::names`]).
@@ -254,6 +285,11 @@ impl Classifier {
         &self.directions
     }
 
+    /// Prior weights, in feature-vector order (0 for `length` and `turns`).
+    pub fn priors(&self) -> &[f64] {
+        &self.priors
+    }
+
     /// `(bias, medium threshold, complex threshold)`.
     pub fn thresholds(&self) -> (f64, f64, f64) {
         (self.bias, self.medium, self.complex)
@@ -264,7 +300,7 @@ impl Classifier {
         tier_of(score, self.medium, self.complex)
     }
 
-    /// The tier's probability given the score (see [`Classification::confidence`]).
+    /// The confidence in a tier given the score (see [`Classification::confidence`]).
     pub fn confidence(&self, score: f64, tier: Complexity) -> f64 {
         tier_probability(score, self.medium, self.complex, tier)
     }
@@ -291,16 +327,24 @@ pub(crate) fn tier_of(score: f64, medium: f64, complex: f64) -> Complexity {
     }
 }
 
-/// Probability of `tier` under a cumulative logit model with these cut-offs:
-/// P(simple) = σ(medium − s), P(complex) = σ(s − complex), P(medium) = the rest.
+/// Confidence in `tier`: σ(d), d being the score's distance to the nearest cut-off of the
+/// tier, in the score's log-odds units — the probability, under the fitted logistic model,
+/// that the prompt lies on this side of that cut-off. 0.5 on a cut-off, towards 1 far from it.
 pub(crate) fn tier_probability(score: f64, medium: f64, complex: f64, tier: Complexity) -> f64 {
-    let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
-    let at_most_simple = sigmoid(medium - score);
-    let at_most_medium = sigmoid(complex - score);
+    let d = match tier {
+        Complexity::Simple => medium - score,
+        Complexity::Medium => (score - medium).min(complex - score),
+        Complexity::Complex => score - complex,
+    };
+    1.0 / (1.0 + (-d.max(0.0)).exp())
+}
+
+/// Confidence in a tier that a floor imposed over a lower score: a medium floor is as sure
+/// as the score is far from the complex cut-off; a complex floor is a stated rule (0.75).
+fn floored_confidence(score: f64, complex: f64, tier: Complexity) -> f64 {
     match tier {
-        Complexity::Simple => at_most_simple,
-        Complexity::Medium => (at_most_medium - at_most_simple).max(0.0),
-        Complexity::Complex => 1.0 - at_most_medium,
+        Complexity::Medium => 1.0 / (1.0 + (-(complex - score).max(0.0)).exp()),
+        _ => 0.75,
     }
 }
 
@@ -460,6 +504,19 @@ mod tests {
             both.score,
             alone.score
         );
+    }
+
+    #[test]
+    fn confidence_grows_with_the_distance_to_the_nearest_cut_off() {
+        let (m, c) = (0.0, 2.0);
+        let at = |s: f64| tier_probability(s, m, c, tier_of(s, m, c));
+        assert!((at(0.0) - 0.5).abs() < 1e-12);
+        assert!((at(2.0) - 0.5).abs() < 1e-12);
+        assert!(at(1.0) > at(0.5) && at(0.5) > at(0.1));
+        assert!(at(-3.0) > at(-1.0) && at(5.0) > at(3.0));
+        assert!(at(-30.0) < 1.0 + 1e-12 && at(-30.0) > 0.99);
+        let classified = Classifier::default().classify(&user("hi"), 8);
+        assert!((0.5..=1.0).contains(&classified.confidence));
     }
 
     #[test]

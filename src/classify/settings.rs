@@ -136,6 +136,16 @@ pub struct RawSignal {
     /// train` keeps the fitted weight on this side of zero. Default: the sign of `weight`.
     #[serde(default)]
     pub direction: Option<Direction>,
+    /// The weight `switchyard train` pulls this one towards (its L2 penalty is on the distance
+    /// from here, default 0): a hand-set prior the data has to argue with, which keeps cues
+    /// that the labelled data barely covers (chat-style explanations, say) from being zeroed.
+    #[serde(default)]
+    pub prior: Option<f64>,
+    /// The lowest tier a prompt gets when this signal fires, whatever its score: the labelling
+    /// rule stated directly (an ask to explain or write is at least medium, a proof complex).
+    /// Not fitted: the trainer's data cannot argue a rule away.
+    #[serde(default)]
+    pub floor: Option<super::Complexity>,
     /// Regex patterns (Rust `regex` syntax, Unicode-aware); any match counts. A signal has
     /// exactly one of `patterns`, `keywords` and `detect`.
     #[serde(default)]

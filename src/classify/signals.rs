@@ -362,6 +362,8 @@ mod tests {
             min_tokens: None,
             case_sensitive: false,
             direction: None,
+            prior: None,
+            floor: None,
             keywords: Vec::new(),
             also: Vec::new(),
             at: Position::Anywhere,

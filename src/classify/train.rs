@@ -66,10 +66,19 @@ impl Default for Options {
     }
 }
 
-/// Fits weights and cut-offs to `samples`; `directions[j]` constrains weight j.
+/// What each weight may be: its side of zero and the value the penalty pulls it towards.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Constraints<'a> {
+    pub directions: &'a [Direction],
+    /// Prior weights on the raw feature scale (the L2 penalty is on `w - prior`).
+    pub priors: &'a [f64],
+}
+
+/// Fits weights and cut-offs to `samples` under `constraints`.
 ///
 /// Returns `None` when there is nothing to fit (no samples, or total weight zero).
-pub(crate) fn fit(samples: &[Sample], directions: &[Direction], opts: Options) -> Option<Fit> {
+pub(crate) fn fit(samples: &[Sample], constraints: Constraints<'_>, opts: Options) -> Option<Fit> {
+    let directions = constraints.directions;
     let p = directions.len();
     let rows = merge(samples);
     let total: f64 = rows.iter().map(|r| r.weight).sum();
@@ -107,9 +116,19 @@ pub(crate) fn fit(samples: &[Sample], directions: &[Direction], opts: Options) -
         labels: rows.iter().map(|r| r.label as usize).collect(),
         weights: rows.iter().map(|r| r.weight / total).collect(),
         l2: opts.l2,
+        // a raw weight w is w * sd on the standardised scale
+        prior: constraints
+            .priors
+            .iter()
+            .zip(&sd)
+            .map(|(w, s)| w * s)
+            .collect(),
     };
     // parameters: p weights, then t0 and the log of the gap t1 - t0 (keeps t0 < t1)
     let mut theta = vec![0.0; p + 2];
+    for (t, (w, d)) in theta.iter_mut().zip(problem.prior.iter().zip(directions)) {
+        *t = d.clamp(*w);
+    }
     theta[p] = -0.5;
     theta[p + 1] = 0.0;
     let project = |theta: &mut [f64]| {
@@ -224,7 +243,7 @@ fn tune(fit: &mut Fit, rows: &[Row]) {
 pub(crate) fn cross_validate<'g>(
     samples: &[Sample],
     groups: &[&'g str],
-    directions: &[Direction],
+    constraints: Constraints<'_>,
     opts: Options,
 ) -> (Vec<(f64, Complexity)>, HashMap<&'g str, Fit>) {
     let mut names: Vec<&str> = groups.to_vec();
@@ -239,7 +258,7 @@ pub(crate) fn cross_validate<'g>(
             .filter(|(_, g)| **g != held)
             .map(|(s, _)| s.clone())
             .collect();
-        let Some(f) = fit(&train, directions, opts) else {
+        let Some(f) = fit(&train, constraints, opts) else {
             continue;
         };
         for ((s, g), o) in samples.iter().zip(groups).zip(&mut out) {
@@ -285,6 +304,7 @@ struct Problem<'a> {
     labels: Vec<usize>,
     weights: Vec<f64>,
     l2: f64,
+    prior: Vec<f64>,
 }
 
 impl Problem<'_> {
@@ -315,9 +335,9 @@ impl Problem<'_> {
             grad[p] += weight * (da + db);
             grad[p + 1] += weight * db * gap;
         }
-        for (g, wj) in grad[..p].iter_mut().zip(w) {
-            loss += self.l2 * wj * wj;
-            *g += 2.0 * self.l2 * wj;
+        for ((g, wj), pj) in grad[..p].iter_mut().zip(w).zip(&self.prior) {
+            loss += self.l2 * (wj - pj) * (wj - pj);
+            *g += 2.0 * self.l2 * (wj - pj);
         }
         (loss, grad)
     }
@@ -339,6 +359,13 @@ fn log_sigmoid(z: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn free(directions: &[Direction]) -> Constraints<'_> {
+        Constraints {
+            directions,
+            priors: &[0.0; 4][..directions.len()],
+        }
+    }
 
     fn sample(x: &[f64], label: Complexity) -> Sample {
         Sample {
@@ -365,7 +392,7 @@ mod tests {
         let data = separable();
         let f = fit(
             &data,
-            &[Direction::Free, Direction::Free],
+            free(&[Direction::Free, Direction::Free]),
             Options::default(),
         )
         .unwrap();
@@ -382,12 +409,17 @@ mod tests {
         // feature 0 pushes up in the data; declaring it `down` must pin it at zero
         let f = fit(
             &data,
-            &[Direction::Down, Direction::Free],
+            free(&[Direction::Down, Direction::Free]),
             Options::default(),
         )
         .unwrap();
         assert!(f.weights[0] <= 0.0, "{f:?}");
-        let f = fit(&data, &[Direction::Up, Direction::Up], Options::default()).unwrap();
+        let f = fit(
+            &data,
+            free(&[Direction::Up, Direction::Up]),
+            Options::default(),
+        )
+        .unwrap();
         assert!(f.weights.iter().all(|w| *w >= 0.0), "{f:?}");
     }
 
@@ -395,10 +427,10 @@ mod tests {
     fn stronger_l2_shrinks_weights() {
         let data = separable();
         let dirs = [Direction::Free, Direction::Free];
-        let loose = fit(&data, &dirs, Options::default()).unwrap();
+        let loose = fit(&data, free(&dirs), Options::default()).unwrap();
         let tight = fit(
             &data,
-            &dirs,
+            free(&dirs),
             Options {
                 l2: 1.0,
                 ..Options::default()
@@ -406,6 +438,20 @@ mod tests {
         )
         .unwrap();
         assert!(tight.weights[0].abs() < loose.weights[0].abs());
+        // with a prior, a strong penalty pulls towards it instead of towards zero
+        let pulled = fit(
+            &data,
+            Constraints {
+                directions: &dirs,
+                priors: &[0.0, 3.0],
+            },
+            Options {
+                l2: 1.0,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert!(pulled.weights[1] > 1.0, "{pulled:?}");
     }
 
     #[test]
@@ -417,7 +463,7 @@ mod tests {
         let (pred, fits) = cross_validate(
             &data,
             &groups,
-            &[Direction::Free, Direction::Free],
+            free(&[Direction::Free, Direction::Free]),
             Options::default(),
         );
         assert_eq!(fits.len(), 2);
@@ -435,7 +481,7 @@ mod tests {
         let (pred, _) = cross_validate(
             &odd,
             &groups,
-            &[Direction::Free, Direction::Free],
+            free(&[Direction::Free, Direction::Free]),
             Options::default(),
         );
         assert_eq!(pred.last().unwrap().1, Complexity::Complex);
@@ -444,7 +490,7 @@ mod tests {
     #[test]
     fn sample_weights_count_and_empty_input_is_none() {
         let dirs = [Direction::Free];
-        assert!(fit(&[], &dirs, Options::default()).is_none());
+        assert!(fit(&[], free(&dirs), Options::default()).is_none());
         // the same feature value labelled both ways: the heavier label wins
         let mut data = vec![sample(&[1.0], Complexity::Simple); 3];
         data.push(Sample {
@@ -452,7 +498,7 @@ mod tests {
             ..sample(&[1.0], Complexity::Complex)
         });
         data.push(sample(&[0.0], Complexity::Medium));
-        let f = fit(&data, &dirs, Options::default()).unwrap();
+        let f = fit(&data, free(&dirs), Options::default()).unwrap();
         assert_eq!(f.tier(&[1.0]), Complexity::Complex, "{f:?}");
     }
 }

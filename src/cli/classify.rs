@@ -104,6 +104,14 @@ fn candidates(config: &Config, d: &Decision) -> Vec<Vec<Value>> {
         .collect()
 }
 
+/// The cut-offs (medium, complex) of the policy that made a decision.
+fn cut_offs(config: &Config, d: &Decision) -> Option<(f64, f64)> {
+    d.classification.as_ref()?;
+    let p = config.policies.iter().find(|p| p.name == d.plan.policy)?;
+    let (bias, medium, complex) = p.classifier.thresholds();
+    Some((medium - bias, complex - bias))
+}
+
 /// The JSON form of one decision.
 pub fn describe(config: &Config, id: &Value, d: &Decision) -> Value {
     let c = d.classification.as_ref();
@@ -112,6 +120,8 @@ pub fn describe(config: &Config, id: &Value, d: &Decision) -> Value {
         "tokens": d.prompt_tokens,
         "complexity": c.map(|c| c.complexity.as_str()),
         "score": c.map(|c| c.score),
+        "confidence": c.map(|c| c.confidence),
+        "thresholds": cut_offs(config, d).map(|(m, x)| json!({"medium": m, "complex": x})),
         "signals": c.map(|c| &c.signals),
         "policy": &*d.plan.policy,
         "rule": &*d.plan.rule,
@@ -141,11 +151,15 @@ fn text_line(config: &Config, id: &Value, d: &Decision) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     });
+    let cuts = cut_offs(config, d).map_or(String::new(), |(m, x)| {
+        format!(" (medium>={m:.2}, complex>={x:.2})")
+    });
     format!(
-        "{id}\ttokens={}\t{}\tscore={:.2}\trule={}\troute={}\tsignals={}",
+        "{id}\ttokens={}\t{}\tscore={:.2}{cuts}\tconfidence={:.2}\trule={}\troute={}\tsignals={}",
         d.prompt_tokens,
         c.map_or("unclassified", |c| c.complexity.as_str()),
         c.map_or(0.0, |c| c.score),
+        c.map_or(0.0, |c| c.confidence),
         d.plan.rule,
         route.join(" > "),
         signals

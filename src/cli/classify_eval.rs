@@ -196,6 +196,14 @@ pub(crate) fn samples(examples: &[Example], fit: &FitSettings) -> Vec<Sample> {
         .collect()
 }
 
+/// The classifier's declared directions and priors, as the trainer takes them.
+pub(crate) fn constraints(classifier: &Classifier) -> train::Constraints<'_> {
+    train::Constraints {
+        directions: classifier.directions(),
+        priors: classifier.priors(),
+    }
+}
+
 /// Leave-one-source-out predictions (score, tier) for `examples`.
 pub(crate) fn cross_validate(
     classifier: &Classifier,
@@ -207,8 +215,11 @@ pub(crate) fn cross_validate(
 ) {
     let samples = samples(examples, fit);
     let groups: Vec<&str> = examples.iter().map(|e| e.item.source.as_str()).collect();
-    let (pred, fits) =
-        train::cross_validate(&samples, &groups, classifier.directions(), fit.options());
+    let (mut pred, fits) =
+        train::cross_validate(&samples, &groups, constraints(classifier), fit.options());
+    for (p, e) in pred.iter_mut().zip(examples) {
+        p.1 = classifier.tier_with_floor(p.1, &e.x);
+    }
     let weights = fits
         .into_iter()
         .map(|(g, f)| (g.to_string(), f.weights))

@@ -47,8 +47,12 @@ fn fit_policy(opts: &Options<'_>) -> Result<String, String> {
         return Err("no labelled prompts to fit on".into());
     }
     let data = samples(&examples, &opts.fit);
-    let mut fit = train::fit(&data, classifier.directions(), opts.fit.options())
-        .ok_or("the labelled prompts carry no weight (check --source-weight)")?;
+    let mut fit = train::fit(
+        &data,
+        classify_eval::constraints(&classifier),
+        opts.fit.options(),
+    )
+    .ok_or("the labelled prompts carry no weight (check --source-weight)")?;
     keep_unseen(&classifier, &data, &mut fit);
     round(&mut fit);
     let (cv, _) = classify_eval::cross_validate(&classifier, &examples, &opts.fit);
@@ -57,7 +61,8 @@ fn fit_policy(opts: &Options<'_>) -> Result<String, String> {
     for (e, (_, predicted)) in examples.iter().zip(&cv) {
         let i = &e.item;
         loso.add(&i.source, i.language, &i.category, e.label, *predicted);
-        seen.add(&i.source, i.language, &i.category, e.label, fit.tier(&e.x));
+        let floored = classifier.tier_with_floor(fit.tier(&e.x), &e.x);
+        seen.add(&i.source, i.language, &i.category, e.label, floored);
     }
     let comment = comment(opts, &examples, &loso, &seen);
     let written = rewrite(&text, &classifier, &fit, &comment)?;
