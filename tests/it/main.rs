@@ -18,6 +18,7 @@ mod breaker;
 mod budgets;
 mod cache;
 mod cache_redis;
+mod classify_eval;
 mod cli_check;
 mod cli_keys;
 mod conformance;
