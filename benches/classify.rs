@@ -32,8 +32,10 @@ fn long_prompt() -> String {
     }
     p.push_str("\n```python\n");
     p.push_str(code);
-    p.push_str("```\n\nSummarise the plan in five bullet points, then fix the bug in the function \
-        and explain how many lines fit a budget of 4 million if each costs 1.3 million.");
+    p.push_str(
+        "```\n\nSummarise the plan in five bullet points, then fix the bug in the function \
+        and explain how many lines fit a budget of 4 million if each costs 1.3 million.",
+    );
     p
 }
 

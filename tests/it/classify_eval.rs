@@ -13,9 +13,12 @@ const LOSO_AGREEMENT_FLOOR: f64 = 0.68;
 const LOSO_COMPLEX_AS_SIMPLE_CEILING: f64 = 0.03;
 
 fn eval_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("SWITCHYARD_EVAL_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/eval"), PathBuf::from);
-    let present = dir.join("complexity_dev.jsonl").is_file() && dir.join("complexity_train.jsonl").is_file();
+    let dir = std::env::var_os("SWITCHYARD_EVAL_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/eval"),
+        PathBuf::from,
+    );
+    let present =
+        dir.join("complexity_dev.jsonl").is_file() && dir.join("complexity_train.jsonl").is_file();
     if present {
         return Some(dir);
     }
@@ -37,13 +40,19 @@ fn leave_one_source_out_stays_above_its_floors() {
         return;
     };
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["classify", "--eval", "--cv", "source", "--json", "--l2", "0.003"])
+        .args([
+            "classify", "--eval", "--cv", "source", "--json", "--l2", "0.003",
+        ])
         .args(["--source-weight", "codealpaca=0.2"])
         .arg(dir.join("complexity_dev.jsonl"))
         .arg(dir.join("complexity_train.jsonl"))
         .output()
         .expect("run switchyard classify");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("utf-8");
     let report: serde_json::Value =
         serde_json::from_str(text.lines().last().expect("a report line")).expect("JSON report");
@@ -56,7 +65,9 @@ fn leave_one_source_out_stays_above_its_floors() {
     assert!(total > 4000.0, "expected dev + train, got {total} prompts");
     let agreement = correct / total;
     let complex_as_simple = cell(2, 0) / complex;
-    eprintln!("leave-one-source-out: agreement {agreement:.3}, complex->simple {complex_as_simple:.3}");
+    eprintln!(
+        "leave-one-source-out: agreement {agreement:.3}, complex->simple {complex_as_simple:.3}"
+    );
     assert!(
         agreement >= LOSO_AGREEMENT_FLOOR,
         "agreement {agreement:.3} < {LOSO_AGREEMENT_FLOOR}"
@@ -66,7 +77,9 @@ fn leave_one_source_out_stays_above_its_floors() {
         "complex->simple {complex_as_simple:.3} > {LOSO_COMPLEX_AS_SIMPLE_CEILING}"
     );
     // every source is reported on its own
-    assert!(report["report"]["by_source"].as_object().is_some_and(|s| s.len() >= 30));
+    assert!(report["report"]["by_source"]
+        .as_object()
+        .is_some_and(|s| s.len() >= 30));
 }
 
 #[test]
@@ -81,7 +94,11 @@ fn classify_takes_plain_lines_and_shows_confidence_and_cut_offs() {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
         writeln!(stdin, "Prove that the square root of 2 is irrational.").unwrap();
-        writeln!(stdin, "{{\"id\": \"q\", \"prompt\": \"who wrote war and peace\"}}").unwrap();
+        writeln!(
+            stdin,
+            "{{\"id\": \"q\", \"prompt\": \"who wrote war and peace\"}}"
+        )
+        .unwrap();
     }
     let out = child.wait_with_output().expect("output");
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
