@@ -179,11 +179,12 @@ fn sentences(text: &str) -> usize {
     while let Some(c) = chars.next() {
         if c.is_alphanumeric() {
             seen_letter = true;
-        } else if matches!(c, '.' | '!' | '?') && seen_letter {
-            if chars.peek().is_none_or(|n| n.is_whitespace()) {
-                n += 1;
-                seen_letter = false;
-            }
+        } else if matches!(c, '.' | '!' | '?')
+            && seen_letter
+            && chars.peek().is_none_or(|n| n.is_whitespace())
+        {
+            n += 1;
+            seen_letter = false;
         }
     }
     n + usize::from(seen_letter)

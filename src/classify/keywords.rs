@@ -50,7 +50,7 @@ impl KeywordSet {
         let mut targets: Vec<Vec<Target>> = Vec::new();
         for (signal, (main, also)) in lists.iter().enumerate() {
             for (is_also, list) in [(false, main), (true, also)] {
-                for k in list.iter() {
+                for k in *list {
                     let (word, stem) = match k.strip_suffix('*') {
                         Some(w) => (w, true),
                         None => (k.as_str(), false),

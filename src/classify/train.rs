@@ -197,7 +197,7 @@ fn tune(fit: &mut Fit, rows: &[Row]) {
     let candidates: Vec<f64> = (1..200)
         .map(|k| {
             let i = k * (sorted.len() - 1) / 200;
-            (sorted[i] + sorted[(i + 1).min(sorted.len() - 1)]) / 2.0
+            f64::midpoint(sorted[i], sorted[(i + 1).min(sorted.len() - 1)])
         })
         .collect();
     let value = |t0: f64, t1: f64| -> f64 {
@@ -283,16 +283,15 @@ fn merge(samples: &[Sample]) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     for s in samples.iter().filter(|s| s.weight > 0.0) {
         let key = (s.x.iter().map(|v| v.to_bits()).collect(), s.label);
-        match index.get(&key) {
-            Some(&i) => rows[i].weight += s.weight,
-            None => {
-                index.insert(key, rows.len());
-                rows.push(Row {
-                    x: s.x.clone(),
-                    label: s.label,
-                    weight: s.weight,
-                });
-            }
+        if let Some(&i) = index.get(&key) {
+            rows[i].weight += s.weight;
+        } else {
+            index.insert(key, rows.len());
+            rows.push(Row {
+                x: s.x.clone(),
+                label: s.label,
+                weight: s.weight,
+            });
         }
     }
     rows

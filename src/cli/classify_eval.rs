@@ -204,15 +204,18 @@ pub(crate) fn constraints(classifier: &Classifier) -> train::Constraints<'_> {
     }
 }
 
+/// Held-out (score, tier) per example, and each held-out source's fitted weights.
+pub(crate) type HeldOut = (
+    Vec<(f64, Complexity)>,
+    std::collections::HashMap<String, Vec<f64>>,
+);
+
 /// Leave-one-source-out predictions (score, tier) for `examples`.
 pub(crate) fn cross_validate(
     classifier: &Classifier,
     examples: &[Example],
     fit: &FitSettings,
-) -> (
-    Vec<(f64, Complexity)>,
-    std::collections::HashMap<String, Vec<f64>>,
-) {
+) -> HeldOut {
     let samples = samples(examples, fit);
     let groups: Vec<&str> = examples.iter().map(|e| e.item.source.as_str()).collect();
     let (mut pred, fits) =

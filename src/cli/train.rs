@@ -241,12 +241,11 @@ fn rewrite(
     let depth = (start + 1..end)
         .find(|&i| content(&lines[i]))
         .map_or(2, |i| indent(&lines[i]));
-    match find(&lines, start + 1, end, depth, "bias") {
-        Some(i) => set(&mut lines, i, 0.0),
-        None => {
-            lines.insert(start + 1, format!("{}bias: 0", " ".repeat(depth)));
-            end += 1;
-        }
+    if let Some(i) = find(&lines, start + 1, end, depth, "bias") {
+        set(&mut lines, i, 0.0);
+    } else {
+        lines.insert(start + 1, format!("{}bias: 0", " ".repeat(depth)));
+        end += 1;
     }
     let t =
         find(&lines, start + 1, end, depth, "thresholds").ok_or_else(|| missing("thresholds"))?;
