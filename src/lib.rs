@@ -94,7 +94,7 @@ pub(crate) mod api;
 pub(crate) mod auth;
 pub(crate) mod cache;
 pub(crate) mod capability;
-pub(crate) mod classify;
+pub mod classify;
 pub(crate) mod config;
 pub(crate) mod demo;
 pub(crate) mod dispatch;

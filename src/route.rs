@@ -182,4 +182,9 @@ pub(crate) fn matches(rule: &Rule, f: &Facts<'_>) -> bool {
         && w.last_user_matches
             .as_ref()
             .is_none_or(|re| re.is_match(f.last_user))
+        && (w.confidence_min.is_none() && w.confidence_max.is_none()
+            || f.classification.is_some_and(|c| {
+                w.confidence_min.is_none_or(|lo| c.confidence >= lo)
+                    && w.confidence_max.is_none_or(|hi| c.confidence <= hi)
+            }))
 }

@@ -1,6 +1,7 @@
 //! Workload lines, the input of `classify` and `simulate`: one JSON object per line with `prompt` or
-//! `messages`, and optionally `id`, `model`, `user`, `output_tokens`, `label`, and the request
-//! fields that decide which wires can serve it (`n`, `logprobs`).
+//! `messages`, and optionally `id`, `model`, `user`, `output_tokens`, and the request fields
+//! that decide which wires can serve it (`n`, `logprobs`); other fields (such as `label`) are
+//! ignored.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,9 +21,6 @@ pub(crate) struct WorkloadLine {
     pub user: Option<String>,
     #[serde(default)]
     pub output_tokens: Option<u64>,
-    /// An expected complexity class, for scoring the classifier.
-    #[serde(default)]
-    pub label: Option<String>,
     /// Choices asked for: candidates whose wire cannot return several are skipped.
     #[serde(default)]
     pub n: Option<u64>,
@@ -39,6 +37,23 @@ impl WorkloadLine {
             return Err("needs `prompt` or `messages`".into());
         }
         Ok(w)
+    }
+
+    /// Parses a JSON line, or takes a line that does not start with `{` as a prompt.
+    pub(crate) fn parse_or_text(line: &str) -> Result<Self, String> {
+        if line.trim_start().starts_with('{') {
+            return Self::parse(line);
+        }
+        Ok(WorkloadLine {
+            id: None,
+            prompt: Some(line.trim().to_string()),
+            messages: None,
+            model: None,
+            user: None,
+            output_tokens: None,
+            n: None,
+            logprobs: None,
+        })
     }
 
     /// The chat request body this line stands for, routed through `default_model` unless it names one.
@@ -76,5 +91,8 @@ mod tests {
         assert_eq!(body["user"], "u");
         assert!(WorkloadLine::parse(r#"{"id":"a"}"#).is_err());
         assert!(WorkloadLine::parse("nope").is_err());
+        let t = WorkloadLine::parse_or_text("  what is 2+2? ").unwrap();
+        assert_eq!(t.prompt.as_deref(), Some("what is 2+2?"));
+        assert!(WorkloadLine::parse_or_text("{bad").is_err());
     }
 }

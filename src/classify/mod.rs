@@ -1,13 +1,18 @@
 //! Prompt-complexity classifier: scores a request and maps it to a model tier (simple/medium/complex).
 
+mod detect;
 pub(crate) mod eval;
+mod keywords;
+pub(crate) mod labelled;
 pub(crate) mod settings;
 mod signals;
+pub(crate) mod train;
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+pub(crate) use settings::Direction;
 pub(crate) use settings::RawClassifier;
 use signals::SignalSet;
 
@@ -78,6 +83,10 @@ pub struct Classification {
     pub complexity: Complexity,
     /// Linear score compared against the thresholds.
     pub score: f64,
+    /// How sure the classifier is of `complexity` (0.5..1): σ of the score's distance to the
+    /// nearest cut-off, the score being the log-odds of the ordinal logistic model that
+    /// `switchyard train` fits. Rules match on it to send uncertain prompts up a tier.
+    pub confidence: f64,
     /// Signals that contributed a non-zero amount, in configuration order.
     pub signals: Vec<FiredSignal>,
 }
@@ -97,22 +106,35 @@ fn serialize_name<S: serde::Serializer>(name: &Arc<str>, s: S) -> Result<S::Ok, 
     s.serialize_str(name)
 }
 
-/// Compiled classifier: regexes, weights and thresholds, built once and shared across requests.
+/// Compiled classifier: matchers, weights and thresholds, built once and shared across requests.
+///
+/// The score is linear in a feature vector (`length`, `turns`, then one value per signal, in
+/// configuration order), so the trainer can refit the weights on the same features the router
+/// computes.
 #[derive(Debug)]
 pub struct Classifier {
     bias: f64,
     medium: f64,
     complex: f64,
-    length_weight: f64,
     length_min: f64,
     length_max: f64,
     system_discount: f64,
-    turns_weight: f64,
     turns_max: usize,
-    length_name: Arc<str>,
-    turns_name: Arc<str>,
+    /// Feature names: `length`, `turns`, then the signals.
+    names: Vec<Arc<str>>,
+    /// One weight per feature.
+    weights: Vec<f64>,
+    /// Which side of zero each weight must stay on when refitted.
+    directions: Vec<Direction>,
+    /// The weights a refit is pulled towards (see `RawSignal::prior`).
+    priors: Vec<f64>,
+    /// The lowest tier each feature imposes when non-zero (see `RawSignal::floor`).
+    floors: Vec<Option<Complexity>>,
     signals: SignalSet,
 }
+
+/// Index of the first signal in the feature vector (after `length` and `turns`).
+const FIRST_SIGNAL: usize = 2;
 
 impl Classifier {
     /// Compile and validate; every problem is returned as (field path, message).
@@ -156,28 +178,42 @@ impl Classifier {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let mut names: Vec<Arc<str>> = vec![Arc::from("length"), Arc::from("turns")];
+        let mut weights = vec![l.weight, raw.turns.weight];
+        let mut directions = vec![Direction::Up, Direction::Up];
+        let mut priors = vec![0.0, 0.0];
+        let mut floors = vec![None, None];
+        for (s, r) in signals.signals.iter().zip(&raw.signals) {
+            floors.push(r.floor);
+            names.push(Arc::clone(&s.name));
+            weights.push(s.weight);
+            directions.push(Direction::or_sign_of(r.direction, r.weight));
+            priors.push(r.prior.unwrap_or(0.0));
+        }
         Ok(Classifier {
             bias: raw.bias,
             medium: t.medium,
             complex: t.complex,
-            length_weight: l.weight,
             length_min: f64::from(l.min_tokens),
             length_max: f64::from(l.max_tokens),
             system_discount: 1.0 - l.system_share,
-            turns_weight: raw.turns.weight,
             turns_max: raw.turns.max as usize,
-            length_name: Arc::from("length"),
-            turns_name: Arc::from("turns"),
+            names,
+            weights,
+            directions,
+            priors,
+            floors,
             signals,
         })
     }
 
     /// Score a prompt; `tokens` is the request's prompt token count (counted by the caller).
     pub fn classify(&self, prompt: &PromptParts<'_>, tokens: u32) -> Classification {
-        let effective = self.effective_tokens(prompt.system, tokens);
+        let x = self.features(prompt, tokens);
         let mut score = self.bias;
         let mut fired = Vec::new();
-        let mut add = |name: &Arc<str>, contribution: f64| {
+        for ((name, w), v) in self.names.iter().zip(&self.weights).zip(&x) {
+            let contribution = w * v;
             if contribution != 0.0 {
                 score += contribution;
                 fired.push(FiredSignal {
@@ -185,39 +221,88 @@ impl Classifier {
                     weight: contribution,
                 });
             }
-        };
-        let len = f64::from(effective).clamp(self.length_min, self.length_max);
-        add(
-            &self.length_name,
-            self.length_weight * (len / self.length_min).ln(),
-        );
-        let extra_turns = prompt.turns.saturating_sub(1).min(self.turns_max);
-        add(&self.turns_name, self.turns_weight * extra_turns as f64);
-        let mut counts = vec![0; self.signals.signals.len()];
-        self.signals
-            .counts(prompt, user_tokens(prompt, tokens), &mut counts);
-        for (s, &n) in self.signals.signals.iter().zip(&counts) {
-            if n > 0 {
-                add(&s.name, s.weight * n as f64);
-            }
         }
+        let by_score = self.tier(score);
+        let complexity = self.floor(&x).map_or(by_score, |f| f.max(by_score));
+        let confidence = if complexity == by_score {
+            self.confidence(score, complexity)
+        } else {
+            floored_confidence(score, self.complex, complexity)
+        };
         Classification {
             tokens,
-            complexity: self.tier(score),
+            complexity,
             score,
+            confidence,
             signals: fired,
         }
     }
 
+    /// The highest floor among the signals that fired (see `RawSignal::floor`).
+    pub fn floor(&self, x: &[f64]) -> Option<Complexity> {
+        self.floors
+            .iter()
+            .zip(x)
+            .filter(|(_, v)| **v != 0.0)
+            .filter_map(|(f, _)| *f)
+            .max()
+    }
+
+    /// The tier for a score and feature vector: the score's tier, raised to any floor.
+    pub fn tier_with_floor(&self, score_tier: Complexity, x: &[f64]) -> Complexity {
+        self.floor(x).map_or(score_tier, |f| f.max(score_tier))
+    }
+
+    /// The feature vector the score is linear in: `[length, turns, signal…]` (see [`Self::names`]).
+    pub fn features(&self, prompt: &PromptParts<'_>, tokens: u32) -> Vec<f64> {
+        let effective = self.effective_tokens(prompt.system, tokens);
+        let mut x = vec![0.0; self.names.len()];
+        let len = f64::from(effective).clamp(self.length_min, self.length_max);
+        x[0] = (len / self.length_min).ln();
+        x[1] = prompt.turns.saturating_sub(1).min(self.turns_max) as f64;
+        let length = x[0];
+        self.signals.counts(
+            prompt,
+            user_tokens(prompt, tokens),
+            length,
+            &mut x[FIRST_SIGNAL..],
+        );
+        x
+    }
+
+    /// Feature names, in feature-vector order.
+    pub fn names(&self) -> &[Arc<str>] {
+        &self.names
+    }
+
+    /// Current weights, in feature-vector order.
+    pub fn weights(&self) -> &[f64] {
+        &self.weights
+    }
+
+    /// Declared directions, in feature-vector order (`length` and `turns` push up).
+    pub fn directions(&self) -> &[Direction] {
+        &self.directions
+    }
+
+    /// Prior weights, in feature-vector order (0 for `length` and `turns`).
+    pub fn priors(&self) -> &[f64] {
+        &self.priors
+    }
+
+    /// `(bias, medium threshold, complex threshold)`.
+    pub fn thresholds(&self) -> (f64, f64, f64) {
+        (self.bias, self.medium, self.complex)
+    }
+
     /// Map a score to its tier using the configured thresholds.
     pub fn tier(&self, score: f64) -> Complexity {
-        if score >= self.complex {
-            Complexity::Complex
-        } else if score >= self.medium {
-            Complexity::Medium
-        } else {
-            Complexity::Simple
-        }
+        tier_of(score, self.medium, self.complex)
+    }
+
+    /// The confidence in a tier given the score (see [`Classification::confidence`]).
+    pub fn confidence(&self, score: f64, tier: Complexity) -> f64 {
+        tier_probability(score, self.medium, self.complex, tier)
     }
 
     /// Request tokens with the system prompt's estimated tokens (chars / 4) scaled by its share.
@@ -228,6 +313,38 @@ impl Classifier {
         let system_tokens = system.chars().count() as f64 / 4.0;
         let discounted = f64::from(tokens) - self.system_discount * system_tokens;
         discounted.max(1.0) as u32
+    }
+}
+
+/// `score` against two cut-offs: below `medium` is simple, at or above `complex` is complex.
+pub(crate) fn tier_of(score: f64, medium: f64, complex: f64) -> Complexity {
+    if score >= complex {
+        Complexity::Complex
+    } else if score >= medium {
+        Complexity::Medium
+    } else {
+        Complexity::Simple
+    }
+}
+
+/// Confidence in `tier`: σ(d), d being the score's distance to the nearest cut-off of the
+/// tier, in the score's log-odds units — the probability, under the fitted logistic model,
+/// that the prompt lies on this side of that cut-off. 0.5 on a cut-off, towards 1 far from it.
+pub(crate) fn tier_probability(score: f64, medium: f64, complex: f64, tier: Complexity) -> f64 {
+    let d = match tier {
+        Complexity::Simple => medium - score,
+        Complexity::Medium => (score - medium).min(complex - score),
+        Complexity::Complex => score - complex,
+    };
+    1.0 / (1.0 + (-d.max(0.0)).exp())
+}
+
+/// Confidence in a tier that a floor imposed over a lower score: a medium floor is as sure
+/// as the score is far from the complex cut-off; a complex floor is a stated rule (0.75).
+fn floored_confidence(score: f64, complex: f64, tier: Complexity) -> f64 {
+    match tier {
+        Complexity::Medium => 1.0 / (1.0 + (-(complex - score).max(0.0)).exp()),
+        _ => 0.75,
     }
 }
 
@@ -387,6 +504,19 @@ mod tests {
             both.score,
             alone.score
         );
+    }
+
+    #[test]
+    fn confidence_grows_with_the_distance_to_the_nearest_cut_off() {
+        let (m, c) = (0.0, 2.0);
+        let at = |s: f64| tier_probability(s, m, c, tier_of(s, m, c));
+        assert!((at(0.0) - 0.5).abs() < 1e-12);
+        assert!((at(2.0) - 0.5).abs() < 1e-12);
+        assert!(at(1.0) > at(0.5) && at(0.5) > at(0.1));
+        assert!(at(-3.0) > at(-1.0) && at(5.0) > at(3.0));
+        assert!(at(-30.0) < 1.0 + 1e-12 && at(-30.0) > 0.99);
+        let classified = Classifier::default().classify(&user("hi"), 8);
+        assert!((0.5..=1.0).contains(&classified.confidence));
     }
 
     #[test]

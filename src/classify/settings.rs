@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use super::detect::Detector;
+
 /// The shipped default policy; its `classifier:` block is the built-in default, so there is
 /// one source of truth and the router classifies even with no policy file.
 const DEFAULT_POLICY: &str = include_str!("../../policies/default.yaml");
@@ -130,8 +132,91 @@ pub struct RawSignal {
     /// Patterns are case-insensitive unless this is true.
     #[serde(default)]
     pub case_sensitive: bool,
-    /// Regex patterns (Rust `regex` syntax, Unicode-aware); any match counts.
+    /// Which way the cue pushes (`up` towards complex, `down` towards simple): `switchyard
+    /// train` keeps the fitted weight on this side of zero. Default: the sign of `weight`.
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    /// The weight `switchyard train` pulls this one towards (its L2 penalty is on the distance
+    /// from here, default 0): a hand-set prior the data has to argue with, which keeps cues
+    /// that the labelled data barely covers (chat-style explanations, say) from being zeroed.
+    #[serde(default)]
+    pub prior: Option<f64>,
+    /// The lowest tier a prompt gets when this signal fires, whatever its score: the labelling
+    /// rule stated directly (an ask to explain or write is at least medium, a proof complex).
+    /// Not fitted: the trainer's data cannot argue a rule away.
+    #[serde(default)]
+    pub floor: Option<super::Complexity>,
+    /// Regex patterns (Rust `regex` syntax, Unicode-aware); any match counts. A signal has
+    /// exactly one of `patterns`, `keywords` and `detect`.
+    #[serde(default)]
     pub patterns: Vec<String>,
+    /// Lowercase words or phrases matched at word starts, case-insensitively in any script;
+    /// a trailing `*` matches a stem (`implement*`, `реализ*`). Each hit counts (up to `cap`).
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// With `keywords`: the signal fires only when one of these also occurs in the same text
+    /// (e.g. a build verb *and* a programming language).
+    #[serde(default)]
+    pub also: Vec<String>,
+    /// With `keywords`: where a hit must start (default anywhere).
+    #[serde(default)]
+    pub at: Position,
+    /// A built-in structural detector instead of words (see `classify/detect.rs`).
+    #[serde(default)]
+    pub detect: Option<Detector>,
+    /// Only counts when the named signal (listed earlier) fired too, e.g. quantities only
+    /// in a prompt that asks for a calculation.
+    #[serde(default)]
+    pub with: Option<String>,
+}
+
+/// Where a keyword hit must start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    /// Anywhere in the text.
+    #[default]
+    Anywhere,
+    /// At the text's first letter (its opening word).
+    Start,
+    /// In the first line.
+    FirstLine,
+    /// In the last non-empty line (the ask after a pasted passage).
+    LastLine,
+}
+
+/// The side of zero a fitted weight must stay on, so a fit cannot turn a cue around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Towards complex: weight >= 0.
+    Up,
+    /// Towards simple: weight <= 0.
+    Down,
+    /// Either sign.
+    Free,
+}
+
+impl Direction {
+    /// The declared direction, or the sign of the hand-set weight when none is declared.
+    pub fn or_sign_of(declared: Option<Direction>, weight: f64) -> Direction {
+        declared.unwrap_or(if weight > 0.0 {
+            Direction::Up
+        } else if weight < 0.0 {
+            Direction::Down
+        } else {
+            Direction::Free
+        })
+    }
+
+    /// The nearest value on the allowed side of zero.
+    pub fn clamp(self, w: f64) -> f64 {
+        match self {
+            Direction::Up => w.max(0.0),
+            Direction::Down => w.min(0.0),
+            Direction::Free => w,
+        }
+    }
 }
 
 fn default_cap() -> u32 {

@@ -1,17 +1,32 @@
-//! Compiled pattern signals: validates `RawSignal`s, builds one regex per signal, counts matches.
+//! Compiled signals: validates `RawSignal`s and counts, per prompt, each signal's matches —
+//! keywords (one automaton pass), built-in detectors, or regex patterns (one set pass).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
-use super::settings::{RawSignal, Scope};
+use super::detect::{detect, Detector};
+use super::keywords::{Hits, KeywordRule, KeywordSet};
+use super::settings::{Position, RawSignal, Scope};
 use super::PromptParts;
 
 /// Names used by the built-in length/turns contributions, so signals cannot shadow them.
 pub(crate) const RESERVED_NAMES: [&str; 2] = ["length", "turns"];
 
-/// One signal ready to run: all its patterns joined into a single alternation, compiled once.
+/// How a signal looks at text.
+#[derive(Debug)]
+enum Kind {
+    /// Words and phrases from the shared keyword automaton.
+    Keywords { needs_also: bool },
+    /// A built-in structural detector.
+    Detect(Detector),
+    /// Regex patterns from the shared set; the joined alternation is kept only for counted
+    /// signals (`cap > 1`, run with `find_iter` after the set matched).
+    Regex(Option<Regex>),
+}
+
+/// One signal ready to run.
 #[derive(Debug)]
 pub(crate) struct CompiledSignal {
     pub(crate) name: Arc<str>,
@@ -20,25 +35,82 @@ pub(crate) struct CompiledSignal {
     scope: Scope,
     min_tokens: u32,
     max_tokens: u32,
-    /// The joined alternation, kept only for counted signals (`cap > 1`, run with `find_iter`
-    /// after the set matched); presence-only signals live in the sets alone, saving memory.
-    regex: Option<Regex>,
+    /// Index of the signal that must have fired for this one to count.
+    with: Option<usize>,
+    kind: Kind,
 }
 
-/// All signals plus one [`RegexSet`] per text, so presence is decided in a single pass.
+/// All signals, with one keyword automaton and one [`RegexSet`] per text, so each text is
+/// scanned once per engine.
 #[derive(Debug)]
 pub(crate) struct SignalSet {
     pub(crate) signals: Vec<CompiledSignal>,
-    /// Signals looking at the user text, as indexes into `signals`, in set-pattern order.
+    keywords: KeywordSet,
+    rules: Vec<KeywordRule>,
+    /// Regex signals looking at the user text, as indexes into `signals`, in set-pattern order.
     user: (RegexSet, Vec<usize>),
-    /// Signals looking at the system text.
+    /// Regex signals looking at the system text.
     system: (RegexSet, Vec<usize>),
 }
 
 impl SignalSet {
-    /// Match counts (capped, length-gated) per signal, in configuration order.
-    pub(crate) fn counts(&self, parts: &PromptParts<'_>, tokens: u32, out: &mut [usize]) {
-        out.fill(0);
+    /// Each signal's value (capped count, or a detector's value), length-gated, in
+    /// configuration order; `length` is the prompt's length feature (for `detect: passage`).
+    pub(crate) fn counts(
+        &self,
+        parts: &PromptParts<'_>,
+        tokens: u32,
+        length: f64,
+        out: &mut [f64],
+    ) {
+        out.fill(0.0);
+        let n = self.signals.len();
+        let mut hits = Hits {
+            main: vec![0; n],
+            also: vec![false; n],
+        };
+        let texts = [
+            (parts.last_user, Scope::System),
+            (parts.system, Scope::User),
+        ];
+        for (text, excluded) in texts {
+            if !text.is_empty() {
+                self.keywords.scan(
+                    text,
+                    &self.rules,
+                    |i| self.signals[i].scope != excluded,
+                    &mut hits,
+                );
+            }
+        }
+        for (i, s) in self.signals.iter().enumerate() {
+            if tokens < s.min_tokens || tokens > s.max_tokens {
+                continue;
+            }
+            out[i] = match &s.kind {
+                Kind::Keywords { needs_also } => {
+                    if *needs_also && !hits.also[i] {
+                        0.0
+                    } else {
+                        hits.main[i] as f64
+                    }
+                }
+                Kind::Detect(d) => {
+                    let mut v = 0.0;
+                    for (text, excluded) in texts {
+                        if !text.is_empty() && s.scope != excluded {
+                            v += detect(*d, text, length);
+                        }
+                    }
+                    if *d == Detector::Passage {
+                        v
+                    } else {
+                        v.min(s.cap as f64)
+                    }
+                }
+                Kind::Regex(_) => 0.0,
+            };
+        }
         for (text, (set, index)) in [(parts.last_user, &self.user), (parts.system, &self.system)] {
             if text.is_empty() || index.is_empty() {
                 continue;
@@ -46,13 +118,22 @@ impl SignalSet {
             for hit in &set.matches(text) {
                 let i = index[hit];
                 let s = &self.signals[i];
-                if tokens < s.min_tokens || tokens > s.max_tokens || out[i] >= s.cap {
+                let have = out[i] as usize;
+                if tokens < s.min_tokens || tokens > s.max_tokens || have >= s.cap {
                     continue;
                 }
-                out[i] += match &s.regex {
-                    Some(re) => re.find_iter(text).take(s.cap - out[i]).count(),
-                    None => 1,
+                let more = match &s.kind {
+                    Kind::Regex(Some(re)) => re.find_iter(text).take(s.cap - have).count(),
+                    _ => 1,
                 };
+                out[i] = (have + more) as f64;
+            }
+        }
+        for i in 0..n {
+            if let Some(w) = self.signals[i].with {
+                if out[w] == 0.0 {
+                    out[i] = 0.0;
+                }
             }
         }
     }
@@ -62,7 +143,9 @@ impl SignalSet {
 pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, String)>) -> SignalSet {
     let mut seen: HashSet<&str> = HashSet::new();
     let mut signals = Vec::with_capacity(raw.len());
-    let mut joined_all = Vec::with_capacity(raw.len());
+    let mut joined_all: Vec<Option<String>> = Vec::with_capacity(raw.len());
+    let mut lists: Vec<(&[String], &[String])> = Vec::with_capacity(raw.len());
+    let mut rules = Vec::with_capacity(raw.len());
     for (i, s) in raw.iter().enumerate() {
         let path = format!("signals[{i}]");
         let before = errors.len();
@@ -91,12 +174,34 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
                 "must not exceed max_tokens".into(),
             ));
         }
-        if s.patterns.is_empty() {
+        let kinds = usize::from(!s.patterns.is_empty())
+            + usize::from(!s.keywords.is_empty())
+            + usize::from(s.detect.is_some());
+        if kinds != 1 {
             errors.push((
-                format!("{path}.patterns"),
-                "needs at least one pattern".into(),
+                format!("{path}.keywords"),
+                "needs exactly one of `keywords`, `detect` and `patterns`".into(),
             ));
         }
+        if s.keywords.is_empty() && (!s.also.is_empty() || s.at != Position::Anywhere) {
+            errors.push((
+                format!("{path}.also"),
+                "`also` and `at` go with `keywords`".into(),
+            ));
+        }
+        let with = match s.with.as_deref() {
+            None => None,
+            Some(w) => {
+                let found = raw[..i].iter().position(|r| r.name.trim() == w);
+                if found.is_none() {
+                    errors.push((
+                        format!("{path}.with"),
+                        format!("`{w}` is not the name of an earlier signal"),
+                    ));
+                }
+                found
+            }
+        };
         let mut parts = Vec::with_capacity(s.patterns.len());
         for (j, p) in s.patterns.iter().enumerate() {
             match ascii_boundaries(p) {
@@ -107,41 +212,70 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
         if errors.len() != before {
             continue;
         }
-        let flags = if s.case_sensitive { "" } else { "(?i)" };
-        let joined = format!("{flags}{}", parts.join("|"));
-        let counted = s.cap > 1;
-        match (counted, build(&joined, false)) {
-            (_, Err(e)) => {
-                // only now compile patterns one by one, to name the broken one
-                let before = errors.len();
-                for (j, p) in parts.iter().enumerate() {
-                    if let Err(e) = build(p, s.case_sensitive) {
-                        errors.push((format!("{path}.patterns[{j}]"), e));
+        let (kind, joined) = if let Some(d) = s.detect {
+            (Kind::Detect(d), None)
+        } else if !s.keywords.is_empty() {
+            (
+                Kind::Keywords {
+                    needs_also: !s.also.is_empty(),
+                },
+                None,
+            )
+        } else {
+            let flags = if s.case_sensitive { "" } else { "(?i)" };
+            let joined = format!("{flags}{}", parts.join("|"));
+            match build(&joined, false) {
+                Err(e) => {
+                    // only now compile patterns one by one, to name the broken one
+                    let before = errors.len();
+                    for (j, p) in parts.iter().enumerate() {
+                        if let Err(e) = build(p, s.case_sensitive) {
+                            errors.push((format!("{path}.patterns[{j}]"), e));
+                        }
                     }
+                    if errors.len() == before {
+                        errors.push((format!("{path}.patterns"), e));
+                    }
+                    continue;
                 }
-                if errors.len() == before {
-                    errors.push((format!("{path}.patterns"), e));
-                }
+                Ok(regex) => (Kind::Regex((s.cap > 1).then_some(regex)), Some(joined)),
             }
-            (_, Ok(regex)) => {
-                joined_all.push(joined);
-                signals.push(CompiledSignal {
-                    name: Arc::from(name),
-                    weight: s.weight,
-                    cap: s.cap as usize,
-                    scope: s.scope,
-                    min_tokens,
-                    max_tokens,
-                    regex: counted.then_some(regex),
-                });
-            }
-        }
+        };
+        joined_all.push(joined);
+        lists.push((&s.keywords, &s.also));
+        rules.push(KeywordRule {
+            cap: s.cap as usize,
+            at: s.at,
+        });
+        signals.push(CompiledSignal {
+            name: Arc::from(name),
+            weight: s.weight,
+            cap: s.cap as usize,
+            scope: s.scope,
+            min_tokens,
+            max_tokens,
+            with,
+            kind,
+        });
     }
+    let keywords = match KeywordSet::build(&lists) {
+        Ok(k) => k,
+        Err((i, e)) => {
+            errors.push((format!("signals[{i}].keywords"), e));
+            KeywordSet::build(&[]).expect("an empty keyword set builds")
+        }
+    };
     let mut set_for = |keep: fn(Scope) -> bool| {
         let index: Vec<usize> = (0..signals.len())
-            .filter(|&i| keep(signals[i].scope))
+            .filter(|&i| keep(signals[i].scope) && joined_all[i].is_some())
             .collect();
-        let patterns: Vec<String> = index.iter().map(|&i| joined_all[i].clone()).collect();
+        if index.is_empty() {
+            return (RegexSet::empty(), index);
+        }
+        let patterns: Vec<String> = index
+            .iter()
+            .filter_map(|&i| joined_all[i].clone())
+            .collect();
         match build_set(patterns) {
             Ok(set) => (set, index),
             Err(e) => {
@@ -154,6 +288,8 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
     let system = set_for(|s| s != Scope::User);
     SignalSet {
         signals,
+        keywords,
+        rules,
         user,
         system,
     }
@@ -264,6 +400,14 @@ mod tests {
             max_tokens: None,
             min_tokens: None,
             case_sensitive: false,
+            direction: None,
+            prior: None,
+            floor: None,
+            keywords: Vec::new(),
+            also: Vec::new(),
+            at: Position::Anywhere,
+            detect: None,
+            with: None,
             patterns: patterns
                 .iter()
                 .map(std::string::ToString::to_string)
@@ -271,17 +415,17 @@ mod tests {
         }
     }
 
-    fn counts(raw: &[RawSignal], system: &str, user: &str, tokens: u32) -> Vec<usize> {
+    fn counts(raw: &[RawSignal], system: &str, user: &str, tokens: u32) -> Vec<f64> {
         let mut errors = Vec::new();
         let set = compile_signals(raw, &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
-        let mut out = vec![0; set.signals.len()];
+        let mut out = vec![0.0; set.signals.len()];
         let parts = PromptParts {
             system,
             last_user: user,
             turns: 1,
         };
-        set.counts(&parts, tokens, &mut out);
+        set.counts(&parts, tokens, 0.0, &mut out);
         out
     }
 
@@ -316,9 +460,9 @@ mod tests {
         let mut only_system = sig("sys", &["expert"]);
         only_system.scope = Scope::System;
         let raw = [s, only_system];
-        assert_eq!(counts(&raw, "", "1 and 2", 5), [2, 0]);
-        assert_eq!(counts(&raw, "7 expert", "1 and 2", 5), [3, 1]);
-        assert_eq!(counts(&raw, "7 8 9", "1 2 3 4 expert", 5), [3, 0]);
+        assert_eq!(counts(&raw, "", "1 and 2", 5), [2.0, 0.0]);
+        assert_eq!(counts(&raw, "7 expert", "1 and 2", 5), [3.0, 1.0]);
+        assert_eq!(counts(&raw, "7 8 9", "1 2 3 4 expert", 5), [3.0, 0.0]);
     }
 
     #[test]
@@ -327,13 +471,13 @@ mod tests {
             sig("en", &[r"\bfix\b"]),
             sig("ru", &[r"(?:^|\P{L})докаж\w*"]),
         ];
-        assert_eq!(counts(&raw, "", "Please FIX это", 9), [1, 0]);
-        assert_eq!(counts(&raw, "", "prefix fixture", 9), [0, 0]);
+        assert_eq!(counts(&raw, "", "Please FIX это", 9), [1.0, 0.0]);
+        assert_eq!(counts(&raw, "", "prefix fixture", 9), [0.0, 0.0]);
         assert_eq!(
             counts(&raw, "", "ДОКАЖИТЕ, что корень из 2 иррационален", 9),
-            [0, 1]
+            [0.0, 1.0]
         );
-        assert_eq!(counts(&raw, "", "недокажешь", 9), [0, 0]);
+        assert_eq!(counts(&raw, "", "недокажешь", 9), [0.0, 0.0]);
     }
 
     #[test]
@@ -348,11 +492,69 @@ mod tests {
         assert_eq!(ascii_boundaries(r"\bx\b").unwrap(), r"(?-u:\b)x(?-u:\b)");
     }
 
+    fn kw(name: &str, keywords: &[&str]) -> RawSignal {
+        RawSignal {
+            patterns: Vec::new(),
+            keywords: keywords.iter().map(|k| (*k).to_string()).collect(),
+            ..sig(name, &[])
+        }
+    }
+
+    #[test]
+    fn keyword_detector_and_gated_signals_count_together() {
+        let mut build = kw("build", &["write", "напиш*"]);
+        build.also = vec!["python".into(), "sql".into()];
+        let mut wh = kw("wh", &["who", "кто"]);
+        wh.at = Position::Start;
+        let numbers = RawSignal {
+            patterns: Vec::new(),
+            detect: Some(Detector::Numbers),
+            cap: 3,
+            ..sig("numbers", &[])
+        };
+        let mut calc = kw("calc", &["how many", "сколько"]);
+        calc.cap = 2;
+        let mut quantities = RawSignal {
+            detect: Some(Detector::Numbers),
+            patterns: Vec::new(),
+            cap: 9,
+            ..sig("quantities", &[])
+        };
+        quantities.with = Some("calc".into());
+        let raw = [build, wh, numbers, calc, quantities];
+        assert_eq!(
+            counts(&raw, "", "Напишите SQL-запрос: 1 2 3 4 5", 9),
+            [1.0, 0.0, 3.0, 0.0, 0.0]
+        );
+        assert_eq!(
+            counts(&raw, "", "Кто купил 2 яблока и 3 груши? Сколько всего?", 9),
+            [0.0, 1.0, 2.0, 1.0, 2.0]
+        );
+        assert_eq!(counts(&raw, "", "Write a poem", 9), [0.0; 5]);
+    }
+
+    #[test]
+    fn a_signal_needs_exactly_one_kind_and_a_known_gate() {
+        let mut errors = Vec::new();
+        let mut both = kw("both", &["x"]);
+        both.patterns = vec!["y".into()];
+        let mut gated = kw("gated", &["z"]);
+        gated.with = Some("later".into());
+        let mut stray = sig("stray", &["q"]);
+        stray.also = vec!["w".into()];
+        compile_signals(&[both, gated, stray], &mut errors);
+        let paths: Vec<_> = errors.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["signals[0].keywords", "signals[1].with", "signals[2].also"]
+        );
+    }
+
     #[test]
     fn token_gates_apply() {
         let mut s = sig("short", &["who"]);
         s.max_tokens = Some(20);
-        assert_eq!(counts(&[s.clone()], "", "who is it", 10), [1]);
-        assert_eq!(counts(&[s], "", "who is it", 30), [0]);
+        assert_eq!(counts(&[s.clone()], "", "who is it", 10), [1.0]);
+        assert_eq!(counts(&[s], "", "who is it", 30), [0.0]);
     }
 }

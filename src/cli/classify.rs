@@ -5,8 +5,6 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::classify::eval::EvalReport;
-use crate::classify::Complexity;
 use crate::config::{Config, KeyMode, Sources};
 use crate::openai::ChatRequest;
 use crate::pipeline::{decide, Decision};
@@ -15,9 +13,8 @@ use crate::pipeline::{decide, Decision};
 pub struct Options<'a> {
     pub config: Option<&'a Path>,
     pub json: bool,
-    pub eval: bool,
-    pub misses: bool,
-    pub file: Option<&'a Path>,
+    /// Input files; stdin when empty or `-`.
+    pub files: &'a [std::path::PathBuf],
 }
 
 /// Returns the exit code: 0, or 1 when the config or input cannot be read.
@@ -36,21 +33,28 @@ pub async fn run(opts: Options<'_>) -> i32 {
             return 1;
         }
     };
-    let input: Box<dyn BufRead> = match opts.file {
-        Some(p) if p != Path::new("-") => match std::fs::File::open(p) {
-            Ok(f) => Box::new(std::io::BufReader::new(f)),
+    let mut inputs: Vec<Box<dyn BufRead>> = Vec::new();
+    for p in opts.files {
+        if p == Path::new("-") {
+            inputs.push(Box::new(std::io::stdin().lock()));
+            continue;
+        }
+        match std::fs::File::open(p) {
+            Ok(f) => inputs.push(Box::new(std::io::BufReader::new(f))),
             Err(e) => {
                 eprintln!("error: cannot read {}: {e}", p.display());
                 return 1;
             }
-        },
-        _ => Box::new(std::io::stdin().lock()),
-    };
+        }
+    }
+    if inputs.is_empty() {
+        inputs.push(Box::new(std::io::stdin().lock()));
+    }
     let default_model = config.default_policy().name.to_string();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut report = EvalReport::default();
     let mut bad = 0usize;
-    for (n, line) in input.lines().enumerate() {
+    let lines = inputs.into_iter().flat_map(BufRead::lines).enumerate();
+    for (n, line) in lines {
         let line = match line {
             Ok(l) if l.trim().is_empty() => continue,
             Ok(l) => l,
@@ -60,7 +64,7 @@ pub async fn run(opts: Options<'_>) -> i32 {
                 continue;
             }
         };
-        let w = match crate::workload::WorkloadLine::parse(&line) {
+        let w = match crate::workload::WorkloadLine::parse_or_text(&line) {
             Ok(w) => w,
             Err(e) => {
                 eprintln!("line {}: {e}; skipped", n + 1);
@@ -73,53 +77,11 @@ pub async fn run(opts: Options<'_>) -> i32 {
             Ok(req) => decide(&config, &req).await,
             Err(e) => Err(e),
         };
-        if opts.eval {
-            let expected = w
-                .label
-                .as_deref()
-                .and_then(|l| l.parse::<Complexity>().ok());
-            let predicted = decision
-                .as_ref()
-                .ok()
-                .and_then(|d| d.classification.as_ref())
-                .map(|c| c.complexity);
-            if let (Some(e), Some(p)) = (expected, predicted) {
-                report.add(e, p);
-                if opts.misses && e != p {
-                    let text = w
-                        .prompt
-                        .as_deref()
-                        .unwrap_or("(messages)")
-                        .replace('\n', " ");
-                    let _ = writeln!(
-                        out,
-                        "{id}\texpected {}\tgot {}\t{}",
-                        e.as_str(),
-                        p.as_str(),
-                        text.chars().take(100).collect::<String>()
-                    );
-                }
-            } else {
-                bad += 1;
-            }
-            continue;
-        }
         let _ = match (&decision, opts.json) {
             (Ok(d), true) => writeln!(out, "{}", describe(&config, &id, d)),
             (Ok(d), false) => writeln!(out, "{}", text_line(&config, &id, d)),
             (Err(e), true) => writeln!(out, "{}", json!({"id": id, "error": e.body().error})),
             (Err(e), false) => writeln!(out, "{id}\terror: {e}"),
-        };
-    }
-    if opts.eval {
-        let _ = if opts.json {
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string(&report).unwrap_or_default()
-            )
-        } else {
-            writeln!(out, "{report}")
         };
     }
     let _ = out.flush();
@@ -142,6 +104,14 @@ fn candidates(config: &Config, d: &Decision) -> Vec<Vec<Value>> {
         .collect()
 }
 
+/// The cut-offs (medium, complex) of the policy that made a decision.
+fn cut_offs(config: &Config, d: &Decision) -> Option<(f64, f64)> {
+    d.classification.as_ref()?;
+    let p = config.policies.iter().find(|p| p.name == d.plan.policy)?;
+    let (bias, medium, complex) = p.classifier.thresholds();
+    Some((medium - bias, complex - bias))
+}
+
 /// The JSON form of one decision.
 pub fn describe(config: &Config, id: &Value, d: &Decision) -> Value {
     let c = d.classification.as_ref();
@@ -150,6 +120,8 @@ pub fn describe(config: &Config, id: &Value, d: &Decision) -> Value {
         "tokens": d.prompt_tokens,
         "complexity": c.map(|c| c.complexity.as_str()),
         "score": c.map(|c| c.score),
+        "confidence": c.map(|c| c.confidence),
+        "thresholds": cut_offs(config, d).map(|(m, x)| json!({"medium": m, "complex": x})),
         "signals": c.map(|c| &c.signals),
         "policy": &*d.plan.policy,
         "rule": &*d.plan.rule,
@@ -187,11 +159,15 @@ fn text_line(config: &Config, id: &Value, d: &Decision) -> String {
     } else {
         format!("\tskipped={}", d.plan.unsupported_summary(config))
     };
+    let cuts = cut_offs(config, d).map_or(String::new(), |(m, x)| {
+        format!(" (medium>={m:.2}, complex>={x:.2})")
+    });
     format!(
-        "{id}\ttokens={}\t{}\tscore={:.2}\trule={}\troute={}\tsignals={}{skipped}",
+        "{id}\ttokens={}\t{}\tscore={:.2}{cuts}\tconfidence={:.2}\trule={}\troute={}\tsignals={}{skipped}",
         d.prompt_tokens,
         c.map_or("unclassified", |c| c.complexity.as_str()),
         c.map_or(0.0, |c| c.score),
+        c.map_or(0.0, |c| c.confidence),
         d.plan.rule,
         route.join(" > "),
         signals

@@ -1,6 +1,6 @@
 //! Runs one parsed sub-command: the whole of what the `switchyard` binary does.
 
-use super::{check, classify, keys, report, serve, sim, simulate, Command};
+use super::{check, classify, classify_eval, keys, report, serve, sim, simulate, train, Command};
 
 /// Runs `command` to the end; the process exit code (0 for commands that succeed by
 /// returning, such as `serve` after a clean shutdown).
@@ -42,14 +42,34 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
             json,
             eval,
             misses,
-            file,
+            cv,
+            policy,
+            l2,
+            source_weights,
+            balance,
+            no_tune,
+            files,
         } => {
+            if eval {
+                return Ok(classify_eval::run(classify_eval::Options {
+                    config: config.as_deref(),
+                    policy: policy.as_deref(),
+                    files: &files,
+                    cv,
+                    misses,
+                    json,
+                    fit: classify_eval::FitSettings {
+                        l2,
+                        source_weights,
+                        balance,
+                        tune: !no_tune,
+                    },
+                }));
+            }
             let opts = classify::Options {
                 config: config.as_deref(),
                 json,
-                eval,
-                misses,
-                file: file.as_deref(),
+                files: &files,
             };
             Ok(classify::run(opts).await)
         }
@@ -102,5 +122,24 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
             };
             Ok(simulate::run(opts).await)
         }
+        Command::Train {
+            labelled,
+            policy,
+            out,
+            l2,
+            source_weights,
+            balance,
+            no_tune,
+        } => Ok(train::run(train::Options {
+            labelled: &labelled,
+            policy: &policy,
+            out: &out,
+            fit: classify_eval::FitSettings {
+                l2,
+                source_weights,
+                balance,
+                tune: !no_tune,
+            },
+        })),
     }
 }

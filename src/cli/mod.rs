@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod classify;
+pub mod classify_eval;
 mod execute;
 pub mod keys;
 pub mod logging;
@@ -9,6 +10,7 @@ pub mod report;
 pub mod serve;
 pub mod sim;
 pub mod simulate;
+pub mod train;
 
 use std::path::PathBuf;
 
@@ -89,14 +91,36 @@ pub enum Command {
         /// One JSON object per output line (carrying each input's `id`).
         #[arg(long)]
         json: bool,
-        /// Score lines that carry a `label` (simple/medium/complex): agreement and confusion matrix.
+        /// Score labelled files (JSON lines with `prompt`, `label`, optionally `source` and
+        /// `source_category`): agreement, confusion matrix, complex->simple and simple->complex
+        /// rates, overall and by source, language and category.
         #[arg(long)]
         eval: bool,
-        /// With --eval, also list each disagreement.
+        /// With --eval, also list each disagreement with the signals that fired.
         #[arg(long)]
         misses: bool,
-        /// Workload file (JSON lines); stdin when absent or `-`.
-        file: Option<PathBuf>,
+        /// With --eval: refit the weights with each source held out in turn and score the
+        /// held-out one (how the classifier does on sources it never saw).
+        #[arg(long, value_enum)]
+        cv: Option<classify_eval::CvMode>,
+        /// With --eval: the policy file whose classifier is scored (default: the config's).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// With --cv: L2 penalty of each refit (as `train --l2`).
+        #[arg(long, default_value_t = 0.01)]
+        l2: f64,
+        /// With --cv: weigh examples whose source contains SUBSTRING by W (as `train`); repeat.
+        #[arg(long = "source-weight", value_parser = classify_eval::parse_source_weight)]
+        source_weights: Vec<(String, f64)>,
+        /// With --cv: each example counts n^-BALANCE, n its source's size (as `train`).
+        #[arg(long, default_value_t = 0.5)]
+        balance: f64,
+        /// With --cv: keep the likelihood fit's cut-offs instead of tuning them for agreement.
+        #[arg(long)]
+        no_tune: bool,
+        /// Workload files (JSON lines, or plain text lines taken as prompts); stdin when
+        /// absent or `-`.
+        files: Vec<PathBuf>,
     },
     /// Manage virtual keys in the server file's key file (stored as SHA-256 digests).
     Keys {
@@ -173,5 +197,30 @@ pub enum Command {
         /// Also write each chart as a standalone SVG file into this folder.
         #[arg(long)]
         svg_dir: Option<PathBuf>,
+    },
+    /// Fit a policy's classifier (weights, bias, thresholds) on labelled prompts and write the
+    /// policy with them; the fit's leave-one-source-out figures go in a comment.
+    Train {
+        /// Labelled files (JSON lines with `prompt`, `label`, optionally `source`).
+        #[arg(long, required = true, num_args = 1..)]
+        labelled: Vec<PathBuf>,
+        /// The policy whose signals are fitted.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Where the fitted policy is written (may be the same file).
+        #[arg(long)]
+        out: PathBuf,
+        /// L2 penalty on standardised weights.
+        #[arg(long, default_value_t = 0.01)]
+        l2: f64,
+        /// Weigh examples whose source contains SUBSTRING by W (e.g. a noisy source); repeat.
+        #[arg(long = "source-weight", value_parser = classify_eval::parse_source_weight)]
+        source_weights: Vec<(String, f64)>,
+        /// Each example counts n^-BALANCE, n its source's size (0: examples alike, 1: sources alike).
+        #[arg(long, default_value_t = 0.5)]
+        balance: f64,
+        /// Keep the likelihood fit's cut-offs instead of tuning them for agreement.
+        #[arg(long)]
+        no_tune: bool,
     },
 }

@@ -57,6 +57,9 @@ pub struct Conditions {
     pub tools: Option<bool>,
     pub images: Option<bool>,
     pub last_user_matches: Option<Regex>,
+    /// Inclusive bounds on the classification's confidence.
+    pub confidence_min: Option<f64>,
+    pub confidence_max: Option<f64>,
 }
 
 /// A weighted set of models tried as one tier; weights pick the first, the rest follow.
@@ -375,6 +378,30 @@ fn conditions(
         }
         None => (None, None),
     };
+    let (confidence_min, confidence_max) = match &w.confidence {
+        Some(r) => {
+            for (end, v) in [("min", r.min), ("max", r.max)] {
+                if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+                    problems.push(cx.problem(
+                        format!("{field}.confidence.{end}"),
+                        Some("confidence"),
+                        "must be between 0 and 1".to_string(),
+                    ));
+                }
+            }
+            if let (Some(lo), Some(hi)) = (r.min, r.max) {
+                if lo > hi {
+                    problems.push(cx.problem(
+                        format!("{field}.confidence"),
+                        Some("confidence"),
+                        format!("min {lo} is greater than max {hi}"),
+                    ));
+                }
+            }
+            (r.min, r.max)
+        }
+        None => (None, None),
+    };
     let last_user_matches = w
         .last_user_matches
         .as_ref()
@@ -399,5 +426,7 @@ fn conditions(
         tools: w.tools,
         images: w.images,
         last_user_matches,
+        confidence_min,
+        confidence_max,
     }
 }

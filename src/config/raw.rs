@@ -424,6 +424,16 @@ pub(crate) struct RawWhen {
     pub tools: Option<bool>,
     pub images: Option<bool>,
     pub last_user_matches: Option<String>,
+    /// The classifier's confidence in its tier (0..=1), e.g. `{max: 0.6}` for uncertain ones.
+    pub confidence: Option<RawUnitRange>,
+}
+
+/// A range within 0..=1; either end may be left open.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUnitRange {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
 }
 
 impl RawWhen {
@@ -437,6 +447,7 @@ impl RawWhen {
             && self.tools.is_none()
             && self.images.is_none()
             && self.last_user_matches.is_none()
+            && self.confidence.is_none()
     }
 }
 

@@ -181,6 +181,7 @@ fn ledger_record(ctx: &RequestCtx, status: u16, outcome: Outcome) -> UsageRecord
         provider,
         complexity: classification.map(|c| c.complexity),
         score: classification.map(|c| c.score),
+        confidence: classification.map(|c| c.confidence),
         stream: ctx.request.stream,
         prompt_tokens: ctx.prompt_tokens,
         baseline_model: ctx.baseline().map(|m| m.id.to_string()),

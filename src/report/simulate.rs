@@ -204,6 +204,7 @@ fn classify_tokens(config: &Config, policy: usize, r: &Recorded) -> Classificati
             tokens,
             complexity,
             score: 0.0,
+            confidence: 1.0,
             signals: Vec::new(),
         },
         None => config.policies[policy]

@@ -37,6 +37,8 @@ pub struct UsageRecord {
     pub provider: Option<String>,
     pub complexity: Option<Complexity>,
     pub score: Option<f64>,
+    /// The classifier's confidence in `complexity` (0.5..1).
+    pub confidence: Option<f64>,
     pub stream: bool,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,

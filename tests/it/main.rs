@@ -22,6 +22,7 @@ mod cache;
 mod cache_redis;
 mod capability;
 mod check_messages;
+mod classify_eval;
 mod cli_check;
 mod cli_keys;
 mod cli_small;

@@ -1,0 +1,78 @@
+//! Classifier benchmark: p50/p99 time to classify a ~1,000-token prompt with the shipped
+//! default policy, and the resident memory the compiled classifier adds (RSS delta read from
+//! /proc/self/statm, so Linux only). Prints figures; run with `cargo bench --bench classify`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use switchyard::classify::{Classifier, PromptParts};
+
+/// Resident set size in bytes (second field of /proc/self/statm, in pages of 4 KiB).
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// A realistic long prompt (~1,000 o200k tokens): a pasted passage, some code and an ask, in
+/// English with a Russian paragraph.
+fn long_prompt() -> String {
+    let passage = "The city council met on Tuesday to discuss the new transit plan, which would \
+        add three bus lines and extend the tram to the northern districts by 2028. Residents \
+        raised concerns about noise, cost and the loss of parking along the main avenue. ";
+    let russian = "Совет города обсудил новый план транспорта: три автобусные линии и продление \
+        трамвая в северные районы к 2028 году. Жители опасаются шума и потери парковок. ";
+    let code = "def schedule(lines, budget):\n    total = 0\n    for line in lines:\n        \
+        total += line.cost\n    return total <= budget\n";
+    let mut p = String::new();
+    for _ in 0..8 {
+        p.push_str(passage);
+        p.push_str(russian);
+        p.push('\n');
+    }
+    p.push_str("\n```python\n");
+    p.push_str(code);
+    p.push_str(
+        "```\n\nSummarise the plan in five bullet points, then fix the bug in the function \
+        and explain how many lines fit a budget of 4 million if each costs 1.3 million.",
+    );
+    p
+}
+
+fn main() {
+    let before = rss_bytes();
+    let classifier = Classifier::default();
+    // one classification so lazily built parts (if any) are counted too
+    let prompt = long_prompt();
+    let parts = PromptParts {
+        system: "",
+        last_user: &prompt,
+        turns: 1,
+    };
+    black_box(classifier.classify(&parts, 1000));
+    let after = rss_bytes();
+    let rounds = 20_000;
+    let mut times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        black_box(classifier.classify(black_box(&parts), 1000));
+        times.push(t.elapsed().as_nanos() as f64 / 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    println!(
+        "classify: {} chars (~1,000 tokens), {rounds} rounds: p50 {:.2} us, p99 {:.2} us",
+        prompt.chars().count(),
+        pct(0.5),
+        pct(0.99)
+    );
+    match (before, after) {
+        (Some(b), Some(a)) => println!(
+            "classifier memory: RSS {:.2} MB before, {:.2} MB after building it: +{:.2} MB",
+            b as f64 / 1e6,
+            a as f64 / 1e6,
+            a.saturating_sub(b) as f64 / 1e6
+        ),
+        _ => println!("classifier memory: /proc/self/statm not readable (not Linux?)"),
+    }
+}

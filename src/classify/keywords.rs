@@ -1,0 +1,248 @@
+//! Keyword signals: every keyword of every signal in one Aho-Corasick automaton, matched at
+//! word starts in a single pass over the text, case-insensitively in Latin and Cyrillic.
+//!
+//! A keyword is a lowercase word or phrase; a trailing `*` makes it a stem (`докаж*` matches
+//! `докажите`), otherwise it must end at a word end. Latin case is folded by the automaton;
+//! for other scripts each keyword is also added Capitalised and in UPPER case, which covers
+//! how words appear in prompts without lowercasing the text on the hot path.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use super::settings::Position;
+
+/// Where one automaton pattern counts.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    signal: u32,
+    /// From the signal's `also:` list (a second condition) rather than `keywords:`.
+    also: bool,
+    /// Prefix match: no word end required.
+    stem: bool,
+}
+
+/// The compiled automaton and, per pattern, the signals it feeds.
+#[derive(Debug)]
+pub(crate) struct KeywordSet {
+    automaton: Option<AhoCorasick>,
+    targets: Vec<Vec<Target>>,
+}
+
+/// What one keyword signal needs at match time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeywordRule {
+    pub cap: usize,
+    pub at: Position,
+}
+
+/// Keyword counts of one text, per signal index.
+#[derive(Debug, Default)]
+pub(crate) struct Hits {
+    pub main: Vec<usize>,
+    pub also: Vec<bool>,
+}
+
+impl KeywordSet {
+    /// Builds the automaton; `lists[i]` is signal i's `(keywords, also)` (both empty for
+    /// signals of other kinds). Errors are `(signal index, message)`.
+    pub(crate) fn build(lists: &[(&[String], &[String])]) -> Result<KeywordSet, (usize, String)> {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut targets: Vec<Vec<Target>> = Vec::new();
+        for (signal, (main, also)) in lists.iter().enumerate() {
+            for (is_also, list) in [(false, main), (true, also)] {
+                for k in *list {
+                    let (word, stem) = match k.strip_suffix('*') {
+                        Some(w) => (w, true),
+                        None => (k.as_str(), false),
+                    };
+                    if word.trim().is_empty() || word.trim() != word {
+                        return Err((
+                            signal,
+                            format!("keyword `{k}` is empty or has spaces at its ends"),
+                        ));
+                    }
+                    if !word.chars().next().is_some_and(char::is_alphanumeric) {
+                        return Err((
+                            signal,
+                            format!("keyword `{k}` must start with a letter or digit"),
+                        ));
+                    }
+                    for variant in variants(word) {
+                        let i = *index.entry(variant.clone()).or_insert_with(|| {
+                            patterns.push(variant);
+                            targets.push(Vec::new());
+                            targets.len() - 1
+                        });
+                        targets[i].push(Target {
+                            signal: signal as u32,
+                            also: is_also,
+                            stem,
+                        });
+                    }
+                }
+            }
+        }
+        if patterns.is_empty() {
+            return Ok(KeywordSet {
+                automaton: None,
+                targets,
+            });
+        }
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .map_err(|e| (0, format!("keyword automaton: {e}")))?;
+        Ok(KeywordSet {
+            automaton: Some(automaton),
+            targets,
+        })
+    }
+
+    /// Counts keyword hits in `text` for the signals `wanted` selects, into `hits`.
+    pub(crate) fn scan(
+        &self,
+        text: &str,
+        rules: &[KeywordRule],
+        wanted: impl Fn(usize) -> bool,
+        hits: &mut Hits,
+    ) {
+        let Some(ac) = &self.automaton else {
+            return;
+        };
+        let first = text
+            .char_indices()
+            .find(|(_, c)| c.is_alphanumeric())
+            .map_or(text.len(), |(i, _)| i);
+        let first_line_end = text[first..].find('\n').map_or(text.len(), |i| first + i);
+        let last_line_start = text.trim_end().rfind('\n').map_or(0, |i| i + 1);
+        for m in ac.find_overlapping_iter(text) {
+            let (start, end) = (m.start(), m.end());
+            if text[..start]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric)
+            {
+                continue;
+            }
+            let ends_word = !text[end..]
+                .chars()
+                .next()
+                .is_some_and(char::is_alphanumeric);
+            for t in &self.targets[m.pattern().as_usize()] {
+                let s = t.signal as usize;
+                if !wanted(s) || (!t.stem && !ends_word) {
+                    continue;
+                }
+                if t.also {
+                    hits.also[s] = true;
+                    continue;
+                }
+                let rule = &rules[s];
+                let placed = match rule.at {
+                    Position::Anywhere => true,
+                    Position::Start => start == first,
+                    Position::FirstLine => start < first_line_end,
+                    Position::LastLine => start >= last_line_start,
+                };
+                if placed && hits.main[s] < rule.cap {
+                    hits.main[s] += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The forms a lowercase keyword is searched in: as written, and for non-ASCII words also
+/// Capitalised and UPPER case (ASCII case is folded by the automaton).
+fn variants(word: &str) -> Vec<String> {
+    let lower = word.to_lowercase();
+    let mut out = vec![lower.clone()];
+    if !lower.is_ascii() {
+        let mut chars = lower.chars();
+        if let Some(c) = chars.next() {
+            out.push(c.to_uppercase().chain(chars).collect());
+        }
+        out.push(lower.to_uppercase());
+    }
+    out.dedup();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(main: &[&str], also: &[&str], at: Position, text: &str) -> usize {
+        let main: Vec<String> = main.iter().map(|s| (*s).to_string()).collect();
+        let also: Vec<String> = also.iter().map(|s| (*s).to_string()).collect();
+        let set = KeywordSet::build(&[(&main, &also)]).unwrap();
+        let rules = [KeywordRule { cap: 5, at }];
+        let mut hits = Hits {
+            main: vec![0],
+            also: vec![false],
+        };
+        set.scan(text, &rules, |_| true, &mut hits);
+        if !also.is_empty() && !hits.also[0] {
+            0
+        } else {
+            hits.main[0]
+        }
+    }
+
+    #[test]
+    fn whole_words_stems_and_case_in_both_scripts() {
+        let any = Position::Anywhere;
+        assert_eq!(
+            count(&["fix"], &[], any, "Please FIX this, fixture prefix"),
+            1
+        );
+        assert_eq!(count(&["fix*"], &[], any, "fixture prefix fixes"), 2);
+        assert_eq!(
+            count(&["докаж*"], &[], any, "ДОКАЖИТЕ, что… Докажи! недокажешь"),
+            2
+        );
+        assert_eq!(count(&["show that"], &[], any, "Show that x; showthat"), 1);
+        assert_eq!(count(&["ґрунт*"], &[], any, "Ґрунти України"), 1);
+    }
+
+    #[test]
+    fn positions_and_the_also_condition() {
+        assert_eq!(
+            count(&["who"], &[], Position::Start, "  Who wrote it? who"),
+            1
+        );
+        assert_eq!(
+            count(&["who"], &[], Position::Start, "Tell me who wrote it"),
+            0
+        );
+        let text = "Long passage about who did what.\n\nWhat year was it?";
+        assert_eq!(count(&["what"], &[], Position::LastLine, text), 1);
+        assert_eq!(count(&["what"], &[], Position::FirstLine, text), 1);
+        assert_eq!(
+            count(
+                &["write"],
+                &["python", "sql"],
+                Position::Anywhere,
+                "Write a Python script"
+            ),
+            1
+        );
+        assert_eq!(
+            count(&["write"], &["python"], Position::Anywhere, "Write a poem"),
+            0
+        );
+    }
+
+    #[test]
+    fn bad_keywords_are_rejected() {
+        let none: Vec<String> = Vec::new();
+        for bad in [" x", "*", "-x"] {
+            let list = vec![bad.to_string()];
+            assert!(KeywordSet::build(&[(&list, &none)]).is_err(), "{bad}");
+        }
+        assert!(KeywordSet::build(&[]).unwrap().automaton.is_none());
+    }
+}
