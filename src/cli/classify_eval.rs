@@ -240,11 +240,14 @@ pub fn run(opts: Options<'_>) -> i32 {
             return 1;
         }
     };
-    if opts.files.is_empty() {
-        eprintln!("error: --eval needs at least one labelled FILE");
-        return 1;
-    }
-    let (examples, bad) = match examples(&classifier, opts.files) {
+    // no FILE: the labelled lines come from stdin, as for plain `classify`
+    let stdin = [std::path::PathBuf::from("-")];
+    let files = if opts.files.is_empty() {
+        &stdin[..]
+    } else {
+        opts.files
+    };
+    let (examples, bad) = match examples(&classifier, files) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");
