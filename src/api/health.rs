@@ -15,7 +15,7 @@ use crate::state::AppState;
 pub(crate) async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     let live = state.live();
     Json(
-        json!({"status": "ok", "config_version": live.config.version, "uptime_s": state.started.elapsed().as_secs()}),
+        json!({"status": "ok", "config_version": live.config.version, "uptime_s": uptime_s(&state)}),
     )
 }
 
@@ -110,7 +110,7 @@ pub(crate) async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> 
     let (entries, bytes) = state.cache.stats();
     Json(json!({
         "status": if ledger_ok && shared_ok { "ok" } else { "degraded" },
-        "uptime_s": state.started.elapsed().as_secs(),
+        "uptime_s": uptime_s(&state),
         "memory_rss_bytes": rss_bytes(),
         "config": {"version": live.config.version, "policies": config.policies.iter().map(|p| &*p.name).collect::<Vec<_>>(),
                    "default_policy": &*config.default_policy().name, "last_reload": state.last_reload()},
@@ -152,4 +152,10 @@ fn rss_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kb * 1024)
+}
+
+/// Seconds since start, to the millisecond: the dashboard's first load divides the requests
+/// so far by it, which whole seconds would make 0 in the first second.
+fn uptime_s(state: &AppState) -> f64 {
+    (state.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
 }
