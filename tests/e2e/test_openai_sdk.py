@@ -57,12 +57,17 @@ def _ledger(router):
 
 
 def test_ledger_has_the_requests_and_no_secret(client, router):
-    before = len(_ledger(router))
-    client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "Define entropy."}])
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "Define entropy."}])
+    request_id = raw.headers["x-request-id"]
+    # other tests share this router and their lines may land later: find this request's own
     deadline = time.monotonic() + 10
-    while len(_ledger(router)) <= before and time.monotonic() < deadline:
+    mine = []
+    while not mine and time.monotonic() < deadline:
+        mine = [line for line in _ledger(router) if line.get("request_id") == request_id]
         time.sleep(0.05)
-    last = _ledger(router)[-1]
+    assert mine, f"no ledger line for {request_id}"
+    last = mine[0]
     assert last["requested_model"] == "auto" and last["model"] == "mock/mock-small"
     assert last["cost_usd"] > 0 and last["saving_usd"] > 0 and last["outcome"] == "ok"
     assert "sk-e2e-secret-value" not in router["ledger"].read_text()
