@@ -3,12 +3,6 @@
 use clap::Parser;
 use switchyard::cli::{execute, Cli};
 
-/// mimalloc rather than glibc's malloc: the request path allocates a few hundred small blocks
-/// per request, which glibc serves in ~5x the instructions, and glibc's per-thread arenas keep
-/// freed memory resident (see benches/proxy.sh for both figures).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() {
     let code = match execute(Cli::parse().command).await {
