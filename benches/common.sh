@@ -2,7 +2,7 @@
 # (written outside this project, so the figures do not depend on our own simulator), on loopback:
 #   /json/chat/completions   a chat.completion with usage
 #   /sse/chat/completions    the same answer as an event stream, usage chunk and [DONE]
-#   /slow/chat/completions   the event stream sent at 100 bytes/s (about 11 s per answer) (long-lived streams)
+#   /slow/chat/completions   the event stream at 100 bytes/s, about 11 s per answer (long-lived streams)
 # and sets MOCK_URL (http://127.0.0.1:PORT) and MOCK_PID. `start_router` writes a config with
 # one provider per mock path (policies `auto`, `auto-sse`, `auto-slow`) and starts the router,
 # setting ROUTER_URL and ROUTER_PID. Both add to the caller's `pids`, which its EXIT trap stops.

@@ -60,13 +60,26 @@ impl Expiry<CacheKey, Arc<Entry>> for FromCreation {
     }
 }
 
-/// moka has one capacity, so both bounds are folded into it: the capacity is `max_bytes` and
-/// every entry weighs at least `floor = ceil(max_bytes / max_entries)`. Then n entries weigh
-/// at least n × floor, so n ≤ max_entries, and at least their real size, so bytes ≤ max_bytes.
-/// One cache with a padded weigher is simpler than two caches kept in step; the price is that
-/// small entries count as `floor` bytes, which only matters when the count bound binds first.
+/// The unit moka's capacity and weights count in. moka sizes its frequency sketch by the
+/// capacity (one u64 per unit, rounded up to a power of two): counted in bytes, a 64 MiB cache
+/// got a 512 MiB sketch, whose pages became resident one by one as keys were seen, so RSS
+/// climbed for as long as new prompts came in (the soak benchmark's slope). In 256-byte units
+/// the sketch of a 64 MiB cache is 2 MiB.
+pub(super) const UNIT: u64 = 256;
+
+/// moka's capacity for `max_bytes`: whole units, rounded down so the byte bound holds.
+pub(super) fn capacity(max_bytes: u64) -> u64 {
+    (max_bytes / UNIT).max(1)
+}
+
+/// moka has one capacity, so both bounds are folded into it: the capacity is `max_bytes` in
+/// units and every entry weighs at least `floor = ceil(capacity / max_entries)` units. Then
+/// n entries weigh at least n × floor, so n ≤ max_entries, and at least their real size
+/// rounded up to whole units, so bytes ≤ max_bytes. One cache with a padded weigher is simpler
+/// than two caches kept in step; the price is that small entries count as `floor` units,
+/// which only matters when the count bound binds first.
 pub(super) fn weight(size: u64, floor: u64) -> u32 {
-    u32::try_from(size.max(floor)).unwrap_or(u32::MAX)
+    u32::try_from(size.div_ceil(UNIT).max(floor)).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -76,8 +89,11 @@ mod tests {
     #[test]
     fn weights_fold_both_bounds() {
         assert_eq!(weight(10, 100), 100);
-        assert_eq!(weight(1000, 100), 1000);
+        assert_eq!(weight(1000 * UNIT, 100), 1000);
+        assert_eq!(weight(1000 * UNIT + 1, 100), 1001, "sizes round up");
         assert_eq!(weight(u64::MAX, 1), u32::MAX);
+        assert_eq!(capacity(64 << 20), 262_144);
+        assert_eq!(capacity(UNIT - 1), 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use moka::future::Cache;
 
-use super::bounds::{weight, FromCreation, Tally};
+use super::bounds::{capacity, weight, FromCreation, Tally};
 use super::decision::{decide, Decision};
 use super::entry::Entry;
 use super::key::{CacheKey, Partition};
@@ -46,10 +46,11 @@ impl ResponseCache {
         let usable = settings.enabled && settings.max_entries > 0 && settings.max_bytes > 0;
         let entry_cap = (settings.max_bytes / 8).clamp(1, MAX_ENTRY_BYTES);
         let local = usable.then(|| {
-            let floor = settings.max_bytes.div_ceil(settings.max_entries).max(1);
+            let capacity = capacity(settings.max_bytes);
+            let floor = capacity.div_ceil(settings.max_entries).max(1);
             let listener = Arc::clone(&tally);
             Cache::builder()
-                .max_capacity(settings.max_bytes)
+                .max_capacity(capacity)
                 .weigher(move |_: &CacheKey, v: &Arc<Entry>| weight(v.size() as u64, floor))
                 .expire_after(FromCreation(settings.ttl))
                 .eviction_listener(move |_, v: Arc<Entry>, _| {
