@@ -33,9 +33,27 @@ pub(crate) fn handle() -> Option<&'static PrometheusHandle> {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
             describe();
+            spawn_upkeep(handle.clone());
             Some(handle)
         })
         .as_ref()
+}
+
+/// Folds histogram samples into their buckets every few seconds. The recorder keeps every
+/// sample until a scrape or an upkeep drains it, so with nobody scraping `/metrics` its memory
+/// grew by each request's samples for ever (`benches/soak.sh`: ~8 MB per 30 s at 5,000
+/// requests/s).
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let upkeep = move || loop {
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        handle.run_upkeep();
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(upkeep)
+    {
+        tracing::warn!(error = %e, "cannot start the metrics upkeep thread");
+    }
 }
 
 fn describe() {
