@@ -15,17 +15,7 @@ fn invalid(message: impl Into<String>, param: &str) -> ApiError {
 
 /// Translates a Messages body; `max_tokens` is required unless `counting` (count_tokens).
 pub(crate) fn to_chat(bytes: &[u8], counting: bool) -> Result<Map<String, Value>, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidRequest {
-        message: format!("The request body is not valid JSON: {e}"),
-        param: None,
-        code: Some("invalid_json"),
-    })?;
-    let Value::Object(body) = value else {
-        return Err(ApiError::invalid(
-            "The request body must be a JSON object.",
-            None,
-        ));
-    };
+    let body = crate::openai::json_object(bytes)?;
     let mut out = Map::new();
     match body.get("model") {
         Some(Value::String(m)) if !m.is_empty() => {

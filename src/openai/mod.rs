@@ -13,4 +13,5 @@ pub(crate) use reply::{
     ChunkView, Completion, CompletionChoice, CompletionDetails, CompletionMessage,
     PromptDetailsReport, ReplyView, ToolCall, UsageReport,
 };
+pub(crate) use request::json_object;
 pub use request::ChatRequest;

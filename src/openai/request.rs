@@ -34,6 +34,23 @@ pub struct ChatRequest {
     pub token_ids: u64,
 }
 
+/// A request body as a JSON object, or the 400 every endpoint (chat, Responses, Messages)
+/// gives for invalid JSON or another JSON value.
+pub(crate) fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidRequest {
+        message: format!("We could not parse the JSON body of your request: {e}"),
+        param: None,
+        code: Some("invalid_json"),
+    })?;
+    match value {
+        Value::Object(body) => Ok(body),
+        _ => Err(ApiError::invalid(
+            "The request body must be a JSON object.",
+            None,
+        )),
+    }
+}
+
 impl ChatRequest {
     /// Validates a chat request's shape as OpenAI requires and extracts the routing view.
     pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
@@ -56,17 +73,7 @@ impl ChatRequest {
 
     /// The fields every endpoint shares: a JSON object with `model`, `stream` and limits.
     fn envelope(endpoint: Endpoint, bytes: &[u8]) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidRequest {
-            message: format!("We could not parse the JSON body of your request: {e}"),
-            param: None,
-            code: Some("invalid_json"),
-        })?;
-        let Value::Object(body) = value else {
-            return Err(ApiError::invalid(
-                "The request body must be a JSON object.",
-                None,
-            ));
-        };
+        let body = json_object(bytes)?;
         let model = match body.get("model") {
             Some(Value::String(m)) if !m.is_empty() => m.clone(),
             Some(_) => {

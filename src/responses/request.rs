@@ -124,17 +124,7 @@ pub(super) fn unsupported(message: impl Into<String>, param: &str) -> ApiError {
 /// Reads a Responses request body; a 400 naming the field for anything malformed or not
 /// expressible as chat.
 pub(crate) fn translate(bytes: &[u8]) -> Result<Translated, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidRequest {
-        message: format!("We could not parse the JSON body of your request: {e}"),
-        param: None,
-        code: Some("invalid_json"),
-    })?;
-    let Value::Object(body) = value else {
-        return Err(ApiError::invalid(
-            "The request body must be a JSON object.",
-            None,
-        ));
-    };
+    let body = crate::openai::json_object(bytes)?;
     refuse_unsupported(&body)?;
     let model = match body.get("model") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
