@@ -1,7 +1,10 @@
-//! The server file's `ledger:` setting: a file path, or a map with the path and how often the
-//! writer flushes (the most a hard crash can lose).
+//! The server file's `ledger:` setting, validated: a file path, or a map with the path, how often the
+//! writer flushes (the most a hard crash can lose) and an optional Postgres sink.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use super::provider::EnvLookup;
+use super::Problem;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -123,6 +126,66 @@ pub(crate) fn plain_identifier(name: &str) -> bool {
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The ledger's Postgres sink, if `ledger.postgres` or `ledger.url_env` names one.
+pub(super) fn postgres_sink(
+    raw: &RawLedger,
+    env: EnvLookup<'_>,
+    path: &Path,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<PostgresSink> {
+    let url = match (&raw.postgres, &raw.url_env) {
+        (Some(url), _) => url.clone(),
+        (None, Some(var)) => {
+            let Some(v) = env(var) else {
+                problems.push(Problem::at(
+                    path,
+                    text,
+                    "ledger.url_env",
+                    Some(var),
+                    format!("environment variable `{var}` is not set"),
+                ));
+                return None;
+            };
+            v
+        }
+        (None, None) => return None,
+    };
+    // the URL may carry a password: the problem never quotes it
+    if url.parse::<tokio_postgres::Config>().is_err() {
+        problems.push(Problem::at(
+            path,
+            text,
+            "ledger.postgres",
+            Some("postgres"),
+            "is not a usable Postgres URL (postgres://user@host:port/db)",
+        ));
+    }
+    if !plain_identifier(&raw.table) {
+        problems.push(Problem::at(
+            path,
+            text,
+            "ledger.table",
+            Some("table"),
+            "must be a plain SQL name: letters, digits and _, not starting with a digit",
+        ));
+    }
+    if raw.batch == 0 || raw.batch > 10_000 {
+        problems.push(Problem::at(
+            path,
+            text,
+            "ledger.batch",
+            Some("batch"),
+            "must be between 1 and 10000",
+        ));
+    }
+    Some(PostgresSink {
+        url: crate::secret::Secret::new(url),
+        table: raw.table.clone(),
+        batch: raw.batch.clamp(1, 10_000),
+    })
 }
 
 #[cfg(test)]

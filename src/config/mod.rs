@@ -557,7 +557,7 @@ fn server_settings(
             "must be between 1 and 60000",
         ));
     }
-    let postgres = postgres_sink(&raw_ledger, env, path, text, problems);
+    let postgres = ledger::postgres_sink(&raw_ledger, env, path, text, problems);
     let ledger = LedgerSettings {
         path: if path == Path::new("-") {
             raw_ledger.path
@@ -615,66 +615,6 @@ fn version_of(sources: &Sources) -> String {
         f.text.hash(&mut h);
     }
     format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
-}
-
-/// The ledger's Postgres sink, if `ledger.postgres` or `ledger.url_env` names one.
-fn postgres_sink(
-    raw: &ledger::RawLedger,
-    env: EnvLookup<'_>,
-    path: &Path,
-    text: &str,
-    problems: &mut Vec<Problem>,
-) -> Option<ledger::PostgresSink> {
-    let url = match (&raw.postgres, &raw.url_env) {
-        (Some(url), _) => url.clone(),
-        (None, Some(var)) => {
-            let Some(v) = env(var) else {
-                problems.push(Problem::at(
-                    path,
-                    text,
-                    "ledger.url_env",
-                    Some(var),
-                    format!("environment variable `{var}` is not set"),
-                ));
-                return None;
-            };
-            v
-        }
-        (None, None) => return None,
-    };
-    // the URL may carry a password: the problem never quotes it
-    if url.parse::<tokio_postgres::Config>().is_err() {
-        problems.push(Problem::at(
-            path,
-            text,
-            "ledger.postgres",
-            Some("postgres"),
-            "is not a usable Postgres URL (postgres://user@host:port/db)",
-        ));
-    }
-    if !ledger::plain_identifier(&raw.table) {
-        problems.push(Problem::at(
-            path,
-            text,
-            "ledger.table",
-            Some("table"),
-            "must be a plain SQL name: letters, digits and _, not starting with a digit",
-        ));
-    }
-    if raw.batch == 0 || raw.batch > 10_000 {
-        problems.push(Problem::at(
-            path,
-            text,
-            "ledger.batch",
-            Some("batch"),
-            "must be between 1 and 10000",
-        ));
-    }
-    Some(ledger::PostgresSink {
-        url: crate::secret::Secret::new(url),
-        table: raw.table.clone(),
-        batch: raw.batch.clamp(1, 10_000),
-    })
 }
 
 /// Each config file's path and a hash of its text, to tell which files a reload changed.
