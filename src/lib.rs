@@ -92,6 +92,7 @@ pub mod testing {
 pub(crate) mod adapters;
 pub(crate) mod api;
 pub(crate) mod auth;
+pub(crate) mod batch;
 pub(crate) mod cache;
 pub(crate) mod capability;
 pub mod classify;

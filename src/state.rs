@@ -56,6 +56,8 @@ pub struct AppState {
     last_reload: Mutex<Option<ReloadStatus>>,
     /// The Postgres ledger sink's status, once started.
     postgres: OnceLock<Arc<crate::usage::postgres::SinkStatus>>,
+    /// Batch jobs, once started (when the server file enables them).
+    batches: OnceLock<Arc<crate::batch::Batches>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -136,6 +138,7 @@ impl AppState {
             ops_addr: OnceLock::new(),
             last_reload: Mutex::new(None),
             postgres: OnceLock::new(),
+            batches: OnceLock::new(),
         })
     }
 
@@ -150,10 +153,37 @@ impl AppState {
                 crate::usage::postgres::spawn(sink.clone(), self.ledger.path().to_owned(), every);
             let _ = self.postgres.set(status);
         }
+        self.start_batches();
         let Some(shared) = &self.shared else { return };
         shared.spawn_monitor();
         let weak = Arc::downgrade(self);
         crate::dispatch::sync::spawn_sync(shared.clone(), move || weak.upgrade().map(|s| s.live()));
+    }
+
+    /// Opens the batch folder and resumes the jobs that had not ended (once per state).
+    fn start_batches(self: &Arc<Self>) {
+        let Some(settings) = self.live().config.server.batches.clone() else {
+            return;
+        };
+        if self.batches.get().is_some() {
+            return;
+        }
+        match crate::batch::Batches::open(settings) {
+            Ok(b) => {
+                let b = Arc::new(b);
+                if self.batches.set(Arc::clone(&b)).is_ok() {
+                    b.resume(self);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the batch folder cannot be opened; batches are disabled")
+            }
+        }
+    }
+
+    /// The batch service, when batches are enabled and the server started.
+    pub(crate) fn batches(&self) -> Option<&Arc<crate::batch::Batches>> {
+        self.batches.get()
     }
 
     /// The Postgres ledger sink's status, when one runs.

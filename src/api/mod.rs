@@ -1,8 +1,10 @@
 //! Thin HTTP handlers: extract, call one pipeline function, return a response.
 
 pub(crate) mod admin;
+pub(crate) mod batches;
 pub(crate) mod chat;
 pub(crate) mod dashboard;
+pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod messages;
 pub(crate) mod metrics;

@@ -2,6 +2,7 @@
 //! immutable [`Config`]; every mistake is reported with file, line and field.
 
 mod access;
+mod batches;
 pub(crate) mod diff;
 mod explain;
 mod ledger;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 pub(crate) use access::VirtualKey;
 pub(crate) use access::{digest_prefix, hex, sha256, Access, BudgetSettings};
 pub use access::{sha256_hex, CacheSettings, Limits, StateSettings};
+pub(crate) use batches::BatchSettings;
 pub(crate) use ledger::LedgerSettings;
 pub(crate) use ledger::{plain_identifier, PostgresSink};
 pub(crate) use operator_key::OperatorKey;
@@ -48,6 +50,8 @@ pub struct ServerSettings {
     pub ops_listen: Option<String>,
     pub state: StateSettings,
     pub cache: CacheSettings,
+    /// Batch jobs, when the server file enables them.
+    pub batches: Option<BatchSettings>,
 }
 
 /// One YAML file's path and text, read from disk or embedded in the binary.
@@ -558,6 +562,9 @@ fn server_settings(
         ));
     }
     let postgres = ledger::postgres_sink(&raw_ledger, env, path, text, problems);
+    let batches = raw
+        .batches
+        .map(|b| batches::validate(b, base, path, text, problems));
     let ledger = LedgerSettings {
         path: if path == Path::new("-") {
             raw_ledger.path
@@ -580,6 +587,7 @@ fn server_settings(
             ops_listen: raw.ops_listen,
             state,
             cache,
+            batches,
         },
         raw.policy,
     )

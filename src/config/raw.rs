@@ -65,6 +65,9 @@ pub(crate) struct RawServer {
     pub state: RawState,
     #[serde(default)]
     pub cache: RawCache,
+    /// Batch jobs (`POST /v1/batches`): off unless set.
+    #[serde(default)]
+    pub batches: Option<super::batches::RawBatches>,
 }
 
 /// How log lines are written.

@@ -80,6 +80,22 @@ impl KeyPool {
         }
     }
 
+    /// Like [`KeyPool::pick`] for a background (batch) call, which must not take a slot an
+    /// interactive request is waiting for: with requests in the queue it takes nothing and
+    /// reports the earliest slot as [`KeyPick::AllPaced`] (to look again then); it never books.
+    pub fn pick_background(&mut self, now: Instant, tokens: u64) -> KeyPick {
+        if self.waiting == 0 || self.pacers.is_empty() {
+            return self.pick(now, tokens);
+        }
+        let n = self.pacers.len();
+        let (key, at) = self.earliest(now, tokens);
+        if (0..n).all(|i| self.cooling_until(i, now).is_some()) {
+            KeyPick::AllCooling(at)
+        } else {
+            KeyPick::AllPaced { key, at }
+        }
+    }
+
     /// Whether any key has an rpm or tpm limit (only then is pacing worth a Redis call).
     pub(crate) fn is_paced(&self) -> bool {
         self.pacers.iter().any(Pacer::is_limited)
@@ -379,5 +395,35 @@ mod tests {
         p.cool_down(1, now + 8 * s);
         assert_eq!(p.local_cooldowns(now), [(1, now + 8 * s)]);
         assert!(p.local_cooldowns(now + 8 * s).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_picks_yield_to_queued_requests() {
+        let mut p = KeyPool::with_limits([(Some(60), None)]);
+        let now = Instant::now();
+        assert_eq!(
+            p.pick_background(now, 0),
+            KeyPick::Key(0),
+            "free and nobody waits"
+        );
+        // the next slot is a second away: an interactive request queues and books it
+        let KeyPick::AllPaced { key, at } = p.pick(now, 0) else {
+            panic!("paced")
+        };
+        assert!(p.join_queue(8));
+        p.book(key, at, 0);
+        let later = at + Duration::from_millis(1);
+        // the booked slot is the interactive request's: the batch call is told to look again
+        // after it, and booked nothing (the slot after is still free for the next request)
+        let KeyPick::AllPaced { at: retry, .. } = p.pick_background(later, 0) else {
+            panic!("a background pick must not take a slot while a request waits")
+        };
+        assert!(retry > at);
+        p.leave_queue();
+        assert_eq!(
+            p.pick_background(retry, 0),
+            KeyPick::Key(0),
+            "with the queue empty the free slot is the batch call's"
+        );
     }
 }

@@ -38,7 +38,13 @@ pub(crate) struct Op {
     pub max_wait: Duration,
     /// Its estimated size for tpm pacing: prompt tokens plus the requested `max_tokens`.
     pub tokens: u64,
+    /// A batch line: it takes a paced key only when no interactive request waits for one,
+    /// and never books a slot ahead (see `wait.rs`).
+    pub background: bool,
 }
+
+/// How long a batch line may wait for a paced key before its candidate is passed over.
+pub(crate) const BACKGROUND_MAX_WAIT: Duration = Duration::from_secs(600);
 
 /// An answer that is ready to go back to the client.
 pub(crate) enum Reply {

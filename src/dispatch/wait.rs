@@ -1,5 +1,10 @@
 //! Gets a provider key for one call, queueing (bounded in depth and in time) while every key
 //! is at its rpm/tpm limit.
+//!
+//! Batch lines (`Op::background`) never queue and never book a slot: they take a key only
+//! when it is free now and no interactive request waits in the queue, and otherwise sleep
+//! until the earliest slot and look again. An interactive request arriving meanwhile books
+//! that slot first, so batches only ever use capacity interactive traffic leaves over.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -36,7 +41,12 @@ enum Look {
         at: Instant,
         depth: usize,
     },
+    /// A background call stands aside (nothing booked) and looks again at this instant.
+    Yield(Instant),
 }
+
+/// How soon a background call looks again when a request waits but no slot time is known.
+const YIELD_TICK: Duration = Duration::from_millis(10);
 
 /// The key (`None` for a keyless provider) to call `provider` with, after waiting for a paced
 /// key if `op.max_wait` allows and the queue has room; or the note to skip the candidate with.
@@ -85,6 +95,10 @@ pub(super) async fn acquire<'a>(
                 }
                 return Err(reason);
             }
+            Look::Yield(at) => {
+                tokio::time::sleep_until(at).await;
+                trace.waited += now.elapsed();
+            }
             Look::Wait { key, at, depth } => {
                 if queued.is_none() {
                     crate::metrics::pacing_queue(&provider.name, 1.0);
@@ -122,6 +136,17 @@ fn look_local(
     now: Instant,
 ) -> Look {
     let mut p = lock(pool);
+    if op.background {
+        return match p.pick_background(now, op.tokens) {
+            KeyPick::Key(i) => Look::Use(Some(i)),
+            KeyPick::NoKeys => Look::Use(None),
+            KeyPick::AllCooling(_) => Look::Skip(SkipReason::KeysCooling, "gave_up"),
+            KeyPick::AllPaced { at, .. } if deadline.is_some_and(|d| at > d) => {
+                Look::Skip(SkipReason::Paced, "skipped")
+            }
+            KeyPick::AllPaced { at, .. } => Look::Yield(at.max(now + YIELD_TICK)),
+        };
+    }
     match p.pick(now, op.tokens) {
         KeyPick::Key(i) => Look::Use(Some(i)),
         KeyPick::NoKeys => Look::Use(None),
@@ -161,7 +186,10 @@ async fn look_fleet(
             Err(KeyPick::NoKeys) => return Ok(Look::Use(None)),
             Err(_) => return Ok(Look::Skip(SkipReason::KeysCooling, "gave_up")),
         };
-        let joined = !in_queue && p.join_queue(provider.max_queue);
+        if op.background && p.waiting() > 0 {
+            return Ok(Look::Yield(now + YIELD_TICK));
+        }
+        let joined = !in_queue && !op.background && p.join_queue(provider.max_queue);
         (free, joined)
     };
     let room = in_queue || joined;
@@ -201,6 +229,10 @@ async fn look_fleet(
                 at: Instant::now() + wait,
                 depth: p.waiting(),
             }
+        }
+        FleetPick::Busy { wait } if op.background && wait <= budget => {
+            give_back();
+            Look::Yield(Instant::now() + wait.max(YIELD_TICK))
         }
         FleetPick::Busy { wait } => {
             give_back();

@@ -92,6 +92,9 @@ pub(crate) struct RequestCtx {
     pub trace: Trace,
     /// Output guardrail replacements in a whole answer.
     pub redactions: u32,
+    /// The batch job this request is a line of: its tenant is the job's (no key to check),
+    /// its pacing yields to interactive requests, and its ledger line carries the batch id.
+    pub batch: Option<Arc<str>>,
 }
 
 impl RequestCtx {
@@ -120,6 +123,7 @@ impl RequestCtx {
             answered: false,
             trace: Trace::default(),
             redactions: 0,
+            batch: None,
         }
     }
 

@@ -193,6 +193,7 @@ fn ledger_record(ctx: &RequestCtx, status: u16, outcome: Outcome) -> UsageRecord
         redactions: ctx.redactions,
         status,
         outcome,
+        batch_id: ctx.batch.as_deref().map(str::to_owned),
         ..UsageRecord::default()
     }
 }

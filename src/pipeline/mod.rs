@@ -41,8 +41,35 @@ pub(crate) async fn handle(
     client_headers: &HeaderMap,
     body: Result<Bytes, ApiError>,
 ) -> Response {
-    let span = tracing::info_span!("request", id = %request_id);
-    let mut guard = LedgerGuard::new(RequestCtx::new(Arc::clone(state), request_id, endpoint));
+    let ctx = RequestCtx::new(Arc::clone(state), request_id, endpoint);
+    serve(state, ctx, client_headers, body).await
+}
+
+/// Runs one line of a batch job as `tenant` (the job's owner, already authenticated when the
+/// job was created), tagged with the batch id in its ledger line and yielding pacing slots to
+/// interactive requests; the response is what a client sending the line would have got.
+pub(crate) async fn handle_batch_line(
+    state: &Arc<AppState>,
+    request_id: String,
+    endpoint: Endpoint,
+    tenant: crate::auth::Tenant,
+    batch: Arc<str>,
+    body: Bytes,
+) -> Response {
+    let mut ctx = RequestCtx::new(Arc::clone(state), request_id, endpoint);
+    ctx.tenant = tenant;
+    ctx.batch = Some(batch);
+    serve(state, ctx, &HeaderMap::new(), Ok(body)).await
+}
+
+async fn serve(
+    state: &Arc<AppState>,
+    ctx: RequestCtx,
+    client_headers: &HeaderMap,
+    body: Result<Bytes, ApiError>,
+) -> Response {
+    let span = tracing::info_span!("request", id = %ctx.id);
+    let mut guard = LedgerGuard::new(ctx);
     let result = phases::run(guard.ctx(), client_headers, body)
         .instrument(span)
         .await;

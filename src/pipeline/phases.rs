@@ -35,7 +35,9 @@ pub(super) async fn run(
     headers: &HeaderMap,
     body: Result<Bytes, ApiError>,
 ) -> Result<Ready, ApiError> {
-    authenticate(ctx, headers)?;
+    if ctx.batch.is_none() {
+        authenticate(ctx, headers)?;
+    }
     let req = parse(ctx, &body?)?;
     guard_input(ctx, &req)?;
     count(ctx, &req).await?;
@@ -277,7 +279,11 @@ async fn dispatch(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<Ready, ApiE
     let op = Op {
         endpoint: ctx.endpoint,
         stream: req.stream,
-        max_wait: policy.map(|p| p.pacing.max_wait).unwrap_or_default(),
+        max_wait: match ctx.batch {
+            Some(_) => dispatch::BACKGROUND_MAX_WAIT,
+            None => policy.map(|p| p.pacing.max_wait).unwrap_or_default(),
+        },
+        background: ctx.batch.is_some(),
         tokens: decision
             .prompt_tokens
             .saturating_add(req.max_tokens.unwrap_or(0)),

@@ -25,6 +25,13 @@ use crate::state::AppState;
 /// stay open for probes.
 pub fn app(state: Arc<AppState>) -> Router {
     let limit = state.max_body_bytes;
+    let file_limit = state
+        .live()
+        .config
+        .server
+        .batches
+        .as_ref()
+        .map_or(limit, |b| b.max_file_bytes);
     crate::metrics::handle();
     let v1 = Router::new()
         .route("/chat/completions", post(api::chat::chat_completions))
@@ -38,7 +45,19 @@ pub fn app(state: Arc<AppState>) -> Router {
             get(api::responses::retrieve).delete(api::responses::delete),
         )
         .route("/messages", post(api::messages::create))
-        .route("/messages/count_tokens", post(api::messages::count_tokens));
+        .route("/messages/count_tokens", post(api::messages::count_tokens))
+        .route(
+            "/files",
+            post(api::files::upload).layer(DefaultBodyLimit::max(file_limit)),
+        )
+        .route("/files/{id}", get(api::files::retrieve))
+        .route("/files/{id}/content", get(api::files::content))
+        .route(
+            "/batches",
+            post(api::batches::create).get(api::batches::list),
+        )
+        .route("/batches/{id}", get(api::batches::retrieve))
+        .route("/batches/{id}/cancel", post(api::batches::cancel));
     let guarded = ops_routes().route_layer(axum::middleware::from_fn_with_state(
         Arc::clone(&state),
         require_ops,

@@ -133,6 +133,10 @@ async fn close(
     }
     // aborting drops each request still running, which writes its ledger line
     conns.shutdown().await;
+    // batch lines running finish and are journaled, so a restart does not run them again
+    if let Some(batches) = state.batches() {
+        batches.stop(deadline).await;
+    }
     // budget settlements of the last requests, and spend queued during a Redis outage, land
     // before exit so shared spend loses nothing
     let left = state.limiter.settling.wait(SETTLE_GRACE).await;

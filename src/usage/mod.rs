@@ -71,6 +71,9 @@ pub struct UsageRecord {
     pub status: u16,
     /// How the request ended (`ok` when absent, as in the earliest ledgers).
     pub outcome: Outcome,
+    /// The batch job this request was a line of (absent for interactive requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
 }
 
 fn default_status() -> u16 {
