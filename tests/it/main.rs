@@ -16,6 +16,7 @@ mod adapter_gemini_embed;
 mod answer_headers;
 mod architecture;
 mod auth;
+mod batches;
 mod breaker;
 mod budgets;
 mod cache;
