@@ -176,7 +176,7 @@ impl AppState {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "the batch folder cannot be opened; batches are disabled")
+                tracing::error!(error = %e, "the batch folder cannot be opened; batches are disabled");
             }
         }
     }

@@ -51,9 +51,8 @@ impl std::fmt::Display for LineProblem {
 /// Every request of `file`, or the first line that is not one.
 pub(crate) fn parse(file: &[u8]) -> Result<Vec<InputLine>, LineProblem> {
     let text = std::str::from_utf8(file).map_err(|e| LineProblem {
-        line: 1 + file[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
+        line: 1 + String::from_utf8_lossy(&file[..e.valid_up_to()])
+            .matches('\n')
             .count(),
         message: "the file is not UTF-8 text".into(),
     })?;
@@ -198,5 +197,6 @@ mod tests {
             "the file holds no requests"
         );
         assert_eq!(parse(b"{}\n\xff").unwrap_err().line, 2);
+        assert_eq!(parse(b"{}\xff").unwrap_err().line, 1);
     }
 }

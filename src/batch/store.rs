@@ -196,10 +196,10 @@ fn load<T: for<'de> Deserialize<'de>>(dir: &Path) -> Vec<T> {
         match std::fs::read(&path).map(|b| serde_json::from_slice::<T>(&b)) {
             Ok(Ok(record)) => out.push(record),
             Ok(Err(e)) => {
-                tracing::warn!(path = %path.display(), error = %e, "unreadable batch record skipped")
+                tracing::warn!(path = %path.display(), error = %e, "unreadable batch record skipped");
             }
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "batch record could not be read")
+                tracing::warn!(path = %path.display(), error = %e, "batch record could not be read");
             }
         }
     }
