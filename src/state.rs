@@ -160,7 +160,7 @@ impl AppState {
         crate::dispatch::sync::spawn_sync(shared.clone(), move || weak.upgrade().map(|s| s.live()));
     }
 
-    /// Opens the batch folder and resumes the jobs that had not ended (once per state).
+    /// Opens the batch folder (once per state); `server::run` resumes its unfinished jobs.
     fn start_batches(self: &Arc<Self>) {
         let Some(settings) = self.live().config.server.batches.clone() else {
             return;
@@ -170,10 +170,7 @@ impl AppState {
         }
         match crate::batch::Batches::open(settings) {
             Ok(b) => {
-                let b = Arc::new(b);
-                if self.batches.set(Arc::clone(&b)).is_ok() {
-                    b.resume(self);
-                }
+                let _ = self.batches.set(Arc::new(b));
             }
             Err(e) => {
                 tracing::error!(error = %e, "the batch folder cannot be opened; batches are disabled");

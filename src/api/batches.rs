@@ -45,7 +45,7 @@ pub(crate) async fn create(
         let body = body.map_err(|r| super::body_error(r, state.max_body_bytes))?;
         let req: CreateBatch = serde_json::from_slice(&body)
             .map_err(|e| ApiError::invalid(format!("Invalid batch request: {e}"), None))?;
-        svc.create(&state, &tenant, req).await
+        crate::batch::runner::create(svc, &state, &tenant, req).await
     };
     respond(made.await.map(|job| Json(job).into_response()))
 }

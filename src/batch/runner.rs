@@ -8,15 +8,47 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::input::{self, InputLine};
+use super::job::Job;
 use super::job::{BatchError, Status};
+use super::service::{new_id, now, Batches, CreateBatch};
 use super::store::{Done, FileObject, FileRecord, Journal, Owner};
-use super::{new_id, now, Batches};
 use crate::auth::Tenant;
 use crate::config::{AuthMode, Endpoint};
+use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Starts a driver for every job of `svc` that had not ended when the router last stopped.
+pub(crate) fn resume(svc: &Arc<Batches>, state: &Arc<AppState>) {
+    let open: Vec<String> = crate::lock::lock(&svc.jobs)
+        .values()
+        .filter(|r| !r.job.status.is_terminal())
+        .map(|r| r.job.id.clone())
+        .collect();
+    for id in open {
+        tracing::info!(batch = %id, "resuming a batch job");
+        spawn(svc, state, id);
+    }
+}
+
+/// `POST /v1/batches`: creates a job for `tenant` and starts its driver.
+pub(crate) async fn create(
+    svc: &Arc<Batches>,
+    state: &Arc<AppState>,
+    tenant: &Tenant,
+    req: CreateBatch,
+) -> Result<Job, ApiError> {
+    let job = svc.create(tenant, req).await?;
+    spawn(svc, state, job.id.clone());
+    Ok(job)
+}
+
+fn spawn(svc: &Arc<Batches>, state: &Arc<AppState>, id: String) {
+    let driver = drive(Arc::clone(svc), Arc::clone(state), id);
+    crate::lock::lock(&svc.drivers).spawn(driver);
+}
+
 /// Runs job `id` until it ends or the service stops; failures are logged.
-pub(super) async fn drive(svc: Arc<Batches>, state: Arc<AppState>, id: String) {
+async fn drive(svc: Arc<Batches>, state: Arc<AppState>, id: String) {
     if let Err(e) = run(&svc, &state, &id).await {
         tracing::error!(batch = %id, error = %e, "a batch job stopped unexpectedly");
     }

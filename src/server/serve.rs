@@ -30,6 +30,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     state.start_background();
+    if let Some(batches) = state.batches() {
+        crate::batch::runner::resume(batches, &state);
+    }
     let settings = state.live().config.server.clone();
     let ops = match &settings.ops_listen {
         Some(addr) => {
