@@ -84,3 +84,41 @@ pub(crate) fn validate(
         max_file_bytes: raw.max_file_bytes.max(1024),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str) -> (BatchSettings, Vec<Problem>) {
+        let raw: RawBatches = serde_yaml::from_str(yaml).unwrap();
+        let mut problems = Vec::new();
+        let text = format!("batches: {yaml}\n");
+        let path = Path::new("/etc/sy/switchyard.yaml");
+        let s = validate(raw, Path::new("/etc/sy"), path, &text, &mut problems);
+        (s, problems)
+    }
+
+    #[test]
+    fn defaults_and_a_dir_beside_the_server_file() {
+        let (s, problems) = check("{dir: jobs}");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            s,
+            BatchSettings {
+                dir: PathBuf::from("/etc/sy/jobs"),
+                concurrency: 4,
+                max_file_bytes: 100 * 1024 * 1024,
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let (_, problems) = check("{dir: jobs, concurrency: 0, max_file_bytes: 10}");
+        let fields: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        assert!(fields[0].contains("batches.concurrency"), "{fields:?}");
+        assert!(fields[1].contains("batches.max_file_bytes"), "{fields:?}");
+        assert!(serde_yaml::from_str::<RawBatches>("{dir: j, workers: 2}").is_err());
+    }
+}
