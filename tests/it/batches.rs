@@ -460,3 +460,17 @@ async fn interactive_requests_take_paced_slots_before_batch_lines() {
         "the interactive request got the next slot, ahead of the waiting batch lines: {order:?}"
     );
 }
+
+#[tokio::test]
+async fn without_a_batches_block_the_endpoints_say_so() {
+    let h = Harness::builder(vec![Upstream::new("alpha", &["a-1"])])
+        .policy(policies::ALPHA)
+        .start()
+        .await;
+    let (status, e) = upload(&h, None, "batch", &line("a", &chat("auto", "hi"))).await;
+    assert_eq!(status, 404, "{e}");
+    assert_eq!(assert_openai_error(&e)["code"], "batches_disabled");
+    let (status, e) = h.get("/v1/batches").await;
+    assert_eq!(status, 404);
+    assert_eq!(assert_openai_error(&e)["code"], "batches_disabled");
+}
