@@ -474,3 +474,31 @@ async fn without_a_batches_block_the_endpoints_say_so() {
     assert_eq!(status, 404);
     assert_eq!(assert_openai_error(&e)["code"], "batches_disabled");
 }
+
+#[tokio::test]
+async fn uploads_are_bounded_by_max_file_bytes_not_max_body_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::builder(vec![Upstream::new("alpha", &["a-1"])])
+        .policy(policies::ALPHA)
+        .server(format!(
+            "max_body_bytes: 2048\n{}  max_file_bytes: 65536\n",
+            batches_block(dir.path(), 1)
+        ))
+        .start()
+        .await;
+    let many = |n: usize| -> String {
+        (0..n)
+            .map(|i| line(&format!("l{i}"), &chat("auto", "hello there")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (status, f) = upload(&h, None, "batch", &many(100)).await;
+    assert_eq!(
+        status, 200,
+        "a file over max_body_bytes but within max_file_bytes: {f}"
+    );
+    assert!(f["bytes"].as_u64().unwrap() > 2048);
+    let (status, e) = upload(&h, None, "batch", &many(1000)).await;
+    assert_eq!(status, 413, "{e}");
+    assert_openai_error(&e);
+}
