@@ -107,6 +107,7 @@ pub(crate) mod messages;
 pub(crate) mod metrics;
 pub(crate) mod notify;
 pub(crate) mod openai;
+pub(crate) mod otel;
 pub(crate) mod pipeline;
 pub(crate) mod reload;
 pub(crate) mod report;

@@ -25,6 +25,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         }
     };
     super::logging::init(config.server.log_format);
+    crate::otel::init(tokio::runtime::Handle::current());
     crate::tokens::warm();
     let ledger = Ledger::open_with(&config.server.ledger)
         .with_context(|| format!("opening ledger {}", config.server.ledger.path.display()))?;
@@ -42,12 +43,17 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     );
     println!("switchyard listening on http://{}", listener.local_addr()?);
     let ledger_path = config.server.ledger.path.clone();
+    let postgres = config.server.ledger.postgres.clone();
     for w in config.access.warnings() {
         tracing::warn!("{w}");
     }
     let state = AppState::new(config, ledger);
     state.set_source(config_path.to_owned());
-    match state.rebuild_spend(&ledger_path) {
+    let rebuilt = match &postgres {
+        Some(sink) => state.rebuild_spend_with_postgres(sink, &ledger_path).await,
+        None => state.rebuild_spend(&ledger_path),
+    };
+    match rebuilt {
         Ok(0) => {}
         Ok(n) => tracing::info!(records = n, "budget spend rebuilt from the ledger"),
         Err(e) => tracing::warn!(error = %e, "cannot read the ledger to rebuild budget spend"),
@@ -55,7 +61,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     if let Err(e) = crate::reload::spawn_triggers(state.clone(), &sources) {
         tracing::warn!(error = %e, "cannot watch config files; reload with SIGHUP or POST /admin/reload");
     }
-    crate::server::run(listener, state, shutdown_signal()).await?;
+    let served = crate::server::run(listener, state, shutdown_signal()).await;
+    crate::otel::shutdown().await;
+    served?;
     tracing::info!("stopped; ledger flushed");
     Ok(())
 }

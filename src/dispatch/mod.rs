@@ -60,6 +60,8 @@ pub(crate) struct Trace {
     pub waited: Duration,
     /// One entry per candidate that did not answer.
     pub notes: Vec<CandidateNote>,
+    /// Every upstream call, for its span (kept only for a request that is traced and sampled).
+    pub spans: Vec<crate::otel::Attempt>,
 }
 
 /// Why a candidate was passed over without calling it.
@@ -152,7 +154,8 @@ pub(crate) struct Failed {
     pub model: Option<usize>,
 }
 
-/// Tries the plan's candidates in order until one answers.
+/// Tries the plan's candidates in order until one answers; with `otel`, each call carries the
+/// request's trace to the upstream (`traceparent`).
 pub(crate) async fn dispatch(
     live: &Live,
     fleet: Option<&crate::shared::Shared>,
@@ -160,6 +163,7 @@ pub(crate) async fn dispatch(
     plan: &RoutePlan,
     body: &Map<String, Value>,
     op: Op,
+    otel: Option<&crate::otel::Propagation>,
 ) -> Result<Dispatched, Failed> {
     let mut trace = Trace::default();
     // candidates routing passed over for what their wire lacks: never called, but reported
@@ -180,7 +184,8 @@ pub(crate) async fn dispatch(
             candidates += 1;
             last_model = Some(m);
             let mut tries = Vec::new();
-            match try_candidate(live, fleet, client, m, body, op, &mut trace, &mut tries).await {
+            let at = Candidate { m, otel };
+            match try_candidate(live, fleet, client, at, body, op, &mut trace, &mut tries).await {
                 Ok(reply) => {
                     return Ok(Dispatched {
                         model: m,
@@ -234,7 +239,7 @@ async fn try_candidate(
     live: &Live,
     fleet: Option<&crate::shared::Shared>,
     client: &reqwest::Client,
-    m: usize,
+    Candidate { m, otel }: Candidate<'_>,
     body: &Map<String, Value>,
     op: Op,
     trace: &mut Trace,
@@ -258,12 +263,16 @@ async fn try_candidate(
             tries.push(TryNote::Skipped(SkipReason::BreakerOpen));
             return Err(None);
         }
+        let span = otel.map(|p| AttemptSpan::start(p, key.map(|i| provider.keys[i].env.as_str())));
         let call = Call {
             client,
             provider,
             model,
             key: key.map(|i| &provider.keys[i].secret),
             body,
+            trace: span
+                .as_ref()
+                .map(|s| (&s.traceparent, s.tracestate.as_ref())),
         };
         trace.attempts += 1;
         let started = Instant::now();
@@ -273,6 +282,13 @@ async fn try_candidate(
             adapter.request(&call, op.endpoint).await.map(Reply::Full)
         };
         trace.waited += started.elapsed();
+        if let Some(s) = span {
+            let failover = trace.failovers;
+            let err = result.as_ref().err();
+            trace
+                .spans
+                .extend(s.end(provider, model, attempt, failover, err));
+        }
         let err = match result {
             Ok(reply) => {
                 crate::metrics::record_attempt(
@@ -389,5 +405,69 @@ async fn open_stream(
             }
             None => return Ok(Reply::Stream { head, rest }),
         }
+    }
+}
+
+/// A candidate of the plan and the trace its calls carry.
+#[derive(Clone, Copy)]
+struct Candidate<'a> {
+    m: usize,
+    otel: Option<&'a crate::otel::Propagation>,
+}
+
+/// An upstream call being traced: its span id (named by the `traceparent` it sends) and start.
+struct AttemptSpan {
+    id: opentelemetry::trace::SpanId,
+    traceparent: axum::http::HeaderValue,
+    tracestate: Option<axum::http::HeaderValue>,
+    start: std::time::SystemTime,
+    key_id: Option<String>,
+    sampled: bool,
+}
+
+impl AttemptSpan {
+    fn start(p: &crate::otel::Propagation, key_env: Option<&str>) -> Self {
+        let (id, traceparent) = p.attempt();
+        Self {
+            id,
+            traceparent,
+            tracestate: p.tracestate.clone(),
+            start: std::time::SystemTime::now(),
+            key_id: key_env.map(str::to_owned),
+            sampled: p.parent.sampled,
+        }
+    }
+
+    /// The call's facts for its span (an unsampled request keeps none: see `Trace::spans`).
+    fn end(
+        self,
+        provider: &crate::config::Provider,
+        model: &crate::config::Model,
+        retry: u32,
+        failover: u32,
+        err: Option<&UpstreamError>,
+    ) -> Option<crate::otel::Attempt> {
+        let url = &provider.urls[0];
+        self.sampled.then(|| crate::otel::Attempt {
+            span_id: self.id,
+            start: self.start,
+            end: std::time::SystemTime::now(),
+            provider: provider.name.clone(),
+            system: crate::otel::system_of(provider.wire),
+            model_id: model.id.clone(),
+            model: model.upstream.clone(),
+            server: url
+                .host_str()
+                .map(|h| (h.to_owned(), url.port_or_known_default().unwrap_or(0))),
+            key_id: self.key_id,
+            retry,
+            failover,
+            status: match err {
+                None => Some(200),
+                Some(UpstreamError::Status { status, .. }) => Some(status.as_u16()),
+                Some(_) => None,
+            },
+            error: err.map(UpstreamError::label),
+        })
     }
 }

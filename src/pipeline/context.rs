@@ -92,6 +92,8 @@ pub(crate) struct RequestCtx {
     pub trace: Trace,
     /// Output guardrail replacements in a whole answer.
     pub redactions: u32,
+    /// The request's trace, when OpenTelemetry is on (`None` costs nothing).
+    pub otel: Option<crate::otel::RequestTrace>,
 }
 
 impl RequestCtx {
@@ -120,6 +122,7 @@ impl RequestCtx {
             answered: false,
             trace: Trace::default(),
             redactions: 0,
+            otel: None,
         }
     }
 

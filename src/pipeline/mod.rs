@@ -12,6 +12,7 @@ mod decide;
 mod finish;
 mod headers;
 mod phases;
+mod spans;
 
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ pub(crate) async fn handle(
 ) -> Response {
     let span = tracing::info_span!("request", id = %request_id);
     let mut guard = LedgerGuard::new(RequestCtx::new(Arc::clone(state), request_id, endpoint));
+    guard.ctx().otel = crate::otel::begin(client_headers);
     let result = phases::run(guard.ctx(), client_headers, body)
         .instrument(span)
         .await;

@@ -49,6 +49,7 @@ mod messages;
 mod metrics;
 mod models_retrieve;
 mod ops;
+mod otel;
 mod pacing;
 mod provider_files;
 mod rate_limits;
