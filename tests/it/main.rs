@@ -54,6 +54,7 @@ mod pacing;
 mod provider_files;
 mod rate_limits;
 mod redis_cluster;
+mod redis_sentinel;
 mod redis_tls;
 mod reload;
 mod reload_messages;
