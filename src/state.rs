@@ -101,10 +101,23 @@ impl AppState {
             .rebuild_from_ledger(records.into_iter(), std::time::SystemTime::now()))
     }
 
+    /// Rebuilds budget spend at start-up from where the ledger is: the Postgres ledger when
+    /// the config has one (the whole fleet's spend), else the file at `ledger_path`.
+    pub async fn rebuild_spend_at_start(
+        &self,
+        ledger_path: &std::path::Path,
+    ) -> std::io::Result<usize> {
+        let sink = self.live().config.server.ledger.postgres.clone();
+        match sink {
+            Some(sink) => self.rebuild_spend_with_postgres(&sink, ledger_path).await,
+            None => self.rebuild_spend(ledger_path),
+        }
+    }
+
     /// [`AppState::rebuild_spend`] from the Postgres ledger: the fleet's rows of this month,
     /// plus the file's lines not copied there yet (matched by `request_id`, so none counts
     /// twice). Falls back to the file alone when Postgres cannot be read.
-    pub async fn rebuild_spend_with_postgres(
+    async fn rebuild_spend_with_postgres(
         &self,
         sink: &crate::config::PostgresSink,
         ledger_path: &std::path::Path,

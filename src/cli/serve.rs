@@ -43,17 +43,12 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     );
     println!("switchyard listening on http://{}", listener.local_addr()?);
     let ledger_path = config.server.ledger.path.clone();
-    let postgres = config.server.ledger.postgres.clone();
     for w in config.access.warnings() {
         tracing::warn!("{w}");
     }
     let state = AppState::new(config, ledger);
     state.set_source(config_path.to_owned());
-    let rebuilt = match &postgres {
-        Some(sink) => state.rebuild_spend_with_postgres(sink, &ledger_path).await,
-        None => state.rebuild_spend(&ledger_path),
-    };
-    match rebuilt {
+    match state.rebuild_spend_at_start(&ledger_path).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(records = n, "budget spend rebuilt from the ledger"),
         Err(e) => tracing::warn!(error = %e, "cannot read the ledger to rebuild budget spend"),

@@ -18,6 +18,7 @@ mod architecture;
 mod auth;
 mod breaker;
 mod budgets;
+mod budgets_postgres;
 mod cache;
 mod cache_redis;
 mod capability;
