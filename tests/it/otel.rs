@@ -161,7 +161,12 @@ async fn spans_follow_a_request_through_failover_and_streaming() {
     assert!(!spans.is_empty(), "no span was exported before exit");
     assert!(spans.iter().all(|(s, _)| s == "switchyard-test"));
     let spans: Vec<Span> = spans.into_iter().map(|(_, s)| s).collect();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let hex = |b: &[u8]| {
+        b.iter().fold(String::new(), |mut s, x| {
+            s.push_str(&format!("{x:02x}"));
+            s
+        })
+    };
     let children = |parent: &Span| -> Vec<&Span> {
         spans
             .iter()
