@@ -313,3 +313,26 @@ async fn off_when_not_configured_or_disabled() {
         assert!(good.control().traceparents().is_empty(), "{env:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_sampler_drops_still_propagates_its_trace() {
+    let (url, got) = receiver().await;
+    let (mut router, _bad, good) = router(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()),
+        ("OTEL_TRACES_SAMPLER", "always_off"),
+    ])
+    .await;
+    let client_tp = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    chat(&router, false, Some(&client_tp)).await;
+    assert!(router.terminate(Duration::from_secs(15)).is_some());
+    assert!(
+        got.lock().unwrap().is_empty(),
+        "a dropped trace exported spans"
+    );
+    let tps = good.control().traceparents();
+    assert_eq!(tps.len(), 1, "{tps:?}");
+    let (trace, span) = ids(&tps[0]);
+    assert_eq!(trace, CLIENT_TRACE, "the client's trace goes on upstream");
+    assert_ne!(span, CLIENT_SPAN, "named after the router's own attempt");
+    assert!(tps[0].ends_with("-00"), "flagged not sampled: {}", tps[0]);
+}
