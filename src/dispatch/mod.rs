@@ -7,6 +7,7 @@ mod fleet;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod pacing;
+mod span;
 pub(crate) mod sync;
 mod wait;
 pub(crate) mod weighted;
@@ -27,6 +28,7 @@ use crate::openai::ChunkView;
 use crate::route::RoutePlan;
 use breaker::Permit;
 use health::breaker_event;
+use span::AttemptSpan;
 
 /// What a request asks of its upstream: which endpoint, streamed or not, and what pacing
 /// needs to know about it.
@@ -413,61 +415,4 @@ async fn open_stream(
 struct Candidate<'a> {
     m: usize,
     otel: Option<&'a crate::otel::Propagation>,
-}
-
-/// An upstream call being traced: its span id (named by the `traceparent` it sends) and start.
-struct AttemptSpan {
-    id: opentelemetry::trace::SpanId,
-    traceparent: axum::http::HeaderValue,
-    tracestate: Option<axum::http::HeaderValue>,
-    start: std::time::SystemTime,
-    key_id: Option<String>,
-    sampled: bool,
-}
-
-impl AttemptSpan {
-    fn start(p: &crate::otel::Propagation, key_env: Option<&str>) -> Self {
-        let (id, traceparent) = p.attempt();
-        Self {
-            id,
-            traceparent,
-            tracestate: p.tracestate.clone(),
-            start: std::time::SystemTime::now(),
-            key_id: key_env.map(str::to_owned),
-            sampled: p.parent.sampled,
-        }
-    }
-
-    /// The call's facts for its span (an unsampled request keeps none: see `Trace::spans`).
-    fn end(
-        self,
-        provider: &crate::config::Provider,
-        model: &crate::config::Model,
-        retry: u32,
-        failover: u32,
-        err: Option<&UpstreamError>,
-    ) -> Option<crate::otel::Attempt> {
-        let url = &provider.urls[0];
-        self.sampled.then(|| crate::otel::Attempt {
-            span_id: self.id,
-            start: self.start,
-            end: std::time::SystemTime::now(),
-            provider: provider.name.clone(),
-            system: crate::otel::system_of(provider.wire),
-            model_id: model.id.clone(),
-            model: model.upstream.clone(),
-            server: url
-                .host_str()
-                .map(|h| (h.to_owned(), url.port_or_known_default().unwrap_or(0))),
-            key_id: self.key_id,
-            retry,
-            failover,
-            status: match err {
-                None => Some(200),
-                Some(UpstreamError::Status { status, .. }) => Some(status.as_u16()),
-                Some(_) => None,
-            },
-            error: err.map(UpstreamError::label),
-        })
-    }
 }
