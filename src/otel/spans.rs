@@ -254,3 +254,103 @@ fn span(
         instrumentation_scope: scope.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otel::TraceParent;
+    use std::sync::Arc;
+
+    fn attempt(retry: u32, error: Option<&str>) -> Attempt {
+        Attempt {
+            span_id: SpanId::from_bytes([0, 0, 0, 0, 0, 0, 0, 10 + retry as u8]),
+            start: SystemTime::UNIX_EPOCH + Duration::from_secs(2),
+            end: SystemTime::UNIX_EPOCH + Duration::from_secs(3),
+            provider: Arc::from("p"),
+            system: "anthropic",
+            model_id: Arc::from("p/m"),
+            model: Arc::from("m-upstream"),
+            server: Some(("api.example".into(), 443)),
+            key_id: Some("P_KEY".into()),
+            retry,
+            failover: 0,
+            status: error.map_or(Some(200), |_| Some(503)),
+            error: error.map(str::to_owned),
+        }
+    }
+
+    fn get<'a>(s: &'a SpanData, key: &str) -> Option<&'a opentelemetry::Value> {
+        s.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| &kv.value)
+    }
+
+    #[test]
+    fn a_failed_request_marks_its_span_and_each_failed_attempt_as_errors() {
+        let trace = RequestTrace {
+            span: TraceParent {
+                trace_id: opentelemetry::trace::TraceId::from_bytes([7; 16]),
+                span_id: SpanId::from_bytes([1; 8]),
+                sampled: true,
+            },
+            remote_parent: None,
+            tracestate: None,
+            start: SystemTime::UNIX_EPOCH + Duration::from_secs(1),
+            route: None,
+        };
+        let attempts = [attempt(0, Some("503")), attempt(1, Some("503"))];
+        let f = Finished {
+            trace: &trace,
+            request_id: "r1",
+            operation: "chat",
+            requested_model: "auto",
+            status: 503,
+            outcome: "upstream_error",
+            route: None,
+            attempts: &attempts,
+            response_model: None,
+            input_tokens: None,
+            output_tokens: None,
+            cache_hit: false,
+            stream: None,
+            end: SystemTime::UNIX_EPOCH + Duration::from_secs(4),
+        };
+        let spans = build(&f, &InstrumentationScope::builder("t").build());
+        assert_eq!(
+            spans.len(),
+            3,
+            "the request and two attempts; no route was made"
+        );
+        let request = &spans[0];
+        assert_eq!(request.span_kind, SpanKind::Server);
+        assert_eq!(request.parent_span_id, SpanId::INVALID, "a root span");
+        assert!(matches!(request.status, Status::Error { .. }));
+        assert_eq!(
+            get(request, "error.type")
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("upstream_error")
+        );
+        assert!(get(request, "gen_ai.usage.input_tokens").is_none());
+        for (i, a) in spans[1..].iter().enumerate() {
+            assert_eq!(a.span_kind, SpanKind::Client);
+            assert_eq!(a.parent_span_id, trace.span.span_id);
+            assert_eq!(a.span_context.trace_id(), trace.span.trace_id);
+            assert_eq!(a.span_context.span_id(), attempts[i].span_id);
+            assert_eq!(a.name, "chat m-upstream");
+            assert!(matches!(a.status, Status::Error { .. }));
+            assert_eq!(
+                get(a, "switchyard.retry").map(ToString::to_string),
+                Some(i.to_string())
+            );
+            assert_eq!(
+                get(a, "gen_ai.provider.name")
+                    .map(ToString::to_string)
+                    .as_deref(),
+                Some("anthropic")
+            );
+            assert!(get(a, "gen_ai.response.model").is_none());
+        }
+    }
+}
