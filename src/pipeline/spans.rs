@@ -50,7 +50,14 @@ pub(super) fn emit(
         outcome: record.outcome.as_str(),
         route,
         attempts,
-        response_model: answer_model.or(record.model.as_deref().filter(|_| answered)),
+        // the body's `model`, else (a stream) the name the answering upstream was asked for,
+        // else (a cache hit) the model that made the cached answer
+        response_model: answer_model
+            .or(attempts
+                .last()
+                .filter(|a| ctx.answered && a.error.is_none())
+                .map(|a| &*a.model))
+            .or(record.model.as_deref().filter(|_| cache_hit)),
         input_tokens: answered.then(|| usage.map_or(ctx.prompt_tokens, |u| u.prompt_tokens)),
         output_tokens: usage.filter(|_| answered).map(|u| u.completion_tokens),
         cache_hit,

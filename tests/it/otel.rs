@@ -269,6 +269,11 @@ async fn spans_follow_a_request_through_failover_and_streaming() {
         .find(|s| s.kind == SpanKind::Server as i32 && hex(&s.trace_id) != CLIENT_TRACE)
         .expect("the streamed request's span");
     assert!(root.parent_span_id.is_empty(), "a root span");
+    assert_eq!(
+        str_attr(&root.attributes, "gen_ai.response.model").as_deref(),
+        Some("m"),
+        "the upstream's model name, not the router's id"
+    );
     let kids = children(root);
     let stream = kids
         .iter()
