@@ -32,6 +32,8 @@
 //! 12. The finish step prices the request once against its model and the baseline, settles
 //!     its budget hold and token limits, stores a fresh answer in the cache and queues exactly
 //!     one [`usage`] ledger line, written off the request path; the ledger feeds [`metrics`].
+//!     When OpenTelemetry is configured, it also hands the request's spans (request, route,
+//!     each upstream attempt, stream) to [`otel`]'s exporter.
 //!
 //! [`pipeline`] runs the stages in this order. With Redis configured, [`shared`] makes limits,
 //! budgets, key cooldowns, breaker openings and the cache common to every instance.
@@ -108,6 +110,7 @@ pub(crate) mod messages;
 pub(crate) mod metrics;
 pub(crate) mod notify;
 pub(crate) mod openai;
+pub(crate) mod otel;
 pub(crate) mod pipeline;
 pub(crate) mod reload;
 pub(crate) mod report;

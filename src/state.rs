@@ -75,6 +75,20 @@ fn ledger_month(line: &str) -> Option<&str> {
     line.get(at..at + 7)
 }
 
+/// The billed lines of the current month in the ledger file, read backwards from its end.
+fn billed_this_month(
+    ledger_path: &std::path::Path,
+) -> std::io::Result<Vec<crate::usage::UsageRecord>> {
+    let month = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let month = &month[..7];
+    let older = |line: &str| ledger_month(line).is_some_and(|m| m < month);
+    Ok(crate::usage::lines_since(ledger_path, older)?
+        .iter()
+        .filter(|l| l.contains("\"billed\":true"))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
 impl AppState {
     /// Adds this month's spend from the ledger to the budgets, so a restart loses none. Only
     /// without Redis: shared spend already lives there. Reads the ledger backwards from its
@@ -83,16 +97,57 @@ impl AppState {
         if self.shared.is_some() {
             return Ok(0);
         }
-        let now = std::time::SystemTime::now();
-        let month = humantime::format_rfc3339_seconds(now).to_string();
-        let month = &month[..7];
-        let older = |line: &str| ledger_month(line).is_some_and(|m| m < month);
-        let records = crate::usage::lines_since(ledger_path, older)?
+        let records = billed_this_month(ledger_path)?;
+        Ok(self
+            .limiter
+            .rebuild_from_ledger(records.into_iter(), std::time::SystemTime::now()))
+    }
+
+    /// Rebuilds budget spend at start-up from where the ledger is: the Postgres ledger when
+    /// the config has one (the whole fleet's spend), else the file at `ledger_path`.
+    pub async fn rebuild_spend_at_start(
+        &self,
+        ledger_path: &std::path::Path,
+    ) -> std::io::Result<usize> {
+        let sink = self.live().config.server.ledger.postgres.clone();
+        match sink {
+            Some(sink) => self.rebuild_spend_with_postgres(&sink, ledger_path).await,
+            None => self.rebuild_spend(ledger_path),
+        }
+    }
+
+    /// [`AppState::rebuild_spend`] from the Postgres ledger: the fleet's rows of this month,
+    /// plus the file's lines not copied there yet (matched by `request_id`, so none counts
+    /// twice). Falls back to the file alone when Postgres cannot be read.
+    async fn rebuild_spend_with_postgres(
+        &self,
+        sink: &crate::config::PostgresSink,
+        ledger_path: &std::path::Path,
+    ) -> std::io::Result<usize> {
+        if self.shared.is_some() {
+            return Ok(0);
+        }
+        let rows = match crate::usage::postgres::billed_this_month(sink).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the Postgres ledger; budget spend rebuilt from the file alone");
+                return self.rebuild_spend(ledger_path);
+            }
+        };
+        let mut records: Vec<crate::usage::UsageRecord> = rows
             .iter()
-            .filter(|l| l.contains("\"billed\":true"))
             .filter_map(|l| serde_json::from_str(l).ok())
-            .collect::<Vec<crate::usage::UsageRecord>>();
-        Ok(self.limiter.rebuild_from_ledger(records.into_iter(), now))
+            .collect();
+        let copied: std::collections::HashSet<String> =
+            records.iter().map(|r| r.request_id.clone()).collect();
+        records.extend(
+            billed_this_month(ledger_path)?
+                .into_iter()
+                .filter(|r| !copied.contains(&r.request_id)),
+        );
+        Ok(self
+            .limiter
+            .rebuild_from_ledger(records.into_iter(), std::time::SystemTime::now()))
     }
 
     pub fn new(config: Config, ledger: Ledger) -> Arc<Self> {

@@ -28,6 +28,11 @@ pub(crate) struct Call<'a> {
     pub key: Option<&'a Secret>,
     /// The client's body; the adapter writes the upstream `model` and stream options itself.
     pub body: &'a Map<String, Value>,
+    /// The `traceparent` (and client's `tracestate`) naming this call's span, when traced.
+    pub trace: Option<(
+        &'a axum::http::HeaderValue,
+        Option<&'a axum::http::HeaderValue>,
+    )>,
 }
 
 /// A whole non-streamed answer in OpenAI's shape, with the parts the ledger reads.

@@ -28,6 +28,12 @@ pub(crate) async fn send(
     for (name, value) in &call.provider.headers {
         req = req.header(name, value);
     }
+    if let Some((parent, state)) = call.trace {
+        req = req.header("traceparent", parent);
+        if let Some(state) = state {
+            req = req.header("tracestate", state);
+        }
+    }
     let limit = call.provider.first_byte_timeout;
     let resp = match tokio::time::timeout(limit, req.send()).await {
         Err(_) => return Err(UpstreamError::Timeout(limit)),

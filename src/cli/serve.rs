@@ -25,6 +25,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         }
     };
     super::logging::init(config.server.log_format);
+    crate::otel::init(tokio::runtime::Handle::current());
     crate::tokens::warm();
     let ledger = Ledger::open_with(&config.server.ledger)
         .with_context(|| format!("opening ledger {}", config.server.ledger.path.display()))?;
@@ -47,7 +48,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     let state = AppState::new(config, ledger);
     state.set_source(config_path.to_owned());
-    match state.rebuild_spend(&ledger_path) {
+    match state.rebuild_spend_at_start(&ledger_path).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(records = n, "budget spend rebuilt from the ledger"),
         Err(e) => tracing::warn!(error = %e, "cannot read the ledger to rebuild budget spend"),
@@ -55,7 +56,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     if let Err(e) = crate::reload::spawn_triggers(state.clone(), &sources) {
         tracing::warn!(error = %e, "cannot watch config files; reload with SIGHUP or POST /admin/reload");
     }
-    crate::server::run(listener, state, shutdown_signal()).await?;
+    let served = crate::server::run(listener, state, shutdown_signal()).await;
+    crate::otel::shutdown().await;
+    served?;
     tracing::info!("stopped; ledger flushed");
     Ok(())
 }

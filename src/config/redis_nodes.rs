@@ -1,5 +1,6 @@
-//! Reads `state.redis` as one node or a Redis Cluster: `redis+cluster://[auth@]h1:p1,h2:p2`
-//! (or `rediss+cluster://`), or several node URLs separated by commas (a YAML list).
+//! Reads `state.redis` as one node, a Redis Cluster (`redis+cluster://[auth@]h1:p1,h2:p2`, or
+//! `rediss+cluster://`, or several node URLs separated by commas: a YAML list), or a master
+//! found through Redis Sentinel (`redis+sentinel://[auth@]s1:p1,s2:p2/mastername[/db]`).
 
 /// Where shared state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,11 +9,25 @@ pub(crate) enum Nodes {
     Single(String),
     /// Seed nodes of a Redis Cluster; the rest of the topology is discovered from them.
     Cluster(Vec<String>),
+    /// A master watched by Sentinels: its address is asked of them at connect and after a
+    /// failure (`SENTINEL get-master-addr-by-name`).
+    Sentinel {
+        /// `redis://host:port` of each Sentinel.
+        sentinels: Vec<String>,
+        /// The name the Sentinels monitor the master under.
+        master: String,
+        /// `redis://[auth@]host/db`: the password and database for the master (the host is
+        /// a placeholder; the Sentinels say where the master is).
+        node: String,
+    },
 }
 
 /// The nodes `url` names, or what is wrong with it (never echoing the URL: it may hold a
 /// password).
 pub(crate) fn parse(url: &str) -> Result<Nodes, String> {
+    if let Some(rest) = url.strip_prefix("redis+sentinel://") {
+        return sentinel(rest);
+    }
     let nodes = if let Some((scheme, rest)) = url.split_once("+cluster://") {
         expand(scheme, rest)?
     } else if url.contains(',') {
@@ -49,9 +64,47 @@ fn expand(scheme: &str, rest: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// `[auth@]s1:p1,s2:p2/mastername[/db]` as the Sentinels' URLs, the master's name and the
+/// master's connection settings.
+fn sentinel(rest: &str) -> Result<Nodes, String> {
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (auth, hosts) = match authority.rsplit_once('@') {
+        Some((auth, hosts)) => (format!("{auth}@"), hosts),
+        None => (String::new(), authority),
+    };
+    let sentinels: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("redis://{h}"))
+        .collect();
+    if sentinels.is_empty() {
+        return Err("names no Sentinel (redis+sentinel://host:port,host:port/mastername)".into());
+    }
+    let mut parts = path.split('/');
+    let master = parts.next().unwrap_or_default().trim();
+    if master.is_empty() {
+        return Err("names no master (redis+sentinel://host:port,host:port/mastername)".into());
+    }
+    let db = parts.next().filter(|d| !d.is_empty()).unwrap_or("0");
+    if db.parse::<u32>().is_err() || parts.next().is_some() {
+        return Err("must end in /mastername or /mastername/db (a number)".into());
+    }
+    for s in &sentinels {
+        check(s)?;
+    }
+    let node = format!("redis://{auth}127.0.0.1/{db}");
+    check(&node)?;
+    Ok(Nodes::Sentinel {
+        sentinels,
+        master: master.to_owned(),
+        node,
+    })
+}
+
 fn check(url: &str) -> Result<(), String> {
     if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-        return Err("must be a redis:// or rediss:// URL (or a cluster: redis+cluster://h1:p1,h2:p2, or a list of node URLs)".into());
+        return Err("must be a redis:// or rediss:// URL (or a cluster: redis+cluster://h1:p1,h2:p2, or a list of node URLs; or Sentinels: redis+sentinel://h1:p1,h2:p2/mastername)".into());
     }
     redis::Client::open(url)
         .map(drop)
@@ -86,6 +139,34 @@ mod tests {
                 "redis://b:7001".into()
             ]))
         );
+    }
+
+    #[test]
+    fn reads_sentinel_urls() {
+        assert_eq!(
+            parse("redis+sentinel://:pw@a:26379,b:26380/main/2"),
+            Ok(Nodes::Sentinel {
+                sentinels: vec!["redis://a:26379".into(), "redis://b:26380".into()],
+                master: "main".into(),
+                node: "redis://:pw@127.0.0.1/2".into(),
+            })
+        );
+        assert_eq!(
+            parse("redis+sentinel://a:26379/main"),
+            Ok(Nodes::Sentinel {
+                sentinels: vec!["redis://a:26379".into()],
+                master: "main".into(),
+                node: "redis://127.0.0.1/0".into(),
+            })
+        );
+        for bad in [
+            "redis+sentinel://a:1",
+            "redis+sentinel:///main",
+            "redis+sentinel://a:1/main/x",
+            "redis+sentinel://a:1/main/0/more",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

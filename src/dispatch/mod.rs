@@ -7,6 +7,7 @@ mod fleet;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod pacing;
+mod span;
 pub(crate) mod sync;
 mod wait;
 pub(crate) mod weighted;
@@ -27,6 +28,7 @@ use crate::openai::ChunkView;
 use crate::route::RoutePlan;
 use breaker::Permit;
 use health::breaker_event;
+use span::AttemptSpan;
 
 /// What a request asks of its upstream: which endpoint, streamed or not, and what pacing
 /// needs to know about it.
@@ -66,6 +68,8 @@ pub(crate) struct Trace {
     pub waited: Duration,
     /// One entry per candidate that did not answer.
     pub notes: Vec<CandidateNote>,
+    /// Every upstream call, for its span (kept only for a request that is traced and sampled).
+    pub spans: Vec<crate::otel::Attempt>,
 }
 
 /// Why a candidate was passed over without calling it.
@@ -158,7 +162,8 @@ pub(crate) struct Failed {
     pub model: Option<usize>,
 }
 
-/// Tries the plan's candidates in order until one answers.
+/// Tries the plan's candidates in order until one answers; with `otel`, each call carries the
+/// request's trace to the upstream (`traceparent`).
 pub(crate) async fn dispatch(
     live: &Live,
     fleet: Option<&crate::shared::Shared>,
@@ -166,6 +171,7 @@ pub(crate) async fn dispatch(
     plan: &RoutePlan,
     body: &Map<String, Value>,
     op: Op,
+    otel: Option<&crate::otel::Propagation>,
 ) -> Result<Dispatched, Failed> {
     let mut trace = Trace::default();
     // candidates routing passed over for what their wire lacks: never called, but reported
@@ -186,7 +192,8 @@ pub(crate) async fn dispatch(
             candidates += 1;
             last_model = Some(m);
             let mut tries = Vec::new();
-            match try_candidate(live, fleet, client, m, body, op, &mut trace, &mut tries).await {
+            let at = Candidate { m, otel };
+            match try_candidate(live, fleet, client, at, body, op, &mut trace, &mut tries).await {
                 Ok(reply) => {
                     return Ok(Dispatched {
                         model: m,
@@ -240,7 +247,7 @@ async fn try_candidate(
     live: &Live,
     fleet: Option<&crate::shared::Shared>,
     client: &reqwest::Client,
-    m: usize,
+    Candidate { m, otel }: Candidate<'_>,
     body: &Map<String, Value>,
     op: Op,
     trace: &mut Trace,
@@ -264,12 +271,16 @@ async fn try_candidate(
             tries.push(TryNote::Skipped(SkipReason::BreakerOpen));
             return Err(None);
         }
+        let span = otel.map(|p| AttemptSpan::start(p, key.map(|i| provider.keys[i].env.as_str())));
         let call = Call {
             client,
             provider,
             model,
             key: key.map(|i| &provider.keys[i].secret),
             body,
+            trace: span
+                .as_ref()
+                .map(|s| (&s.traceparent, s.tracestate.as_ref())),
         };
         trace.attempts += 1;
         let started = Instant::now();
@@ -279,6 +290,13 @@ async fn try_candidate(
             adapter.request(&call, op.endpoint).await.map(Reply::Full)
         };
         trace.waited += started.elapsed();
+        if let Some(s) = span {
+            let failover = trace.failovers;
+            let err = result.as_ref().err();
+            trace
+                .spans
+                .extend(s.end(provider, model, attempt, failover, err));
+        }
         let err = match result {
             Ok(reply) => {
                 crate::metrics::record_attempt(
@@ -396,4 +414,11 @@ async fn open_stream(
             None => return Ok(Reply::Stream { head, rest }),
         }
     }
+}
+
+/// A candidate of the plan and the trace its calls carry.
+#[derive(Clone, Copy)]
+struct Candidate<'a> {
+    m: usize,
+    otel: Option<&'a crate::otel::Propagation>,
 }

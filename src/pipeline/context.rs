@@ -95,6 +95,8 @@ pub(crate) struct RequestCtx {
     /// The batch job this request is a line of: its tenant is the job's (no key to check),
     /// its pacing yields to interactive requests, and its ledger line carries the batch id.
     pub batch: Option<Arc<str>>,
+    /// The request's trace, when OpenTelemetry is on (`None` costs nothing).
+    pub otel: Option<crate::otel::RequestTrace>,
 }
 
 impl RequestCtx {
@@ -124,6 +126,7 @@ impl RequestCtx {
             trace: Trace::default(),
             redactions: 0,
             batch: None,
+            otel: None,
         }
     }
 

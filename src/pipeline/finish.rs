@@ -83,6 +83,10 @@ impl StreamEnd for LedgerGuard {
 /// Finishes one request; see the module doc.
 fn finish(mut ctx: RequestCtx, ending: Ending) {
     crate::metrics::in_flight("requests", -1.0);
+    let answer_model = match &ending {
+        Ending::Answered { body, .. } if ctx.otel.is_some() => super::spans::answer_model(body),
+        _ => None,
+    };
     let mut usage = None;
     let mut uncounted = None;
     let mut ttft = None;
@@ -141,6 +145,7 @@ fn finish(mut ctx: RequestCtx, ending: Ending) {
         _ if ctx.answered => Billing::Billed,
         _ => Billing::Unbilled,
     };
+    super::spans::emit(&ctx, &record, usage, ttft, answer_model.as_deref());
     let pending = Pending {
         record,
         price: ctx.chosen().map(|(m, _)| m.price),

@@ -12,6 +12,7 @@ mod decide;
 mod finish;
 mod headers;
 mod phases;
+mod spans;
 
 use std::sync::Arc;
 
@@ -70,6 +71,7 @@ async fn serve(
 ) -> Response {
     let span = tracing::info_span!("request", id = %ctx.id);
     let mut guard = LedgerGuard::new(ctx);
+    guard.ctx().otel = crate::otel::begin(client_headers);
     let result = phases::run(guard.ctx(), client_headers, body)
         .instrument(span)
         .await;

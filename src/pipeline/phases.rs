@@ -164,7 +164,11 @@ fn route(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<(), ApiError> {
     let Some(target) = ctx.target else {
         return Ok(());
     };
+    let started = ctx.otel.is_some().then(SystemTime::now);
     ctx.decision = Some(plan(&ctx.live.config, target, req, ctx.prompt_tokens)?);
+    if let (Some(t), Some(start)) = (&mut ctx.otel, started) {
+        t.route = Some((start, SystemTime::now()));
+    }
     Ok(())
 }
 
@@ -295,6 +299,10 @@ async fn dispatch(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<Ready, ApiE
         &decision.plan,
         &req.body,
         op,
+        ctx.otel
+            .as_ref()
+            .map(crate::otel::RequestTrace::propagation)
+            .as_ref(),
     )
     .await;
     let (trace, chosen, result) = match outcome {

@@ -1,12 +1,16 @@
-//! One connection type for a single Redis or a Redis Cluster, so every store issues its
-//! commands and scripts the same way whichever `state.redis` names.
+//! One connection type for a single Redis, a Redis Cluster or a Sentinel-managed master, so
+//! every store issues its commands and scripts the same way whichever `state.redis` names.
 
 use std::sync::{Arc, OnceLock};
 
+use redis::aio::MultiplexedConnection;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::sentinel::SentinelClient;
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+
+use crate::lock::lock;
 
 /// A connection to issue commands on; clones share the underlying connections.
 #[derive(Clone)]
@@ -16,6 +20,66 @@ pub enum Conn {
     /// A cluster: commands are routed by their keys' slot (scripts by their first key, which
     /// is why every key a script touches carries the same hash tag; see [`super::Shared::key`]).
     Cluster(Lazy),
+    /// The master the Sentinels name, asked of them again after a connection failure.
+    Sentinel(Sentineled),
+}
+
+/// A connection to the master that Sentinels point at: resolved on first use and again after
+/// any failure that may mean a failover (the connection broke or timed out, or the node
+/// answered READONLY because it is a replica now).
+#[derive(Clone)]
+pub struct Sentineled {
+    client: Arc<tokio::sync::Mutex<SentinelClient>>,
+    config: AsyncConnectionConfig,
+    db: i64,
+    conn: Arc<std::sync::Mutex<Option<MultiplexedConnection>>>,
+}
+
+impl Sentineled {
+    pub(super) fn new(client: SentinelClient, config: AsyncConnectionConfig, db: i64) -> Self {
+        Self {
+            client: Arc::new(tokio::sync::Mutex::new(client)),
+            config,
+            db,
+            conn: Arc::default(),
+        }
+    }
+
+    /// The master's connection, asking the Sentinels where it is when there is none.
+    async fn get(&self) -> RedisResult<MultiplexedConnection> {
+        if let Some(c) = lock(&self.conn).clone() {
+            return Ok(c);
+        }
+        let mut sentinels = self.client.lock().await;
+        // another call may have resolved it while this one waited
+        if let Some(c) = lock(&self.conn).clone() {
+            return Ok(c);
+        }
+        let master = sentinels.async_get_client().await?;
+        let c = master
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        *lock(&self.conn) = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Forgets the connection after a failure that may mean the master moved.
+    fn check<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
+        if let Err(e) = &result {
+            if may_have_moved(e) {
+                lock(&self.conn).take();
+            }
+        }
+        result
+    }
+}
+
+fn may_have_moved(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.code() == Some("READONLY")
 }
 
 /// A cluster connection made on first use (inside the runtime), so start-up never waits
@@ -54,6 +118,10 @@ impl ConnectionLike for Conn {
                 let mut c = lazy.get();
                 Box::pin(async move { c.req_packed_command(cmd).await })
             }
+            Self::Sentinel(s) => Box::pin(async move {
+                let mut c = s.check(s.get().await)?;
+                s.check(c.req_packed_command(cmd).await)
+            }),
         }
     }
 
@@ -69,6 +137,10 @@ impl ConnectionLike for Conn {
                 let mut c = lazy.get();
                 Box::pin(async move { c.req_packed_commands(pipeline, offset, count).await })
             }
+            Self::Sentinel(s) => Box::pin(async move {
+                let mut c = s.check(s.get().await)?;
+                s.check(c.req_packed_commands(pipeline, offset, count).await)
+            }),
         }
     }
 
@@ -76,6 +148,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.get_db(),
             Self::Cluster(_) => 0,
+            Self::Sentinel(s) => s.db,
         }
     }
 }

@@ -57,6 +57,33 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+/// A connection to the master `sentinels` know as `master`, with `node`'s password and db.
+fn sentinel_conn(
+    sentinels: Vec<String>,
+    master: &str,
+    node: &str,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<Conn, String> {
+    use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+    use redis::IntoConnectionInfo;
+    let node = node
+        .into_connection_info()
+        .map_err(|e| format!("state.redis is not a usable Sentinel URL ({:?})", e.kind()))?;
+    let info = SentinelNodeConnectionInfo::default()
+        .set_redis_connection_info(node.redis_settings().clone());
+    let client = SentinelClient::build(sentinels, master, Some(info), SentinelServerType::Master)
+        .map_err(|e| format!("state.redis names unusable Sentinels ({:?})", e.kind()))?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        .set_response_timeout(Some(timeout));
+    Ok(Conn::Sentinel(conn::Sentineled::new(
+        client,
+        config,
+        node.redis_settings().db(),
+    )))
+}
+
 impl Shared {
     /// A lazily connecting handle: start-up never waits for (or fails on) Redis, and the
     /// connection manager reconnects by itself after an outage.
@@ -94,6 +121,11 @@ impl Shared {
                     .set_response_timeout(settings.timeout);
                 Conn::Cluster(conn::Lazy::new(client, config))
             }
+            Nodes::Sentinel {
+                sentinels,
+                master,
+                node,
+            } => sentinel_conn(sentinels, &master, &node, connect_timeout, settings.timeout)?,
         };
         Ok(Some(Arc::new(Self {
             conn,

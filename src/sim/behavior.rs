@@ -148,6 +148,8 @@ struct State {
     default: Behavior,
     script: VecDeque<Behavior>,
     recorded: VecDeque<RecordedCall>,
+    /// The `traceparent` header of each chat request that carried one (OpenAI wire).
+    traceparents: VecDeque<String>,
 }
 
 #[derive(Debug)]
@@ -175,6 +177,7 @@ impl Default for SimControl {
                     default: Behavior::Ok,
                     script: VecDeque::new(),
                     recorded: VecDeque::new(),
+                    traceparents: VecDeque::new(),
                 }),
             }),
         }
@@ -210,11 +213,30 @@ impl SimControl {
         self.lock().recorded.iter().cloned().collect()
     }
 
+    /// The `traceparent` headers chat requests arrived with (the last [`RECORD_LIMIT`],
+    /// oldest first): lets tests follow a trace from the router into the upstream.
+    pub fn traceparents(&self) -> Vec<String> {
+        self.lock().traceparents.iter().cloned().collect()
+    }
+
+    /// Keeps a chat request's `traceparent`, if it has one.
+    pub(super) fn note_traceparent(&self, headers: &axum::http::HeaderMap) {
+        let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok()) else {
+            return;
+        };
+        let mut state = self.lock();
+        if state.traceparents.len() >= RECORD_LIMIT {
+            state.traceparents.pop_front();
+        }
+        state.traceparents.push_back(tp.to_owned());
+    }
+
     /// Clears the call and 429 counters, the record and the script; the default behavior is kept.
     pub fn reset(&self) {
         let mut state = self.lock();
         state.script.clear();
         state.recorded.clear();
+        state.traceparents.clear();
         self.inner.calls.store(0, Ordering::Relaxed);
         self.inner.rate_limited.store(0, Ordering::Relaxed);
     }

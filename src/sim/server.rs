@@ -40,6 +40,7 @@ async fn chat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    app.control.note_traceparent(&headers);
     let key = bearer(&headers);
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
     let (model, stream) = match &parsed {

@@ -199,6 +199,21 @@ pub(crate) async fn read_all(url: &str, table: &str) -> Result<Vec<String>, Stri
     Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
 }
 
+/// The billed rows of the current month (UTC, by Postgres' clock), for rebuilding budget
+/// spend at start-up: the whole fleet's, where the JSONL file holds one instance's.
+pub(crate) async fn billed_this_month(sink: &PostgresSink) -> Result<Vec<String>, String> {
+    let client = connect(sink).await?;
+    let sql = format!(
+        "SELECT record::text FROM {} WHERE ts >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AND record->>'billed' = 'true' ORDER BY ts",
+        sink.table
+    );
+    let rows = tokio::time::timeout(TIMEOUT, client.query(&sql, &[]))
+        .await
+        .map_err(|_| "postgres did not answer in time".to_owned())?
+        .map_err(|e| format!("cannot read {}: {}", sink.table, short(&e)))?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
 /// The error's text (`tokio_postgres` errors never include the connection URL).
 fn short(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {

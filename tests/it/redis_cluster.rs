@@ -31,7 +31,7 @@ impl Drop for Cluster {
 }
 
 /// A port free now whose cluster bus port (+10000) is free too.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     loop {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let p = l.local_addr().unwrap().port();
@@ -41,7 +41,7 @@ fn free_port() -> u16 {
     }
 }
 
-fn cli(port: u16, args: &[&str]) -> Option<String> {
+pub(crate) fn cli(port: u16, args: &[&str]) -> Option<String> {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)

@@ -101,7 +101,10 @@ impl Harness {
         };
         let ledger = Ledger::open(&ledger_path).expect("open ledger");
         let state = AppState::new(config, ledger);
-        state.rebuild_spend(&ledger_path).expect("read ledger");
+        state
+            .rebuild_spend_at_start(&ledger_path)
+            .await
+            .expect("read ledger");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind router");
