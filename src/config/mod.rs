@@ -29,6 +29,7 @@ pub(crate) use policy::{Group, Member, Policy, Rule};
 pub use problem::Problem;
 pub use provider::KeyMode;
 pub(crate) use provider::ProviderKey;
+pub(crate) use provider::Batching;
 pub(crate) use provider::{BreakerSettings, EnvLookup, Model, Price, Provider, RetrySettings};
 pub(crate) use raw::{AuthMode, BudgetAction, LogFormat, Wire};
 pub use raw::{CacheScope, Endpoint, OnUnavailable};

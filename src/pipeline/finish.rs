@@ -193,6 +193,7 @@ fn ledger_record(ctx: &RequestCtx, status: u16, outcome: Outcome) -> UsageRecord
         redactions: ctx.redactions,
         status,
         outcome,
+        batch_size: ctx.trace.batch.map(|b| b.requests),
         ..UsageRecord::default()
     }
 }

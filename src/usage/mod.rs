@@ -71,6 +71,10 @@ pub struct UsageRecord {
     pub status: u16,
     /// How the request ended (`ok` when absent, as in the earliest ledgers).
     pub outcome: Outcome,
+    /// Requests that shared this one's upstream embeddings call (embeddings micro-batching);
+    /// absent when it went alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
 }
 
 fn default_status() -> u16 {

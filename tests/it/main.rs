@@ -34,6 +34,7 @@ mod dashboard_cards;
 mod dashboard_health;
 mod doc_commands;
 mod endpoints;
+mod embed_batching;
 mod errors;
 mod faults;
 mod fleet;
