@@ -93,7 +93,11 @@ pub(crate) fn quota_alert(
 }
 
 /// POSTs `alert` to `webhook` in the background (5 s timeout, one try, failures logged).
-fn deliver(client: &reqwest::Client, webhook: Option<&reqwest::Url>, alert: impl Serialize + Send + 'static) {
+fn deliver(
+    client: &reqwest::Client,
+    webhook: Option<&reqwest::Url>,
+    alert: impl Serialize + Send + 'static,
+) {
     let Some(url) = webhook.cloned() else { return };
     let client = client.clone();
     tokio::spawn(async move {

@@ -29,7 +29,10 @@ pub(crate) struct Call<'a> {
     /// The client's body; the adapter writes the upstream `model` and stream options itself.
     pub body: &'a Map<String, Value>,
     /// Where the provider's `x-ratelimit-*` figures for the key used go, and the key's index.
-    pub meter: Option<(&'a std::sync::Mutex<crate::dispatch::headroom::Headroom>, usize)>,
+    pub meter: Option<(
+        &'a std::sync::Mutex<crate::dispatch::headroom::Headroom>,
+        usize,
+    )>,
 }
 
 /// A whole non-streamed answer in OpenAI's shape, with the parts the ledger reads.

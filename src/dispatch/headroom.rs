@@ -44,9 +44,12 @@ impl Reported {
             names.iter().find_map(|n| {
                 let v = headers.get(*n)?.to_str().ok()?.trim();
                 // some servers send fractional or float figures ("99.0")
-                v.parse::<u64>()
-                    .ok()
-                    .or_else(|| v.parse::<f64>().ok().filter(|f| *f >= 0.0).map(|f| f as u64))
+                v.parse::<u64>().ok().or_else(|| {
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|f| *f >= 0.0)
+                        .map(|f| f as u64)
+                })
             })
         };
         let r = Self {
@@ -207,8 +210,18 @@ impl Headroom {
             .filter(|(_, at)| now.saturating_duration_since(*at) < MINUTE)
             .map(|(r, _)| r);
         let mut figures = vec![
-            (Measure::Requests, Source::Declared, requests, m.rpm.map(u64::from)),
-            (Measure::Tokens, Source::Declared, tokens, m.tpm.map(u64::from)),
+            (
+                Measure::Requests,
+                Source::Declared,
+                requests,
+                m.rpm.map(u64::from),
+            ),
+            (
+                Measure::Tokens,
+                Source::Declared,
+                tokens,
+                m.tpm.map(u64::from),
+            ),
         ];
         if let Some(r) = fresh {
             for (measure, limit, remaining) in [
@@ -268,7 +281,11 @@ impl Headroom {
     /// Keeps the counts of keys whose limits did not change, for a reloaded provider.
     pub(crate) fn carried(&self, limits: &[(Option<u32>, Option<u32>)]) -> Option<Self> {
         let same = self.keys.len() == limits.len()
-            && self.keys.iter().zip(limits).all(|(m, l)| (m.rpm, m.tpm) == *l);
+            && self
+                .keys
+                .iter()
+                .zip(limits)
+                .all(|(m, l)| (m.rpm, m.tpm) == *l);
         same.then(|| self.clone())
     }
 }
@@ -294,7 +311,10 @@ mod tests {
         let r = h.read(0, t0 + Duration::from_secs(31)).unwrap();
         assert_eq!((r.requests, r.tokens), (2, 400));
         let p = r.peak.unwrap();
-        assert_eq!((p.measure, p.source, p.used, p.limit), (Measure::Tokens, Source::Declared, 400, 1_000));
+        assert_eq!(
+            (p.measure, p.source, p.used, p.limit),
+            (Measure::Tokens, Source::Declared, 400, 1_000)
+        );
         let later = h.read(0, t0 + Duration::from_secs(61)).unwrap();
         assert_eq!((later.requests, later.tokens), (0, 0), "a new minute");
         h.sent(0, 5, t0 + Duration::from_secs(130));
@@ -316,7 +336,10 @@ mod tests {
         .unwrap();
         h.reported(0, r, t0);
         let p = h.read(0, t0).unwrap().peak.unwrap();
-        assert_eq!((p.measure, p.source, p.used, p.limit), (Measure::Requests, Source::Provider, 75, 100));
+        assert_eq!(
+            (p.measure, p.source, p.used, p.limit),
+            (Measure::Requests, Source::Provider, 75, 100)
+        );
         let stale = h.read(0, t0 + Duration::from_secs(61)).unwrap();
         assert_eq!(stale.peak, None);
         assert_eq!(stale.reported, Some(r), "still shown");
@@ -329,7 +352,10 @@ mod tests {
             ("anthropic-ratelimit-tokens-remaining", "4990.0"),
         ]))
         .unwrap();
-        assert_eq!((r.limit_tokens, r.remaining_tokens), (Some(5000), Some(4990)));
+        assert_eq!(
+            (r.limit_tokens, r.remaining_tokens),
+            (Some(5000), Some(4990))
+        );
         assert_eq!(Reported::from_headers(&HeaderMap::new()), None);
         assert_eq!(
             Reported::from_headers(&headers(&[("x-ratelimit-remaining-requests", "-3")])),
@@ -347,7 +373,10 @@ mod tests {
         }
         h.sent(0, 10, t0);
         let c = h.check(0, t0).expect("crossed");
-        assert_eq!((c.key, c.peak.measure, c.peak.used), (0, Measure::Tokens, 90));
+        assert_eq!(
+            (c.key, c.peak.measure, c.peak.used),
+            (0, Measure::Tokens, 90)
+        );
         h.sent(0, 10, t0);
         assert_eq!(h.check(0, t0), None, "once per crossing");
         let next = t0 + Duration::from_secs(60);

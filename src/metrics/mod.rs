@@ -367,9 +367,17 @@ pub(crate) fn key_headroom(provider: &str, key_id: &str, q: KeyQuota) {
         ]
     };
     let set = |name: &'static str, source: &'static str, used: u64, limit: Option<u64>| {
-        gauge!(format!("switchyard_upstream_key_{name}_used"), &labels(source)).set(used as f64);
+        gauge!(
+            format!("switchyard_upstream_key_{name}_used"),
+            &labels(source)
+        )
+        .set(used as f64);
         if let Some(l) = limit {
-            gauge!(format!("switchyard_upstream_key_{name}_limit"), &labels(source)).set(l as f64);
+            gauge!(
+                format!("switchyard_upstream_key_{name}_limit"),
+                &labels(source)
+            )
+            .set(l as f64);
         }
     };
     set("requests", "declared", q.requests.0, q.requests.1);

@@ -40,12 +40,18 @@ impl AppState {
 
     /// Adds the key's `x-ratelimit-*` headers to `resp`, counting this request of
     /// `body_len` bytes (nothing without `key_rpm` / `key_tpm`).
-    pub(super) fn with_quota(&self, key: Option<&str>, body_len: usize, mut resp: Response) -> Response {
+    pub(super) fn with_quota(
+        &self,
+        key: Option<&str>,
+        body_len: usize,
+        mut resp: Response,
+    ) -> Response {
         let Some(q) = &self.key_quota else {
             return resp;
         };
         let tokens = (body_len as u64).div_ceil(4);
-        for (name, value) in q.record(key.unwrap_or_default(), tokens, tokio::time::Instant::now()) {
+        for (name, value) in q.record(key.unwrap_or_default(), tokens, tokio::time::Instant::now())
+        {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 resp.headers_mut().insert(name, v);
             }

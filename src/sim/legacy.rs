@@ -170,7 +170,12 @@ pub(super) async fn embeddings(
     app.with_quota(key.as_deref(), len, resp)
 }
 
-fn embed(app: &AppState, ConnectInfo(conn): ConnectInfo<Conn>, headers: &HeaderMap, body: &Bytes) -> Response {
+fn embed(
+    app: &AppState,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
     let req = match gate(app, &conn, headers, body, "input") {
         Ok(v) => v,
         Err(resp) => return *resp,

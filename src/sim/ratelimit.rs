@@ -76,7 +76,12 @@ impl KeyQuota {
     }
 
     /// Counts a request of `key` costing `tokens` at `now`; the header pairs to answer with.
-    pub(super) fn record(&self, key: &str, tokens: u64, now: Instant) -> Vec<(&'static str, String)> {
+    pub(super) fn record(
+        &self,
+        key: &str,
+        tokens: u64,
+        now: Instant,
+    ) -> Vec<(&'static str, String)> {
         let mut used = self
             .used
             .lock()
@@ -142,15 +147,29 @@ mod tests {
         let now = Instant::now();
         q.record("a", 30, now);
         let h = q.record("a", 30, now);
-        let get = |h: &[(&str, String)], n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
-        assert_eq!(get(&h, "x-ratelimit-remaining-requests").as_deref(), Some("8"));
-        assert_eq!(get(&h, "x-ratelimit-remaining-tokens").as_deref(), Some("40"));
+        let get =
+            |h: &[(&str, String)], n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
+        assert_eq!(
+            get(&h, "x-ratelimit-remaining-requests").as_deref(),
+            Some("8")
+        );
+        assert_eq!(
+            get(&h, "x-ratelimit-remaining-tokens").as_deref(),
+            Some("40")
+        );
         assert_eq!(get(&h, "x-ratelimit-limit-tokens").as_deref(), Some("100"));
         let other = q.record("b", 1, now);
-        assert_eq!(get(&other, "x-ratelimit-remaining-requests").as_deref(), Some("9"));
+        assert_eq!(
+            get(&other, "x-ratelimit-remaining-requests").as_deref(),
+            Some("9")
+        );
         tokio::time::advance(Duration::from_secs(60)).await;
         let h = q.record("a", 1, Instant::now());
-        assert_eq!(get(&h, "x-ratelimit-remaining-requests").as_deref(), Some("9"), "a new minute");
+        assert_eq!(
+            get(&h, "x-ratelimit-remaining-requests").as_deref(),
+            Some("9"),
+            "a new minute"
+        );
         assert!(KeyQuota::new(None, Some(0)).is_none());
     }
 

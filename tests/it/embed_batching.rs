@@ -77,12 +77,18 @@ async fn direct(h: &Harness, wire: Option<&str>, text: &str) -> Value {
     let sim = &h.sims["e"];
     let client = reqwest::Client::new();
     let v: Value = if wire == Some("gemini") {
-        let url = format!(
-            "http://{}/v1beta/models/emb:batchEmbedContents",
-            sim.addr()
-        );
-        let body = json!({"requests": [{"model": "models/emb", "content": {"parts": [{"text": text}]}}]});
-        let v: Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
+        let url = format!("http://{}/v1beta/models/emb:batchEmbedContents", sim.addr());
+        let body =
+            json!({"requests": [{"model": "models/emb", "content": {"parts": [{"text": text}]}}]});
+        let v: Value = client
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         return v["embeddings"][0]["values"].clone();
     } else {
         let url = format!("{}/embeddings", sim.base_url());
@@ -123,7 +129,11 @@ async fn coalesces_and_splits_back(wire: Option<&'static str>) {
     assert!(calls < N, "{N} clients made {calls} upstream calls");
     let per_call = inputs_per_call(&h, wire);
     let all: usize = (0..N).map(|i| texts(i).len()).sum();
-    assert_eq!(per_call.iter().sum::<usize>(), all, "every input sent exactly once");
+    assert_eq!(
+        per_call.iter().sum::<usize>(),
+        all,
+        "every input sent exactly once"
+    );
     h.sim("e").reset();
     let lines = h.ledger_lines().await;
     assert_eq!(lines.len(), N, "one ledger line per client");
@@ -133,7 +143,11 @@ async fn coalesces_and_splits_back(wire: Option<&'static str>) {
         assert_eq!(*status, 200, "{reply}");
         let got = vectors(reply);
         let want = texts(i);
-        assert_eq!(got.len(), want.len(), "client {i} gets its own entries only");
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "client {i} gets its own entries only"
+        );
         for (text, vector) in want.iter().zip(&got) {
             assert_eq!(vector, &direct(&h, wire, text).await, "client {i}: {text}");
         }
@@ -182,7 +196,11 @@ async fn off_by_default_every_request_makes_its_own_call() {
     let answers = concurrently(&h, N).await;
     assert!(answers.iter().all(|(s, _, _)| *s == 200));
     assert_eq!(h.calls("e"), N);
-    assert!(h.ledger_lines().await.iter().all(|l| l.batch_size.is_none()));
+    assert!(h
+        .ledger_lines()
+        .await
+        .iter()
+        .all(|l| l.batch_size.is_none()));
 }
 
 #[tokio::test]
@@ -190,7 +208,9 @@ async fn a_batch_never_carries_more_than_max_batch_inputs() {
     const N: usize = 12;
     let h = router(None, &["batch_window_ms: 1000", "max_batch_inputs: 4"]).await;
     let answers = concurrently(&h, N).await;
-    assert!(answers.iter().all(|(s, _, r)| *s == 200 && r["data"].is_array()));
+    assert!(answers
+        .iter()
+        .all(|(s, _, r)| *s == 200 && r["data"].is_array()));
     let per_call = inputs_per_call(&h, None);
     assert!(per_call.iter().all(|n| *n <= 4), "{per_call:?}");
     let all: usize = (0..N).map(|i| texts(i).len()).sum();
@@ -216,7 +236,10 @@ async fn an_upstream_failure_reaches_every_member() {
     });
     let answers = concurrently(&h, N).await;
     let calls = h.calls("e");
-    assert!(calls < N, "{calls} calls for {N} clients (one try each, shared)");
+    assert!(
+        calls < N,
+        "{calls} calls for {N} clients (one try each, shared)"
+    );
     let first = &answers[0];
     assert!(first.0 >= 500, "{:?}", first.2);
     for (status, _, reply) in &answers {
@@ -225,7 +248,10 @@ async fn an_upstream_failure_reaches_every_member() {
     }
     let lines = h.ledger_lines().await;
     assert_eq!(lines.len(), N);
-    assert!(lines.iter().all(|l| !l.billed && l.attempts == 1), "{lines:?}");
+    assert!(
+        lines.iter().all(|l| !l.billed && l.attempts == 1),
+        "{lines:?}"
+    );
 }
 
 #[tokio::test]
@@ -238,11 +264,20 @@ async fn a_member_refused_in_a_batch_is_retried_alone() {
         body: json!({"error": {"message": "one input is too long", "type": "invalid_request_error", "param": "input", "code": null}}),
     }]);
     let answers = concurrently(&h, N).await;
-    assert!(answers.iter().all(|(s, _, r)| *s == 200 && r["data"].is_array()), "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(s, _, r)| *s == 200 && r["data"].is_array()),
+        "{answers:?}"
+    );
     let per_call = inputs_per_call(&h, None);
     let all: usize = (0..N).map(|i| texts(i).len()).sum();
     assert_eq!(per_call[0], all, "the refused batch carried everyone");
-    assert_eq!(per_call.len(), N + 1, "then one call per member: {per_call:?}");
+    assert_eq!(
+        per_call.len(),
+        N + 1,
+        "then one call per member: {per_call:?}"
+    );
 }
 
 #[tokio::test]

@@ -82,7 +82,10 @@ pub(crate) fn shares(total: u64, weights: &[u64]) -> Vec<u64> {
     // hand the remainder out to the largest fractional parts, earliest first on ties
     let mut order: Vec<usize> = (0..weights.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(total128 * weights[i] % sum));
-    for &i in order.iter().take(usize::try_from(total - given).unwrap_or(0)) {
+    for &i in order
+        .iter()
+        .take(usize::try_from(total - given).unwrap_or(0))
+    {
         parts[i] += 1;
     }
     parts
@@ -184,8 +187,10 @@ mod tests {
     #[test]
     fn only_text_inputs_have_a_shape_and_options_must_match() {
         let a = shape(&body(json!({"model": "m", "input": "x", "dimensions": 8}))).unwrap();
-        let b = shape(&body(json!({"dimensions": 8, "model": "other", "input": ["y", "z"]})))
-            .unwrap();
+        let b = shape(&body(
+            json!({"dimensions": 8, "model": "other", "input": ["y", "z"]}),
+        ))
+        .unwrap();
         assert_eq!((a.inputs, b.inputs), (1, 2));
         assert_eq!(a.options, b.options, "model and key order do not matter");
         let c = shape(&body(json!({"model": "m", "input": "x", "dimensions": 4}))).unwrap();
@@ -221,7 +226,11 @@ mod tests {
         assert_eq!(shares(7, &[1, 1, 1]).iter().sum::<u64>(), 7);
         assert_eq!(shares(3, &[0, 0, 0]), vec![1, 1, 1]);
         assert_eq!(shares(0, &[5, 9]), vec![0, 0]);
-        assert_eq!(shares(9, &[3, 6]), vec![3, 6], "exact when the counts agree");
+        assert_eq!(
+            shares(9, &[3, 6]),
+            vec![3, 6],
+            "exact when the counts agree"
+        );
         assert!(shares(5, &[]).is_empty());
     }
 

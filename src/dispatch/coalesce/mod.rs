@@ -44,6 +44,7 @@ impl std::fmt::Debug for Coalescer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coalescer")
             .field("open", &lock(&self.open).len())
+            .field("next_id", &self.next_id)
             .finish()
     }
 }
@@ -243,7 +244,16 @@ async fn run(batch: Open) {
         let Some(m) = members.into_iter().next() else {
             return;
         };
-        let called = call_once(&live, fleet.as_deref(), &client, model, &m.body, op, &mut trace).await;
+        let called = call_once(
+            &live,
+            fleet.as_deref(),
+            &client,
+            model,
+            &m.body,
+            op,
+            &mut trace,
+        )
+        .await;
         let _ = m.reply.send(Share {
             called,
             attempted: trace.attempts > 0,
@@ -253,7 +263,16 @@ async fn run(batch: Open) {
         return;
     }
     let merged = merge::merge(members.iter().map(|m| &m.body));
-    let called = call_once(&live, fleet.as_deref(), &client, model, &merged, op, &mut trace).await;
+    let called = call_once(
+        &live,
+        fleet.as_deref(),
+        &client,
+        model,
+        &merged,
+        op,
+        &mut trace,
+    )
+    .await;
     let attempted = trace.attempts > 0;
     if attempted {
         crate::metrics::embedding_batch(&live.config.models[model].id, requests);
