@@ -214,3 +214,42 @@ async fn the_providers_figures_can_raise_the_warning_too() {
     assert_eq!(events[0]["measure"], "tokens");
     assert_eq!(events[0]["limit"], 600);
 }
+
+#[tokio::test]
+async fn the_dashboard_draws_a_headroom_bar_per_key() {
+    let up = Upstream::new("qe", &["m"])
+        .keys(&["sk-qe-1", "sk-qe-2"])
+        .key_limits(None, Some(2_000));
+    let h = router(up, None).await;
+    // keys take turns: both fill up, one of them past 90% first
+    for _ in 0..40 {
+        let mut body = chat("auto", "hello there");
+        body["max_tokens"] = 100.into();
+        assert_eq!(h.post_chat(body).await.0, 200);
+        let (_, v) = h.get("/health/detailed").await;
+        let keys = v["quota_headroom"]["keys"].as_array().unwrap().clone();
+        if keys.iter().any(|k| k["warning"] == true) {
+            break;
+        }
+    }
+    if !std::path::Path::new(crate::common::browser::CHROMIUM).exists() {
+        eprintln!("SKIPPING the browser part: chromium is missing");
+        return;
+    }
+    let dom = crate::common::browser::dump_dom(&h.url("/dashboard")).await;
+    assert!(!dom.contains("data-js-error"), "script error: {dom}");
+    let value = |key: &str| -> f64 {
+        crate::common::browser::attr(&dom, "data-key", key, "data-value")
+            .parse()
+            .unwrap()
+    };
+    let (a, b) = (value("qe/QE_KEY_0"), value("qe/QE_KEY_1"));
+    assert!(a > 0.5 && b > 0.5, "both keys used: {a} {b}");
+    assert!(a.max(b) >= 0.9, "{a} {b}");
+    let warned = ["qe/QE_KEY_0", "qe/QE_KEY_1"]
+        .iter()
+        .filter(|k| crate::common::browser::attr(&dom, "data-key", k, "data-warning") == "1")
+        .count();
+    assert!(warned >= 1, "the key past 90% is marked");
+    assert!(!dom.contains("sk-qe-"), "never a key in the page");
+}
