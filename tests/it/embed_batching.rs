@@ -255,6 +255,33 @@ async fn an_upstream_failure_reaches_every_member() {
 }
 
 #[tokio::test]
+async fn a_retry_after_a_failed_batch_sends_each_input_once_more() {
+    const N: usize = 6;
+    let up = Upstream::new("e", &["emb"])
+        .endpoints("emb", "[embeddings]")
+        .model_setting("emb", "batch_window_ms: 1000")
+        .attempts(2);
+    let h = Harness::builder(vec![up]).policy(POLICY).start().await;
+    h.sim("e").push_script([Behavior::Status {
+        status: 503,
+        body: json!({"error": {"message": "busy", "type": "server_error", "param": null, "code": null}}),
+    }]);
+    let answers = concurrently(&h, N).await;
+    for (status, headers, reply) in &answers {
+        assert_eq!(*status, 200, "{reply}");
+        assert_eq!(header(headers, "x-switchyard-attempts"), "2");
+    }
+    let per_call = inputs_per_call(&h, None);
+    let all: usize = (0..N).map(|i| texts(i).len()).sum();
+    assert_eq!(per_call[0], all, "the failed call carried everyone");
+    assert_eq!(
+        per_call.iter().sum::<usize>(),
+        2 * all,
+        "each input sent once per attempt, never twice: {per_call:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_member_refused_in_a_batch_is_retried_alone() {
     const N: usize = 4;
     let h = router(None, &["batch_window_ms: 1000"]).await;
