@@ -334,9 +334,6 @@ pub(crate) async fn call_once(
         body,
         meter: key.map(|i| (&**headroom, i)),
     };
-    if let Some(i) = key {
-        lock(headroom).sent(i, op.tokens, Instant::now());
-    }
     trace.attempts += 1;
     let started = Instant::now();
     let result = if op.stream {
@@ -345,7 +342,9 @@ pub(crate) async fn call_once(
         adapter.request(&call, op.endpoint).await.map(Reply::Full)
     };
     trace.waited += started.elapsed();
-    if let Some(i) = key {
+    // a request the wire cannot express was never sent: it uses none of the key's quota
+    if let (Some(i), false) = (key, matches!(result, Err(UpstreamError::Unsupported(_)))) {
+        lock(headroom).sent(i, op.tokens, started);
         quota::check(live, client, model.provider, i);
     }
     let err = match result {
