@@ -1,5 +1,5 @@
 //! Budget alerts: a log event, a metric and an optional webhook POST when a budget crosses its
-//! warning threshold or runs out.
+//! warning threshold or runs out; the same webhook hears of provider keys near their quota.
 
 use std::time::Duration;
 
@@ -46,6 +46,58 @@ pub(crate) fn budget_alert(
         period_id = %alert.period_id,
         "budget {kind}"
     );
+    deliver(client, webhook, alert);
+}
+
+/// A provider key past [`crate::dispatch::headroom::WARN_AT`] of one of its limits, as POSTed
+/// to the budget webhook (`event: quota_warning`). Names the key by its env var, never its value.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct QuotaAlert {
+    /// Always `quota_warning`.
+    pub event: &'static str,
+    pub provider: String,
+    /// The env var holding the key.
+    pub key_id: String,
+    /// `requests` or `tokens`.
+    pub measure: &'static str,
+    /// `declared` (the router's count against the file's rpm/tpm) or `provider` (its headers).
+    pub source: &'static str,
+    pub used: u64,
+    pub limit: u64,
+    /// Fraction of the limit used (0.9 or more).
+    pub fraction: f64,
+    /// The warning fraction (0.9).
+    pub threshold: f64,
+}
+
+/// Logs the quota warning and POSTs it to `webhook` in the background, like a budget alert
+/// (the caller counts it in the metrics).
+pub(crate) fn quota_alert(
+    client: &reqwest::Client,
+    webhook: Option<&reqwest::Url>,
+    alert: QuotaAlert,
+) {
+    tracing::warn!(
+        event = alert.event,
+        provider = %alert.provider,
+        key_id = %alert.key_id,
+        measure = alert.measure,
+        source = alert.source,
+        used = alert.used,
+        limit = alert.limit,
+        "provider key past {:.0}% of its {} limit",
+        alert.threshold * 100.0,
+        alert.measure
+    );
+    deliver(client, webhook, alert);
+}
+
+/// POSTs `alert` to `webhook` in the background (5 s timeout, one try, failures logged).
+fn deliver(
+    client: &reqwest::Client,
+    webhook: Option<&reqwest::Url>,
+    alert: impl Serialize + Send + 'static,
+) {
     let Some(url) = webhook.cloned() else { return };
     let client = client.clone();
     tokio::spawn(async move {

@@ -33,6 +33,11 @@ pub(crate) struct Call<'a> {
         &'a axum::http::HeaderValue,
         Option<&'a axum::http::HeaderValue>,
     )>,
+    /// Where the provider's `x-ratelimit-*` figures for the key used go, and the key's index.
+    pub meter: Option<(
+        &'a std::sync::Mutex<crate::dispatch::headroom::Headroom>,
+        usize,
+    )>,
 }
 
 /// A whole non-streamed answer in OpenAI's shape, with the parts the ledger reads.

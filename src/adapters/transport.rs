@@ -41,6 +41,11 @@ pub(crate) async fn send(
         Ok(Err(e)) => return Err(UpstreamError::Connect(e.without_url().to_string())),
         Ok(Ok(r)) => r,
     };
+    if let Some((headroom, key)) = call.meter {
+        if let Some(r) = crate::dispatch::headroom::Reported::from_headers(resp.headers()) {
+            crate::lock::lock(headroom).reported(key, r, tokio::time::Instant::now());
+        }
+    }
     if resp.status().is_success() {
         return Ok(Ok(resp));
     }

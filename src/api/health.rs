@@ -124,6 +124,7 @@ pub(crate) async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> 
         "key_pacing": key_pacing,
         "providers": providers,
         "ready_problems": health.unready_rules(config, now),
+        "quota_headroom": crate::dispatch::quota::view(&live),
     }))
 }
 

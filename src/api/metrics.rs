@@ -34,6 +34,7 @@ async fn render(state: &AppState) -> Option<String> {
     {
         crate::metrics::global_budget(b.period.as_str(), b.limit_usd, b.spent_usd);
     }
+    crate::dispatch::quota::export(&live);
     handle.run_upkeep();
     Some(handle.render())
 }

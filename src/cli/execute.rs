@@ -22,6 +22,7 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
             wire,
             fail_status,
             key_rpm,
+            key_tpm,
             fault,
         } => sim::run(
             sim::Options {
@@ -32,6 +33,7 @@ pub async fn execute(command: Command) -> anyhow::Result<i32> {
                 wire,
                 fail_status,
                 key_rpm,
+                key_tpm,
             },
             fault.fault,
         )

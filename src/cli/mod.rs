@@ -80,6 +80,10 @@ pub enum Command {
         /// with Retry-After beyond it, as a provider does.
         #[arg(long)]
         key_rpm: Option<u32>,
+        /// Advertise this many tokens a minute per API key in `x-ratelimit-*-tokens` headers
+        /// (not enforced); with `--key-rpm` or this, answers carry OpenAI's quota headers.
+        #[arg(long)]
+        key_tpm: Option<u32>,
         #[command(flatten)]
         fault: sim::FaultArgs,
     },

@@ -22,6 +22,8 @@ pub struct Options<'a> {
     pub fail_status: Option<u16>,
     /// Requests a minute each API key may send (429 beyond), as `SimSettings::key_rpm`.
     pub key_rpm: Option<u32>,
+    /// Tokens a minute each key is told it may use, as `SimSettings::key_tpm`.
+    pub key_tpm: Option<u32>,
 }
 
 /// `--fault NAME[:ARG]`: makes every call misbehave as a hostile upstream of the chosen wire
@@ -209,6 +211,7 @@ pub async fn run(o: Options<'_>, fault: Option<Behavior>) -> anyhow::Result<()> 
         SimSettings::fast(o.name, models)
     };
     settings.key_rpm = o.key_rpm;
+    settings.key_tpm = o.key_tpm;
     let addr: SocketAddr = o
         .listen
         .parse()

@@ -29,6 +29,7 @@ pub(crate) use operator_key::OperatorKey;
 use policy::BrokenProvider;
 pub(crate) use policy::{Group, Member, Policy, Rule};
 pub use problem::Problem;
+pub(crate) use provider::Batching;
 pub use provider::KeyMode;
 pub(crate) use provider::ProviderKey;
 pub(crate) use provider::{BreakerSettings, EnvLookup, Model, Price, Provider, RetrySettings};

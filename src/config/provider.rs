@@ -83,7 +83,22 @@ pub struct Model {
     pub encoding: crate::tokens::Encoding,
     /// The API surfaces this model serves; other requests skip it.
     pub endpoints: Vec<Endpoint>,
+    /// Embeddings micro-batching (`batch_window_ms`), off when `None`.
+    pub batching: Option<Batching>,
 }
+
+/// How concurrent embeddings requests to one model are coalesced into one upstream call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// How long the first request of a batch waits for others to join it.
+    pub window: Duration,
+    /// Most inputs one coalesced call carries; a request that would overflow it starts the
+    /// next batch, and a request this large alone is sent on its own.
+    pub max_inputs: usize,
+}
+
+/// The longest batching window accepted: past it, batching costs more latency than it saves.
+const MAX_BATCH_WINDOW_MS: u64 = 1_000;
 
 /// USD per 1M tokens.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -290,6 +305,9 @@ pub(super) fn validate_provider(
                 problems.push(at(&field("tokenizer"), Some(t), format!("unknown tokenizer `{t}` (use o200k_base, cl100k_base, p50k_base or r50k_base)")));
             }
         }
+        let batching = validate_batching(raw.wire, m, &mut |f: &str, msg: String| {
+            problems.push(at(&field(f), Some(f), msg));
+        });
         models.push(Model {
             id: format!("{}/{}", raw.name, m.name).into(),
             provider: index,
@@ -305,6 +323,7 @@ pub(super) fn validate_provider(
             endpoints: model_endpoints(raw.wire, m.endpoints.as_deref(), &mut |msg| {
                 problems.push(at(&field("endpoints"), Some(&m.name), msg));
             }),
+            batching,
         });
     }
     let fingerprint = fingerprint(&raw, &keys);
@@ -362,6 +381,55 @@ fn model_endpoints(
             list.to_vec()
         }
     }
+}
+
+/// A model's embeddings batching: on with `batch_window_ms` (1 to 1000 ms) on a model that
+/// serves embeddings; `max_batch_inputs` defaults to the wire's own per-request input limit.
+fn validate_batching(
+    wire: Wire,
+    m: &super::raw::RawModel,
+    problem: &mut dyn FnMut(&str, String),
+) -> Option<Batching> {
+    let Some(window) = m.batch_window_ms else {
+        if m.max_batch_inputs.is_some() {
+            problem(
+                "max_batch_inputs",
+                "max_batch_inputs has no effect without batch_window_ms (batching is off)".into(),
+            );
+        }
+        return None;
+    };
+    let mut ok = true;
+    if !(1..=MAX_BATCH_WINDOW_MS).contains(&window) {
+        problem(
+            "batch_window_ms",
+            format!("must be between 1 and {MAX_BATCH_WINDOW_MS} (milliseconds), got {window}"),
+        );
+        ok = false;
+    }
+    if m.max_batch_inputs == Some(0) {
+        problem("max_batch_inputs", "must be at least 1".into());
+        ok = false;
+    }
+    if !m
+        .endpoints
+        .as_deref()
+        .is_some_and(|e| e.contains(&Endpoint::Embeddings))
+    {
+        problem(
+            "batch_window_ms",
+            format!(
+                "batching applies to embeddings only; model `{}` does not list `embeddings` in its endpoints",
+                m.name
+            ),
+        );
+        ok = false;
+    }
+    let default = if wire == Wire::Gemini { 100 } else { 2048 };
+    ok.then(|| Batching {
+        window: Duration::from_millis(window),
+        max_inputs: m.max_batch_inputs.unwrap_or(default),
+    })
 }
 
 fn validate_retry(

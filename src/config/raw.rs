@@ -229,6 +229,12 @@ pub(crate) struct RawModel {
     /// What the model serves; default `[chat, completions]` on OpenAI-compatible providers and
     /// `[chat]` on the others (an embedding model says `[embeddings]`).
     pub endpoints: Option<Vec<Endpoint>>,
+    /// Embeddings micro-batching: concurrent requests arriving within this many milliseconds
+    /// are sent upstream as one call and split back (off when absent).
+    pub batch_window_ms: Option<u64>,
+    /// Most inputs one coalesced embeddings call carries (default: 2048 on OpenAI-compatible
+    /// wires, 100 on Gemini, their own per-request limits).
+    pub max_batch_inputs: Option<usize>,
 }
 
 fn default_context() -> u64 {

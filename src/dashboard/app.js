@@ -604,6 +604,32 @@
     $("#budget-note").textContent = "of the fullest global budget";
   }
 
+  /** One bar per provider key: its most used quota this minute (declared rpm/tpm or the provider's own figures). */
+  function renderHeadroom(detailed) {
+    const list = $("#headroom-bars");
+    if (!detailed || !detailed.quota_headroom) return;
+    const keys = detailed.quota_headroom.keys || [];
+    list.replaceChildren();
+    if (keys.length === 0) {
+      list.append(el("li", { class: "empty-note" }, "no provider keys configured"));
+      return;
+    }
+    let warned = 0;
+    for (const k of keys) {
+      const p = k.peak;
+      const share = p ? Number(p.fraction) : 0;
+      if (k.warning) warned += 1;
+      const label = p ? `${compact(p.used)} / ${compact(p.limit)} ${p.measure}` : "no limit known";
+      const source = p ? (p.source === "provider" ? "provider's headers" : "declared limit") : "";
+      list.append(el("li", { "data-key": `${k.provider}/${k.key_id}`, "data-value": share.toFixed(4), "data-warning": k.warning ? "1" : "0" },
+        el("span", { class: "name", title: `${k.provider} · ${k.key_id}` }, `${k.provider} · ${k.key_id}`),
+        el("div", { class: "track" }, el("div", { class: "fill", style: `width:${Math.min(100, share * 100).toFixed(2)}%;background:${share >= 0.9 ? "#e5484d" : share >= 0.7 ? "#f5a524" : "#46a758"}` })),
+        el("span", { class: "val" }, p ? percent(share) : "–"),
+        el("span", { class: "note" + (k.warning ? " neg" : "") }, source ? `${label} · ${source}` : label)));
+    }
+    $("#headroom-hint").textContent = warned ? `${warned} key${warned === 1 ? "" : "s"} past 90% · this minute` : "per provider key · this minute · warns at 90%";
+  }
+
   function renderHealth(h) {
     if (!h) return;
     if (h.config_version !== undefined) $("#config-version").textContent = String(h.config_version);
@@ -641,6 +667,7 @@
       renderBudget(m);
       renderFailovers(m);
       renderProviders(detailed, m);
+      renderHeadroom(detailed);
       renderHealth(health);
       titleNames();
       setConnection("live", "live");

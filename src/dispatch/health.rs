@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use super::breaker::Breaker;
+use super::headroom::Headroom;
 use super::keys::KeyPool;
 use super::pacing::fallback_limits;
 use crate::config::Config;
@@ -17,6 +18,10 @@ use crate::lock::lock;
 pub struct Health {
     pub breakers: Vec<Arc<Mutex<Breaker>>>,
     pub keys: Vec<Arc<Mutex<KeyPool>>>,
+    /// Quota headroom of each provider's keys, by provider index.
+    pub(crate) headroom: Vec<Arc<Mutex<Headroom>>>,
+    /// Embeddings batches still taking members (per config: model indices are this config's).
+    pub(crate) batches: super::coalesce::Coalescer,
 }
 
 impl Health {
@@ -60,7 +65,26 @@ impl Health {
                     .unwrap_or_else(|| Arc::new(Mutex::new(Breaker::new(p.breaker, now))))
             })
             .collect();
-        Self { breakers, keys }
+        let headroom = config
+            .providers
+            .iter()
+            .map(|p| {
+                let limits: Vec<_> = p.keys.iter().map(|k| (k.rpm, k.tpm)).collect();
+                let carried = previous.and_then(|(old_cfg, old)| {
+                    let i = old_cfg.providers.iter().position(|o| o.name == p.name)?;
+                    lock(&old.headroom[i]).carried(&limits)
+                });
+                Arc::new(Mutex::new(
+                    carried.unwrap_or_else(|| Headroom::new(limits.iter().copied())),
+                ))
+            })
+            .collect();
+        Self {
+            breakers,
+            keys,
+            headroom,
+            batches: super::coalesce::Coalescer::default(),
+        }
     }
 }
 

@@ -3,10 +3,13 @@
 
 pub(crate) mod backoff;
 pub(crate) mod breaker;
+mod coalesce;
 mod fleet;
+pub(crate) mod headroom;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod pacing;
+pub(crate) mod quota;
 mod span;
 pub(crate) mod sync;
 mod wait;
@@ -70,6 +73,17 @@ pub(crate) struct Trace {
     pub notes: Vec<CandidateNote>,
     /// Every upstream call, for its span (kept only for a request that is traced and sampled).
     pub spans: Vec<crate::otel::Attempt>,
+    /// Set when the answer came from an embeddings call shared with other requests.
+    pub batch: Option<BatchNote>,
+}
+
+/// The coalesced upstream call an embeddings answer came from ([`coalesce`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchNote {
+    /// Requests that shared the call, this one included.
+    pub requests: u32,
+    /// Inputs the call carried in all.
+    pub inputs: u32,
 }
 
 /// Why a candidate was passed over without calling it.
@@ -165,8 +179,8 @@ pub(crate) struct Failed {
 /// Tries the plan's candidates in order until one answers; with `otel`, each call carries the
 /// request's trace to the upstream (`traceparent`).
 pub(crate) async fn dispatch(
-    live: &Live,
-    fleet: Option<&crate::shared::Shared>,
+    live: &Arc<Live>,
+    fleet: Option<&Arc<crate::shared::Shared>>,
     client: &reqwest::Client,
     plan: &RoutePlan,
     body: &Map<String, Value>,
@@ -244,8 +258,8 @@ pub(crate) async fn dispatch(
 /// `Err(Some(e))` means stop: a non-retryable upstream answer for the client.
 #[allow(clippy::too_many_arguments)]
 async fn try_candidate(
-    live: &Live,
-    fleet: Option<&crate::shared::Shared>,
+    live: &Arc<Live>,
+    fleet: Option<&Arc<crate::shared::Shared>>,
     client: &reqwest::Client,
     Candidate { m, otel }: Candidate<'_>,
     body: &Map<String, Value>,
@@ -253,92 +267,31 @@ async fn try_candidate(
     trace: &mut Trace,
     tries: &mut Vec<TryNote>,
 ) -> Result<Reply, Option<ApiError>> {
-    let model = &live.config.models[m];
-    let provider = &live.config.providers[model.provider];
-    let breaker = &live.health.breakers[m];
-    let pool = &live.health.keys[model.provider];
-    let adapter = Adapter::for_wire(provider.wire);
+    let provider = &live.config.providers[live.config.models[m].provider];
     for attempt in 0..provider.retry.attempts {
-        // keys first: a skip for cooling keys must not take the breaker's half-open probe
-        let key = match wait::acquire(provider, pool, fleet, op, trace).await {
-            Ok(key) => key,
-            Err(skip) => {
+        // an embeddings request to a batching model may share this attempt's call with others
+        let called =
+            if let Some(called) = coalesce::join(live, fleet, client, m, body, op, trace).await {
+                called
+            } else {
+                let at = Attempt {
+                    otel,
+                    retry: attempt,
+                };
+                call_once(live, fleet.map(|f| &**f), client, m, body, op, trace, at).await
+            };
+        let err = match called {
+            Called::Answered(reply) => return Ok(reply),
+            Called::Skipped(skip) => {
                 tries.push(TryNote::Skipped(skip));
                 return Err(None);
             }
+            Called::Unsupported(u) => return Err(Some(ApiError::Unsupported(u))),
+            Called::Failed(err) => err,
         };
-        if breaker_event(breaker, &model.id, breaker::Breaker::acquire) == Permit::Refused {
-            tries.push(TryNote::Skipped(SkipReason::BreakerOpen));
-            return Err(None);
-        }
-        let span = otel.map(|p| AttemptSpan::start(p, key.map(|i| provider.keys[i].env.as_str())));
-        let call = Call {
-            client,
-            provider,
-            model,
-            key: key.map(|i| &provider.keys[i].secret),
-            body,
-            trace: span
-                .as_ref()
-                .map(|s| (&s.traceparent, s.tracestate.as_ref())),
-        };
-        trace.attempts += 1;
-        let started = Instant::now();
-        let result = if op.stream {
-            open_stream(adapter, &call, op.endpoint).await
-        } else {
-            adapter.request(&call, op.endpoint).await.map(Reply::Full)
-        };
-        trace.waited += started.elapsed();
-        if let Some(s) = span {
-            let failover = trace.failovers;
-            let err = result.as_ref().err();
-            trace
-                .spans
-                .extend(s.end(provider, model, attempt, failover, err));
-        }
-        let err = match result {
-            Ok(reply) => {
-                crate::metrics::record_attempt(
-                    &provider.name,
-                    &model.id,
-                    "ok",
-                    started.elapsed().as_secs_f64(),
-                );
-                breaker_event(breaker, &model.id, breaker::Breaker::on_success);
-                return Ok(reply);
-            }
-            Err(UpstreamError::Unsupported(u)) => {
-                // nothing was sent; a half-open probe taken for it is handed back
-                breaker_event(breaker, &model.id, breaker::Breaker::on_success);
-                return Err(Some(ApiError::Unsupported(u)));
-            }
-            Err(e) => e,
-        };
-        crate::metrics::record_attempt(
-            &provider.name,
-            &model.id,
-            &err.label(),
-            started.elapsed().as_secs_f64(),
-        );
-        tracing::debug!(model = %model.id, attempt, error = %err, "upstream attempt failed");
-        if let (Some(wait), Some(i)) = (key_cooldown(&err, provider), key) {
-            lock(pool).cool_down(i, Instant::now() + wait);
-        }
         if err.is_key_rejected() {
-            // our key is bad, not the client's request: never pass the upstream's body on
-            let env = key.map_or("(no key)", |i| provider.keys[i].env.as_str());
-            tracing::warn!(provider = %provider.name, key = env, error = %err, "the upstream rejected the key; cooling it down and trying the next");
-            breaker_event(breaker, &model.id, breaker::Breaker::on_success);
             tries.push(TryNote::KeyRejected(err.label()));
             continue;
-        }
-        // a 4xx (429 included) is a well-formed answer: the provider is up, so it counts as
-        // a success for the breaker (and frees a half-open probe)
-        if err.is_provider_fault() {
-            breaker_event(breaker, &model.id, breaker::Breaker::on_failure);
-        } else {
-            breaker_event(breaker, &model.id, breaker::Breaker::on_success);
         }
         if !err.is_retryable() {
             if let UpstreamError::Status { status, body, .. } = err {
@@ -354,6 +307,123 @@ async fn try_candidate(
         }
     }
     Err(None)
+}
+
+/// What one call of a candidate met: an answer, a reason it was not made, or a failure
+/// (already counted on the breaker, the key pool and the metrics).
+pub(crate) enum Called {
+    Answered(Reply),
+    Skipped(SkipReason),
+    /// The wire cannot express the request; nothing was sent.
+    Unsupported(crate::adapters::Unsupported),
+    Failed(UpstreamError),
+}
+
+/// One call of model `m`: a key (waiting for pacing if the policy allows), the breaker's
+/// permit, the adapter's round trip, and what the outcome means for the breaker, the key's
+/// cooldown, its quota headroom and the metrics.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn call_once(
+    live: &Live,
+    fleet: Option<&crate::shared::Shared>,
+    client: &reqwest::Client,
+    m: usize,
+    body: &Map<String, Value>,
+    op: Op,
+    trace: &mut Trace,
+    at: Attempt<'_>,
+) -> Called {
+    let model = &live.config.models[m];
+    let provider = &live.config.providers[model.provider];
+    let breaker = &live.health.breakers[m];
+    let pool = &live.health.keys[model.provider];
+    let adapter = Adapter::for_wire(provider.wire);
+    // keys first: a skip for cooling keys must not take the breaker's half-open probe
+    let key = match wait::acquire(provider, pool, fleet, op, trace).await {
+        Ok(key) => key,
+        Err(skip) => return Called::Skipped(skip),
+    };
+    if breaker_event(breaker, &model.id, breaker::Breaker::acquire) == Permit::Refused {
+        return Called::Skipped(SkipReason::BreakerOpen);
+    }
+    let headroom = &live.health.headroom[model.provider];
+    let span = at
+        .otel
+        .map(|p| AttemptSpan::start(p, key.map(|i| provider.keys[i].env.as_str())));
+    let call = Call {
+        client,
+        provider,
+        model,
+        key: key.map(|i| &provider.keys[i].secret),
+        body,
+        trace: span
+            .as_ref()
+            .map(|s| (&s.traceparent, s.tracestate.as_ref())),
+        meter: key.map(|i| (&**headroom, i)),
+    };
+    trace.attempts += 1;
+    let started = Instant::now();
+    let result = if op.stream {
+        open_stream(adapter, &call, op.endpoint).await
+    } else {
+        adapter.request(&call, op.endpoint).await.map(Reply::Full)
+    };
+    trace.waited += started.elapsed();
+    if let Some(s) = span {
+        let err = result.as_ref().err();
+        let failover = trace.failovers;
+        trace
+            .spans
+            .extend(s.end(provider, model, at.retry, failover, err));
+    }
+    // a request the wire cannot express was never sent: it uses none of the key's quota
+    if let (Some(i), false) = (key, matches!(result, Err(UpstreamError::Unsupported(_)))) {
+        lock(headroom).sent(i, op.tokens, started);
+        quota::check(live, client, model.provider, i);
+    }
+    let err = match result {
+        Ok(reply) => {
+            crate::metrics::record_attempt(
+                &provider.name,
+                &model.id,
+                "ok",
+                started.elapsed().as_secs_f64(),
+            );
+            breaker_event(breaker, &model.id, breaker::Breaker::on_success);
+            return Called::Answered(reply);
+        }
+        Err(UpstreamError::Unsupported(u)) => {
+            // nothing was sent; a half-open probe taken for it is handed back
+            breaker_event(breaker, &model.id, breaker::Breaker::on_success);
+            return Called::Unsupported(u);
+        }
+        Err(e) => e,
+    };
+    crate::metrics::record_attempt(
+        &provider.name,
+        &model.id,
+        &err.label(),
+        started.elapsed().as_secs_f64(),
+    );
+    tracing::debug!(model = %model.id, error = %err, "upstream attempt failed");
+    if let (Some(wait), Some(i)) = (key_cooldown(&err, provider), key) {
+        lock(pool).cool_down(i, Instant::now() + wait);
+    }
+    if err.is_key_rejected() {
+        // our key is bad, not the client's request: never pass the upstream's body on
+        let env = key.map_or("(no key)", |i| provider.keys[i].env.as_str());
+        tracing::warn!(provider = %provider.name, key = env, error = %err, "the upstream rejected the key; cooling it down and trying the next");
+        breaker_event(breaker, &model.id, breaker::Breaker::on_success);
+        return Called::Failed(err);
+    }
+    // a 4xx (429 included) is a well-formed answer: the provider is up, so it counts as
+    // a success for the breaker (and frees a half-open probe)
+    if err.is_provider_fault() {
+        breaker_event(breaker, &model.id, breaker::Breaker::on_failure);
+    } else {
+        breaker_event(breaker, &model.id, breaker::Breaker::on_success);
+    }
+    Called::Failed(err)
 }
 
 /// How long a failure benches the key it was made with: a 429 for its `Retry-After` (already
@@ -421,4 +491,12 @@ async fn open_stream(
 struct Candidate<'a> {
     m: usize,
     otel: Option<&'a crate::otel::Propagation>,
+}
+
+/// What one call carries beyond the request: the trace it propagates (if any) and which retry
+/// of its candidate it is, for its span.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Attempt<'a> {
+    pub otel: Option<&'a crate::otel::Propagation>,
+    pub retry: u32,
 }

@@ -328,6 +328,70 @@ pub(crate) fn global_budget(period: &'static str, limit_usd: f64, spent_usd: f64
     gauge!("switchyard_budget_spent_usd", "scope" => "global", "period" => period).set(spent_usd);
 }
 
+/// One coalesced embeddings call made to `model`, carrying `requests` client requests.
+pub(crate) fn embedding_batch(model: &str, requests: usize) {
+    counter!("switchyard_embedding_batches_total", "model" => model.to_owned()).increment(1);
+    counter!("switchyard_embedding_batched_requests_total", "model" => model.to_owned())
+        .increment(requests as u64);
+}
+
+/// A provider key that just passed 90% of a limit (`measure`: `requests` or `tokens`).
+pub(crate) fn quota_warning(provider: &str, key_id: &str, measure: &'static str) {
+    counter!("switchyard_upstream_quota_warnings_total", "provider" => provider.to_owned(),
+        "key_id" => key_id.to_owned(), "measure" => measure)
+    .increment(1);
+}
+
+/// One provider key's quota use, for [`key_headroom`]: (used, limit) pairs.
+pub(crate) struct KeyQuota {
+    /// Requests sent this minute, and the declared `rpm`.
+    pub requests: (u64, Option<u64>),
+    /// Tokens sent this minute, and the declared `tpm`.
+    pub tokens: (u64, Option<u64>),
+    /// Used and limit from the provider's last `x-ratelimit-*-requests` headers.
+    pub provider_requests: Option<(u64, u64)>,
+    /// Used and limit from the provider's last `x-ratelimit-*-tokens` headers.
+    pub provider_tokens: Option<(u64, u64)>,
+    /// The most used quota's fraction (0 when no limit is known).
+    pub fraction: f64,
+}
+
+/// A provider key's quota gauges (labels: provider and key id, the env var's name); refreshed
+/// at scrape time. Limits the key does not have are not exported.
+pub(crate) fn key_headroom(provider: &str, key_id: &str, q: KeyQuota) {
+    let labels = |source: &'static str| {
+        [
+            ("provider", provider.to_owned()),
+            ("key_id", key_id.to_owned()),
+            ("source", source.to_owned()),
+        ]
+    };
+    let set = |name: &'static str, source: &'static str, used: u64, limit: Option<u64>| {
+        gauge!(
+            format!("switchyard_upstream_key_{name}_used"),
+            &labels(source)
+        )
+        .set(used as f64);
+        if let Some(l) = limit {
+            gauge!(
+                format!("switchyard_upstream_key_{name}_limit"),
+                &labels(source)
+            )
+            .set(l as f64);
+        }
+    };
+    set("requests", "declared", q.requests.0, q.requests.1);
+    set("tokens", "declared", q.tokens.0, q.tokens.1);
+    if let Some((used, limit)) = q.provider_requests {
+        set("requests", "provider", used, Some(limit));
+    }
+    if let Some((used, limit)) = q.provider_tokens {
+        set("tokens", "provider", used, Some(limit));
+    }
+    gauge!("switchyard_upstream_key_headroom_used_ratio", "provider" => provider.to_owned(), "key_id" => key_id.to_owned())
+        .set(q.fraction);
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -199,6 +199,7 @@ fn ledger_record(ctx: &RequestCtx, status: u16, outcome: Outcome) -> UsageRecord
         status,
         outcome,
         batch_id: ctx.batch.as_deref().map(str::to_owned),
+        batch_size: ctx.trace.batch.map(|b| b.requests),
         ..UsageRecord::default()
     }
 }

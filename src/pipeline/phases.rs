@@ -294,7 +294,7 @@ async fn dispatch(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<Ready, ApiE
     };
     let outcome = dispatch::dispatch(
         &ctx.live,
-        ctx.state.shared.as_deref(),
+        ctx.state.shared.as_ref(),
         &ctx.state.client,
         &decision.plan,
         &req.body,

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::ratelimit::KeyRate;
+use super::ratelimit::{KeyQuota, KeyRate};
 use super::request::{self, ApiError};
 use super::sse::pause;
 use super::{SimControl, SimSettings};
@@ -19,6 +19,8 @@ pub(super) struct AppState {
     pub(super) control: SimControl,
     pub(super) shutdown: watch::Receiver<()>,
     pub(super) key_rate: Option<KeyRate>,
+    /// The `x-ratelimit-*` figures answers carry (with `key_rpm` / `key_tpm` set).
+    pub(super) key_quota: Option<KeyQuota>,
 }
 
 impl AppState {
@@ -29,10 +31,32 @@ impl AppState {
     ) -> Self {
         Self {
             key_rate: KeyRate::new(settings.key_rpm),
+            key_quota: KeyQuota::new(settings.key_rpm, settings.key_tpm),
             settings,
             control,
             shutdown,
         }
+    }
+
+    /// Adds the key's `x-ratelimit-*` headers to `resp`, counting this request of
+    /// `body_len` bytes (nothing without `key_rpm` / `key_tpm`).
+    pub(super) fn with_quota(
+        &self,
+        key: Option<&str>,
+        body_len: usize,
+        mut resp: Response,
+    ) -> Response {
+        let Some(q) = &self.key_quota else {
+            return resp;
+        };
+        let tokens = (body_len as u64).div_ceil(4);
+        for (name, value) in q.record(key.unwrap_or_default(), tokens, tokio::time::Instant::now())
+        {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                resp.headers_mut().insert(name, v);
+            }
+        }
+        resp
     }
 
     /// Sleeps `d` (with jitter) unless it is zero; returns false if the sim shut down meanwhile.

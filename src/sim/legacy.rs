@@ -102,13 +102,26 @@ fn tokens_of(v: &Value) -> u64 {
     }
 }
 
+/// A completions answer, with the key's `x-ratelimit-*` headers when the sim advertises a quota.
 pub(super) async fn completions(
     State(app): State<Arc<AppState>>,
-    ConnectInfo(conn): ConnectInfo<Conn>,
+    conn: ConnectInfo<Conn>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req = match gate(&app, &conn, &headers, &body, "prompt") {
+    let key = bearer(&headers);
+    let len = body.len();
+    let resp = complete(&app, conn, &headers, &body);
+    app.with_quota(key.as_deref(), len, resp)
+}
+
+fn complete(
+    app: &AppState,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let req = match gate(app, &conn, headers, body, "prompt") {
         Ok(v) => v,
         Err(resp) => return *resp,
     };
@@ -157,13 +170,26 @@ pub(super) async fn completions(
     resp
 }
 
+/// An embeddings answer, with the key's `x-ratelimit-*` headers when the sim advertises a quota.
 pub(super) async fn embeddings(
     State(app): State<Arc<AppState>>,
-    ConnectInfo(conn): ConnectInfo<Conn>,
+    conn: ConnectInfo<Conn>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req = match gate(&app, &conn, &headers, &body, "input") {
+    let key = bearer(&headers);
+    let len = body.len();
+    let resp = embed(&app, conn, &headers, &body);
+    app.with_quota(key.as_deref(), len, resp)
+}
+
+fn embed(
+    app: &AppState,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let req = match gate(app, &conn, headers, body, "input") {
         Ok(v) => v,
         Err(resp) => return *resp,
     };

@@ -93,6 +93,11 @@ pub struct SimSettings {
     /// second; past it the answer is a 429 `rate_limit_exceeded` with `retry-after`.
     /// `None` (the default) enforces nothing.
     pub key_rpm: Option<u32>,
+    /// Tokens a minute each key may use, advertised (not enforced) in the `x-ratelimit-*-tokens`
+    /// headers of OpenAI-wire answers, counting a request as its body's length / 4. With
+    /// `key_rpm` or this set, every answer carries `x-ratelimit-limit-*`, `-remaining-*` and
+    /// `-reset-*` for the key's current minute, as OpenAI sends them.
+    pub key_tpm: Option<u32>,
 }
 
 impl SimSettings {
@@ -110,6 +115,7 @@ impl SimSettings {
             reply_tokens: 16,
             jitter: 0.0,
             key_rpm: None,
+            key_tpm: None,
         }
     }
 

@@ -53,6 +53,71 @@ impl KeyRate {
     }
 }
 
+/// What a provider tells a client of its key's quota: per key, requests and tokens used in
+/// the current minute (a fixed window from the key's first request) against the sim's
+/// `key_rpm` / `key_tpm`, sent back as OpenAI's `x-ratelimit-*` headers on every answer.
+/// The token figure is advertised only (the sim enforces `key_rpm` alone, through [`KeyRate`]).
+#[derive(Debug)]
+pub(super) struct KeyQuota {
+    rpm: Option<u32>,
+    tpm: Option<u32>,
+    used: Mutex<HashMap<String, (Instant, u64, u64)>>,
+}
+
+impl KeyQuota {
+    /// `None` when neither limit is set: no headers are sent.
+    pub(super) fn new(rpm: Option<u32>, tpm: Option<u32>) -> Option<Self> {
+        let (rpm, tpm) = (rpm.filter(|&r| r > 0), tpm.filter(|&t| t > 0));
+        (rpm.is_some() || tpm.is_some()).then(|| Self {
+            rpm,
+            tpm,
+            used: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Counts a request of `key` costing `tokens` at `now`; the header pairs to answer with.
+    pub(super) fn record(
+        &self,
+        key: &str,
+        tokens: u64,
+        now: Instant,
+    ) -> Vec<(&'static str, String)> {
+        let mut used = self
+            .used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if used.len() >= MAX_KEYS && !used.contains_key(key) {
+            used.clear();
+        }
+        let entry = used.entry(key.to_owned()).or_insert((now, 0, 0));
+        if now.saturating_duration_since(entry.0) >= Duration::from_secs(60) {
+            *entry = (now, 0, 0);
+        }
+        entry.1 += 1;
+        entry.2 = entry.2.saturating_add(tokens);
+        let reset = Duration::from_secs(60).saturating_sub(now.saturating_duration_since(entry.0));
+        let reset = format!("{}s", reset.as_secs().max(1));
+        let mut out = Vec::new();
+        if let Some(rpm) = self.rpm {
+            out.push(("x-ratelimit-limit-requests", rpm.to_string()));
+            out.push((
+                "x-ratelimit-remaining-requests",
+                u64::from(rpm).saturating_sub(entry.1).to_string(),
+            ));
+            out.push(("x-ratelimit-reset-requests", reset.clone()));
+        }
+        if let Some(tpm) = self.tpm {
+            out.push(("x-ratelimit-limit-tokens", tpm.to_string()));
+            out.push((
+                "x-ratelimit-remaining-tokens",
+                u64::from(tpm).saturating_sub(entry.2).to_string(),
+            ));
+            out.push(("x-ratelimit-reset-tokens", reset));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +139,38 @@ mod tests {
         assert!(r.check("a", Instant::now()).is_ok());
         assert!(r.check("a", Instant::now()).is_err());
         assert!(KeyRate::new(None).is_none() && KeyRate::new(Some(0)).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn quota_headers_count_the_minute_per_key() {
+        let q = KeyQuota::new(Some(10), Some(100)).expect("limited");
+        let now = Instant::now();
+        q.record("a", 30, now);
+        let h = q.record("a", 30, now);
+        let get =
+            |h: &[(&str, String)], n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
+        assert_eq!(
+            get(&h, "x-ratelimit-remaining-requests").as_deref(),
+            Some("8")
+        );
+        assert_eq!(
+            get(&h, "x-ratelimit-remaining-tokens").as_deref(),
+            Some("40")
+        );
+        assert_eq!(get(&h, "x-ratelimit-limit-tokens").as_deref(), Some("100"));
+        let other = q.record("b", 1, now);
+        assert_eq!(
+            get(&other, "x-ratelimit-remaining-requests").as_deref(),
+            Some("9")
+        );
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let h = q.record("a", 1, Instant::now());
+        assert_eq!(
+            get(&h, "x-ratelimit-remaining-requests").as_deref(),
+            Some("9"),
+            "a new minute"
+        );
+        assert!(KeyQuota::new(None, Some(0)).is_none());
     }
 
     #[tokio::test(start_paused = true)]

@@ -34,7 +34,20 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// A chat answer, with the key's `x-ratelimit-*` headers when the sim advertises a quota.
 async fn chat(
+    State(app): State<Arc<AppState>>,
+    conn: ConnectInfo<Conn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let key = bearer(&headers);
+    let len = body.len();
+    let resp = chat_answer(State(Arc::clone(&app)), conn, headers, body).await;
+    app.with_quota(key.as_deref(), len, resp)
+}
+
+async fn chat_answer(
     State(app): State<Arc<AppState>>,
     ConnectInfo(conn): ConnectInfo<Conn>,
     headers: HeaderMap,

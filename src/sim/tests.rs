@@ -377,3 +377,48 @@ async fn models_health_and_unknown_path() {
     assert_eq!(resp.status(), 404);
     assert!(resp.json::<Value>().await.unwrap()["error"]["message"].is_string());
 }
+
+#[tokio::test]
+async fn answers_carry_the_keys_quota_headers_on_every_openai_endpoint() {
+    let mut settings = SimSettings::fast("quota-sim", ["m1"]);
+    settings.key_rpm = Some(600);
+    settings.key_tpm = Some(10_000);
+    let up = spawn(settings).await.unwrap();
+    let c = client();
+    let remaining = |r: &reqwest::Response, name: &str| -> u64 {
+        r.headers()[name].to_str().unwrap().parse().unwrap()
+    };
+    let chat = post(&c, &up, &chat_body(false), Some("k1")).await;
+    assert_eq!(chat.headers()["x-ratelimit-limit-requests"], "600");
+    assert_eq!(remaining(&chat, "x-ratelimit-remaining-requests"), 599);
+    let mut left = remaining(&chat, "x-ratelimit-remaining-tokens");
+    assert!(left < 10_000);
+    for (path, body) in [
+        ("embeddings", json!({"model": "m1", "input": "hello"})),
+        ("completions", json!({"model": "m1", "prompt": "hello"})),
+    ] {
+        let r = c
+            .post(format!("{}/{path}", up.base_url()))
+            .bearer_auth("k1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["x-ratelimit-limit-tokens"], "10000", "{path}");
+        let now = remaining(&r, "x-ratelimit-remaining-tokens");
+        assert!(now < left, "{path}: the key's tokens go down");
+        left = now;
+    }
+    let other = post(&c, &up, &chat_body(false), Some("k2")).await;
+    assert_eq!(
+        remaining(&other, "x-ratelimit-remaining-requests"),
+        599,
+        "per key"
+    );
+    let plain = post(&c, &sim().await, &chat_body(false), Some("k1")).await;
+    assert!(
+        plain.headers().get("x-ratelimit-limit-requests").is_none(),
+        "off by default"
+    );
+}

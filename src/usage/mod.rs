@@ -74,6 +74,10 @@ pub struct UsageRecord {
     /// The batch job this request was a line of (absent for interactive requests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<String>,
+    /// Requests that shared this one's upstream embeddings call (embeddings micro-batching);
+    /// absent when it went alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
 }
 
 fn default_status() -> u16 {

@@ -43,6 +43,10 @@ const SKIP: &[(&str, &str)] = &[
         "DURATION=10 benches/proxy.sh",
         "a benchmark: a release build and minutes of load",
     ),
+    (
+        "BIN=target/debug/switchyard DURATION=5 benches/embed_batching.sh",
+        "a benchmark: about two minutes of load",
+    ),
 ];
 
 /// One command of a page, with where it was written.

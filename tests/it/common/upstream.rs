@@ -11,6 +11,8 @@ pub struct ModelSpec {
     pub context_window: u64,
     /// YAML list of endpoints, e.g. `[embeddings]`; the provider default when `None`.
     pub endpoints: Option<String>,
+    /// More settings of this model, as YAML lines indented under it (e.g. `batch_window_ms: 20`).
+    pub extra: Vec<String>,
 }
 
 /// A simulated provider and the provider file the router gets for it.
@@ -58,6 +60,7 @@ impl Upstream {
                     output_per_1m: 2.0,
                     context_window: 128_000,
                     endpoints: None,
+                    extra: Vec::new(),
                 })
                 .collect(),
             keys: Vec::new(),
@@ -144,6 +147,14 @@ impl Upstream {
     pub fn endpoints(mut self, model: &str, yaml_list: &str) -> Self {
         for m in self.models.iter_mut().filter(|m| m.name == model) {
             m.endpoints = Some(yaml_list.to_owned());
+        }
+        self
+    }
+
+    /// Adds a setting to `model` (one YAML `field: value`, e.g. `batch_window_ms: 20`).
+    pub fn model_setting(mut self, model: &str, yaml: &str) -> Self {
+        for m in self.models.iter_mut().filter(|m| m.name == model) {
+            m.extra.push(yaml.to_owned());
         }
         self
     }
@@ -245,6 +256,9 @@ impl Upstream {
             ));
             if let Some(e) = &m.endpoints {
                 y.push_str(&format!("    endpoints: {e}\n"));
+            }
+            for line in &m.extra {
+                y.push_str(&format!("    {line}\n"));
             }
         }
         y
