@@ -56,7 +56,7 @@ pub use config::{sha256_hex, Config, KeyMode, Problem, SourceFile, Sources};
 pub use reload::spawn_triggers;
 pub use server::{app, run};
 pub use state::AppState;
-pub use usage::{Ledger, Outcome, UsageRecord};
+pub use usage::{Ledger, Outcome, ResumeNote, UsageRecord};
 
 /// Internals the integration tests observe directly (cache keys, key pools, breakers, token
 /// counts, the metrics text); not a stable API.
@@ -111,6 +111,7 @@ pub(crate) mod pipeline;
 pub(crate) mod reload;
 pub(crate) mod report;
 pub(crate) mod response_store;
+pub(crate) mod resume;
 pub(crate) mod responses;
 pub(crate) mod route;
 pub(crate) mod scrub;

@@ -29,6 +29,9 @@ pub struct Policy {
     /// A hash of the policy file's text: cached answers made under an earlier version of the
     /// policy (other rules, other guardrails) are never served under this one.
     pub fingerprint: u64,
+    /// `stream_resume: on`: a stream broken after its first byte is continued on the next
+    /// candidate (see `crate::resume`).
+    pub stream_resume: bool,
 }
 
 /// How long a request may wait for a paced upstream key before trying the next candidate.
@@ -348,6 +351,7 @@ pub(super) fn validate_policy(
         on_budget_exceeded: raw.on_budget_exceeded,
         pacing,
         guardrails: guardrails?,
+        stream_resume: raw.stream_resume.is_on(),
         fingerprint: {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();

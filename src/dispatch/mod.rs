@@ -161,6 +161,40 @@ pub(crate) async fn dispatch(
     body: &Map<String, Value>,
     op: Op,
 ) -> Result<Dispatched, Failed> {
+    let bodies = Bodies {
+        default: body,
+        prefill: None,
+    };
+    dispatch_bodies(live, fleet, client, plan, bodies, op).await
+}
+
+/// The request body each candidate gets: the client's, or, for a resumed stream, one that asks
+/// to continue a partial answer (with a native assistant prefill where the wire takes one).
+#[derive(Clone, Copy)]
+pub(crate) struct Bodies<'a> {
+    pub default: &'a Map<String, Value>,
+    /// For wires that continue a trailing assistant turn natively (Anthropic).
+    pub prefill: Option<&'a Map<String, Value>>,
+}
+
+impl<'a> Bodies<'a> {
+    fn for_wire(self, wire: crate::config::Wire) -> &'a Map<String, Value> {
+        match (wire, self.prefill) {
+            (crate::config::Wire::Anthropic, Some(p)) => p,
+            _ => self.default,
+        }
+    }
+}
+
+/// [`dispatch`] with a body per wire.
+pub(crate) async fn dispatch_bodies(
+    live: &Live,
+    fleet: Option<&crate::shared::Shared>,
+    client: &reqwest::Client,
+    plan: &RoutePlan,
+    body: Bodies<'_>,
+    op: Op,
+) -> Result<Dispatched, Failed> {
     let mut trace = Trace::default();
     // candidates routing passed over for what their wire lacks: never called, but reported
     for (m, lack) in &plan.unsupported {
@@ -235,7 +269,7 @@ async fn try_candidate(
     fleet: Option<&crate::shared::Shared>,
     client: &reqwest::Client,
     m: usize,
-    body: &Map<String, Value>,
+    body: Bodies<'_>,
     op: Op,
     trace: &mut Trace,
     tries: &mut Vec<TryNote>,
@@ -263,7 +297,7 @@ async fn try_candidate(
             provider,
             model,
             key: key.map(|i| &provider.keys[i].secret),
-            body,
+            body: body.for_wire(provider.wire),
         };
         trace.attempts += 1;
         let started = Instant::now();

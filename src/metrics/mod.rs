@@ -122,6 +122,10 @@ fn describe() {
         "switchyard_config_reloads_total",
         "Reload attempts by result"
     );
+    describe_counter!(
+        "switchyard_stream_resumes_total",
+        "Streams broken after their first byte and continued on another candidate, by the model that broke and outcome"
+    );
 }
 
 /// One finished request, from the ledger writer thread (never on the request path).
@@ -326,6 +330,13 @@ pub(crate) fn auth_failure(reason: &'static str) {
 pub(crate) fn global_budget(period: &'static str, limit_usd: f64, spent_usd: f64) {
     gauge!("switchyard_budget_limit_usd", "scope" => "global", "period" => period).set(limit_usd);
     gauge!("switchyard_budget_spent_usd", "scope" => "global", "period" => period).set(spent_usd);
+}
+
+/// A stream of `model` broke after its first byte under `stream_resume`: `resumed` on another
+/// candidate, or `failed` (no candidate could continue; the client got the error event).
+pub(crate) fn stream_resume(model: &str, outcome: &'static str) {
+    counter!("switchyard_stream_resumes_total", "model" => model.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 #[cfg(test)]
