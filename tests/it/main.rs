@@ -70,6 +70,7 @@ mod shared_state;
 mod shutdown;
 mod simulate;
 mod streaming;
+mod stream_resume;
 mod tenants;
 mod upstream_keys;
 mod wire_mapping;

@@ -1,0 +1,341 @@
+//! `stream_resume: on`: a stream that breaks after content reached the client is continued on
+//! the next candidate, on the same SSE stream, at every cut point and on every wire.
+
+use crate::common::{chat_stream, header, sim_prompt_tokens, sse_content, sse_data, Harness, Upstream};
+use serde_json::{json, Value};
+use switchyard::sim::{Behavior, SimControl};
+use switchyard::UsageRecord;
+
+/// Where the first upstream's stream is cut: its content chunks and how many arrive whole.
+struct Cut {
+    name: &'static str,
+    chunks: &'static [&'static str],
+    after: usize,
+}
+
+/// Every cut point: right after the role chunk, mid-word, inside a UTF-8 character split
+/// across the body's chunks, after whitespace (which Anthropic refuses to end a prefill), and
+/// after the last content before the finish.
+const CUTS: &[Cut] = &[
+    Cut {
+        name: "after the role chunk",
+        chunks: &["The quick", " brown fox", " jumps."],
+        after: 0,
+    },
+    Cut {
+        name: "mid-word",
+        chunks: &["The qu", "ick brown", " fox."],
+        after: 1,
+    },
+    Cut {
+        name: "mid-UTF-8 character",
+        chunks: &["Un caf", "é crème", " brûlée."],
+        after: 1,
+    },
+    Cut {
+        name: "after whitespace",
+        chunks: &["The quick ", "brown fox", " jumps."],
+        after: 1,
+    },
+    Cut {
+        name: "before the finish",
+        chunks: &["The quick", " brown fox."],
+        after: 2,
+    },
+];
+
+const WIRES: [&str; 3] = ["openai", "anthropic", "gemini"];
+
+fn upstream(name: &str, model: &str, wire: &'static str) -> Upstream {
+    let u = Upstream::new(name, &[model]);
+    if wire == "openai" {
+        u
+    } else {
+        u.wire(wire)
+    }
+}
+
+/// Two providers of `wire` (`a` first, `b` next) under a policy with `stream_resume`.
+async fn harness(first: &'static str, next: &'static str, resume: bool) -> Harness {
+    let policy = crate::common::policies::route_all("b/b-1", "[a/a-1, b/b-1]");
+    let policy = if resume {
+        format!("stream_resume: on\n{policy}")
+    } else {
+        policy
+    };
+    Harness::builder(vec![upstream("a", "a-1", first), upstream("b", "b-1", next)])
+        .policy(policy)
+        .start()
+        .await
+}
+
+fn parsed(events: &[String]) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .map(|e| serde_json::from_str(e).unwrap_or_else(|err| panic!("bad chunk {e}: {err}")))
+        .collect()
+}
+
+/// Asserts the client saw one well-formed stream: one id and model, one role chunk, one
+/// finish reason, one usage chunk (it asked for it) as the last chunk, `[DONE]` once at the
+/// end. Returns the chunks and the usage.
+fn one_stream(text: &str) -> (Vec<Value>, Value) {
+    let events = sse_data(text);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{text}");
+    assert_eq!(events.iter().filter(|e| *e == "[DONE]").count(), 1, "{text}");
+    let chunks = parsed(&events);
+    assert!(chunks.iter().all(|c| c.get("error").is_none()), "{text}");
+    assert!(chunks.iter().all(|c| c["id"] == chunks[0]["id"]), "one id: {text}");
+    assert!(chunks.iter().all(|c| c["model"] == chunks[0]["model"]), "one model: {text}");
+    let roles = chunks
+        .iter()
+        .filter(|c| !c["choices"][0]["delta"]["role"].is_null())
+        .count();
+    assert_eq!(roles, 1, "one role chunk: {text}");
+    let finishes = chunks
+        .iter()
+        .filter(|c| !c["choices"][0]["finish_reason"].is_null())
+        .count();
+    assert_eq!(finishes, 1, "one finish_reason: {text}");
+    let usages: Vec<&Value> = chunks.iter().filter(|c| c["usage"].is_object()).collect();
+    assert_eq!(usages.len(), 1, "one usage chunk: {text}");
+    let usage = usages[0]["usage"].clone();
+    assert_eq!(chunks.last().map(|c| &c["usage"]), Some(&usage), "usage last: {text}");
+    (chunks, usage)
+}
+
+/// The pieces a continuing sim sends after `partial` (see the sim's `Reply::continued`).
+fn rest_pieces(chunks: &[&str], partial: &str) -> usize {
+    let mut at = 0;
+    chunks
+        .iter()
+        .filter(|c| {
+            at += c.len();
+            at > partial.len()
+        })
+        .count()
+}
+
+/// The texts of the messages (or Gemini contents) of a recorded request body.
+fn texts(body: &Value) -> Vec<String> {
+    let turns = body["messages"].as_array().or(body["contents"].as_array());
+    turns
+        .into_iter()
+        .flatten()
+        .map(|m| match (&m["content"], &m["parts"]) {
+            (Value::String(s), _) => s.clone(),
+            (Value::Array(parts), _) | (_, Value::Array(parts)) => {
+                parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(" ")
+            }
+            _ => String::new(),
+        })
+        .collect()
+}
+
+/// Asserts the continuation request asks to continue `turn`: a final assistant turn on the
+/// Anthropic wire (native prefill), a turn plus the instruction on the others.
+fn assert_asks_to_continue(wire: &str, body: &Value, turn: &str) {
+    let t = texts(body);
+    let n = t.len();
+    if wire == "anthropic" {
+        let last = &body["messages"][n - 1];
+        assert_eq!(last["role"], "assistant", "{body}");
+        assert_eq!(t[n - 1], turn, "{body}");
+    } else {
+        assert_eq!(t[n - 2], turn, "{body}");
+        assert!(t[n - 1].contains("Continue it exactly where it stopped"), "{body}");
+        let role = if wire == "gemini" { &body["contents"][n - 2]["role"] } else { &body["messages"][n - 2]["role"] };
+        assert!(role == "assistant" || role == "model", "{body}");
+    }
+}
+
+async fn one_line(h: &Harness) -> UsageRecord {
+    let lines = h.ledger_lines().await;
+    assert_eq!(lines.len(), 1);
+    lines.into_iter().next().unwrap()
+}
+
+fn script(sim: &SimControl, cut: &Cut) {
+    let chunks: Vec<String> = cut.chunks.iter().map(|c| (*c).to_owned()).collect();
+    sim.push_script([Behavior::CutContent {
+        chunks: chunks.clone(),
+        after: cut.after,
+    }]);
+}
+
+async fn resumes_at_every_cut_point(wire: &'static str) {
+    for cut in CUTS {
+        let h = harness(wire, wire, true).await;
+        script(&h.sim("a"), cut);
+        // the next candidate knows the same answer and continues it where it was cut
+        let whole: Vec<String> = cut.chunks.iter().map(|c| (*c).to_owned()).collect();
+        h.sim("b").set_behavior(Behavior::Content { chunks: whole });
+        let (status, headers, text) = h.stream_chat(chat_stream("auto", "Tell me", true)).await;
+        let case = format!("{wire}, cut {}", cut.name);
+        assert_eq!(status, 200, "{case}");
+        // the header names who answered first; before any content that is b
+        let first = if cut.after == 0 { "b/b-1" } else { "a/a-1" };
+        assert_eq!(header(&headers, "x-switchyard-model"), first, "{case}");
+        let (chunks, usage) = one_stream(&text);
+        let events: Vec<String> = chunks.iter().map(Value::to_string).collect();
+        assert_eq!(sse_content(&events), cut.chunks.concat(), "{case}: {text}");
+
+        let sent = cut.chunks[..cut.after].concat();
+        let line = one_line(&h).await;
+        assert_eq!(line.outcome, "ok", "{case}");
+        assert_eq!(line.model.as_deref(), Some("b/b-1"), "{case}");
+        assert_eq!((line.attempts, line.failovers), (2, 1), "{case}");
+        let b_call = h.sim("b").recorded().pop().unwrap();
+        if sent.is_empty() {
+            // nothing reached the client: the failover before the first byte, no resume
+            assert!(line.resume.is_none(), "{case}");
+            assert_eq!(texts(&b_call.body), ["Tell me"], "{case}");
+            continue;
+        }
+        let note = line.resume.clone().unwrap_or_else(|| panic!("{case}: no resume note"));
+        assert_eq!(note.from_model, "a/a-1", "{case}");
+        assert_eq!(note.to_model.as_deref(), Some("b/b-1"), "{case}");
+        assert_eq!(note.at_chars, sent.chars().count(), "{case}");
+        assert_eq!(note.error, "stream_cut", "{case}");
+        assert_eq!(note.trace.len(), 1, "{case}: {:?}", note.trace);
+        assert!(note.trace[0].starts_with("a/a-1: stream_cut"), "{case}: {:?}", note.trace);
+        assert_asks_to_continue(wire, &b_call.body, sent.trim_end());
+
+        // one usage adding both parts, as the ledger line has it
+        let turns: Vec<String> = texts(&b_call.body);
+        let turns: Vec<&str> = turns.iter().map(String::as_str).collect();
+        let b_prompt = sim_prompt_tokens(&turns);
+        let b_completion = rest_pieces(cut.chunks, sent.trim_end()) as u64;
+        assert_eq!(note.first_prompt_tokens, line.prompt_tokens - b_prompt, "{case}");
+        assert!(note.first_estimated && note.first_completion_tokens > 0, "{case}");
+        assert_eq!(line.completion_tokens, note.first_completion_tokens + b_completion, "{case}");
+        assert_eq!(usage["prompt_tokens"], line.prompt_tokens, "{case}");
+        assert_eq!(usage["completion_tokens"], line.completion_tokens, "{case}");
+        assert_eq!(usage["total_tokens"], line.prompt_tokens + line.completion_tokens, "{case}");
+        // each part at its model's price (1 and 2 USD per 1M)
+        let b_cost = (b_prompt as f64 * 1.0 + b_completion as f64 * 2.0) / 1e6;
+        assert!((line.cost_usd - note.first_cost_usd - b_cost).abs() < 1e-9, "{case}: {line:?}");
+    }
+}
+
+#[tokio::test]
+async fn openai_streams_resume_at_every_cut_point() {
+    resumes_at_every_cut_point("openai").await;
+}
+
+#[tokio::test]
+async fn anthropic_streams_resume_at_every_cut_point() {
+    resumes_at_every_cut_point("anthropic").await;
+}
+
+#[tokio::test]
+async fn gemini_streams_resume_at_every_cut_point() {
+    resumes_at_every_cut_point("gemini").await;
+}
+
+#[tokio::test]
+async fn an_anthropic_continuation_is_a_prefill_without_trailing_whitespace() {
+    for first in WIRES {
+        let h = harness(first, "anthropic", true).await;
+        script(&h.sim("a"), &CUTS[3]);
+        let (_, _, text) = h.stream_chat(chat_stream("auto", "Tell me", false)).await;
+        let events = sse_data(&text);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{first}: {text}");
+        // b's own answer follows (it is not the same answer), the space not doubled
+        assert!(sse_content(&events).starts_with("The quick [b-1] Here"), "{first}: {text}");
+        let call = h.sim("b").recorded().pop().unwrap();
+        let messages = call.body["messages"].as_array().unwrap();
+        assert_eq!(
+            messages.last().unwrap(),
+            &json!({"role": "assistant", "content": [{"type": "text", "text": "The quick"}]}),
+            "{first}: {}",
+            call.body
+        );
+        assert_eq!(messages.len(), 2, "no instruction after a native prefill");
+    }
+}
+
+#[tokio::test]
+async fn without_stream_resume_a_cut_still_ends_in_the_error_event() {
+    let h = harness("openai", "openai", false).await;
+    script(&h.sim("a"), &CUTS[1]);
+    let (_, _, text) = h.stream_chat(chat_stream("auto", "Tell me", true)).await;
+    let events = sse_data(&text);
+    assert!(!events.iter().any(|e| e == "[DONE]"), "{text}");
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "stream_interrupted", "{text}");
+    assert_eq!(h.calls("b"), 0);
+    let line = one_line(&h).await;
+    assert_eq!(line.outcome, "stream_interrupted");
+    assert!(line.resume.is_none());
+}
+
+#[tokio::test]
+async fn tool_call_streams_are_not_resumed() {
+    let h = harness("anthropic", "openai", true).await;
+    h.sim("a").push_script([Behavior::CutStreamAfter { chunks: 2 }]);
+    let mut body = chat_stream("auto", "weather in Paris", false);
+    body["tools"] = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+    let (_, _, text) = h.stream_chat(body).await;
+    let events = sse_data(&text);
+    assert!(text.contains("tool_calls"), "{text}");
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "stream_interrupted", "{text}");
+    assert_eq!(h.calls("b"), 0, "never asked to continue a tool call");
+    assert!(one_line(&h).await.resume.is_none());
+}
+
+#[tokio::test]
+async fn several_choices_are_not_resumed() {
+    let h = harness("openai", "openai", true).await;
+    script(&h.sim("a"), &CUTS[1]);
+    let mut body = chat_stream("auto", "Tell me", false);
+    body["n"] = json!(2);
+    let (_, _, text) = h.stream_chat(body).await;
+    let last: Value = serde_json::from_str(sse_data(&text).last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "stream_interrupted", "{text}");
+    assert_eq!(h.calls("b"), 0);
+}
+
+#[tokio::test]
+async fn a_stall_past_idle_ms_is_resumed() {
+    let h = Harness::builder(vec![
+        Upstream::new("a", &["a-1"]).idle_ms(200),
+        Upstream::new("b", &["b-1"]),
+    ])
+    .policy(format!(
+        "stream_resume: on\n{}",
+        crate::common::policies::route_all("b/b-1", "[a/a-1, b/b-1]")
+    ))
+    .start()
+    .await;
+    h.sim("a").push_script([Behavior::StallMidStream { chunks: 3 }]);
+    let (_, _, text) = h.stream_chat(chat_stream("auto", "Tell me", true)).await;
+    let (chunks, _) = one_stream(&text);
+    let events: Vec<String> = chunks.iter().map(Value::to_string).collect();
+    // a's first three words, then b's answer (another model: not a continuation of a's text)
+    assert!(sse_content(&events).starts_with("[a-1] Here is"), "{text}");
+    let line = one_line(&h).await;
+    let note = line.resume.unwrap();
+    assert_eq!((note.error.as_str(), note.to_model.as_deref()), ("timeout", Some("b/b-1")));
+}
+
+#[tokio::test]
+async fn no_candidate_left_ends_with_the_error_event() {
+    let h = harness("openai", "openai", true).await;
+    script(&h.sim("a"), &CUTS[1]);
+    h.sim("b").set_behavior(Behavior::WireError { status: 500 });
+    let (_, _, text) = h.stream_chat(chat_stream("auto", "Tell me", true)).await;
+    let events = sse_data(&text);
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "stream_interrupted", "{text}");
+    assert_eq!(sse_content(&events), "The qu", "{text}");
+    let line = one_line(&h).await;
+    assert_eq!(line.outcome, "stream_interrupted");
+    let note = line.resume.unwrap();
+    assert_eq!(note.to_model, None);
+    assert_eq!(line.model.as_deref(), Some("a/a-1"));
+    assert_eq!(note.trace, ["a/a-1: stream_cut after 6 chars", "b/b-1: 500"]);
+}
