@@ -339,3 +339,111 @@ async fn no_candidate_left_ends_with_the_error_event() {
     assert_eq!(line.model.as_deref(), Some("a/a-1"));
     assert_eq!(note.trace, ["a/a-1: stream_cut after 6 chars", "b/b-1: 500"]);
 }
+
+/// `harness` for the OpenAI wire with more policy lines.
+async fn harness_with(policy_extra: &str) -> Harness {
+    let policy = crate::common::policies::route_all("b/b-1", "[a/a-1, b/b-1]");
+    Harness::builder(vec![Upstream::new("a", &["a-1"]), Upstream::new("b", &["b-1"])])
+        .policy(format!("stream_resume: on\n{policy}{policy_extra}"))
+        .start()
+        .await
+}
+
+/// `a` cuts `chunks` after `after` of them, `b` continues the same answer.
+fn cut_and_continue(h: &Harness, chunks: &[&str], after: usize) {
+    let chunks: Vec<String> = chunks.iter().map(|c| (*c).to_owned()).collect();
+    h.sim("a").push_script([Behavior::CutContent {
+        chunks: chunks.clone(),
+        after,
+    }]);
+    h.sim("b").set_behavior(Behavior::Content { chunks });
+}
+
+#[tokio::test]
+async fn a_redaction_spanning_the_break_is_still_made_once() {
+    let h = harness_with(
+        "guardrails:\n  output:\n    - {name: code, pattern: 'secret-code', replace: '[hidden]'}\n",
+    )
+    .await;
+    cut_and_continue(&h, &["The secr", "et-code is", " here."], 1);
+    let (_, _, text) = h.stream_chat(chat_stream("auto", "Tell me", true)).await;
+    let (chunks, _) = one_stream(&text);
+    let events: Vec<String> = chunks.iter().map(Value::to_string).collect();
+    assert_eq!(sse_content(&events), "The [hidden] is here.", "{text}");
+    let line = one_line(&h).await;
+    assert_eq!((line.redactions, line.resume.is_some()), (1, true));
+}
+
+#[tokio::test]
+async fn a_resumed_stream_is_one_anthropic_message_inbound() {
+    let h = harness_with("").await;
+    cut_and_continue(&h, &["The qu", "ick brown", " fox."], 1);
+    let resp = h
+        .client
+        .post(h.url("/v1/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "auto", "max_tokens": 100, "stream": true,
+            "messages": [{"role": "user", "content": "Tell me"}]}))
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    let events: Vec<Value> = sse_data(&text)
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    let count = |k: &str| kinds.iter().filter(|x| **x == k).count();
+    assert_eq!((count("message_start"), count("message_stop")), (1, 1), "{kinds:?}");
+    assert_eq!((count("message_delta"), count("error")), (1, 0), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"message_stop"));
+    let said: String = events
+        .iter()
+        .filter_map(|e| e["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(said, "The quick brown fox.");
+}
+
+#[tokio::test]
+async fn a_resumed_stream_is_one_response_inbound() {
+    let h = harness_with("").await;
+    cut_and_continue(&h, &["Un caf", "é crème", " brûlée."], 1);
+    let resp = h
+        .client
+        .post(h.url("/v1/responses"))
+        .json(&json!({"model": "auto", "input": "Tell me", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    let events: Vec<Value> = sse_data(&text)
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "response.created").count(), 1, "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"response.completed"), "{kinds:?}");
+    let deltas: String = events
+        .iter()
+        .filter(|e| e["type"] == "response.output_text.delta")
+        .filter_map(|e| e["delta"].as_str())
+        .collect();
+    assert_eq!(deltas, "Un café crème brûlée.");
+    let done = events.last().unwrap();
+    assert_eq!(done["response"]["output"][0]["content"][0]["text"], "Un café crème brûlée.");
+}
+
+#[tokio::test]
+async fn resumes_are_counted_by_model_and_outcome() {
+    let h = harness_with("").await;
+    cut_and_continue(&h, &["The qu", "ick brown", " fox."], 1);
+    let (_, _, text) = h.stream_chat(chat_stream("auto", "Tell me", false)).await;
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let body = h.client.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        body.lines().any(|l| l.starts_with("switchyard_stream_resumes_total{")
+            && l.contains("model=\"a/a-1\"")
+            && l.contains("outcome=\"resumed\"")),
+        "{body}"
+    );
+}
