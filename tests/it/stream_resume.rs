@@ -447,3 +447,59 @@ async fn resumes_are_counted_by_model_and_outcome() {
         "{body}"
     );
 }
+
+/// A provider of model `m` (priced 3 / 15 USD per 1M tokens) whose answers are 200 words.
+fn priced(name: &str) -> Upstream {
+    let mut sim = switchyard::sim::SimSettings::fast(name, ["m"]);
+    sim.reply_tokens = 200;
+    Upstream::new(name, &["m"]).price("m", 3.0, 15.0).sim_settings(sim)
+}
+
+/// What a stream cut at 50% costs resumed against retried from scratch by the client, from the
+/// ledger (the figures in docs/stream-resume.md come from this test's output).
+#[tokio::test]
+async fn a_resumed_stream_costs_less_than_a_retried_one() {
+    let prompt = "Explain how a router picks a model. ".repeat(50);
+    let start = |resume: bool| {
+        let policy = crate::common::policies::route_all("a/m", "[a/m, b/m]");
+        let policy = if resume { format!("stream_resume: on\n{policy}") } else { policy };
+        Harness::builder(vec![priced("a"), priced("b")]).policy(policy).start()
+    };
+    let cut = Behavior::CutStreamAfter { chunks: 100 };
+
+    let resumed = start(true).await;
+    resumed.sim("a").push_script([cut.clone()]);
+    let (_, _, text) = resumed.stream_chat(chat_stream("auto", &prompt, true)).await;
+    let (chunks, _) = one_stream(&text);
+    let events: Vec<String> = chunks.iter().map(Value::to_string).collect();
+    let answer = sse_content(&events);
+    let r = one_line(&resumed).await;
+
+    let retried = start(false).await;
+    retried.sim("a").push_script([cut]);
+    let (_, _, broken) = retried.stream_chat(chat_stream("auto", &prompt, true)).await;
+    assert!(broken.contains("stream_interrupted"), "{broken}");
+    let (_, _, again) = retried.stream_chat(chat_stream("auto", &prompt, true)).await;
+    let (chunks, _) = one_stream(&again);
+    let events: Vec<String> = chunks.iter().map(Value::to_string).collect();
+    assert_eq!(sse_content(&events), answer, "the resumed answer is the uncut one");
+    let t = retried.ledger_lines().await;
+    assert_eq!(t.len(), 2);
+
+    let sum = |f: fn(&UsageRecord) -> f64| t.iter().map(f).sum::<f64>();
+    let (t_in, t_out, t_cost) = (
+        sum(|l| l.prompt_tokens as f64),
+        sum(|l| l.completion_tokens as f64),
+        sum(|l| l.cost_usd),
+    );
+    eprintln!("200-word answer cut after 100 words, prompt {} chars, 3/15 USD per 1M:", prompt.len());
+    eprintln!("resumed: prompt {} completion {} cost {:.6} USD (first part {}+{} tokens, {:.6} USD)",
+        r.prompt_tokens, r.completion_tokens, r.cost_usd,
+        r.resume.as_ref().unwrap().first_prompt_tokens,
+        r.resume.as_ref().unwrap().first_completion_tokens,
+        r.resume.as_ref().unwrap().first_cost_usd);
+    eprintln!("retried: prompt {t_in} completion {t_out} cost {t_cost:.6} USD (broken {:.6} + retry {:.6})",
+        t[0].cost_usd, t[1].cost_usd);
+    assert!(r.cost_usd < t_cost, "resumed {} vs retried {t_cost}", r.cost_usd);
+    assert!((r.completion_tokens as f64) < t_out);
+}
