@@ -74,7 +74,7 @@ pub(crate) struct Options {
     /// When the request started, for time to first token.
     pub started: Instant,
     /// Continues the stream on another candidate if it breaks after content (`stream_resume`).
-    pub resumer: Option<Resumer>,
+    pub resumer: Option<Box<Resumer>>,
 }
 
 /// Payloads kept for the summary, given up once they outgrow their cap.
@@ -107,7 +107,7 @@ struct Relay<E: StreamEnd> {
     text: String,
     ttft: Option<Duration>,
     chunks: usize,
-    resumer: Option<Resumer>,
+    resumer: Option<Box<Resumer>>,
     /// The first chunk's naming fields, for a continuation to take (only with a resumer).
     identity: Option<Identity>,
     /// Rewrites a continuation's chunks, once the stream was resumed.
@@ -195,7 +195,7 @@ impl<E: StreamEnd> Relay<E> {
     /// Hands the summary over, once.
     fn report(&mut self, ending: Ending) {
         let Some(end) = self.end.take() else { return };
-        let resume = self.resumer.take().and_then(Resumer::into_record);
+        let resume = self.resumer.take().and_then(|r| r.into_record());
         let kept = match ending {
             // a resumed stream is not stored: its parts came from different models
             Ending::Completed if resume.is_none() => self.kept.take().map(|k| k.chunks),

@@ -25,7 +25,7 @@ pub(super) enum Ready {
         head: Vec<String>,
         rest: EventStream,
         /// Continues the stream elsewhere if it breaks after content (`stream_resume: on`).
-        resume: Option<crate::resume::Resumer>,
+        resume: Option<Box<crate::resume::Resumer>>,
     },
     /// A response-cache hit; nothing was sent upstream.
     Cached(Arc<Entry>),
@@ -306,6 +306,7 @@ async fn dispatch(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<Ready, ApiE
             &d.trace,
             decision.prompt_tokens,
         )
+        .map(Box::new)
     });
     let (trace, chosen, result) = match outcome {
         Ok(d) => (d.trace, Some(d.model), Ok(d.reply)),

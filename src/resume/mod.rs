@@ -134,9 +134,13 @@ impl Resumer {
         let config = &self.live.config;
         let broken = &config.models[self.model];
         // a provider that dies mid-stream is as unhealthy as one that fails before it
-        breaker_event(&self.live.health.breakers[self.model], &broken.id, |b, now| {
-            b.on_failure(now);
-        });
+        breaker_event(
+            &self.live.health.breakers[self.model],
+            &broken.id,
+            |b, now| {
+                b.on_failure(now);
+            },
+        );
         let first = reported.unwrap_or_else(|| Usage {
             prompt_tokens: self.prompt_tokens,
             completion_tokens: broken.encoding.count(text),
@@ -192,7 +196,11 @@ impl Resumer {
                 None
             }
         };
-        let label = if outcome.is_some() { "resumed" } else { "failed" };
+        let label = if outcome.is_some() {
+            "resumed"
+        } else {
+            "failed"
+        };
         tracing::info!(model = %broken.id, outcome = label, at_chars = record.at_chars, "stream broke after its first byte; resuming");
         crate::metrics::stream_resume(&broken.id, label);
         self.record = Some(record);

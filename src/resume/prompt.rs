@@ -28,12 +28,20 @@ impl<'a> Partial<'a> {
 }
 
 /// The body for wires that continue a trailing assistant turn (Anthropic's prefill).
-pub(crate) fn prefilled(body: &Map<String, Value>, partial: &Partial<'_>, spent: u64) -> Map<String, Value> {
+pub(crate) fn prefilled(
+    body: &Map<String, Value>,
+    partial: &Partial<'_>,
+    spent: u64,
+) -> Map<String, Value> {
     continuation(body, partial, spent, false)
 }
 
 /// The body for the other wires: the partial turn and an instruction to continue it.
-pub(crate) fn instructed(body: &Map<String, Value>, partial: &Partial<'_>, spent: u64) -> Map<String, Value> {
+pub(crate) fn instructed(
+    body: &Map<String, Value>,
+    partial: &Partial<'_>,
+    spent: u64,
+) -> Map<String, Value> {
     continuation(body, partial, spent, true)
 }
 
@@ -75,9 +83,27 @@ mod tests {
 
     #[test]
     fn trailing_whitespace_stays_out_of_the_turn() {
-        assert_eq!(Partial::of("The quick \n"), Partial { turn: "The quick", trailing: 2 });
-        assert_eq!(Partial::of("Café"), Partial { turn: "Café", trailing: 0 });
-        assert_eq!(Partial::of("  "), Partial { turn: "", trailing: 2 });
+        assert_eq!(
+            Partial::of("The quick \n"),
+            Partial {
+                turn: "The quick",
+                trailing: 2
+            }
+        );
+        assert_eq!(
+            Partial::of("Café"),
+            Partial {
+                turn: "Café",
+                trailing: 0
+            }
+        );
+        assert_eq!(
+            Partial::of("  "),
+            Partial {
+                turn: "",
+                trailing: 2
+            }
+        );
     }
 
     #[test]
@@ -85,9 +111,16 @@ mod tests {
         let b = prefilled(&body(), &Partial::of("The quick "), 30);
         let messages = b["messages"].as_array().unwrap();
         assert_eq!(messages.len(), 2);
-        assert_eq!(messages[1], json!({"role": "assistant", "content": "The quick"}));
+        assert_eq!(
+            messages[1],
+            json!({"role": "assistant", "content": "The quick"})
+        );
         assert_eq!(b["max_tokens"], 70);
-        assert_eq!(body()["messages"].as_array().unwrap().len(), 1, "the original is untouched");
+        assert_eq!(
+            body()["messages"].as_array().unwrap().len(),
+            1,
+            "the original is untouched"
+        );
     }
 
     #[test]
@@ -95,7 +128,10 @@ mod tests {
         let b = instructed(&body(), &Partial::of("The quick"), 500);
         let messages = b["messages"].as_array().unwrap();
         assert_eq!(messages[1]["role"], "assistant");
-        assert_eq!(messages[2], json!({"role": "user", "content": CONTINUE_INSTRUCTION}));
+        assert_eq!(
+            messages[2],
+            json!({"role": "user", "content": CONTINUE_INSTRUCTION})
+        );
         assert_eq!(b["max_tokens"], 1, "a spent cap still leaves one token");
     }
 

@@ -143,9 +143,22 @@ mod tests {
     #[test]
     fn the_role_chunk_goes_and_content_keeps_the_first_name() {
         let mut s = splice(0);
-        assert_eq!(s.rewrite(&chunk(&json!({"role": "assistant", "content": ""}), None)), None);
-        let out = read(&s.rewrite(&chunk(&json!({"content": "own fox"}), None)).unwrap());
-        assert_eq!((out["id"].as_str(), out["model"].as_str(), out["created"].as_u64()), (Some("chatcmpl-1"), Some("a"), Some(7)));
+        assert_eq!(
+            s.rewrite(&chunk(&json!({"role": "assistant", "content": ""}), None)),
+            None
+        );
+        let out = read(
+            &s.rewrite(&chunk(&json!({"content": "own fox"}), None))
+                .unwrap(),
+        );
+        assert_eq!(
+            (
+                out["id"].as_str(),
+                out["model"].as_str(),
+                out["created"].as_u64()
+            ),
+            (Some("chatcmpl-1"), Some("a"), Some(7))
+        );
         assert_eq!(out["choices"][0]["delta"], json!({"content": "own fox"}));
         let end = read(&s.rewrite(&chunk(&json!({}), Some("stop"))).unwrap());
         assert_eq!(end["choices"][0]["finish_reason"], "stop");
@@ -155,9 +168,15 @@ mod tests {
     fn leading_whitespace_the_client_has_is_dropped_once() {
         let mut s = splice(2);
         assert_eq!(s.rewrite(&chunk(&json!({"content": " "}), None)), None);
-        let out = read(&s.rewrite(&chunk(&json!({"content": "\n  brown"}), None)).unwrap());
+        let out = read(
+            &s.rewrite(&chunk(&json!({"content": "\n  brown"}), None))
+                .unwrap(),
+        );
         assert_eq!(out["choices"][0]["delta"]["content"], "  brown");
-        let out = read(&s.rewrite(&chunk(&json!({"content": " fox"}), None)).unwrap());
+        let out = read(
+            &s.rewrite(&chunk(&json!({"content": " fox"}), None))
+                .unwrap(),
+        );
         assert_eq!(out["choices"][0]["delta"]["content"], " fox");
     }
 
@@ -168,7 +187,10 @@ mod tests {
             "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}})
         .to_string();
         let out = read(&s.rewrite(&u).unwrap());
-        assert_eq!(out["usage"], json!({"prompt_tokens": 30, "completion_tokens": 8, "total_tokens": 38}));
+        assert_eq!(
+            out["usage"],
+            json!({"prompt_tokens": 30, "completion_tokens": 8, "total_tokens": 38})
+        );
         assert_eq!(out["id"], "chatcmpl-1");
     }
 }

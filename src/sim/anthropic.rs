@@ -215,7 +215,13 @@ struct Plan {
 
 /// Plans the answer to `body`; with `text_only` (the fault modes) a text answer even when
 /// tools are offered.
-fn plan(app: &App, behavior: &Behavior, mut req: ChatRequest, body: &Value, text_only: bool) -> Plan {
+fn plan(
+    app: &App,
+    behavior: &Behavior,
+    mut req: ChatRequest,
+    body: &Value,
+    text_only: bool,
+) -> Plan {
     let system = match body.get("system") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(b)) => b.iter().filter_map(|x| x.get("text")?.as_str()).collect(),

@@ -252,7 +252,11 @@ fn plan(model: &str, body: &Value, stream: bool) -> ChatRequest {
     let turns: Vec<(String, String)> = contents
         .iter()
         .map(|c| {
-            let role = if c["role"] == "model" { "assistant" } else { "user" };
+            let role = if c["role"] == "model" {
+                "assistant"
+            } else {
+                "user"
+            };
             (role.to_owned(), text_of(c))
         })
         .collect();

@@ -193,8 +193,10 @@ impl Pending {
             )
         };
         // a resumed stream's first part was priced at its own model's price
-        let (first_in, first_out, first_cost) =
-            r.resume.as_ref().map_or((0, 0, 0.0), ResumeNote::first_part);
+        let (first_in, first_out, first_cost) = r
+            .resume
+            .as_ref()
+            .map_or((0, 0, 0.0), ResumeNote::first_part);
         let own = |p: Price| {
             p.cost_cached(
                 r.prompt_tokens.saturating_sub(first_in),

@@ -1,7 +1,9 @@
 //! `stream_resume: on`: a stream that breaks after content reached the client is continued on
 //! the next candidate, on the same SSE stream, at every cut point and on every wire.
 
-use crate::common::{chat_stream, header, sim_prompt_tokens, sse_content, sse_data, Harness, Upstream};
+use crate::common::{
+    chat_stream, header, sim_prompt_tokens, sse_content, sse_data, Harness, Upstream,
+};
 use serde_json::{json, Value};
 use switchyard::sim::{Behavior, SimControl};
 use switchyard::UsageRecord;
@@ -63,10 +65,13 @@ async fn harness(first: &'static str, next: &'static str, resume: bool) -> Harne
     } else {
         policy
     };
-    Harness::builder(vec![upstream("a", "a-1", first), upstream("b", "b-1", next)])
-        .policy(policy)
-        .start()
-        .await
+    Harness::builder(vec![
+        upstream("a", "a-1", first),
+        upstream("b", "b-1", next),
+    ])
+    .policy(policy)
+    .start()
+    .await
 }
 
 fn parsed(events: &[String]) -> Vec<Value> {
@@ -83,11 +88,21 @@ fn parsed(events: &[String]) -> Vec<Value> {
 fn one_stream(text: &str) -> (Vec<Value>, Value) {
     let events = sse_data(text);
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{text}");
-    assert_eq!(events.iter().filter(|e| *e == "[DONE]").count(), 1, "{text}");
+    assert_eq!(
+        events.iter().filter(|e| *e == "[DONE]").count(),
+        1,
+        "{text}"
+    );
     let chunks = parsed(&events);
     assert!(chunks.iter().all(|c| c.get("error").is_none()), "{text}");
-    assert!(chunks.iter().all(|c| c["id"] == chunks[0]["id"]), "one id: {text}");
-    assert!(chunks.iter().all(|c| c["model"] == chunks[0]["model"]), "one model: {text}");
+    assert!(
+        chunks.iter().all(|c| c["id"] == chunks[0]["id"]),
+        "one id: {text}"
+    );
+    assert!(
+        chunks.iter().all(|c| c["model"] == chunks[0]["model"]),
+        "one model: {text}"
+    );
     let roles = chunks
         .iter()
         .filter(|c| !c["choices"][0]["delta"]["role"].is_null())
@@ -101,7 +116,11 @@ fn one_stream(text: &str) -> (Vec<Value>, Value) {
     let usages: Vec<&Value> = chunks.iter().filter(|c| c["usage"].is_object()).collect();
     assert_eq!(usages.len(), 1, "one usage chunk: {text}");
     let usage = usages[0]["usage"].clone();
-    assert_eq!(chunks.last().map(|c| &c["usage"]), Some(&usage), "usage last: {text}");
+    assert_eq!(
+        chunks.last().map(|c| &c["usage"]),
+        Some(&usage),
+        "usage last: {text}"
+    );
     (chunks, usage)
 }
 
@@ -125,9 +144,11 @@ fn texts(body: &Value) -> Vec<String> {
         .flatten()
         .map(|m| match (&m["content"], &m["parts"]) {
             (Value::String(s), _) => s.clone(),
-            (Value::Array(parts), _) | (_, Value::Array(parts)) => {
-                parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(" ")
-            }
+            (Value::Array(parts), _) | (_, Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|p| p["text"].as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
             _ => String::new(),
         })
         .collect()
@@ -144,8 +165,15 @@ fn assert_asks_to_continue(wire: &str, body: &Value, turn: &str) {
         assert_eq!(t[n - 1], turn, "{body}");
     } else {
         assert_eq!(t[n - 2], turn, "{body}");
-        assert!(t[n - 1].contains("Continue it exactly where it stopped"), "{body}");
-        let role = if wire == "gemini" { &body["contents"][n - 2]["role"] } else { &body["messages"][n - 2]["role"] };
+        assert!(
+            t[n - 1].contains("Continue it exactly where it stopped"),
+            "{body}"
+        );
+        let role = if wire == "gemini" {
+            &body["contents"][n - 2]["role"]
+        } else {
+            &body["messages"][n - 2]["role"]
+        };
         assert!(role == "assistant" || role == "model", "{body}");
     }
 }
@@ -193,13 +221,20 @@ async fn resumes_at_every_cut_point(wire: &'static str) {
             assert_eq!(texts(&b_call.body), ["Tell me"], "{case}");
             continue;
         }
-        let note = line.resume.clone().unwrap_or_else(|| panic!("{case}: no resume note"));
+        let note = line
+            .resume
+            .clone()
+            .unwrap_or_else(|| panic!("{case}: no resume note"));
         assert_eq!(note.from_model, "a/a-1", "{case}");
         assert_eq!(note.to_model.as_deref(), Some("b/b-1"), "{case}");
         assert_eq!(note.at_chars, sent.chars().count(), "{case}");
         assert_eq!(note.error, "stream_cut", "{case}");
         assert_eq!(note.trace.len(), 1, "{case}: {:?}", note.trace);
-        assert!(note.trace[0].starts_with("a/a-1: stream_cut"), "{case}: {:?}", note.trace);
+        assert!(
+            note.trace[0].starts_with("a/a-1: stream_cut"),
+            "{case}: {:?}",
+            note.trace
+        );
         assert_asks_to_continue(wire, &b_call.body, sent.trim_end());
 
         // one usage adding both parts, as the ledger line has it
@@ -207,15 +242,33 @@ async fn resumes_at_every_cut_point(wire: &'static str) {
         let turns: Vec<&str> = turns.iter().map(String::as_str).collect();
         let b_prompt = sim_prompt_tokens(&turns);
         let b_completion = rest_pieces(cut.chunks, sent.trim_end()) as u64;
-        assert_eq!(note.first_prompt_tokens, line.prompt_tokens - b_prompt, "{case}");
-        assert!(note.first_estimated && note.first_completion_tokens > 0, "{case}");
-        assert_eq!(line.completion_tokens, note.first_completion_tokens + b_completion, "{case}");
+        assert_eq!(
+            note.first_prompt_tokens,
+            line.prompt_tokens - b_prompt,
+            "{case}"
+        );
+        assert!(
+            note.first_estimated && note.first_completion_tokens > 0,
+            "{case}"
+        );
+        assert_eq!(
+            line.completion_tokens,
+            note.first_completion_tokens + b_completion,
+            "{case}"
+        );
         assert_eq!(usage["prompt_tokens"], line.prompt_tokens, "{case}");
         assert_eq!(usage["completion_tokens"], line.completion_tokens, "{case}");
-        assert_eq!(usage["total_tokens"], line.prompt_tokens + line.completion_tokens, "{case}");
+        assert_eq!(
+            usage["total_tokens"],
+            line.prompt_tokens + line.completion_tokens,
+            "{case}"
+        );
         // each part at its model's price (1 and 2 USD per 1M)
         let b_cost = (b_prompt as f64 * 1.0 + b_completion as f64 * 2.0) / 1e6;
-        assert!((line.cost_usd - note.first_cost_usd - b_cost).abs() < 1e-9, "{case}: {line:?}");
+        assert!(
+            (line.cost_usd - note.first_cost_usd - b_cost).abs() < 1e-9,
+            "{case}: {line:?}"
+        );
     }
 }
 
@@ -241,9 +294,16 @@ async fn an_anthropic_continuation_is_a_prefill_without_trailing_whitespace() {
         script(&h.sim("a"), &CUTS[3]);
         let (_, _, text) = h.stream_chat(chat_stream("auto", "Tell me", false)).await;
         let events = sse_data(&text);
-        assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{first}: {text}");
+        assert_eq!(
+            events.last().map(String::as_str),
+            Some("[DONE]"),
+            "{first}: {text}"
+        );
         // b's own answer follows (it is not the same answer), the space not doubled
-        assert!(sse_content(&events).starts_with("The quick [b-1] Here"), "{first}: {text}");
+        assert!(
+            sse_content(&events).starts_with("The quick [b-1] Here"),
+            "{first}: {text}"
+        );
         let call = h.sim("b").recorded().pop().unwrap();
         let messages = call.body["messages"].as_array().unwrap();
         assert_eq!(
@@ -274,7 +334,8 @@ async fn without_stream_resume_a_cut_still_ends_in_the_error_event() {
 #[tokio::test]
 async fn tool_call_streams_are_not_resumed() {
     let h = harness("anthropic", "openai", true).await;
-    h.sim("a").push_script([Behavior::CutStreamAfter { chunks: 2 }]);
+    h.sim("a")
+        .push_script([Behavior::CutStreamAfter { chunks: 2 }]);
     let mut body = chat_stream("auto", "weather in Paris", false);
     body["tools"] = json!([{"type": "function", "function": {"name": "get_weather",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
@@ -311,7 +372,8 @@ async fn a_stall_past_idle_ms_is_resumed() {
     ))
     .start()
     .await;
-    h.sim("a").push_script([Behavior::StallMidStream { chunks: 3 }]);
+    h.sim("a")
+        .push_script([Behavior::StallMidStream { chunks: 3 }]);
     let (_, _, text) = h.stream_chat(chat_stream("auto", "Tell me", true)).await;
     let (chunks, _) = one_stream(&text);
     let events: Vec<String> = chunks.iter().map(Value::to_string).collect();
@@ -319,7 +381,10 @@ async fn a_stall_past_idle_ms_is_resumed() {
     assert!(sse_content(&events).starts_with("[a-1] Here is"), "{text}");
     let line = one_line(&h).await;
     let note = line.resume.unwrap();
-    assert_eq!((note.error.as_str(), note.to_model.as_deref()), ("timeout", Some("b/b-1")));
+    assert_eq!(
+        (note.error.as_str(), note.to_model.as_deref()),
+        ("timeout", Some("b/b-1"))
+    );
 }
 
 #[tokio::test]
@@ -337,16 +402,22 @@ async fn no_candidate_left_ends_with_the_error_event() {
     let note = line.resume.unwrap();
     assert_eq!(note.to_model, None);
     assert_eq!(line.model.as_deref(), Some("a/a-1"));
-    assert_eq!(note.trace, ["a/a-1: stream_cut after 6 chars", "b/b-1: 500"]);
+    assert_eq!(
+        note.trace,
+        ["a/a-1: stream_cut after 6 chars", "b/b-1: 500"]
+    );
 }
 
 /// `harness` for the OpenAI wire with more policy lines.
 async fn harness_with(policy_extra: &str) -> Harness {
     let policy = crate::common::policies::route_all("b/b-1", "[a/a-1, b/b-1]");
-    Harness::builder(vec![Upstream::new("a", &["a-1"]), Upstream::new("b", &["b-1"])])
-        .policy(format!("stream_resume: on\n{policy}{policy_extra}"))
-        .start()
-        .await
+    Harness::builder(vec![
+        Upstream::new("a", &["a-1"]),
+        Upstream::new("b", &["b-1"]),
+    ])
+    .policy(format!("stream_resume: on\n{policy}{policy_extra}"))
+    .start()
+    .await
 }
 
 /// `a` cuts `chunks` after `after` of them, `b` continues the same answer.
@@ -394,8 +465,16 @@ async fn a_resumed_stream_is_one_anthropic_message_inbound() {
         .collect();
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     let count = |k: &str| kinds.iter().filter(|x| **x == k).count();
-    assert_eq!((count("message_start"), count("message_stop")), (1, 1), "{kinds:?}");
-    assert_eq!((count("message_delta"), count("error")), (1, 0), "{kinds:?}");
+    assert_eq!(
+        (count("message_start"), count("message_stop")),
+        (1, 1),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        (count("message_delta"), count("error")),
+        (1, 0),
+        "{kinds:?}"
+    );
     assert_eq!(kinds.last(), Some(&"message_stop"));
     let said: String = events
         .iter()
@@ -421,7 +500,11 @@ async fn a_resumed_stream_is_one_response_inbound() {
         .map(|d| serde_json::from_str(d).unwrap())
         .collect();
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "response.created").count(), 1, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "response.created").count(),
+        1,
+        "{kinds:?}"
+    );
     assert_eq!(kinds.last(), Some(&"response.completed"), "{kinds:?}");
     let deltas: String = events
         .iter()
@@ -430,7 +513,10 @@ async fn a_resumed_stream_is_one_response_inbound() {
         .collect();
     assert_eq!(deltas, "Un café crème brûlée.");
     let done = events.last().unwrap();
-    assert_eq!(done["response"]["output"][0]["content"][0]["text"], "Un café crème brûlée.");
+    assert_eq!(
+        done["response"]["output"][0]["content"][0]["text"],
+        "Un café crème brûlée."
+    );
 }
 
 #[tokio::test]
@@ -439,11 +525,20 @@ async fn resumes_are_counted_by_model_and_outcome() {
     cut_and_continue(&h, &["The qu", "ick brown", " fox."], 1);
     let (_, _, text) = h.stream_chat(chat_stream("auto", "Tell me", false)).await;
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
-    let body = h.client.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let body = h
+        .client
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        body.lines().any(|l| l.starts_with("switchyard_stream_resumes_total{")
-            && l.contains("model=\"a/a-1\"")
-            && l.contains("outcome=\"resumed\"")),
+        body.lines()
+            .any(|l| l.starts_with("switchyard_stream_resumes_total{")
+                && l.contains("model=\"a/a-1\"")
+                && l.contains("outcome=\"resumed\"")),
         "{body}"
     );
 }
@@ -452,7 +547,9 @@ async fn resumes_are_counted_by_model_and_outcome() {
 fn priced(name: &str) -> Upstream {
     let mut sim = switchyard::sim::SimSettings::fast(name, ["m"]);
     sim.reply_tokens = 200;
-    Upstream::new(name, &["m"]).price("m", 3.0, 15.0).sim_settings(sim)
+    Upstream::new(name, &["m"])
+        .price("m", 3.0, 15.0)
+        .sim_settings(sim)
 }
 
 /// What a stream cut at 50% costs resumed against retried from scratch by the client, from the
@@ -462,14 +559,22 @@ async fn a_resumed_stream_costs_less_than_a_retried_one() {
     let prompt = "Explain how a router picks a model. ".repeat(50);
     let start = |resume: bool| {
         let policy = crate::common::policies::route_all("a/m", "[a/m, b/m]");
-        let policy = if resume { format!("stream_resume: on\n{policy}") } else { policy };
-        Harness::builder(vec![priced("a"), priced("b")]).policy(policy).start()
+        let policy = if resume {
+            format!("stream_resume: on\n{policy}")
+        } else {
+            policy
+        };
+        Harness::builder(vec![priced("a"), priced("b")])
+            .policy(policy)
+            .start()
     };
     let cut = Behavior::CutStreamAfter { chunks: 100 };
 
     let resumed = start(true).await;
     resumed.sim("a").push_script([cut.clone()]);
-    let (_, _, text) = resumed.stream_chat(chat_stream("auto", &prompt, true)).await;
+    let (_, _, text) = resumed
+        .stream_chat(chat_stream("auto", &prompt, true))
+        .await;
     let (chunks, _) = one_stream(&text);
     let events: Vec<String> = chunks.iter().map(Value::to_string).collect();
     let answer = sse_content(&events);
@@ -477,12 +582,20 @@ async fn a_resumed_stream_costs_less_than_a_retried_one() {
 
     let retried = start(false).await;
     retried.sim("a").push_script([cut]);
-    let (_, _, broken) = retried.stream_chat(chat_stream("auto", &prompt, true)).await;
+    let (_, _, broken) = retried
+        .stream_chat(chat_stream("auto", &prompt, true))
+        .await;
     assert!(broken.contains("stream_interrupted"), "{broken}");
-    let (_, _, again) = retried.stream_chat(chat_stream("auto", &prompt, true)).await;
+    let (_, _, again) = retried
+        .stream_chat(chat_stream("auto", &prompt, true))
+        .await;
     let (chunks, _) = one_stream(&again);
     let events: Vec<String> = chunks.iter().map(Value::to_string).collect();
-    assert_eq!(sse_content(&events), answer, "the resumed answer is the uncut one");
+    assert_eq!(
+        sse_content(&events),
+        answer,
+        "the resumed answer is the uncut one"
+    );
     let t = retried.ledger_lines().await;
     assert_eq!(t.len(), 2);
 
@@ -492,14 +605,76 @@ async fn a_resumed_stream_costs_less_than_a_retried_one() {
         sum(|l| l.completion_tokens as f64),
         sum(|l| l.cost_usd),
     );
-    eprintln!("200-word answer cut after 100 words, prompt {} chars, 3/15 USD per 1M:", prompt.len());
-    eprintln!("resumed: prompt {} completion {} cost {:.6} USD (first part {}+{} tokens, {:.6} USD)",
-        r.prompt_tokens, r.completion_tokens, r.cost_usd,
+    eprintln!(
+        "200-word answer cut after 100 words, prompt {} chars, 3/15 USD per 1M:",
+        prompt.len()
+    );
+    eprintln!(
+        "resumed: prompt {} completion {} cost {:.6} USD (first part {}+{} tokens, {:.6} USD)",
+        r.prompt_tokens,
+        r.completion_tokens,
+        r.cost_usd,
         r.resume.as_ref().unwrap().first_prompt_tokens,
         r.resume.as_ref().unwrap().first_completion_tokens,
-        r.resume.as_ref().unwrap().first_cost_usd);
+        r.resume.as_ref().unwrap().first_cost_usd
+    );
     eprintln!("retried: prompt {t_in} completion {t_out} cost {t_cost:.6} USD (broken {:.6} + retry {:.6})",
         t[0].cost_usd, t[1].cost_usd);
-    assert!(r.cost_usd < t_cost, "resumed {} vs retried {t_cost}", r.cost_usd);
+    eprintln!("resume note: {:?}", r.resume);
+    assert!(
+        r.cost_usd < t_cost,
+        "resumed {} vs retried {t_cost}",
+        r.cost_usd
+    );
     assert!((r.completion_tokens as f64) < t_out);
+}
+
+/// `switchyard check` on a config whose one policy says `stream_resume: VALUE`.
+fn check(value: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("providers")).unwrap();
+    std::fs::create_dir(root.join("policies")).unwrap();
+    std::fs::write(
+        root.join("providers/a.yaml"),
+        "name: a\nbase_url: https://a.test/v1\nmodels:\n  - {name: m, input_per_1m: 1, output_per_1m: 2}\n",
+    )
+    .unwrap();
+    let policy = crate::common::policies::route_all("a/m", "[a/m]");
+    std::fs::write(
+        root.join("policies/default.yaml"),
+        format!("{policy}stream_resume: {value}\n"),
+    )
+    .unwrap();
+    let server = root.join("switchyard.yaml");
+    std::fs::write(&server, "listen: 127.0.0.1:0\nauth: {mode: open}\n").unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check", "--config"])
+        .arg(&server)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_accepts_on_and_off_and_names_a_bad_value() {
+    for ok in ["on", "off", "true", "false"] {
+        let out = check(ok);
+        assert!(
+            out.status.success(),
+            "{ok}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = check("sometimes");
+    assert!(!out.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("stream_resume"), "{said}");
+    assert!(
+        said.contains("expected `on` or `off`, found `sometimes`"),
+        "{said}"
+    );
 }
