@@ -124,6 +124,14 @@ pub enum Behavior {
     /// it) when there is one, then an aborted connection: no finish, no usage, no terminal
     /// event. `after == chunks.len()` cuts after the last content, before the finish.
     /// Non-streaming: the headers and the first bytes of the body, then the same cut.
+    /// Streaming: the lead events and `chunks` content chunks, then the wire's error event
+    /// (OpenAI `data: {"error":{..}}`, Anthropic `event: error`, Gemini `data: {"error":{..}}`)
+    /// and the end of the body. Non-streaming: the headers and the first bytes of the body,
+    /// then a cut.
+    ErrorMidStream {
+        /// Content chunks delivered before the error event.
+        chunks: usize,
+    },
     CutContent {
         /// The answer's content chunks.
         chunks: Vec<String>,

@@ -48,6 +48,7 @@ pub(super) fn is_body_fault(b: &Behavior) -> bool {
             | Behavior::Huge { .. }
             | Behavior::Trickle { .. }
             | Behavior::CutContent { .. }
+            | Behavior::ErrorMidStream { .. }
     )
 }
 
@@ -86,7 +87,7 @@ pub(super) fn answer(behavior: &Behavior, frame: impl Framing, play: Play) -> Op
                 let part = w.slice(..w.len().min(24));
                 Body::from_stream(stream::once(async { Ok(part) }).chain(stall(shutdown)))
             }
-            Behavior::CutContent { .. } => {
+            Behavior::CutContent { .. } | Behavior::ErrorMidStream { .. } => {
                 let w = Bytes::from(whole());
                 let part = w.slice(..w.len().min(24));
                 Body::from_stream(stream::iter([Ok(part), Err(cut_error())]))
@@ -133,6 +134,7 @@ pub(super) fn answer(behavior: &Behavior, frame: impl Framing, play: Play) -> Op
             (delay, jitter, Some((*chunks, Then::Blanks(*every))))
         }
         Behavior::CutContent { after, .. } => (delay, jitter, Some((*after, Then::Cut))),
+        Behavior::ErrorMidStream { chunks } => (delay, jitter, Some((*chunks, Then::Error))),
         Behavior::NoTerminal => (delay, jitter, None),
         Behavior::Trickle { every } => (*every, 0.0, None),
         _ => return None,
@@ -240,6 +242,8 @@ enum Then {
     /// The next content event's first bytes (cut inside its first multi-byte character,
     /// else halfway), then an aborted connection.
     Cut,
+    /// The wire's error event, then the end of the body.
+    Error,
 }
 
 /// An event list played one event per poll, with the fault of `then` after `n` content events.
@@ -295,6 +299,10 @@ impl Player {
                         }
                         tokio::task::yield_now().await;
                         return Some(Err(cut_error()));
+                    }
+                    Then::Error => {
+                        self.done = true;
+                        return Some(Ok(self.wire.error_event()));
                     }
                     Then::Stall => {
                         let _ = self.shutdown.changed().await;

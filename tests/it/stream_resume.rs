@@ -678,3 +678,26 @@ fn check_accepts_on_and_off_and_names_a_bad_value() {
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn an_upstream_error_event_mid_stream_is_resumed_on_every_wire() {
+    for wire in WIRES {
+        let h = harness(wire, wire, true).await;
+        h.sim("a")
+            .push_script([Behavior::ErrorMidStream { chunks: 3 }]);
+        let (_, _, text) = h.stream_chat(chat_stream("auto", "Tell me", true)).await;
+        let (chunks, _) = one_stream(&text);
+        let events: Vec<String> = chunks.iter().map(Value::to_string).collect();
+        // a's first three words, then b's own answer (another model: it does not know a's)
+        assert!(
+            sse_content(&events).starts_with("[a-1] Here is[b-1] Here"),
+            "{wire}: {text}"
+        );
+        let note = one_line(&h).await.resume.unwrap();
+        assert_eq!(
+            (note.error.as_str(), note.to_model.as_deref()),
+            ("stream_cut", Some("b/b-1")),
+            "{wire}"
+        );
+    }
+}
