@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::raw::{BudgetAction, Endpoint, OnBusy, RawGroup, RawPolicy, RawWhen};
+use super::raw::{BudgetAction, Endpoint, OnBusy, RawGroup, RawPolicy, RawWhen, Toggle};
 use super::Problem;
 use crate::classify::{Classifier, Complexity, RawClassifier};
 use crate::guardrails::Guardrails;
@@ -46,6 +46,8 @@ pub struct Rule {
     pub name: Arc<str>,
     pub when: Conditions,
     pub route: Vec<Group>,
+    /// The rule's own `stream_resume`, over the policy's.
+    pub stream_resume: Option<bool>,
 }
 
 /// The conditions of a rule; `None` means "any".
@@ -307,6 +309,7 @@ pub(super) fn validate_policy(
             name: r.name.into(),
             when,
             route,
+            stream_resume: r.stream_resume.map(Toggle::is_on),
         });
     }
     if catch_all_at.is_none() && !rules.is_empty() {

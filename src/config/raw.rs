@@ -447,6 +447,9 @@ pub(crate) struct RawRule {
     #[serde(default)]
     pub when: RawWhen,
     pub route: Vec<RawGroup>,
+    /// Overrides the policy's `stream_resume` for requests this rule routes.
+    #[serde(default)]
+    pub stream_resume: Option<Toggle>,
 }
 
 /// Conditions of a rule; all given ones must hold; none given means catch-all.

@@ -96,7 +96,14 @@ impl Resumer {
         prompt_tokens: u64,
     ) -> Option<Self> {
         let one_choice = body.get("n").and_then(Value::as_u64).is_none_or(|n| n <= 1);
-        let on = policy.is_some_and(|p| p.stream_resume);
+        // the matching rule's setting, else the policy's
+        let on = policy.is_some_and(|p| {
+            p.rules
+                .iter()
+                .find(|r| r.name == plan.rule)
+                .and_then(|r| r.stream_resume)
+                .unwrap_or(p.stream_resume)
+        });
         if !(on && op.stream && op.endpoint == Endpoint::Chat && one_choice) {
             return None;
         }

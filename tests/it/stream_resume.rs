@@ -701,3 +701,25 @@ async fn an_upstream_error_event_mid_stream_is_resumed_on_every_wire() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_rule_can_turn_resuming_on_or_off_for_its_requests() {
+    // a rule saying `off` under a policy saying `on`, and the other way round
+    for (policy_on, rule, resumed) in [(true, "off", false), (false, "on", true)] {
+        let head = if policy_on { "stream_resume: on\n" } else { "" };
+        let policy = format!(
+            "{head}name: default\naliases: [auto]\nbaseline: b/b-1\nrules:\n  - name: r\n    stream_resume: {rule}\n    route: [a/a-1, b/b-1]\n"
+        );
+        let h = Harness::builder(vec![
+            Upstream::new("a", &["a-1"]),
+            Upstream::new("b", &["b-1"]),
+        ])
+        .policy(policy)
+        .start()
+        .await;
+        cut_and_continue(&h, &["The qu", "ick brown", " fox."], 1);
+        let (_, _, text) = h.stream_chat(chat_stream("auto", "Tell me", false)).await;
+        assert_eq!(text.ends_with("data: [DONE]\n\n"), resumed, "{text}");
+        assert_eq!(one_line(&h).await.resume.is_some(), resumed);
+    }
+}
