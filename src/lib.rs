@@ -28,7 +28,8 @@
 //!     and from OpenAI's shapes, every stream through one driver.
 //! 11. [`stream`]: streamed answers are relayed as SSE ([`sse`] framing; output guardrails
 //!     redact); failover is possible until the first chunk, after which a failure ends the
-//!     stream with an error event. The relay reports a summary when it ends.
+//!     stream with an error event, or, with `stream_resume: on`, [`resume`] continues the
+//!     answer on the next candidate in the same stream. The relay reports a summary when it ends.
 //! 12. The finish step prices the request once against its model and the baseline, settles
 //!     its budget hold and token limits, stores a fresh answer in the cache and queues exactly
 //!     one [`usage`] ledger line, written off the request path; the ledger feeds [`metrics`].

@@ -2,7 +2,8 @@
 //!
 //! The relay applies output guardrails, drops the usage the router asked for on the client's
 //! behalf, and ends a stream that breaks mid-way with an error event instead of a silent
-//! `[DONE]`. It knows nothing of the ledger, budgets or the cache: whatever it observed (usage,
+//! `[DONE]`, unless its policy has `stream_resume` on: then a [`Resumer`] continues the answer
+//! on the next candidate and the relay splices the continuation in ([`crate::resume`]). It knows nothing of the ledger, budgets or the cache: whatever it observed (usage,
 //! text, time to first token, the chunks if asked to keep them, how it ended) goes to the
 //! [`StreamEnd`] handler exactly once, also when the client goes away.
 
