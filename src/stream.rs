@@ -115,6 +115,8 @@ struct Relay<E: StreamEnd> {
     splice: Option<Splice>,
     /// Tool calls were streamed: such a stream is never resumed.
     tool_calls: bool,
+    /// A `finish_reason` was relayed: the answer is whole, nothing to resume.
+    finished: bool,
     /// `Some` until the summary is handed over.
     end: Option<E>,
     /// Resolves when the shutdown grace period is over.
@@ -138,6 +140,7 @@ impl<E: StreamEnd> Relay<E> {
         }
         for c in &chunk.choices {
             self.tool_calls |= c.delta.as_ref().is_some_and(|d| d.tool_calls.is_some());
+            self.finished |= c.finish_reason.is_some();
             if let Some(t) = c.text() {
                 if self.ttft.is_none() && !t.is_empty() {
                     self.ttft = Some(self.started.elapsed());
@@ -228,7 +231,10 @@ impl<E: StreamEnd> Relay<E> {
     /// After the upstream broke: carries on with a continuation when the stream may be
     /// resumed (content was sent, no tool calls, its text whole, not resumed before).
     async fn resume(&mut self, e: &UpstreamError) -> bool {
-        let resumable = !self.tool_calls && !self.text.is_empty() && self.text.len() < MAX_TEXT;
+        let resumable = !self.tool_calls
+            && !self.finished
+            && !self.text.is_empty()
+            && self.text.len() < MAX_TEXT;
         let Some(resumer) = self.resumer.as_mut().filter(|_| resumable) else {
             return false;
         };
@@ -279,6 +285,7 @@ pub(crate) fn relay<E: StreamEnd>(
         identity: None,
         splice: None,
         tool_calls: false,
+        finished: false,
         end: Some(end),
         drained: Box::pin(drained),
     };
