@@ -197,3 +197,41 @@ impl Serialize for Piece<'_> {
         s.collect_str(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(r: &Reply) -> Vec<String> {
+        (0..r.words).map(|i| r.piece(i).to_string()).collect()
+    }
+
+    fn script(chunks: &[&str]) -> Reply {
+        Reply::scripted(chunks.iter().map(|c| (*c).to_owned()).collect())
+    }
+
+    #[test]
+    fn a_continued_reply_is_what_follows_the_partial_text_in_the_same_pieces() {
+        let r = script(&["The qu", "ick brown", " fox."]).continued("The quick", None);
+        assert_eq!(pieces(&r), [" brown", " fox."]);
+        let r = script(&["Un caf", "é crème"]).continued("Un caf", None);
+        assert_eq!(pieces(&r), ["é crème"]);
+        let whole = script(&["The quick", " brown."]).continued("The quick brown.", None);
+        assert_eq!((whole.words, whole.finish), (0, "stop"));
+    }
+
+    #[test]
+    fn a_reply_that_does_not_start_with_the_partial_text_is_given_whole() {
+        let r = script(&["Other", " text"]).continued("The quick", None);
+        assert_eq!(pieces(&r), ["Other", " text"]);
+    }
+
+    #[test]
+    fn the_cap_applies_after_the_partial_text() {
+        let r = script(&["a", " b", " c", " d"]).continued("a", Some(2));
+        assert_eq!(
+            (pieces(&r), r.finish),
+            (vec![" b".to_owned(), " c".to_owned()], "length")
+        );
+    }
+}

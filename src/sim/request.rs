@@ -220,3 +220,33 @@ fn fnv(bytes: &[u8]) -> u64 {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turns(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(r, t)| ((*r).to_owned(), (*t).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn continuations_are_a_prefill_or_a_turn_and_the_instruction() {
+        let prefill = turns(&[("user", "Tell me"), ("assistant", "The qu")]);
+        assert_eq!(continued(&prefill), Some(("The qu".to_owned(), 1)));
+        let instruction = crate::resume::prompt::CONTINUE_INSTRUCTION;
+        let asked = turns(&[
+            ("user", "Tell me"),
+            ("assistant", "The qu"),
+            ("user", instruction),
+        ]);
+        assert_eq!(continued(&asked), Some(("The qu".to_owned(), 1)));
+        let follow_up = turns(&[
+            ("user", "Tell me"),
+            ("assistant", "The qu"),
+            ("user", "More"),
+        ]);
+        assert_eq!(continued(&follow_up), None);
+    }
+}
