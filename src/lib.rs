@@ -28,7 +28,8 @@
 //!     and from OpenAI's shapes, every stream through one driver.
 //! 11. [`stream`]: streamed answers are relayed as SSE ([`sse`] framing; output guardrails
 //!     redact); failover is possible until the first chunk, after which a failure ends the
-//!     stream with an error event. The relay reports a summary when it ends.
+//!     stream with an error event, or, with `stream_resume: on`, [`resume`] continues the
+//!     answer on the next candidate in the same stream. The relay reports a summary when it ends.
 //! 12. The finish step prices the request once against its model and the baseline, settles
 //!     its budget hold and token limits, stores a fresh answer in the cache and queues exactly
 //!     one [`usage`] ledger line, written off the request path; the ledger feeds [`metrics`].
@@ -58,7 +59,7 @@ pub use config::{sha256_hex, Config, KeyMode, Problem, SourceFile, Sources};
 pub use reload::spawn_triggers;
 pub use server::{app, run};
 pub use state::AppState;
-pub use usage::{Ledger, Outcome, UsageRecord};
+pub use usage::{Ledger, Outcome, ResumeNote, UsageRecord};
 
 /// Internals the integration tests observe directly (cache keys, key pools, breakers, token
 /// counts, the metrics text); not a stable API.
@@ -116,6 +117,7 @@ pub(crate) mod reload;
 pub(crate) mod report;
 pub(crate) mod response_store;
 pub(crate) mod responses;
+pub(crate) mod resume;
 pub(crate) mod route;
 pub(crate) mod scrub;
 pub(crate) mod secret;

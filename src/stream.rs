@@ -2,7 +2,8 @@
 //!
 //! The relay applies output guardrails, drops the usage the router asked for on the client's
 //! behalf, and ends a stream that breaks mid-way with an error event instead of a silent
-//! `[DONE]`. It knows nothing of the ledger, budgets or the cache: whatever it observed (usage,
+//! `[DONE]`, unless its policy has `stream_resume` on: then a [`Resumer`] continues the answer
+//! on the next candidate and the relay splices the continuation in ([`crate::resume`]). It knows nothing of the ledger, budgets or the cache: whatever it observed (usage,
 //! text, time to first token, the chunks if asked to keep them, how it ended) goes to the
 //! [`StreamEnd`] handler exactly once, also when the client goes away.
 
@@ -19,6 +20,8 @@ use tokio::time::Instant;
 use crate::adapters::{EventStream, UpstreamError};
 use crate::guardrails::StreamRedactor;
 use crate::openai::{ChunkView, ErrorBody, Usage};
+use crate::resume::splice::{Identity, Splice};
+use crate::resume::{Record, Resumer};
 use crate::sse;
 
 /// Completion text kept for local counting when the upstream reports no usage.
@@ -52,6 +55,8 @@ pub(crate) struct Summary {
     /// Every upstream payload as sent (usage included), when asked for with
     /// [`Options::keep_up_to`] and the whole stream fitted; for a completed stream only.
     pub kept: Option<Vec<String>>,
+    /// A resume tried after the upstream broke ([`Options::resumer`]).
+    pub resume: Option<Record>,
 }
 
 /// Receives a relay's [`Summary`] when the stream ends, however it ends.
@@ -69,6 +74,8 @@ pub(crate) struct Options {
     pub keep_up_to: Option<usize>,
     /// When the request started, for time to first token.
     pub started: Instant,
+    /// Continues the stream on another candidate if it breaks after content (`stream_resume`).
+    pub resumer: Option<Box<Resumer>>,
 }
 
 /// Payloads kept for the summary, given up once they outgrow their cap.
@@ -101,6 +108,15 @@ struct Relay<E: StreamEnd> {
     text: String,
     ttft: Option<Duration>,
     chunks: usize,
+    resumer: Option<Box<Resumer>>,
+    /// The first chunk's naming fields, for a continuation to take (only with a resumer).
+    identity: Option<Identity>,
+    /// Rewrites a continuation's chunks, once the stream was resumed.
+    splice: Option<Splice>,
+    /// Tool calls were streamed: such a stream is never resumed.
+    tool_calls: bool,
+    /// A `finish_reason` was relayed: the answer is whole, nothing to resume.
+    finished: bool,
     /// `Some` until the summary is handed over.
     end: Option<E>,
     /// Resolves when the shutdown grace period is over.
@@ -123,6 +139,8 @@ impl<E: StreamEnd> Relay<E> {
             self.usage = Some(u);
         }
         for c in &chunk.choices {
+            self.tool_calls |= c.delta.as_ref().is_some_and(|d| d.tool_calls.is_some());
+            self.finished |= c.finish_reason.is_some();
             if let Some(t) = c.text() {
                 if self.ttft.is_none() && !t.is_empty() {
                     self.ttft = Some(self.started.elapsed());
@@ -181,8 +199,10 @@ impl<E: StreamEnd> Relay<E> {
     /// Hands the summary over, once.
     fn report(&mut self, ending: Ending) {
         let Some(end) = self.end.take() else { return };
+        let resume = self.resumer.take().and_then(|r| r.into_record());
         let kept = match ending {
-            Ending::Completed => self.kept.take().map(|k| k.chunks),
+            // a resumed stream is not stored: its parts came from different models
+            Ending::Completed if resume.is_none() => self.kept.take().map(|k| k.chunks),
             _ => None,
         };
         end.ended(Summary {
@@ -192,7 +212,41 @@ impl<E: StreamEnd> Relay<E> {
             ttft: self.ttft,
             redactions: self.redactor.as_ref().map_or(0, StreamRedactor::redactions),
             kept,
+            resume,
         });
+    }
+
+    /// A chunk as relayed: the upstream's, or a continuation's rewritten to continue the
+    /// stream (None: nothing of it is left to send).
+    fn take(&mut self, data: String) -> Option<String> {
+        if self.resumer.is_some() && self.identity.is_none() {
+            self.identity = Identity::of(&data);
+        }
+        match &mut self.splice {
+            Some(splice) => splice.rewrite(&data),
+            None => Some(data),
+        }
+    }
+
+    /// After the upstream broke: carries on with a continuation when the stream may be
+    /// resumed (content was sent, no tool calls, its text whole, not resumed before).
+    async fn resume(&mut self, e: &UpstreamError) -> bool {
+        let resumable = !self.tool_calls
+            && !self.finished
+            && !self.text.is_empty()
+            && self.text.len() < MAX_TEXT;
+        let Some(resumer) = self.resumer.as_mut().filter(|_| resumable) else {
+            return false;
+        };
+        let Some(c) = resumer.resume(&self.text, self.usage, e).await else {
+            return false;
+        };
+        let identity = self.identity.take().unwrap_or_default();
+        self.splice = Some(Splice::new(identity, c.skip, c.first));
+        self.usage = None;
+        self.head = c.head.into();
+        self.rest = c.rest;
+        true
     }
 
     /// Ends the stream: releases held text, appends `last`, reports `ending`.
@@ -227,6 +281,11 @@ pub(crate) fn relay<E: StreamEnd>(
         text: String::new(),
         ttft: None,
         chunks: 0,
+        resumer: options.resumer,
+        identity: None,
+        splice: None,
+        tool_calls: false,
+        finished: false,
         end: Some(end),
         drained: Box::pin(drained),
     };
@@ -247,6 +306,7 @@ pub(crate) fn relay<E: StreamEnd>(
             };
             match next {
                 Some(Ok(data)) => {
+                    let Some(data) = st.take(data) else { continue };
                     if st.inspect(&data) {
                         st.chunks += 1;
                         let bytes = st.forward(&data);
@@ -260,6 +320,9 @@ pub(crate) fn relay<E: StreamEnd>(
                 }
                 None => return Some((Ok(st.close(Ending::Completed, sse::DONE)), st)),
                 Some(Err(e)) => {
+                    if st.resume(&e).await {
+                        continue;
+                    }
                     tracing::warn!(error = %e, chunks = st.chunks, "upstream stream broke after the first byte");
                     let event = error_event(&e, st.chunks);
                     return Some((Ok(st.close(Ending::Interrupted, &event)), st));

@@ -165,6 +165,13 @@ impl Translator for Passthrough {
                 "stream chunk is not a readable chunk: {e}"
             )));
         }
+        // an error object mid-stream (OpenAI sends `data: {"error":{..}}`) breaks the stream:
+        // the router's own error event (or a resume) follows, never the upstream's text
+        if let Some(message) = stream_error(data) {
+            return Err(UpstreamError::StreamCut(format!(
+                "upstream error: {message}"
+            )));
+        }
         self.finished |= has_finish_reason(data);
         out.push_back(data.to_owned());
         Ok(false)
@@ -176,6 +183,25 @@ impl Translator for Passthrough {
         }
         Err(UpstreamError::StreamCut("ended without [DONE]".into()))
     }
+}
+
+/// The message of an error object sent as a stream chunk (`{"error":{"message":..}}`), if the
+/// chunk is one.
+fn stream_error(data: &str) -> Option<String> {
+    if !data.contains("\"error\"") {
+        return None;
+    }
+    let v: Value = serde_json::from_str(data).ok()?;
+    let err = v.get("error").filter(|e| !e.is_null())?;
+    if v.get("choices").is_some() {
+        return None;
+    }
+    Some(
+        err.get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("error event")
+            .to_owned(),
+    )
 }
 
 /// Whether a chunk's JSON sets a `finish_reason` (to a string, not `null`), without parsing

@@ -48,6 +48,7 @@ pub const FAULTS: &[(&str, &str)] = &[
     ("refuse", "accept each connection and reset it at once, before reading it"),
     ("reset_before_headers", "read the request, then reset the connection without a status line"),
     ("cut_after[:N]", "reset the connection after N content chunks (default 3)"),
+    ("error_mid_stream[:N]", "send N content chunks (default 3), then the wire's error event"),
     ("stall", "take the request and never answer (until the sim stops)"),
     ("stall_mid_stream[:N]", "send N content chunks (default 3), then hang, connection open"),
     ("blanks[:MS]", "a stream of keep-alive blanks only (`data:`, `: ping`) every MS ms (default 1000)"),
@@ -130,6 +131,12 @@ pub fn parse_fault(spec: &str) -> Result<Behavior, String> {
         "cut_after" => {
             takes(1)?;
             Behavior::CutStreamAfter {
+                chunks: count(0, Some(3))?,
+            }
+        }
+        "error_mid_stream" => {
+            takes(1)?;
+            Behavior::ErrorMidStream {
                 chunks: count(0, Some(3))?,
             }
         }
@@ -281,6 +288,7 @@ mod tests {
             ("reset_before_headers", Behavior::ResetBeforeHeaders),
             ("cut_after", Behavior::CutStreamAfter { chunks: 3 }),
             ("cut_after:0", Behavior::CutStreamAfter { chunks: 0 }),
+            ("error_mid_stream:2", Behavior::ErrorMidStream { chunks: 2 }),
             ("stall", Behavior::Stall),
             ("stall_mid_stream", Behavior::StallMidStream { chunks: 3 }),
             ("stall_mid_stream:5", Behavior::StallMidStream { chunks: 5 }),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::raw::{BudgetAction, Endpoint, OnBusy, RawGroup, RawPolicy, RawWhen};
+use super::raw::{BudgetAction, Endpoint, OnBusy, RawGroup, RawPolicy, RawWhen, Toggle};
 use super::Problem;
 use crate::classify::{Classifier, Complexity, RawClassifier};
 use crate::guardrails::Guardrails;
@@ -29,6 +29,9 @@ pub struct Policy {
     /// A hash of the policy file's text: cached answers made under an earlier version of the
     /// policy (other rules, other guardrails) are never served under this one.
     pub fingerprint: u64,
+    /// `stream_resume: on`: a stream broken after its first byte is continued on the next
+    /// candidate (see `crate::resume`).
+    pub stream_resume: bool,
 }
 
 /// How long a request may wait for a paced upstream key before trying the next candidate.
@@ -43,6 +46,8 @@ pub struct Rule {
     pub name: Arc<str>,
     pub when: Conditions,
     pub route: Vec<Group>,
+    /// The rule's own `stream_resume`, over the policy's.
+    pub stream_resume: Option<bool>,
 }
 
 /// The conditions of a rule; `None` means "any".
@@ -304,6 +309,7 @@ pub(super) fn validate_policy(
             name: r.name.into(),
             when,
             route,
+            stream_resume: r.stream_resume.map(Toggle::is_on),
         });
     }
     if catch_all_at.is_none() && !rules.is_empty() {
@@ -348,6 +354,7 @@ pub(super) fn validate_policy(
         on_budget_exceeded: raw.on_budget_exceeded,
         pacing,
         guardrails: guardrails?,
+        stream_resume: raw.stream_resume.is_on(),
         fingerprint: {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -332,6 +332,43 @@ pub(crate) struct RawPolicy {
     pub pacing: RawPacing,
     #[serde(default)]
     pub guardrails: RawGuardrails,
+    /// `on` continues a stream that broke after its first byte on the next candidate.
+    #[serde(default)]
+    pub stream_resume: Toggle,
+}
+
+/// A setting written `on` / `off` (or `true` / `false`); off when absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Toggle(pub bool);
+
+impl Toggle {
+    /// Whether the setting is on.
+    pub(crate) fn is_on(self) -> bool {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Toggle {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Bool(bool),
+            Word(String),
+        }
+        let expected = "expected `on` or `off`";
+        match Written::deserialize(d) {
+            Ok(Written::Bool(b)) => Ok(Self(b)),
+            Ok(Written::Word(w)) => match w.as_str() {
+                "on" => Ok(Self(true)),
+                "off" => Ok(Self(false)),
+                other => Err(serde::de::Error::custom(format!(
+                    "{expected}, found `{other}`"
+                ))),
+            },
+            Err(_) => Err(serde::de::Error::custom(expected)),
+        }
+    }
 }
 
 /// The answer to a spent budget.
@@ -419,6 +456,9 @@ pub(crate) struct RawRule {
     #[serde(default)]
     pub when: RawWhen,
     pub route: Vec<RawGroup>,
+    /// Overrides the policy's `stream_resume` for requests this rule routes.
+    #[serde(default)]
+    pub stream_resume: Option<Toggle>,
 }
 
 /// Conditions of a rule; all given ones must hold; none given means catch-all.

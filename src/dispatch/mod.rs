@@ -187,6 +187,42 @@ pub(crate) async fn dispatch(
     op: Op,
     otel: Option<&crate::otel::Propagation>,
 ) -> Result<Dispatched, Failed> {
+    let bodies = Bodies {
+        default: body,
+        prefill: None,
+    };
+    dispatch_bodies(live, fleet, client, plan, bodies, op, otel).await
+}
+
+/// The request body each candidate gets: the client's, or, for a resumed stream, one that asks
+/// to continue a partial answer (with a native assistant prefill where the wire takes one).
+#[derive(Clone, Copy)]
+pub(crate) struct Bodies<'a> {
+    pub default: &'a Map<String, Value>,
+    /// For wires that continue a trailing assistant turn natively (Anthropic).
+    pub prefill: Option<&'a Map<String, Value>>,
+}
+
+impl<'a> Bodies<'a> {
+    fn for_wire(self, wire: crate::config::Wire) -> &'a Map<String, Value> {
+        match (wire, self.prefill) {
+            (crate::config::Wire::Anthropic, Some(p)) => p,
+            _ => self.default,
+        }
+    }
+}
+
+/// [`dispatch`] with a body per wire.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn dispatch_bodies(
+    live: &Arc<Live>,
+    fleet: Option<&Arc<crate::shared::Shared>>,
+    client: &reqwest::Client,
+    plan: &RoutePlan,
+    body: Bodies<'_>,
+    op: Op,
+    otel: Option<&crate::otel::Propagation>,
+) -> Result<Dispatched, Failed> {
     let mut trace = Trace::default();
     // candidates routing passed over for what their wire lacks: never called, but reported
     for (m, lack) in &plan.unsupported {
@@ -262,12 +298,13 @@ async fn try_candidate(
     fleet: Option<&Arc<crate::shared::Shared>>,
     client: &reqwest::Client,
     Candidate { m, otel }: Candidate<'_>,
-    body: &Map<String, Value>,
+    body: Bodies<'_>,
     op: Op,
     trace: &mut Trace,
     tries: &mut Vec<TryNote>,
 ) -> Result<Reply, Option<ApiError>> {
     let provider = &live.config.providers[live.config.models[m].provider];
+    let body = body.for_wire(provider.wire);
     for attempt in 0..provider.retry.attempts {
         // an embeddings request to a batching model may share this attempt's call with others
         let called =

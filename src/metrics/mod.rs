@@ -122,6 +122,10 @@ fn describe() {
         "switchyard_config_reloads_total",
         "Reload attempts by result"
     );
+    describe_counter!(
+        "switchyard_stream_resumes_total",
+        "Streams broken after their first byte and continued on another candidate, by the model that broke and outcome"
+    );
 }
 
 /// One finished request, from the ledger writer thread (never on the request path).
@@ -390,6 +394,13 @@ pub(crate) fn key_headroom(provider: &str, key_id: &str, q: KeyQuota) {
     }
     gauge!("switchyard_upstream_key_headroom_used_ratio", "provider" => provider.to_owned(), "key_id" => key_id.to_owned())
         .set(q.fraction);
+}
+
+/// A stream of `model` broke after its first byte under `stream_resume`: `resumed` on another
+/// candidate, or `failed` (no candidate could continue; the client got the error event).
+pub(crate) fn stream_resume(model: &str, outcome: &'static str) {
+    counter!("switchyard_stream_resumes_total", "model" => model.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 #[cfg(test)]

@@ -93,6 +93,9 @@ pub(crate) struct ChunkChoice {
     /// Legacy completions stream their text here.
     #[serde(default)]
     pub text: Option<String>,
+    /// Set on the choice's last chunk.
+    #[serde(default)]
+    pub finish_reason: Option<String>,
 }
 
 impl ChunkChoice {

@@ -31,7 +31,7 @@ pub(crate) enum Ending {
         body: bytes::Bytes,
     },
     /// A relayed stream ended.
-    Streamed(Summary),
+    Streamed(Box<Summary>),
     /// Served from the response cache.
     CacheHit,
     /// Refused or failed before any answer.
@@ -76,7 +76,7 @@ impl Drop for LedgerGuard {
 
 impl StreamEnd for LedgerGuard {
     fn ended(self, summary: Summary) {
-        self.finish(Ending::Streamed(summary));
+        self.finish(Ending::Streamed(Box::new(summary)));
     }
 }
 
@@ -91,6 +91,7 @@ fn finish(mut ctx: RequestCtx, ending: Ending) {
     let mut uncounted = None;
     let mut ttft = None;
     let mut fresh = None;
+    let mut resume = None;
     let (status, outcome) = match ending {
         Ending::Answered {
             usage: u,
@@ -100,13 +101,18 @@ fn finish(mut ctx: RequestCtx, ending: Ending) {
             (usage, uncounted, fresh) = (u, text, Some(Stored::Full(body)));
             (200, Outcome::Ok)
         }
-        Ending::Streamed(s) => {
+        Ending::Streamed(summary) => {
+            let s = *summary;
             crate::metrics::in_flight("streams", -1.0);
             (usage, uncounted, ttft) = (s.usage, Some(s.text), s.ttft);
             ctx.redactions = s.redactions;
             fresh = s.kept.map(Stored::Chunks);
+            // a failed resume already counted the broken model's failure
+            let counted = s.resume.as_ref().is_some_and(|r| r.to.is_none());
+            resume = s.resume.map(|r| resume_note(&mut ctx, &r));
             match s.ending {
                 stream::Ending::Completed => (200, Outcome::Ok),
+                stream::Ending::Interrupted if counted => (200, Outcome::StreamInterrupted),
                 stream::Ending::Interrupted => {
                     // a provider that dies mid-stream is as unhealthy as one that fails first
                     count_stream_failure(&ctx);
@@ -135,6 +141,7 @@ fn finish(mut ctx: RequestCtx, ending: Ending) {
     }
     let mut record = ledger_record(&ctx, status, outcome);
     record.ttft_ms = ttft.map(ms);
+    record.resume = resume;
     let billing = match &ctx.cache {
         CacheIntent::Hit(entry) => {
             usage = entry.usage;
@@ -210,6 +217,31 @@ fn answer_price(ctx: &RequestCtx, model: &str) -> Option<crate::config::Price> {
     match config.resolve(model)? {
         crate::config::Target::Model(m) => Some(config.models[m].price),
         crate::config::Target::Policy(_) => None,
+    }
+}
+
+/// A resume's ledger note; the attempts it made join the request's trace, and the model that
+/// continued becomes the one that answered.
+fn resume_note(ctx: &mut RequestCtx, r: &crate::resume::Record) -> crate::usage::ResumeNote {
+    r.merge_into(&ctx.live, &mut ctx.trace);
+    if let Some(to) = r.to {
+        ctx.chosen = Some(to);
+    }
+    let models = &ctx.live.config.models;
+    let from = &models[r.from];
+    crate::usage::ResumeNote {
+        from_model: from.id.to_string(),
+        to_model: r.to.map(|m| models[m].id.to_string()),
+        error: r.error.clone(),
+        at_chars: r.at_chars,
+        first_prompt_tokens: r.first.prompt_tokens,
+        first_completion_tokens: r.first.completion_tokens,
+        first_cost_usd: crate::usage::round_usd(
+            from.price
+                .cost(r.first.prompt_tokens, r.first.completion_tokens),
+        ),
+        first_estimated: r.first_estimated,
+        trace: ctx.trace.notes.iter().map(ToString::to_string).collect(),
     }
 }
 

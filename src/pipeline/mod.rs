@@ -88,8 +88,9 @@ async fn serve(
             });
             json_response(StatusCode::OK, body)
         }
-        Ok(Ready::Stream { head, rest }) => {
-            let options = stream_options(ctx);
+        Ok(Ready::Stream { head, rest, resume }) => {
+            let mut options = stream_options(ctx);
+            options.resumer = resume;
             let drained = state.drained();
             crate::metrics::in_flight("streams", 1.0);
             let body = crate::stream::relay(head, rest, options, drained, guard);
@@ -146,6 +147,7 @@ fn stream_options(ctx: &RequestCtx) -> crate::stream::Options {
         redactor: ctx.policy().and_then(|p| p.guardrails.stream_redactor()),
         keep_up_to: keep.then(|| ctx.state.cache.entry_cap()),
         started: ctx.started,
+        resumer: None,
     }
 }
 

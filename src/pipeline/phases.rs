@@ -24,6 +24,8 @@ pub(super) enum Ready {
     Stream {
         head: Vec<String>,
         rest: EventStream,
+        /// Continues the stream elsewhere if it breaks after content (`stream_resume: on`).
+        resume: Option<Box<crate::resume::Resumer>>,
     },
     /// A response-cache hit; nothing was sent upstream.
     Cached(Arc<Entry>),
@@ -305,6 +307,21 @@ async fn dispatch(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<Ready, ApiE
             .as_ref(),
     )
     .await;
+    let resume = outcome.as_ref().ok().and_then(|d| {
+        crate::resume::Resumer::prepare(
+            &ctx.live,
+            policy,
+            ctx.state.shared.as_ref(),
+            &ctx.state.client,
+            &decision.plan,
+            &req.body,
+            op,
+            d.model,
+            &d.trace,
+            decision.prompt_tokens,
+        )
+        .map(Box::new)
+    });
     let (trace, chosen, result) = match outcome {
         Ok(d) => (d.trace, Some(d.model), Ok(d.reply)),
         Err(f) => (f.trace, f.model, Err(f.error)),
@@ -328,7 +345,7 @@ async fn dispatch(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<Ready, ApiE
             }
             Ready::Full(full)
         }
-        Reply::Stream { head, rest } => Ready::Stream { head, rest },
+        Reply::Stream { head, rest } => Ready::Stream { head, rest, resume },
     })
 }
 

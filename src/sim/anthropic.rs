@@ -112,6 +112,19 @@ fn validate(
         let m = "max_tokens: Field required";
         return Err((400, error_body("invalid_request_error", m)));
     }
+    let last = v["messages"].as_array().and_then(|m| m.last());
+    let prefill = last
+        .filter(|m| m["role"] == "assistant")
+        .map(|m| match &m["content"] {
+            Value::String(s) => s.clone(),
+            Value::Array(b) => b.iter().filter_map(|x| x["text"].as_str()).collect(),
+            _ => String::new(),
+        });
+    if prefill.is_some_and(|p| p.ends_with(char::is_whitespace)) {
+        // as api.anthropic.com answers a prefill ending in whitespace
+        let m = "messages: final assistant content cannot end with trailing whitespace";
+        return Err((400, error_body("invalid_request_error", m)));
+    }
     let model = v.get("model").and_then(Value::as_str).unwrap_or_default();
     if !app.settings.models.iter().any(|m| m == model) {
         let m = format!("model: {model}");
@@ -202,7 +215,13 @@ struct Plan {
 
 /// Plans the answer to `body`; with `text_only` (the fault modes) a text answer even when
 /// tools are offered.
-fn plan(app: &App, mut req: ChatRequest, body: &Value, text_only: bool) -> Plan {
+fn plan(
+    app: &App,
+    behavior: &Behavior,
+    mut req: ChatRequest,
+    body: &Value,
+    text_only: bool,
+) -> Plan {
     let system = match body.get("system") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(b)) => b.iter().filter_map(|x| x.get("text")?.as_str()).collect(),
@@ -242,7 +261,7 @@ fn plan(app: &App, mut req: ChatRequest, body: &Value, text_only: bool) -> Plan 
         let block = json!({"type": "tool_use", "id": format!("toolu_sim_{id}"), "name": name, "input": input});
         (vec![block], Vec::new(), "tool_use", out)
     } else {
-        let reply = Reply::new(&mut req, app.settings.reply_tokens);
+        let reply = Reply::planned(behavior, &mut req, app.settings.reply_tokens);
         let words: Vec<String> = (0..reply.words)
             .map(|i| reply.piece(i).to_string())
             .collect();
@@ -268,7 +287,7 @@ fn plan(app: &App, mut req: ChatRequest, body: &Value, text_only: bool) -> Plan 
 fn answer(app: &App, behavior: Behavior, req: ChatRequest, body: &Value) -> Response {
     let stream = body["stream"].as_bool().unwrap_or(false);
     if play::is_body_fault(&behavior) {
-        let p = plan(app, req, body, true);
+        let p = plan(app, &behavior, req, body, true);
         let play = Play {
             wire: Wire::Anthropic,
             stream,
@@ -279,7 +298,7 @@ fn answer(app: &App, behavior: Behavior, req: ChatRequest, body: &Value) -> Resp
         return play::answer(&behavior, p, play)
             .unwrap_or_else(|| error(500, "api_error", "sim: not a body fault"));
     }
-    let p = plan(app, req, body, false);
+    let p = plan(app, &behavior, req, body, false);
     let cut = match behavior {
         Behavior::CutStreamAfter { chunks } => Some(chunks),
         _ => None,

@@ -118,6 +118,26 @@ pub enum Behavior {
         /// Interval between chunks.
         every: std::time::Duration,
     },
+    /// Streaming, on every wire: the lead events (OpenAI's role chunk, Anthropic's
+    /// `message_start`…), then the content events of `chunks[..after]`, then the first bytes of
+    /// content event `after` (up to the middle of its first multi-byte character, else half of
+    /// it) when there is one, then an aborted connection: no finish, no usage, no terminal
+    /// event. `after == chunks.len()` cuts after the last content, before the finish.
+    /// Non-streaming: the headers and the first bytes of the body, then the same cut.
+    /// Streaming: the lead events and `chunks` content chunks, then the wire's error event
+    /// (OpenAI `data: {"error":{..}}`, Anthropic `event: error`, Gemini `data: {"error":{..}}`)
+    /// and the end of the body. Non-streaming: the headers and the first bytes of the body,
+    /// then a cut.
+    ErrorMidStream {
+        /// Content chunks delivered before the error event.
+        chunks: usize,
+    },
+    CutContent {
+        /// The answer's content chunks.
+        chunks: Vec<String>,
+        /// How many of them are delivered whole before the cut.
+        after: usize,
+    },
     /// This status with the wire's authentication error whose message quotes the full key the
     /// request carried, as OpenAI does for a 401 (`Incorrect API key provided: sk-…`): lets
     /// tests check that the router never passes a key on.

@@ -138,6 +138,20 @@ impl Wire {
         resp
     }
 
+    /// The event a stream of this wire fails with mid-way: the wire's 500 error object (after
+    /// `event: error` on Anthropic).
+    pub(super) fn error_event(self) -> Bytes {
+        let body = self.error_body(
+            500,
+            "The server had an error while processing your request.",
+        );
+        let text = match self {
+            Self::Anthropic => format!("event: error\ndata: {body}\n\n"),
+            _ => format!("data: {body}\n\n"),
+        };
+        Bytes::from(text)
+    }
+
     /// The `i`-th keep-alive blank of a stream that has stopped making progress.
     pub(super) fn blank(self, i: usize) -> Bytes {
         let text: &'static str = match (self, i % 2) {

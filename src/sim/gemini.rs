@@ -28,7 +28,7 @@ use super::fault::{self, Wire};
 use super::gemini_embed::embed;
 use super::play::{self, Framing, Play};
 use super::reply::Reply;
-use super::request::ChatRequest;
+use super::request::{self, ChatRequest};
 use super::sse::{cut_connection, pause};
 use super::{Behavior, SimControl, SimSettings, SimUpstream};
 
@@ -249,19 +249,28 @@ fn plan(model: &str, body: &Value, stream: bool) -> ChatRequest {
         .chain(system)
         .map(|t| t.chars().count().div_ceil(4) as u64 + 4)
         .sum();
-    let last_user = contents
+    let turns: Vec<(String, String)> = contents
+        .iter()
+        .map(|c| {
+            let role = if c["role"] == "model" {
+                "assistant"
+            } else {
+                "user"
+            };
+            (role.to_owned(), text_of(c))
+        })
+        .collect();
+    let (continues, before) = match request::continued(&turns) {
+        Some((text, before)) => (Some(text), before),
+        None => (None, turns.len()),
+    };
+    let last_user = contents[..before]
         .iter()
         .rev()
         .find(|c| c["role"] == "user")
         .map(text_of)
         .unwrap_or_default();
-    let echo = last_user
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
-        .filter(|w| !w.is_empty())
-        .take(4)
-        .map(|w| w.chars().take(24).collect())
-        .collect();
+    let echo = request::echo_words(&last_user);
     ChatRequest {
         model: model.to_owned(),
         stream,
@@ -272,6 +281,7 @@ fn plan(model: &str, body: &Value, stream: bool) -> ChatRequest {
         prompt_tokens,
         seed: fnv(last_user.as_bytes()) ^ fnv(model.as_bytes()).rotate_left(17),
         echo,
+        continues,
     }
 }
 
@@ -334,7 +344,7 @@ fn candidate(parts: Value, finish: Option<&str>) -> Value {
 fn answer(app: &GeminiSim, behavior: Behavior, model: &str, body: &Value, sse: bool) -> Response {
     let mut req = plan(model, body, sse);
     let prompt = req.prompt_tokens;
-    let reply = Reply::new(&mut req, app.settings.reply_tokens);
+    let reply = Reply::planned(&behavior, &mut req, app.settings.reply_tokens);
     let finish = if reply.finish == "length" {
         "MAX_TOKENS"
     } else {

@@ -47,6 +47,8 @@ pub(super) fn is_body_fault(b: &Behavior) -> bool {
             | Behavior::Truncated
             | Behavior::Huge { .. }
             | Behavior::Trickle { .. }
+            | Behavior::CutContent { .. }
+            | Behavior::ErrorMidStream { .. }
     )
 }
 
@@ -84,6 +86,11 @@ pub(super) fn answer(behavior: &Behavior, frame: impl Framing, play: Play) -> Op
                 let w = Bytes::from(whole());
                 let part = w.slice(..w.len().min(24));
                 Body::from_stream(stream::once(async { Ok(part) }).chain(stall(shutdown)))
+            }
+            Behavior::CutContent { .. } | Behavior::ErrorMidStream { .. } => {
+                let w = Bytes::from(whole());
+                let part = w.slice(..w.len().min(24));
+                Body::from_stream(stream::iter([Ok(part), Err(cut_error())]))
             }
             Behavior::Blanks { every, .. } => newlines(*every, shutdown),
             Behavior::Huge { bytes } => huge_json(frame.whole(MARK, true), *bytes, shutdown),
@@ -126,6 +133,8 @@ pub(super) fn answer(behavior: &Behavior, frame: impl Framing, play: Play) -> Op
         Behavior::Blanks { chunks, every } => {
             (delay, jitter, Some((*chunks, Then::Blanks(*every))))
         }
+        Behavior::CutContent { after, .. } => (delay, jitter, Some((*after, Then::Cut))),
+        Behavior::ErrorMidStream { chunks } => (delay, jitter, Some((*chunks, Then::Error))),
         Behavior::NoTerminal => (delay, jitter, None),
         Behavior::Trickle { every } => (*every, 0.0, None),
         _ => return None,
@@ -140,6 +149,7 @@ pub(super) fn answer(behavior: &Behavior, frame: impl Framing, play: Play) -> Op
         wire,
         shutdown,
         done: false,
+        cut_after: None,
     }
     .body();
     Some(ok(body, true))
@@ -229,6 +239,11 @@ enum Kind {
 enum Then {
     Stall,
     Blanks(Duration),
+    /// The next content event's first bytes (cut inside its first multi-byte character,
+    /// else halfway), then an aborted connection.
+    Cut,
+    /// The wire's error event, then the end of the body.
+    Error,
 }
 
 /// An event list played one event per poll, with the fault of `then` after `n` content events.
@@ -242,6 +257,17 @@ struct Player {
     wire: Wire,
     shutdown: watch::Receiver<()>,
     done: bool,
+    /// A partial event was sent; the cut follows.
+    cut_after: Option<usize>,
+}
+
+/// Where to cut an event so the cut falls inside its first multi-byte character (after that
+/// character's first byte), or halfway through an event of ASCII only.
+fn mid_char(event: &[u8]) -> usize {
+    event
+        .iter()
+        .position(|b| *b >= 0x80)
+        .map_or(event.len() / 2, |i| i + 1)
 }
 
 impl Player {
@@ -253,6 +279,11 @@ impl Player {
     }
 
     async fn next(&mut self) -> Option<io::Result<Bytes>> {
+        if self.cut_after.take().is_some() {
+            // after the part of the event the cut falls in, yield once so it is flushed
+            tokio::task::yield_now().await;
+            return Some(Err(cut_error()));
+        }
         if self.done {
             return None;
         }
@@ -260,6 +291,19 @@ impl Player {
             let due = self.sent >= *n && self.events.front().is_none_or(|(_, k)| *k != Kind::Lead);
             if due {
                 let go_on = match then {
+                    Then::Cut => {
+                        self.done = true;
+                        if let Some((bytes, Kind::Content)) = self.events.pop_front() {
+                            self.cut_after = Some(mid_char(&bytes));
+                            return Some(Ok(bytes.slice(..mid_char(&bytes))));
+                        }
+                        tokio::task::yield_now().await;
+                        return Some(Err(cut_error()));
+                    }
+                    Then::Error => {
+                        self.done = true;
+                        return Some(Ok(self.wire.error_event()));
+                    }
                     Then::Stall => {
                         let _ = self.shutdown.changed().await;
                         false

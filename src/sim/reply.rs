@@ -62,6 +62,58 @@ impl Reply {
         }
     }
 
+    /// The reply `behavior` asks for: its scripted pieces ([`super::Behavior::Content`],
+    /// [`super::Behavior::CutContent`]) or generated words; for a request continuing a partial
+    /// answer, only the part after it (see [`Reply::continued`]).
+    pub(super) fn planned(
+        behavior: &super::Behavior,
+        req: &mut ChatRequest,
+        reply_tokens: usize,
+    ) -> Self {
+        let cap = req.max_tokens;
+        if req.continues.is_some() {
+            // the whole answer is planned, then capped after the part already given
+            req.max_tokens = None;
+        }
+        let reply = match behavior {
+            super::Behavior::Content { chunks } | super::Behavior::CutContent { chunks, .. } => {
+                Self::scripted(chunks.clone())
+            }
+            _ => Self::new(req, reply_tokens),
+        };
+        match req.continues.take() {
+            Some(partial) => reply.continued(&partial, cap),
+            None => reply,
+        }
+    }
+
+    /// What is left of this reply after `partial`, when the reply starts with it (a model
+    /// continuing its own answer), in the same pieces (the one `partial` ends in cut where it
+    /// ends), at most `cap` of them; the whole reply otherwise.
+    fn continued(self, partial: &str, cap: Option<usize>) -> Self {
+        let pieces: Vec<String> = (0..self.words).map(|i| self.piece(i).to_string()).collect();
+        if !pieces.concat().starts_with(partial) {
+            return self;
+        }
+        let mut at = 0;
+        let mut rest = Vec::new();
+        for p in pieces {
+            let end = at + p.len();
+            if end > partial.len() {
+                let from = partial.len().saturating_sub(at);
+                rest.push(p[from..].to_owned());
+            }
+            at = end;
+        }
+        let finish = self.finish;
+        let capped = cap.is_some_and(|c| rest.len() > c);
+        rest.truncate(cap.unwrap_or(usize::MAX));
+        Self {
+            finish: if capped { "length" } else { finish },
+            ..Self::scripted(rest)
+        }
+    }
+
     /// A reply of exactly these pieces, one content chunk each.
     pub(super) fn scripted(chunks: Vec<String>) -> Self {
         Self {
@@ -143,5 +195,43 @@ impl fmt::Display for Piece<'_> {
 impl Serialize for Piece<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(r: &Reply) -> Vec<String> {
+        (0..r.words).map(|i| r.piece(i).to_string()).collect()
+    }
+
+    fn script(chunks: &[&str]) -> Reply {
+        Reply::scripted(chunks.iter().map(|c| (*c).to_owned()).collect())
+    }
+
+    #[test]
+    fn a_continued_reply_is_what_follows_the_partial_text_in_the_same_pieces() {
+        let r = script(&["The qu", "ick brown", " fox."]).continued("The quick", None);
+        assert_eq!(pieces(&r), [" brown", " fox."]);
+        let r = script(&["Un caf", "é crème"]).continued("Un caf", None);
+        assert_eq!(pieces(&r), ["é crème"]);
+        let whole = script(&["The quick", " brown."]).continued("The quick brown.", None);
+        assert_eq!((whole.words, whole.finish), (0, "stop"));
+    }
+
+    #[test]
+    fn a_reply_that_does_not_start_with_the_partial_text_is_given_whole() {
+        let r = script(&["Other", " text"]).continued("The quick", None);
+        assert_eq!(pieces(&r), ["Other", " text"]);
+    }
+
+    #[test]
+    fn the_cap_applies_after_the_partial_text() {
+        let r = script(&["a", " b", " c", " d"]).continued("a", Some(2));
+        assert_eq!(
+            (pieces(&r), r.finish),
+            (vec![" b".to_owned(), " c".to_owned()], "length")
+        );
     }
 }

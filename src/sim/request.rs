@@ -39,6 +39,40 @@ pub(super) struct ChatRequest {
     pub seed: u64,
     /// First words of the last user message, repeated in the reply.
     pub echo: Vec<String>,
+    /// The partial answer the request asks to continue (see [`continued`]), if any.
+    pub continues: Option<String>,
+}
+
+/// A request that asks to continue a partial answer, as Switchyard's `stream_resume` sends it:
+/// the conversation ends with the partial assistant turn (a prefill), or with that turn and
+/// the router's instruction to continue it. Returns the partial text and how many turns come
+/// before it. `turns` are `(role, text)` with `assistant` for Gemini's `model`.
+pub(super) fn continued(turns: &[(String, String)]) -> Option<(String, usize)> {
+    let n = turns.len();
+    let (role, text) = turns.last()?;
+    if role == "assistant" {
+        return Some((text.clone(), n - 1));
+    }
+    let instructed = role == "user"
+        && text.trim() == crate::resume::prompt::CONTINUE_INSTRUCTION
+        && n >= 2
+        && turns[n - 2].0 == "assistant";
+    instructed.then(|| (turns[n - 2].1.clone(), n - 2))
+}
+
+/// The words of `text` a reply echoes.
+pub(super) fn echo_words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| !w.is_empty())
+        .take(ECHO_WORDS)
+        .map(|w| w.chars().take(24).collect())
+        .collect()
+}
+
+/// The reply seed of `model` answering `last_user`.
+pub(super) fn seed(last_user: &str, model: &str) -> u64 {
+    fnv(last_user.as_bytes()) ^ fnv(model.as_bytes()).rotate_left(17)
 }
 
 /// Validates a parsed body the way OpenAI does for the fields the sim understands.
@@ -119,7 +153,7 @@ pub(super) fn parse_request(body: &Value) -> Result<ChatRequest, ApiError> {
         }
     }
     let mut prompt_tokens = 0u64;
-    let mut last_user = String::new();
+    let mut turns = Vec::with_capacity(messages.len());
     for (i, msg) in messages.iter().enumerate() {
         let role = msg.get("role").and_then(Value::as_str);
         let Some(role) = role else {
@@ -134,24 +168,26 @@ pub(super) fn parse_request(body: &Value) -> Result<ChatRequest, ApiError> {
         let mut text = String::new();
         for_each_text(msg.get("content"), |t| {
             chars += t.chars().count();
+            text.push_str(t);
             if role == "user" {
-                text.push_str(t);
                 text.push(' ');
             }
         });
         prompt_tokens += chars.div_ceil(4) as u64 + 4;
-        if role == "user" {
-            last_user = text;
-        }
+        turns.push((role.to_owned(), text));
     }
-    let echo: Vec<String> = last_user
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
-        .filter(|w| !w.is_empty())
-        .take(ECHO_WORDS)
-        .map(|w| w.chars().take(24).collect())
-        .collect();
-    let seed = fnv(last_user.as_bytes()) ^ fnv(model.as_bytes()).rotate_left(17);
+    let (continues, before) = match continued(&turns) {
+        Some((text, before)) => (Some(text), before),
+        None => (None, turns.len()),
+    };
+    let last_user = turns[..before]
+        .iter()
+        .rev()
+        .find(|(role, _)| role == "user")
+        .map(|(_, t)| t.as_str())
+        .unwrap_or_default();
+    let echo = echo_words(last_user);
+    let seed = seed(last_user, &model);
     Ok(ChatRequest {
         model,
         stream,
@@ -160,6 +196,7 @@ pub(super) fn parse_request(body: &Value) -> Result<ChatRequest, ApiError> {
         prompt_tokens,
         seed,
         echo,
+        continues,
     })
 }
 
@@ -182,4 +219,34 @@ fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turns(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(r, t)| ((*r).to_owned(), (*t).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn continuations_are_a_prefill_or_a_turn_and_the_instruction() {
+        let prefill = turns(&[("user", "Tell me"), ("assistant", "The qu")]);
+        assert_eq!(continued(&prefill), Some(("The qu".to_owned(), 1)));
+        let instruction = crate::resume::prompt::CONTINUE_INSTRUCTION;
+        let asked = turns(&[
+            ("user", "Tell me"),
+            ("assistant", "The qu"),
+            ("user", instruction),
+        ]);
+        assert_eq!(continued(&asked), Some(("The qu".to_owned(), 1)));
+        let follow_up = turns(&[
+            ("user", "Tell me"),
+            ("assistant", "The qu"),
+            ("user", "More"),
+        ]);
+        assert_eq!(continued(&follow_up), None);
+    }
 }

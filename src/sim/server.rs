@@ -207,10 +207,7 @@ async fn answer_tool(app: &AppState, name: String, req: ChatRequest) -> Response
 /// Produces the successful (or deliberately broken) answer to a valid request.
 async fn answer(app: &AppState, behavior: Behavior, mut req: ChatRequest) -> Response {
     let settings = &app.settings;
-    let reply = match &behavior {
-        Behavior::Content { chunks } => Reply::scripted(chunks.clone()),
-        _ => Reply::new(&mut req, settings.reply_tokens),
-    };
+    let reply = Reply::planned(&behavior, &mut req, settings.reply_tokens);
     let id = CompletionId(app.control.next_id());
     let created = unix_now();
     let usage = Usage::new(req.prompt_tokens, reply.words);

@@ -3,6 +3,7 @@
 pub(crate) mod ledger;
 mod outcome;
 pub(crate) mod postgres;
+mod resume;
 mod tail;
 
 use crate::tokens::Encoding;
@@ -12,6 +13,7 @@ use crate::classify::Complexity;
 use crate::config::{Endpoint, Price};
 
 pub use outcome::Outcome;
+pub use resume::ResumeNote;
 pub(crate) use tail::lines_since;
 
 pub use ledger::Ledger;
@@ -78,6 +80,9 @@ pub struct UsageRecord {
     /// absent when it went alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<u32>,
+    /// Present when the stream broke after its first byte and was resumed (or resuming failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeNote>,
 }
 
 fn default_status() -> u16 {
@@ -194,7 +199,20 @@ impl Pending {
                 r.completion_tokens,
             )
         };
-        r.cost_usd = round_usd(self.price.map_or(0.0, cost));
+        // a resumed stream's first part was priced at its own model's price
+        let (first_in, first_out, first_cost) = r
+            .resume
+            .as_ref()
+            .map_or((0, 0, 0.0), ResumeNote::first_part);
+        let own = |p: Price| {
+            p.cost_cached(
+                r.prompt_tokens.saturating_sub(first_in),
+                r.cached_tokens,
+                r.cache_write_tokens,
+                r.completion_tokens.saturating_sub(first_out),
+            )
+        };
+        r.cost_usd = round_usd(self.price.map_or(0.0, own) + first_cost);
         r.baseline_cost_usd = round_usd(self.baseline_price.map_or(0.0, cost));
         r.saving_usd = if self.price.is_some() {
             round_usd(r.baseline_cost_usd - r.cost_usd)

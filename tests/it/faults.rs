@@ -127,6 +127,13 @@ fn cases(wire: &str) -> Vec<Case> {
             Opens,
         ),
         case(
+            "error event after 3 chunks",
+            Behavior::ErrorMidStream { chunks: 3 },
+            Failover,
+            ErrorEvent,
+            Opens,
+        ),
+        case(
             "stall before first byte",
             Behavior::Stall,
             Failover,

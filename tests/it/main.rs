@@ -75,6 +75,7 @@ mod shared_health;
 mod shared_state;
 mod shutdown;
 mod simulate;
+mod stream_resume;
 mod streaming;
 mod tenants;
 mod upstream_keys;
