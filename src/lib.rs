@@ -53,6 +53,8 @@ pub mod sim;
 /// Embedding the router: read and validate a config, build the state, serve it (and follow
 /// file changes); every request leaves a [`UsageRecord`] in the [`Ledger`].
 pub use config::{sha256_hex, Config, KeyMode, Problem, SourceFile, Sources};
+/// The moderation pre-check's part of a ledger line.
+pub use moderation::ModerationRecord;
 pub use reload::spawn_triggers;
 pub use server::{app, run};
 pub use state::AppState;
@@ -105,6 +107,7 @@ pub(crate) mod live;
 pub(crate) mod lock;
 pub(crate) mod messages;
 pub(crate) mod metrics;
+pub(crate) mod moderation;
 pub(crate) mod notify;
 pub(crate) mod openai;
 pub(crate) mod pipeline;

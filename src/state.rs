@@ -56,6 +56,8 @@ pub struct AppState {
     last_reload: Mutex<Option<ReloadStatus>>,
     /// The Postgres ledger sink's status, once started.
     postgres: OnceLock<Arc<crate::usage::postgres::SinkStatus>>,
+    /// Moderation verdicts kept in-process (policies' `moderation:`).
+    pub(crate) moderator: crate::moderation::Moderator,
 }
 
 impl std::fmt::Debug for AppState {
@@ -136,6 +138,7 @@ impl AppState {
             ops_addr: OnceLock::new(),
             last_reload: Mutex::new(None),
             postgres: OnceLock::new(),
+            moderator: crate::moderation::Moderator::new(),
         })
     }
 

@@ -314,6 +314,19 @@ impl Config {
             let Some(p) = validated else {
                 continue;
             };
+            if let Some(Err(msg)) = p
+                .moderation
+                .as_ref()
+                .map(|m| crate::moderation::model_serves(m, &models))
+            {
+                problems.push(Problem::at(
+                    &f.path,
+                    &f.text,
+                    "moderation.model",
+                    Some("model:"),
+                    msg,
+                ));
+            }
             // each name with the field it is written in, so a clash is reported where it stands
             let own: Vec<(String, String)> =
                 std::iter::once(("name".to_owned(), p.name.to_string()))
@@ -448,6 +461,9 @@ fn used_providers(policies: &[Policy], models: &[Model], n: usize) -> Vec<bool> 
             g.members.iter().for_each(|mem| mark(mem.model));
         }
         p.fallbacks.keys().for_each(|m| mark(*m));
+        if let Some(m) = &p.moderation {
+            mark(m.model);
+        }
     }
     used
 }

@@ -26,6 +26,8 @@ pub struct Policy {
     pub on_budget_exceeded: BudgetAction,
     pub pacing: Pacing,
     pub guardrails: Guardrails,
+    /// The moderation pre-check, when the policy has one.
+    pub(crate) moderation: Option<crate::moderation::Moderation>,
     /// A hash of the policy file's text: cached answers made under an earlier version of the
     /// policy (other rules, other guardrails) are never served under this one.
     pub fingerprint: u64,
@@ -320,6 +322,12 @@ pub(super) fn validate_policy(
             fallbacks.insert(m, cx.groups(&field, groups, problems));
         }
     }
+    let moderation = raw.moderation.and_then(|m| {
+        let model = cx.model("moderation.model", &m.model, problems);
+        crate::moderation::validate(m, model, &rules, &mut |field, needle, msg| {
+            problems.push(cx.problem(field, needle.as_deref(), msg));
+        })
+    });
     if problems.len() > before {
         return None;
     }
@@ -348,6 +356,7 @@ pub(super) fn validate_policy(
         on_budget_exceeded: raw.on_budget_exceeded,
         pacing,
         guardrails: guardrails?,
+        moderation,
         fingerprint: {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -123,6 +123,8 @@ pub enum Endpoint {
     Completions,
     /// `/v1/embeddings`
     Embeddings,
+    /// `/v1/moderations`
+    Moderations,
 }
 
 impl PartialEq<&str> for Endpoint {
@@ -132,7 +134,12 @@ impl PartialEq<&str> for Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 3] = [Endpoint::Chat, Endpoint::Completions, Endpoint::Embeddings];
+    pub const ALL: [Endpoint; 4] = [
+        Endpoint::Chat,
+        Endpoint::Completions,
+        Endpoint::Embeddings,
+        Endpoint::Moderations,
+    ];
 
     /// The label used in the ledger, metrics and rules.
     pub fn as_str(self) -> &'static str {
@@ -140,6 +147,7 @@ impl Endpoint {
             Self::Chat => "chat",
             Self::Completions => "completions",
             Self::Embeddings => "embeddings",
+            Self::Moderations => "moderations",
         }
     }
 
@@ -154,6 +162,7 @@ impl Endpoint {
             Self::Chat => "chat/completions",
             Self::Completions => "completions",
             Self::Embeddings => "embeddings",
+            Self::Moderations => "moderations",
         }
     }
 }
@@ -323,6 +332,9 @@ pub(crate) struct RawPolicy {
     pub pacing: RawPacing,
     #[serde(default)]
     pub guardrails: RawGuardrails,
+    /// A moderation model asked before the model call (`crate::moderation`).
+    #[serde(default)]
+    pub moderation: Option<crate::moderation::RawModeration>,
 }
 
 /// The answer to a spent budget.

@@ -92,6 +92,10 @@ pub(crate) struct RequestCtx {
     pub trace: Trace,
     /// Output guardrail replacements in a whole answer.
     pub redactions: u32,
+    /// What the policy's moderation pre-check found, when it ran.
+    pub moderation: Option<crate::moderation::ModerationRecord>,
+    /// The policy's rule a moderation flag routes the request with.
+    pub moderation_rule: Option<usize>,
 }
 
 impl RequestCtx {
@@ -120,6 +124,8 @@ impl RequestCtx {
             answered: false,
             trace: Trace::default(),
             redactions: 0,
+            moderation: None,
+            moderation_rule: None,
         }
     }
 

@@ -193,6 +193,8 @@ fn ledger_record(ctx: &RequestCtx, status: u16, outcome: Outcome) -> UsageRecord
         redactions: ctx.redactions,
         status,
         outcome,
+        trace: ctx.trace.notes.iter().map(ToString::to_string).collect(),
+        moderation: ctx.moderation.clone(),
         ..UsageRecord::default()
     }
 }

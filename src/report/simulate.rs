@@ -289,6 +289,7 @@ async fn plan(config: &Config, item: &WorkItem) -> Result<RoutePlan, String> {
                 prompt_tokens: r.prompt_tokens,
                 needed_tokens: r.prompt_tokens,
                 needs: crate::capability::Needs::default(),
+                rule: None,
             };
             route::route(config, target, &facts).map_err(|e| e.to_string())
         }

@@ -21,7 +21,7 @@ const WORDS: &[&str] = &[
 ];
 
 /// Registers the call and returns the failure to answer with, if any.
-fn gate(
+pub(super) fn gate(
     app: &AppState,
     conn: &Conn,
     headers: &HeaderMap,

@@ -71,6 +71,13 @@ pub struct UsageRecord {
     pub status: u16,
     /// How the request ended (`ok` when absent, as in the earliest ledgers).
     pub outcome: Outcome,
+    /// One note per candidate that did not answer (`openai/gpt-4.1: 500, 500`,
+    /// `anthropic/claude: skipped: breaker forced open by an operator`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<String>,
+    /// The policy's moderation pre-check, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<crate::moderation::ModerationRecord>,
 }
 
 fn default_status() -> u16 {
