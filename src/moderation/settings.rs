@@ -44,11 +44,39 @@ fn default_timeout_ms() -> u64 {
 
 /// `on_flag: refuse` or `on_flag: {rule: NAME}`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "OnFlagShape")]
 pub(crate) enum RawOnFlag {
     #[default]
     Refuse,
     Rule(String),
+}
+
+/// The two ways `on_flag` is written.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OnFlagShape {
+    Word(String),
+    Rule(RuleRef),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleRef {
+    rule: String,
+}
+
+impl TryFrom<OnFlagShape> for RawOnFlag {
+    type Error = String;
+
+    fn try_from(shape: OnFlagShape) -> Result<Self, String> {
+        match shape {
+            OnFlagShape::Word(w) if w == "refuse" => Ok(Self::Refuse),
+            OnFlagShape::Word(w) => Err(format!(
+                "unknown on_flag `{w}`: write `refuse` or `{{rule: NAME}}`"
+            )),
+            OnFlagShape::Rule(r) => Ok(Self::Rule(r.rule)),
+        }
+    }
 }
 
 /// What a check that could not be made (timeout, upstream failure) does to the request.

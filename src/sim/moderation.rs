@@ -3,7 +3,8 @@
 //!
 //! Every category OpenAI defines is present in `categories`, `category_scores` and
 //! `category_applied_input_types`; a flagged category scores 0.97, the others 0.0001. Errors
-//! and the fault modes that need no answer apply as on embeddings (the gate is shared).
+//! and the fault modes that need no answer apply as on embeddings (the gate is shared), and
+//! `Stall` holds the answer until the sim is dropped.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use serde_json::{json, Map, Value};
 
 use super::conn::Conn;
 use super::handler::{json_response, AppState};
-use super::legacy::gate;
+use super::legacy::gate_stalling;
 
 /// Every moderation category of OpenAI's API, in its order.
 pub(super) const CATEGORIES: [&str; 13] = [
@@ -40,7 +41,7 @@ pub(super) async fn moderations(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req = match gate(&app, &conn, &headers, &body, "input") {
+    let req = match gate_stalling(&app, &conn, &headers, &body, "input").await {
         Ok(v) => v,
         Err(resp) => return *resp,
     };

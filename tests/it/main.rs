@@ -48,6 +48,7 @@ mod limits_redis;
 mod messages;
 mod metrics;
 mod models_retrieve;
+mod moderation;
 mod operator_controls;
 mod ops;
 mod pacing;
