@@ -82,7 +82,7 @@ pub enum ApiError {
         categories: Vec<String>,
     },
     /// The moderation pre-check got no verdict and the policy fails closed (see
-    /// `crate::moderation` for why 503).
+    /// the moderation module for why 503).
     #[error("The request could not be checked by moderation ({reason}) and this policy lets no unchecked request through; try again shortly.")]
     ModerationUnavailable { reason: String },
     /// Shared state (Redis) is unreachable and the router is configured to fail closed.

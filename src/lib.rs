@@ -54,7 +54,7 @@ pub mod sim;
 /// file changes); every request leaves a [`UsageRecord`] in the [`Ledger`].
 pub use config::{sha256_hex, Config, KeyMode, Problem, SourceFile, Sources};
 /// The moderation pre-check's part of a ledger line.
-pub use moderation::ModerationRecord;
+pub use moderation::record::ModerationRecord;
 pub use reload::spawn_triggers;
 pub use server::{app, run};
 pub use state::AppState;

@@ -57,7 +57,7 @@ pub struct AppState {
     /// The Postgres ledger sink's status, once started.
     postgres: OnceLock<Arc<crate::usage::postgres::SinkStatus>>,
     /// Moderation verdicts kept in-process (policies' `moderation:`).
-    pub(crate) moderator: crate::moderation::Moderator,
+    pub(crate) moderator: crate::moderation::cache::Moderator,
 }
 
 impl std::fmt::Debug for AppState {
@@ -138,7 +138,7 @@ impl AppState {
             ops_addr: OnceLock::new(),
             last_reload: Mutex::new(None),
             postgres: OnceLock::new(),
-            moderator: crate::moderation::Moderator::new(),
+            moderator: crate::moderation::cache::Moderator::new(),
         })
     }
 

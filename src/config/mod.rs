@@ -314,18 +314,18 @@ impl Config {
             let Some(p) = validated else {
                 continue;
             };
-            if let Some(Err(msg)) = p
-                .moderation
-                .as_ref()
-                .map(|m| crate::moderation::model_serves(m, &models))
-            {
-                problems.push(Problem::at(
-                    &f.path,
-                    &f.text,
-                    "moderation.model",
-                    Some("model:"),
-                    msg,
-                ));
+            // the moderation model must serve `/v1/moderations`
+            if let Some(model) = p.moderation.as_ref().map(|m| &models[m.model]) {
+                if !model.endpoints.contains(&Endpoint::Moderations) {
+                    let msg = format!("model `{}` does not serve moderations: add `endpoints: [moderations]` to it in its provider file", model.id);
+                    problems.push(Problem::at(
+                        &f.path,
+                        &f.text,
+                        "moderation.model",
+                        Some("model:"),
+                        msg,
+                    ));
+                }
             }
             // each name with the field it is written in, so a clash is reported where it stands
             let own: Vec<(String, String)> =

@@ -27,7 +27,7 @@ pub struct Policy {
     pub pacing: Pacing,
     pub guardrails: Guardrails,
     /// The moderation pre-check, when the policy has one.
-    pub(crate) moderation: Option<crate::moderation::Moderation>,
+    pub(crate) moderation: Option<crate::moderation::settings::Moderation>,
     /// A hash of the policy file's text: cached answers made under an earlier version of the
     /// policy (other rules, other guardrails) are never served under this one.
     pub fingerprint: u64,
@@ -324,7 +324,8 @@ pub(super) fn validate_policy(
     }
     let moderation = raw.moderation.and_then(|m| {
         let model = cx.model("moderation.model", &m.model, problems);
-        crate::moderation::validate(m, model, &rules, &mut |field, needle, msg| {
+        let names: Vec<&str> = rules.iter().map(|r| &*r.name).collect();
+        crate::moderation::settings::validate(m, model, &names, &mut |field, needle, msg| {
             problems.push(cx.problem(field, needle.as_deref(), msg));
         })
     });

@@ -332,9 +332,9 @@ pub(crate) struct RawPolicy {
     pub pacing: RawPacing,
     #[serde(default)]
     pub guardrails: RawGuardrails,
-    /// A moderation model asked before the model call (`crate::moderation`).
+    /// A moderation model asked before the model call (see the moderation module).
     #[serde(default)]
-    pub moderation: Option<crate::moderation::RawModeration>,
+    pub moderation: Option<crate::moderation::settings::RawModeration>,
 }
 
 /// The answer to a spent budget.

@@ -14,8 +14,8 @@
 //!   `on_flag: refuse` answers 400 `content_policy_violation` naming the flagged categories;
 //!   `on_flag: {rule: NAME}` routes the request with that rule of the policy instead of the
 //!   first matching one (validated when the config loads).
-//! - **Cache**: verdicts are kept in-process ([`Moderator`]: moka, at most
-//!   [`CACHE_ENTRIES`], each for [`CACHE_TTL`]) under the SHA-256 of the moderation model's id
+//! - **Cache**: verdicts are kept in-process ([`cache::Moderator`]: moka, at most
+//!   [`cache::CACHE_ENTRIES`], each for [`cache::CACHE_TTL`]) under the SHA-256 of the moderation model's id
 //!   and the text; concurrent identical checks share one call; failures are never kept.
 //! - **Failure**: `timeout_ms` bounds the whole check, retries included. A timeout or an
 //!   upstream failure lets the request through unchecked with `on_error: open` (the default),
@@ -29,8 +29,10 @@
 //!   `moderation_unavailable`; `switchyard_moderation_checks_total{model, result, cached}`
 //!   counts checks.
 
-mod input;
-mod settings;
+pub(crate) mod cache;
+pub(crate) mod input;
+pub(crate) mod record;
+pub(crate) mod settings;
 mod verdict;
 
 use std::sync::Arc;
@@ -45,50 +47,9 @@ use crate::live::Live;
 use crate::route::RoutePlan;
 use crate::state::AppState;
 
-pub(crate) use input::read_input;
-pub(crate) use settings::validate;
-pub(crate) use settings::{Moderation, OnError, OnFlag, RawModeration};
+use record::ModerationRecord;
+use settings::{Moderation, OnError, OnFlag};
 use verdict::Verdict;
-
-/// Most verdicts kept.
-pub(crate) const CACHE_ENTRIES: u64 = 10_000;
-/// How long a verdict is kept.
-pub(crate) const CACHE_TTL: Duration = Duration::from_secs(600);
-
-/// The moderation part of a ledger line.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct ModerationRecord {
-    /// The moderation model (`provider/model`).
-    pub model: String,
-    /// `passed`, `flagged` or `error` (no verdict: timeout or upstream failure).
-    pub result: String,
-    /// The flagged categories that counted under the policy.
-    pub categories: Vec<String>,
-    /// The verdict came from the in-process cache (no call, no cost).
-    pub cached: bool,
-    /// The call's cost at the moderation model's price (0 when cached or free).
-    pub cost_usd: f64,
-    /// What the check did: `none`, `refused`, `routed` (to the rule on the line),
-    /// `failed_open` or `failed_closed`.
-    pub action: String,
-}
-
-/// The in-process verdict cache; one per [`AppState`].
-pub(crate) struct Moderator {
-    verdicts: moka::future::Cache<[u8; 32], Arc<Verdict>>,
-}
-
-impl Moderator {
-    pub(crate) fn new() -> Self {
-        Self {
-            verdicts: moka::future::Cache::builder()
-                .max_capacity(CACHE_ENTRIES)
-                .time_to_live(CACHE_TTL)
-                .build(),
-        }
-    }
-}
 
 /// What the check decided for the request.
 pub(crate) struct Checked {
@@ -223,22 +184,6 @@ async fn ask(
             Reply::Stream { .. } => Err("the moderation model answered with a stream".into()),
         },
         Err(failed) => Err(failed.error.to_string()),
-    }
-}
-
-/// Config-time check that a policy's moderation model serves `/v1/moderations`.
-pub(crate) fn model_serves(
-    settings: &Moderation,
-    models: &[crate::config::Model],
-) -> Result<(), String> {
-    let model = &models[settings.model];
-    if model.endpoints.contains(&Endpoint::Moderations) {
-        Ok(())
-    } else {
-        Err(format!(
-            "model `{}` does not serve moderations: add `endpoints: [moderations]` to it in its provider file",
-            model.id
-        ))
     }
 }
 

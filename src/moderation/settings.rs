@@ -116,7 +116,7 @@ pub(crate) struct Moderation {
 pub(crate) fn validate(
     raw: RawModeration,
     model: Option<usize>,
-    rules: &[crate::config::Rule],
+    rules: &[&str],
     problem: &mut dyn FnMut(String, Option<String>, String),
 ) -> Option<Moderation> {
     let mut ok = model.is_some();
@@ -135,11 +135,11 @@ pub(crate) fn validate(
     }
     let on_flag = match raw.on_flag {
         RawOnFlag::Refuse => OnFlag::Refuse,
-        RawOnFlag::Rule(name) => match rules.iter().position(|r| *r.name == *name) {
+        RawOnFlag::Rule(name) => match rules.iter().position(|r| *r == name) {
             Some(i) => OnFlag::Rule(i),
             None => {
                 ok = false;
-                let known: Vec<&str> = rules.iter().map(|r| &*r.name).collect();
+                let known = rules;
                 problem(
                     "moderation.on_flag.rule".into(),
                     Some(name.clone()),

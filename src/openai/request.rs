@@ -66,11 +66,13 @@ impl ChatRequest {
             Endpoint::Chat => req.read_messages(&body),
             Endpoint::Completions => req.read_inputs(&body, "prompt"),
             Endpoint::Embeddings => req.read_inputs(&body, "input"),
-            Endpoint::Moderations => crate::moderation::read_input(&body).map(|(text, images)| {
-                req.all_text.clone_from(&text);
-                req.last_user = text;
-                req.has_images = images;
-            }),
+            Endpoint::Moderations => {
+                crate::moderation::input::read_input(&body).map(|(text, images)| {
+                    req.all_text.clone_from(&text);
+                    req.last_user = text;
+                    req.has_images = images;
+                })
+            }
         };
         req.body = body;
         read.map(|()| req)

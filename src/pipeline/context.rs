@@ -93,7 +93,7 @@ pub(crate) struct RequestCtx {
     /// Output guardrail replacements in a whole answer.
     pub redactions: u32,
     /// What the policy's moderation pre-check found, when it ran.
-    pub moderation: Option<crate::moderation::ModerationRecord>,
+    pub moderation: Option<crate::moderation::record::ModerationRecord>,
     /// The policy's rule a moderation flag routes the request with.
     pub moderation_rule: Option<usize>,
 }

@@ -77,7 +77,7 @@ pub struct UsageRecord {
     pub trace: Vec<String>,
     /// The policy's moderation pre-check, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub moderation: Option<crate::moderation::ModerationRecord>,
+    pub moderation: Option<crate::moderation::record::ModerationRecord>,
 }
 
 fn default_status() -> u16 {
