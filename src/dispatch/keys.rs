@@ -259,7 +259,7 @@ impl KeyPool {
     }
 
     fn any_active(&self) -> bool {
-        self.states.iter().any(|s| *s == KeyState::Active)
+        self.states.contains(&KeyState::Active)
     }
 
     /// Counts a call made with key `i` until [`KeyPool::call_ended`].

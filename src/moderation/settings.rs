@@ -135,22 +135,22 @@ pub(crate) fn validate(
     }
     let on_flag = match raw.on_flag {
         RawOnFlag::Refuse => OnFlag::Refuse,
-        RawOnFlag::Rule(name) => match rules.iter().position(|r| *r == name) {
-            Some(i) => OnFlag::Rule(i),
-            None => {
+        RawOnFlag::Rule(name) => {
+            if let Some(i) = rules.iter().position(|r| *r == name) {
+                OnFlag::Rule(i)
+            } else {
                 ok = false;
-                let known = rules;
                 problem(
                     "moderation.on_flag.rule".into(),
                     Some(name.clone()),
                     format!(
                         "no rule `{name}` in this policy (rules: {})",
-                        known.join(", ")
+                        rules.join(", ")
                     ),
                 );
                 OnFlag::Refuse
             }
-        },
+        }
     };
     if raw.timeout_ms == 0 {
         ok = false;
