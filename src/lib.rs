@@ -13,7 +13,9 @@
 //!    plus the routing view (texts, tools, images, `max_tokens`, user); `model` is resolved.
 //! 4. [`guardrails`]: the policy's input rules may block the prompt (400).
 //! 5. [`tokens`]: prompt tokens are counted once with tiktoken.
-//! 6. [`limits`]: token-bucket rate limits per user, team and global (429 + `x-ratelimit-*`).
+//! 6. [`limits`]: token-bucket rate limits per user, team and global (429 + `x-ratelimit-*`);
+//!    then the policy's [`moderation`] pre-check may refuse the prompt (400) or name the rule
+//!    to route it with.
 //! 7. [`classify`] + [`route`]: the policy's classifier gives a
 //!    [`classify::Classification`]; its first matching rule yields a [`route::RoutePlan`] of
 //!    ordered weighted candidates, minus models that do not serve the endpoint or whose
