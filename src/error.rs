@@ -85,6 +85,10 @@ pub enum ApiError {
     /// the moderation module for why 503).
     #[error("The request could not be checked by moderation ({reason}) and this policy lets no unchecked request through; try again shortly.")]
     ModerationUnavailable { reason: String },
+    /// An operator override could not be written to the shared state, so other instances
+    /// would not follow it; nothing was changed.
+    #[error("The override could not be written to the shared state ({reason}), so other instances would not follow it; nothing was changed. Try again shortly.")]
+    OverrideNotShared { reason: String },
     /// Shared state (Redis) is unreachable and the router is configured to fail closed.
     #[error("Limits cannot be checked right now (shared state unavailable); try again shortly.")]
     StateUnavailable,
@@ -136,7 +140,8 @@ impl ApiError {
                 ..
             }
             | Self::StateUnavailable
-            | Self::ModerationUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::ModerationUnavailable { .. }
+            | Self::OverrideNotShared { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::AllFailed { .. } | Self::UpstreamAuth { .. } => StatusCode::BAD_GATEWAY,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::RateLimited { .. } | Self::BudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -153,9 +158,9 @@ impl ApiError {
                     .duration_since(SystemTime::now())
                     .unwrap_or(Duration::from_secs(60)),
             ),
-            Self::StateUnavailable | Self::ModerationUnavailable { .. } => {
-                Some(Duration::from_secs(1))
-            }
+            Self::StateUnavailable
+            | Self::ModerationUnavailable { .. }
+            | Self::OverrideNotShared { .. } => Some(Duration::from_secs(1)),
             // SDKs retry 502/503 after a fraction of a second; say when it can help
             Self::AllFailed { retry_after, .. } => {
                 Some(retry_after.unwrap_or(Duration::from_secs(1)))
@@ -185,7 +190,7 @@ impl ApiError {
             Self::ContentPolicy { .. } => Outcome::ContentPolicyViolation,
             Self::ModerationFlagged { .. } => Outcome::ModerationFlagged,
             Self::ModerationUnavailable { .. } => Outcome::ModerationUnavailable,
-            Self::StateUnavailable => Outcome::StateUnavailable,
+            Self::StateUnavailable | Self::OverrideNotShared { .. } => Outcome::StateUnavailable,
             Self::Internal(_) => Outcome::Internal,
         }
     }
@@ -218,7 +223,9 @@ impl ApiError {
             Self::ContentPolicy { .. } => {
                 ("content_policy_violation", Some("content_policy_violation"))
             }
-            Self::StateUnavailable => ("service_unavailable", Some("state_unavailable")),
+            Self::StateUnavailable | Self::OverrideNotShared { .. } => {
+                ("service_unavailable", Some("state_unavailable"))
+            }
             Self::ModerationFlagged { .. } => {
                 ("invalid_request_error", Some("content_policy_violation"))
             }

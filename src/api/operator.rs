@@ -2,7 +2,8 @@
 //! disable one upstream key (`POST /admin/breakers/{model}`, `POST /admin/keys/{provider}/{key}`).
 //!
 //! Both change this instance's runtime health ([`crate::dispatch::health::Health`]), which a
-//! config reload carries over; they are shown in `/health/detailed`, the dashboard and every
+//! config reload carries over; with Redis configured they are first written there, and every
+//! instance adopts them ([`crate::dispatch::sync`]); they are shown in `/health/detailed`, the dashboard and every
 //! skipped candidate's note (the ledger's `trace`, error summaries). A key is named by its
 //! environment variable (`OPENAI_KEY_1`), the identifier health and logs already use; the key
 //! itself never appears.
@@ -21,8 +22,10 @@ use crate::auth::{authorize, Role};
 use crate::dispatch::breaker::Forced;
 use crate::dispatch::health::breaker_event;
 use crate::dispatch::keys::KeyState;
+use crate::dispatch::sync;
 use crate::error::ApiError;
 use crate::lock::lock;
+use crate::shared::Shared;
 use crate::state::AppState;
 
 /// `{"state": "open" | "closed" | "auto"}`.
@@ -64,12 +67,32 @@ pub(crate) async fn breaker(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    set_breaker(&state, &model, &headers, &body).map_or_else(IntoResponse::into_response, |v| {
-        (StatusCode::OK, Json(v)).into_response()
-    })
+    set_breaker(&state, &model, &headers, &body)
+        .await
+        .map_or_else(IntoResponse::into_response, |v| {
+            (StatusCode::OK, Json(v)).into_response()
+        })
 }
 
-fn set_breaker(
+/// With Redis configured, writes an override for every instance before it is applied here;
+/// says whose override it is.
+async fn share(
+    state: &AppState,
+    name: impl FnOnce(&Shared) -> String,
+    value: Option<&str>,
+) -> Result<&'static str, ApiError> {
+    let Some(shared) = &state.shared else {
+        return Ok("instance");
+    };
+    sync::publish_override(shared, &name(shared), value)
+        .await
+        .map_err(|e| ApiError::OverrideNotShared {
+            reason: e.to_string(),
+        })?;
+    Ok("fleet")
+}
+
+async fn set_breaker(
     state: &AppState,
     model: &str,
     headers: &HeaderMap,
@@ -93,13 +116,19 @@ fn set_breaker(
         BreakerChoice::Closed => Some(Forced::Closed),
         BreakerChoice::Auto => None,
     };
+    let scope = share(
+        state,
+        |sh| sync::breaker_override(sh, model),
+        forced.map(Forced::as_str),
+    )
+    .await?;
     let breaker = &live.health.breakers[m];
     let now_state = breaker_event(breaker, model, |b, now| {
         b.set_forced(forced, now);
         b.state(now)
     });
     tracing::warn!(%model, forced = forced.map_or("auto", Forced::as_str), "breaker override set by an operator");
-    Ok(json!({"model": model, "forced": forced, "state": now_state.as_str()}))
+    Ok(json!({"model": model, "forced": forced, "state": now_state.as_str(), "scope": scope}))
 }
 
 /// `POST /admin/keys/{provider}/{key}`: drains or disables one upstream key, or puts it back.
@@ -110,12 +139,13 @@ pub(crate) async fn key(
     body: Bytes,
 ) -> Response {
     set_key(&state, &provider, &key, &headers, &body)
+        .await
         .map_or_else(IntoResponse::into_response, |v| {
             (StatusCode::OK, Json(v)).into_response()
         })
 }
 
-fn set_key(
+async fn set_key(
     state: &AppState,
     provider: &str,
     key: &str,
@@ -146,11 +176,20 @@ fn set_key(
             param: Some("key".into()),
             code: "key_not_found",
         })?;
+    let shared_value = (wanted != KeyState::Active).then_some(wanted.as_str());
+    let scope = share(
+        state,
+        |sh| sync::key_override(sh, provider, key),
+        shared_value,
+    )
+    .await?;
     let in_flight = {
         let mut pool = lock(&live.health.keys[p]);
         pool.set_state(k, wanted);
         pool.in_flight(k)
     };
     tracing::warn!(%provider, %key, state = wanted.as_str(), "key state set by an operator");
-    Ok(json!({"provider": provider, "key": key, "state": wanted, "in_flight": in_flight}))
+    Ok(
+        json!({"provider": provider, "key": key, "state": wanted, "in_flight": in_flight, "scope": scope}),
+    )
 }

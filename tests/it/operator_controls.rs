@@ -317,3 +317,89 @@ async fn unknown_targets_are_404_and_a_missing_admin_key_is_401() {
     }
     assert_eq!(ask(&h).await, "flaky/f-1", "nothing was changed");
 }
+
+/// Deletes a test's Redis keys when dropped.
+struct Prefix(String);
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let Ok(mut c) =
+            redis::Client::open("redis://127.0.0.1:6379/0").and_then(|c| c.get_connection())
+        else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("*{}*", self.0))
+            .query(&mut c)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut c);
+        }
+    }
+}
+
+/// Polls `h`'s `/health/detailed` entry for flaky until `check` holds (panics after 10 s).
+async fn eventually(h: &Harness, what: &str, check: impl Fn(&Value) -> bool) {
+    crate::common::wait_until(what, std::time::Duration::from_secs(10), async || {
+        check(&provider_health(h, "flaky").await)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_redis_overrides_reach_every_instance() {
+    let prefix = Prefix(format!("sy-overrides-{:016x}", rand::random::<u64>()));
+    let a = Harness::builder(vec![
+        Upstream::new("flaky", &["f-1"]).keys(&["fk-0", "fk-1"]),
+        Upstream::new("steady", &["s-1"]),
+    ])
+    .policy(policies::route_all("flaky/f-1", "[flaky/f-1, steady/s-1]"))
+    .server(format!(
+        "{}state:\n  redis: redis://127.0.0.1:6379/0\n  prefix: {}\n",
+        server(),
+        prefix.0
+    ))
+    .start()
+    .await;
+    let b = a.twin().await;
+    let (status, v) = admin(
+        &a,
+        Some(ADMIN),
+        "/admin/breakers/flaky/f-1",
+        json!({"state": "open"}),
+    )
+    .await;
+    assert_eq!((status, v["scope"].as_str()), (200, Some("fleet")), "{v}");
+    admin(
+        &a,
+        Some(ADMIN),
+        "/admin/keys/flaky/FLAKY_KEY_1",
+        json!({"state": "drain"}),
+    )
+    .await;
+    eventually(&b, "b adopted a's overrides", |p| {
+        p["models"][0]["forced"] == "open" && p["keys"][1]["state"] == "drain"
+    })
+    .await;
+    assert_eq!(ask(&b).await, "steady/s-1");
+    // lifted on b: a follows
+    admin(
+        &b,
+        Some(ADMIN),
+        "/admin/breakers/flaky/f-1",
+        json!({"state": "auto"}),
+    )
+    .await;
+    admin(
+        &b,
+        Some(ADMIN),
+        "/admin/keys/flaky/FLAKY_KEY_1",
+        json!({"state": "active"}),
+    )
+    .await;
+    eventually(&a, "a adopted b's lifting", |p| {
+        p["models"][0]["forced"].is_null() && p["keys"][1]["state"] == "active"
+    })
+    .await;
+    assert_eq!(ask(&a).await, "flaky/f-1");
+}
