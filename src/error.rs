@@ -75,6 +75,20 @@ pub enum ApiError {
     /// An input guardrail of the policy matched the prompt.
     #[error("The request was blocked by the guardrail `{rule}` of policy `{policy}`.")]
     ContentPolicy { rule: String, policy: String },
+    /// The policy's moderation model flagged the request in categories the policy refuses.
+    #[error("The request was flagged by moderation (policy `{policy}`) for: {}.", categories.join(", "))]
+    ModerationFlagged {
+        policy: String,
+        categories: Vec<String>,
+    },
+    /// The moderation pre-check got no verdict and the policy fails closed (see
+    /// the moderation module for why 503).
+    #[error("The request could not be checked by moderation ({reason}) and this policy lets no unchecked request through; try again shortly.")]
+    ModerationUnavailable { reason: String },
+    /// An operator override could not be written to the shared state, so other instances
+    /// would not follow it; nothing was changed.
+    #[error("The override could not be written to the shared state ({reason}), so other instances would not follow it; nothing was changed. Try again shortly.")]
+    OverrideNotShared { reason: String },
     /// Shared state (Redis) is unreachable and the router is configured to fail closed.
     #[error("Limits cannot be checked right now (shared state unavailable); try again shortly.")]
     StateUnavailable,
@@ -116,7 +130,8 @@ impl ApiError {
             Self::InvalidRequest { .. }
             | Self::ContextTooLong { .. }
             | Self::Unsupported(_)
-            | Self::ContentPolicy { .. } => StatusCode::BAD_REQUEST,
+            | Self::ContentPolicy { .. }
+            | Self::ModerationFlagged { .. } => StatusCode::BAD_REQUEST,
             Self::ModelNotFound { .. } | Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream { status, .. } => *status,
@@ -124,7 +139,9 @@ impl ApiError {
                 nothing_attempted: true,
                 ..
             }
-            | Self::StateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::StateUnavailable
+            | Self::ModerationUnavailable { .. }
+            | Self::OverrideNotShared { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::AllFailed { .. } | Self::UpstreamAuth { .. } => StatusCode::BAD_GATEWAY,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::RateLimited { .. } | Self::BudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -141,7 +158,9 @@ impl ApiError {
                     .duration_since(SystemTime::now())
                     .unwrap_or(Duration::from_secs(60)),
             ),
-            Self::StateUnavailable => Some(Duration::from_secs(1)),
+            Self::StateUnavailable
+            | Self::ModerationUnavailable { .. }
+            | Self::OverrideNotShared { .. } => Some(Duration::from_secs(1)),
             // SDKs retry 502/503 after a fraction of a second; say when it can help
             Self::AllFailed { retry_after, .. } => {
                 Some(retry_after.unwrap_or(Duration::from_secs(1)))
@@ -169,7 +188,9 @@ impl ApiError {
             Self::RateLimited { .. } => Outcome::RateLimited,
             Self::BudgetExceeded { .. } => Outcome::BudgetExceeded,
             Self::ContentPolicy { .. } => Outcome::ContentPolicyViolation,
-            Self::StateUnavailable => Outcome::StateUnavailable,
+            Self::ModerationFlagged { .. } => Outcome::ModerationFlagged,
+            Self::ModerationUnavailable { .. } => Outcome::ModerationUnavailable,
+            Self::StateUnavailable | Self::OverrideNotShared { .. } => Outcome::StateUnavailable,
             Self::Internal(_) => Outcome::Internal,
         }
     }
@@ -202,7 +223,15 @@ impl ApiError {
             Self::ContentPolicy { .. } => {
                 ("content_policy_violation", Some("content_policy_violation"))
             }
-            Self::StateUnavailable => ("service_unavailable", Some("state_unavailable")),
+            Self::StateUnavailable | Self::OverrideNotShared { .. } => {
+                ("service_unavailable", Some("state_unavailable"))
+            }
+            Self::ModerationFlagged { .. } => {
+                ("invalid_request_error", Some("content_policy_violation"))
+            }
+            Self::ModerationUnavailable { .. } => {
+                ("service_unavailable", Some("moderation_unavailable"))
+            }
             Self::Internal(_) => ("server_error", None),
         }
     }

@@ -13,7 +13,9 @@
 //!    plus the routing view (texts, tools, images, `max_tokens`, user); `model` is resolved.
 //! 4. [`guardrails`]: the policy's input rules may block the prompt (400).
 //! 5. [`tokens`]: prompt tokens are counted once with tiktoken.
-//! 6. [`limits`]: token-bucket rate limits per user, team and global (429 + `x-ratelimit-*`).
+//! 6. [`limits`]: token-bucket rate limits per user, team and global (429 + `x-ratelimit-*`);
+//!    then the policy's [`moderation`] pre-check may refuse the prompt (400) or name the rule
+//!    to route it with.
 //! 7. [`classify`] + [`route`]: the policy's classifier gives a
 //!    [`classify::Classification`]; its first matching rule yields a [`route::RoutePlan`] of
 //!    ordered weighted candidates, minus models that do not serve the endpoint or whose
@@ -56,6 +58,8 @@ pub mod sim;
 /// Embedding the router: read and validate a config, build the state, serve it (and follow
 /// file changes); every request leaves a [`UsageRecord`] in the [`Ledger`].
 pub use config::{sha256_hex, Config, KeyMode, Problem, SourceFile, Sources};
+/// The moderation pre-check's part of a ledger line.
+pub use moderation::record::ModerationRecord;
 pub use reload::spawn_triggers;
 pub use server::{app, run};
 pub use state::AppState;
@@ -109,6 +113,7 @@ pub(crate) mod live;
 pub(crate) mod lock;
 pub(crate) mod messages;
 pub(crate) mod metrics;
+pub(crate) mod moderation;
 pub(crate) mod notify;
 pub(crate) mod openai;
 pub(crate) mod otel;

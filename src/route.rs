@@ -23,6 +23,9 @@ pub(crate) struct Facts<'a> {
     pub needed_tokens: u64,
     /// What the request needs of a candidate's wire (`n > 1`, `logprobs`).
     pub needs: Needs,
+    /// A rule of the policy to use instead of the first matching one (a moderation flag's
+    /// `on_flag: {rule: NAME}`).
+    pub rule: Option<usize>,
 }
 
 /// The ordered candidates for one request and why they were chosen.
@@ -73,10 +76,10 @@ pub(crate) fn route(
         }
         Target::Policy(p) => {
             let policy = &config.policies[p];
-            let rule = policy
-                .rules
-                .iter()
-                .find(|r| matches(r, facts))
+            let rule = facts
+                .rule
+                .and_then(|i| policy.rules.get(i))
+                .or_else(|| policy.rules.iter().find(|r| matches(r, facts)))
                 .or(policy.rules.last())
                 .expect("validated: policies have a catch-all rule");
             (policy, rule.name.clone(), rule.route.clone())

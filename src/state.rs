@@ -58,6 +58,8 @@ pub struct AppState {
     postgres: OnceLock<Arc<crate::usage::postgres::SinkStatus>>,
     /// Batch jobs, once started (when the server file enables them).
     batches: OnceLock<Arc<crate::batch::Batches>>,
+    /// Moderation verdicts kept in-process (policies' `moderation:`).
+    pub(crate) moderator: crate::moderation::cache::Moderator,
 }
 
 impl std::fmt::Debug for AppState {
@@ -194,6 +196,7 @@ impl AppState {
             last_reload: Mutex::new(None),
             postgres: OnceLock::new(),
             batches: OnceLock::new(),
+            moderator: crate::moderation::cache::Moderator::new(),
         })
     }
 

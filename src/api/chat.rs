@@ -1,4 +1,4 @@
-//! `POST /v1/chat/completions`, `/v1/completions` and `/v1/embeddings`: one pipeline, three doors.
+//! `POST /v1/chat/completions`, `/v1/completions`, `/v1/embeddings` and `/v1/moderations`: one pipeline, four doors.
 
 use std::sync::Arc;
 
@@ -45,4 +45,12 @@ pub(crate) async fn embeddings(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     serve(&state, &headers, Endpoint::Embeddings, body).await
+}
+
+pub(crate) async fn moderations(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    serve(&state, &headers, Endpoint::Moderations, body).await
 }

@@ -77,7 +77,8 @@ pub(crate) async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> 
                         config.server.state.expected_instances,
                     );
                     json!({"env": k.env, "rpm": k.rpm, "tpm": k.tpm, "cooling_down_s": cooling,
-                           "fallback_rpm": own_rpm, "fallback_tpm": own_tpm})
+                           "fallback_rpm": own_rpm, "fallback_tpm": own_tpm,
+                           "state": pool.state(ki), "in_flight": pool.in_flight(ki)})
                 })
                 .collect();
             drop(pool);
@@ -88,7 +89,8 @@ pub(crate) async fn detailed(State(state): State<Arc<AppState>>) -> Json<Value> 
                 .filter(|(_, m)| m.provider == pi)
                 .map(|(mi, m)| {
                     let b = lock(&health.breakers[mi]);
-                    json!({"id": &*m.id, "breaker": b.state(now).as_str(), "consecutive_failures": b.failures()})
+                    json!({"id": &*m.id, "breaker": b.state(now).as_str(), "consecutive_failures": b.failures(),
+                           "forced": b.forced()})
                 })
                 .collect();
             json!({"name": &*p.name, "wire": p.wire, "base_url": p.base_url, "keys": keys, "models": models})

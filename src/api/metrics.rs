@@ -68,7 +68,8 @@ pub(crate) async fn circuit_breakers(State(state): State<Arc<AppState>>) -> Json
         .map(|(i, m)| {
             let b = lock(&live.health.breakers[i]);
             json!({"model": &*m.id, "provider": &*live.config.providers[m.provider].name,
-                   "state": b.state(now).as_str(), "consecutive_failures": b.failures()})
+                   "state": b.state(now).as_str(), "consecutive_failures": b.failures(),
+                   "forced": b.forced()})
         })
         .collect();
     Json(json!({"breakers": breakers}))

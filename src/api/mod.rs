@@ -9,6 +9,7 @@ pub(crate) mod health;
 pub(crate) mod messages;
 pub(crate) mod metrics;
 pub(crate) mod models;
+pub(crate) mod operator;
 pub(crate) mod responses;
 
 use axum::extract::rejection::BytesRejection;

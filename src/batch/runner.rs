@@ -128,7 +128,7 @@ async fn run(svc: &Arc<Batches>, state: &Arc<AppState>, id: &str) -> Result<(), 
         let l = l.clone();
         running.spawn(async move {
             let _slot = permit;
-            line.run(l).await;
+            Box::pin(line.run(l)).await;
         });
     }
     while running.join_next().await.is_some() {}

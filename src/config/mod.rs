@@ -319,6 +319,19 @@ impl Config {
             let Some(p) = validated else {
                 continue;
             };
+            // the moderation model must serve `/v1/moderations`
+            if let Some(model) = p.moderation.as_ref().map(|m| &models[m.model]) {
+                if !model.endpoints.contains(&Endpoint::Moderations) {
+                    let msg = format!("model `{}` does not serve moderations: add `endpoints: [moderations]` to it in its provider file", model.id);
+                    problems.push(Problem::at(
+                        &f.path,
+                        &f.text,
+                        "moderation.model",
+                        Some("model:"),
+                        msg,
+                    ));
+                }
+            }
             // each name with the field it is written in, so a clash is reported where it stands
             let own: Vec<(String, String)> =
                 std::iter::once(("name".to_owned(), p.name.to_string()))
@@ -453,6 +466,9 @@ fn used_providers(policies: &[Policy], models: &[Model], n: usize) -> Vec<bool> 
             g.members.iter().for_each(|mem| mark(mem.model));
         }
         p.fallbacks.keys().for_each(|m| mark(*m));
+        if let Some(m) = &p.moderation {
+            mark(m.model);
+        }
     }
     used
 }

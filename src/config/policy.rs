@@ -26,6 +26,8 @@ pub struct Policy {
     pub on_budget_exceeded: BudgetAction,
     pub pacing: Pacing,
     pub guardrails: Guardrails,
+    /// The moderation pre-check, when the policy has one.
+    pub(crate) moderation: Option<crate::moderation::settings::Moderation>,
     /// A hash of the policy file's text: cached answers made under an earlier version of the
     /// policy (other rules, other guardrails) are never served under this one.
     pub fingerprint: u64,
@@ -326,6 +328,13 @@ pub(super) fn validate_policy(
             fallbacks.insert(m, cx.groups(&field, groups, problems));
         }
     }
+    let moderation = raw.moderation.and_then(|m| {
+        let model = cx.model("moderation.model", &m.model, problems);
+        let names: Vec<&str> = rules.iter().map(|r| &*r.name).collect();
+        crate::moderation::settings::validate(m, model, &names, &mut |field, needle, msg| {
+            problems.push(cx.problem(field, needle.as_deref(), msg));
+        })
+    });
     if problems.len() > before {
         return None;
     }
@@ -355,6 +364,7 @@ pub(super) fn validate_policy(
         pacing,
         guardrails: guardrails?,
         stream_resume: raw.stream_resume.is_on(),
+        moderation,
         fingerprint: {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();

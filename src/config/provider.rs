@@ -21,7 +21,7 @@ pub struct Provider {
     pub base_url: String,
     /// `{base_url}/{endpoint path}` for each [`Endpoint`] (OpenAI-compatible wire), parsed
     /// once instead of per request.
-    pub urls: [reqwest::Url; 3],
+    pub urls: [reqwest::Url; 4],
     pub keys: Vec<ProviderKey>,
     pub first_byte_timeout: Duration,
     /// Longest time without content progress in a stream (or a chunk of a body).
@@ -368,7 +368,7 @@ fn model_endpoints(
         None if wire == Wire::Openai => vec![Endpoint::Chat, Endpoint::Completions],
         None => vec![Endpoint::Chat],
         Some([]) => {
-            problem("list at least one of chat, completions, embeddings".into());
+            problem("list at least one of chat, completions, embeddings, moderations".into());
             vec![]
         }
         Some(list) => {

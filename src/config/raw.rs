@@ -126,6 +126,8 @@ pub enum Endpoint {
     Completions,
     /// `/v1/embeddings`
     Embeddings,
+    /// `/v1/moderations`
+    Moderations,
 }
 
 impl PartialEq<&str> for Endpoint {
@@ -135,7 +137,12 @@ impl PartialEq<&str> for Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 3] = [Endpoint::Chat, Endpoint::Completions, Endpoint::Embeddings];
+    pub const ALL: [Endpoint; 4] = [
+        Endpoint::Chat,
+        Endpoint::Completions,
+        Endpoint::Embeddings,
+        Endpoint::Moderations,
+    ];
 
     /// The label used in the ledger, metrics and rules.
     pub fn as_str(self) -> &'static str {
@@ -143,6 +150,7 @@ impl Endpoint {
             Self::Chat => "chat",
             Self::Completions => "completions",
             Self::Embeddings => "embeddings",
+            Self::Moderations => "moderations",
         }
     }
 
@@ -157,6 +165,7 @@ impl Endpoint {
             Self::Chat => "chat/completions",
             Self::Completions => "completions",
             Self::Embeddings => "embeddings",
+            Self::Moderations => "moderations",
         }
     }
 }
@@ -332,6 +341,9 @@ pub(crate) struct RawPolicy {
     pub pacing: RawPacing,
     #[serde(default)]
     pub guardrails: RawGuardrails,
+    /// A moderation model asked before the model call (see the moderation module).
+    #[serde(default)]
+    pub moderation: Option<crate::moderation::settings::RawModeration>,
     /// `on` continues a stream that broke after its first byte on the next candidate.
     #[serde(default)]
     pub stream_resume: Toggle,

@@ -448,12 +448,12 @@
     for (const b of breakers) {
       counts[b.state] = (counts[b.state] || 0) + 1;
       const fails = Number(b.consecutive_failures || 0);
-      const meta = fails ? `${fails} failure${fails === 1 ? "" : "s"} in a row` : b.provider;
-      list.append(el("li", { "data-breaker": b.model, "data-state": b.state },
+      const meta = b.forced ? `forced ${b.forced} by an operator` : fails ? `${fails} failure${fails === 1 ? "" : "s"} in a row` : b.provider;
+      list.append(el("li", { "data-breaker": b.model, "data-state": b.state, "data-forced": b.forced || "" },
         el("span", { class: "led" }),
         el("span", { class: "model", title: `${b.model} (provider ${b.provider})` }, b.model),
         el("span", { class: "meta" }, meta),
-        el("span", { class: "pill", "data-breaker-state": b.state }, b.state === "half_open" ? "half-open" : b.state)));
+        el("span", { class: "pill", "data-breaker-state": b.state }, (b.forced ? "forced " : "") + (b.state === "half_open" ? "half-open" : b.state))));
     }
     if (breakers.length === 0) list.append(el("li", { class: "empty-note" }, "no models configured"));
     const parts = [];
@@ -537,14 +537,16 @@
       const keys = p.keys || [];
       const cooling = keys.filter((k) => k.cooling_down_s !== null && k.cooling_down_s !== undefined);
       const longest = Math.max(0, ...cooling.map((k) => Number(k.cooling_down_s)));
+      const off = keys.filter((k) => k.state && k.state !== "active");
       const strip = el("div", { class: "strip", title: `breaker (worst of ${states.length} model${states.length === 1 ? "" : "s"}), oldest left: green closed, amber half-open, red open` });
       for (const st of hist) strip.append(el("i", { "data-s": st }));
-      list.append(el("li", { "data-provider": p.name, "data-breaker": worst, "data-429": String(Math.round(r429)), "data-cooling": String(cooling.length) },
+      list.append(el("li", { "data-provider": p.name, "data-breaker": worst, "data-429": String(Math.round(r429)), "data-cooling": String(cooling.length), "data-keys-off": String(off.length) },
         el("span", { class: "name", title: `${p.name} (${p.wire} wire)` }, p.name),
         strip,
         el("span", { class: r429 > 0 ? "r429 hot" : "r429" }, `${int(r429)} × 429`),
-        el("span", { class: cooling.length ? "keys hot" : "keys", title: cooling.map((k) => `${k.env}: ${Number(k.cooling_down_s).toFixed(0)} s`).join(", ") || "no key cooling down" },
-          cooling.length ? `${cooling.length}/${keys.length} key${keys.length === 1 ? "" : "s"} cooling · ${Math.ceil(longest)} s` : keys.length ? `${keys.length} key${keys.length === 1 ? "" : "s"} ready` : "no keys")));
+        el("span", { class: cooling.length || off.length ? "keys hot" : "keys", title: cooling.map((k) => `${k.env}: ${Number(k.cooling_down_s).toFixed(0)} s`).join(", ") || "no key cooling down" },
+          (cooling.length ? `${cooling.length}/${keys.length} key${keys.length === 1 ? "" : "s"} cooling · ${Math.ceil(longest)} s` : keys.length ? `${keys.length} key${keys.length === 1 ? "" : "s"} ready` : "no keys")
+            + (off.length ? ` · ${off.map((k) => `${k.env} ${k.state === "drain" ? "draining" : "disabled"}`).join(", ")}` : ""))));
     }
     if (detailed.providers.length === 0) list.append(el("li", { class: "empty-note" }, "no providers configured"));
   }

@@ -12,6 +12,12 @@
 //! Another instance's opening can be adopted with [`Breaker::force_open`] (shared state); an
 //! adopted opening is never reported as this instance's own, so it is not published back.
 //!
+//! An operator can override the machine (`POST /admin/breakers/{model}`, [`Breaker::set_forced`]):
+//! - forced OPEN: every call is refused, whatever happens; nothing is published to other
+//!   instances as a failure opening, and nothing adopted from them changes it.
+//! - forced CLOSED: every call is allowed; failures and successes are ignored (nothing opens).
+//! - back to automatic: the machine restarts CLOSED with no failures counted.
+//!
 //! A single-deployment group behaves the same way: while its breaker is open the candidate is
 //! skipped and the request moves on (or fails with 503 if nothing else is left).
 
@@ -38,6 +44,25 @@ impl BreakerState {
     }
 }
 
+/// An operator's override of the automatic state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Forced {
+    /// Refuse every call until set back to automatic.
+    Open,
+    /// Allow every call and ignore failures until set back to automatic.
+    Closed,
+}
+
+impl Forced {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
+
 /// What the caller may do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permit {
@@ -60,6 +85,8 @@ pub struct Breaker {
     /// Whether the current opening came from another instance.
     adopted: bool,
     probe_started: Option<Instant>,
+    /// The operator's override, when set.
+    forced: Option<Forced>,
 }
 
 impl Breaker {
@@ -72,11 +99,34 @@ impl Breaker {
             open_until: now,
             adopted: false,
             probe_started: None,
+            forced: None,
         }
+    }
+
+    /// Sets (`Some`) or lifts (`None`) the operator's override; lifting it restarts the
+    /// machine CLOSED with nothing counted.
+    pub fn set_forced(&mut self, forced: Option<Forced>, now: Instant) {
+        self.forced = forced;
+        self.failures = 0;
+        self.successes = 0;
+        self.probe_started = None;
+        self.adopted = false;
+        self.state = BreakerState::Closed;
+        self.open_until = now;
+    }
+
+    /// The operator's override, if any.
+    pub fn forced(&self) -> Option<Forced> {
+        self.forced
     }
 
     /// The state as of `now` (an OPEN breaker past its recovery time reads as HALF_OPEN).
     pub fn state(&self, now: Instant) -> BreakerState {
+        match self.forced {
+            Some(Forced::Open) => return BreakerState::Open,
+            Some(Forced::Closed) => return BreakerState::Closed,
+            None => {}
+        }
         match self.state {
             BreakerState::Open if now >= self.open_until => BreakerState::HalfOpen,
             s => s,
@@ -90,6 +140,11 @@ impl Breaker {
 
     /// Asks to make a call at `now`.
     pub fn acquire(&mut self, now: Instant) -> Permit {
+        match self.forced {
+            Some(Forced::Open) => return Permit::Refused,
+            Some(Forced::Closed) => return Permit::Allowed,
+            None => {}
+        }
         if self.state(now) == BreakerState::HalfOpen && self.state == BreakerState::Open {
             self.state = BreakerState::HalfOpen;
             self.successes = 0;
@@ -110,6 +165,9 @@ impl Breaker {
 
     /// Reports a successful call.
     pub fn on_success(&mut self, _now: Instant) {
+        if self.forced.is_some() {
+            return;
+        }
         match self.state {
             BreakerState::Closed => self.failures = 0,
             BreakerState::HalfOpen => {
@@ -127,6 +185,9 @@ impl Breaker {
 
     /// Reports a failed call (a provider fault: connect error, timeout, 5xx, malformed answer).
     pub fn on_failure(&mut self, now: Instant) {
+        if self.forced.is_some() {
+            return;
+        }
         match self.state {
             BreakerState::Closed => {
                 self.failures += 1;
@@ -142,7 +203,8 @@ impl Breaker {
     /// Opens until `until` because another instance's breaker for this model opened; returns
     /// whether that changed anything. An opening that already lasts as long is kept as is.
     pub fn force_open(&mut self, now: Instant, until: Instant) -> bool {
-        if until <= now || self.open_until(now).is_some_and(|t| t >= until) {
+        if self.forced.is_some() || until <= now || self.open_until(now).is_some_and(|t| t >= until)
+        {
             return false;
         }
         self.open_until_at(until);
@@ -151,8 +213,9 @@ impl Breaker {
     }
 
     /// When an OPEN breaker turns HALF_OPEN, whoever opened it.
+    /// `None` under an operator's override (a forced opening has no end).
     pub fn open_until(&self, now: Instant) -> Option<Instant> {
-        (self.state(now) == BreakerState::Open).then_some(self.open_until)
+        (self.forced.is_none() && self.state(now) == BreakerState::Open).then_some(self.open_until)
     }
 
     /// [`Breaker::open_until`] for an opening caused by this instance's own failures: what
@@ -274,6 +337,35 @@ mod tests {
         assert_eq!(b.local_open_until(t1), Some(t1 + 10 * s));
         assert!(b.force_open(t1, t1 + 20 * s));
         assert_eq!(b.local_open_until(t1), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn operator_overrides_refuse_or_allow_everything_until_lifted() {
+        let mut b = Breaker::new(settings(), Instant::now());
+        let t = Instant::now();
+        b.set_forced(Some(Forced::Open), t);
+        assert_eq!(b.acquire(t), Permit::Refused);
+        assert_eq!(b.state(t), BreakerState::Open);
+        assert_eq!((b.open_until(t), b.local_open_until(t)), (None, None));
+        b.on_success(t);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert_eq!(b.acquire(Instant::now()), Permit::Refused, "never recovers");
+        b.set_forced(Some(Forced::Closed), Instant::now());
+        for _ in 0..10 {
+            b.on_failure(Instant::now());
+        }
+        assert_eq!(b.acquire(Instant::now()), Permit::Allowed);
+        assert!(!b.force_open(Instant::now(), Instant::now() + Duration::from_secs(5)));
+        assert_eq!(b.state(Instant::now()), BreakerState::Closed);
+        assert_eq!(b.forced(), Some(Forced::Closed));
+        // automatic again: closed, nothing counted, opening after a full threshold
+        b.set_forced(None, Instant::now());
+        assert_eq!((b.forced(), b.failures()), (None, 0));
+        b.on_failure(Instant::now());
+        b.on_failure(Instant::now());
+        assert_eq!(b.acquire(Instant::now()), Permit::Allowed);
+        b.on_failure(Instant::now());
+        assert_eq!(b.acquire(Instant::now()), Permit::Refused);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,4 +1,8 @@
 //! Runtime health of every model and provider (breakers, key pools), kept across config reloads.
+//!
+//! Operator overrides (a forced breaker, a drained or disabled key) survive a reload even when
+//! the provider's settings changed and its state is rebuilt: they are carried over by model id
+//! and by provider name and key variable.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,13 +35,22 @@ impl Health {
         let now = Instant::now();
         let mut old_keys = HashMap::new();
         let mut old_breakers = HashMap::new();
+        let mut forced = HashMap::new();
+        let mut key_states = HashMap::new();
         if let Some((old_cfg, old)) = previous {
             for (i, p) in old_cfg.providers.iter().enumerate() {
                 old_keys.insert((p.name.clone(), p.fingerprint), old.keys[i].clone());
+                let pool = lock(&old.keys[i]);
+                for (k, key) in p.keys.iter().enumerate() {
+                    key_states.insert((p.name.clone(), key.env.clone()), pool.state(k));
+                }
             }
             for (i, m) in old_cfg.models.iter().enumerate() {
                 let p = &old_cfg.providers[m.provider];
                 old_breakers.insert((m.id.clone(), p.fingerprint), old.breakers[i].clone());
+                if let Some(f) = lock(&old.breakers[i]).forced() {
+                    forced.insert(m.id.clone(), f);
+                }
             }
         }
         let keys = config
@@ -50,7 +63,13 @@ impl Health {
                     .unwrap_or_else(|| {
                         let share = config.server.state.expected_instances;
                         let limits = p.keys.iter().map(|k| fallback_limits(k.rpm, k.tpm, share));
-                        Arc::new(Mutex::new(KeyPool::with_limits(limits)))
+                        let mut pool = KeyPool::with_limits(limits);
+                        for (k, key) in p.keys.iter().enumerate() {
+                            if let Some(s) = key_states.get(&(p.name.clone(), key.env.clone())) {
+                                pool.set_state(k, *s);
+                            }
+                        }
+                        Arc::new(Mutex::new(pool))
                     })
             })
             .collect();
@@ -62,7 +81,13 @@ impl Health {
                 old_breakers
                     .get(&(m.id.clone(), p.fingerprint))
                     .cloned()
-                    .unwrap_or_else(|| Arc::new(Mutex::new(Breaker::new(p.breaker, now))))
+                    .unwrap_or_else(|| {
+                        let mut b = Breaker::new(p.breaker, now);
+                        if let Some(f) = forced.get(&m.id) {
+                            b.set_forced(Some(*f), now);
+                        }
+                        Arc::new(Mutex::new(b))
+                    })
             })
             .collect();
         let headroom = config

@@ -1,5 +1,9 @@
 //! Round-robin rotation over a provider's keys, skipping keys cooling down after a 429 and
 //! keys at their rpm/tpm pace, with the bookkeeping for requests queued for a paced key.
+//!
+//! An operator can take a key out of rotation (`POST /admin/keys/{provider}/{key}`,
+//! [`KeyPool::set_state`]): a draining or disabled key gets no new call, calls already made
+//! with it finish (their count is kept, so a drain can be watched until it reaches zero).
 
 use std::time::Duration;
 
@@ -7,9 +11,36 @@ use tokio::time::Instant;
 
 use super::pacing::Pacer;
 
+/// Whether the operator lets a key take new calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// In rotation.
+    #[default]
+    Active,
+    /// No new calls; calls in flight finish (a planned rotation).
+    Drain,
+    /// No new calls at all (a revoked or leaked key); calls in flight are not cut.
+    Disable,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Drain => "drain",
+            Self::Disable => "disable",
+        }
+    }
+}
+
 /// Which key serves the next call. Pure: times are passed in.
 #[derive(Debug, Clone)]
 pub struct KeyPool {
+    /// The operator's say per key.
+    states: Vec<KeyState>,
+    /// Calls made with each key that have not finished yet.
+    in_flight: Vec<u32>,
     cooldown_until: Vec<Option<Instant>>,
     /// Whether a key's cooldown was adopted from another instance (so it is not re-published).
     adopted: Vec<bool>,
@@ -27,6 +58,8 @@ pub enum KeyPick {
     NoKeys,
     /// Every key is cooling down; the earliest is free at this instant.
     AllCooling(Instant),
+    /// The operator drained or disabled every key.
+    AllOff,
     /// Every key is cooling down or at its rpm/tpm limit, and at least one is only paced: `key`
     /// is the first free, at `at`, so waiting for it is worth considering ([`KeyPool::book`]).
     AllPaced { key: usize, at: Instant },
@@ -45,6 +78,8 @@ impl KeyPool {
             .map(|(rpm, tpm)| Pacer::new(rpm, tpm))
             .collect();
         Self {
+            states: vec![KeyState::Active; pacers.len()],
+            in_flight: vec![0; pacers.len()],
             cooldown_until: vec![None; pacers.len()],
             adopted: vec![false; pacers.len()],
             pacers,
@@ -60,9 +95,12 @@ impl KeyPool {
         if n == 0 {
             return KeyPick::NoKeys;
         }
+        if !self.any_active() {
+            return KeyPick::AllOff;
+        }
         for step in 0..n {
             let i = (self.next + step) % n;
-            if self.cooling_until(i, now).is_some() {
+            if !self.is_active(i) || self.cooling_until(i, now).is_some() {
                 continue;
             }
             self.cooldown_until[i] = None;
@@ -73,7 +111,10 @@ impl KeyPool {
             }
         }
         let (key, at) = self.earliest(now, tokens);
-        if (0..n).all(|i| self.cooling_until(i, now).is_some()) {
+        if (0..n)
+            .filter(|&i| self.is_active(i))
+            .all(|i| self.cooling_until(i, now).is_some())
+        {
             KeyPick::AllCooling(at)
         } else {
             KeyPick::AllPaced { key, at }
@@ -84,12 +125,15 @@ impl KeyPool {
     /// interactive request is waiting for: with requests in the queue it takes nothing and
     /// reports the earliest slot as [`KeyPick::AllPaced`] (to look again then); it never books.
     pub fn pick_background(&mut self, now: Instant, tokens: u64) -> KeyPick {
-        if self.waiting == 0 || self.pacers.is_empty() {
+        if self.waiting == 0 || self.pacers.is_empty() || !self.any_active() {
             return self.pick(now, tokens);
         }
         let n = self.pacers.len();
         let (key, at) = self.earliest(now, tokens);
-        if (0..n).all(|i| self.cooling_until(i, now).is_some()) {
+        if (0..n)
+            .filter(|&i| self.is_active(i))
+            .all(|i| self.cooling_until(i, now).is_some())
+        {
             KeyPick::AllCooling(at)
         } else {
             KeyPick::AllPaced { key, at }
@@ -108,12 +152,16 @@ impl KeyPool {
         if n == 0 {
             return Err(KeyPick::NoKeys);
         }
+        if !self.any_active() {
+            return Err(KeyPick::AllOff);
+        }
         let free: Vec<usize> = (0..n)
             .map(|step| (self.next + step) % n)
-            .filter(|&i| self.cooling_until(i, now).is_none())
+            .filter(|&i| self.is_active(i) && self.cooling_until(i, now).is_none())
             .collect();
         if free.is_empty() {
             let at = (0..n)
+                .filter(|&i| self.is_active(i))
                 .filter_map(|i| self.cooling_until(i, now))
                 .min()
                 .unwrap_or(now);
@@ -144,6 +192,7 @@ impl KeyPool {
         let n = self.pacers.len();
         (0..n)
             .map(|step| (self.next + step) % n)
+            .filter(|&i| self.is_active(i))
             .map(|i| {
                 let cool = self.cooling_until(i, now).unwrap_or(now);
                 (i, self.pacers[i].ready_at(now, tokens).max(cool))
@@ -206,10 +255,49 @@ impl KeyPool {
     /// pacing is momentary and does not count.
     pub fn any_available(&self, now: Instant) -> bool {
         self.cooldown_until.is_empty()
-            || self
-                .cooldown_until
-                .iter()
-                .any(|t| t.is_none_or(|t| t <= now))
+            || (0..self.cooldown_until.len())
+                .any(|i| self.is_active(i) && self.cooling_until(i, now).is_none())
+    }
+
+    /// Sets key `i`'s state; false when there is no such key.
+    pub fn set_state(&mut self, i: usize, state: KeyState) -> bool {
+        let Some(slot) = self.states.get_mut(i) else {
+            return false;
+        };
+        *slot = state;
+        true
+    }
+
+    /// Key `i`'s state (active for a key that does not exist).
+    pub fn state(&self, i: usize) -> KeyState {
+        self.states.get(i).copied().unwrap_or_default()
+    }
+
+    fn is_active(&self, i: usize) -> bool {
+        self.state(i) == KeyState::Active
+    }
+
+    fn any_active(&self) -> bool {
+        self.states.contains(&KeyState::Active)
+    }
+
+    /// Counts a call made with key `i` until [`KeyPool::call_ended`].
+    pub fn call_started(&mut self, i: usize) {
+        if let Some(n) = self.in_flight.get_mut(i) {
+            *n += 1;
+        }
+    }
+
+    /// Counts a call made with key `i` out.
+    pub fn call_ended(&mut self, i: usize) {
+        if let Some(n) = self.in_flight.get_mut(i) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Calls made with key `i` still running.
+    pub fn in_flight(&self, i: usize) -> u32 {
+        self.in_flight.get(i).copied().unwrap_or(0)
     }
 
     /// How long until some key is not cooling down (zero when one is free now).
@@ -217,9 +305,9 @@ impl KeyPool {
         if self.any_available(now) {
             return Duration::ZERO;
         }
-        self.cooldown_until
-            .iter()
-            .flatten()
+        (0..self.cooldown_until.len())
+            .filter(|&i| self.is_active(i))
+            .filter_map(|i| self.cooling_until(i, now))
             .map(|t| t.saturating_duration_since(now))
             .min()
             .unwrap_or_default()
@@ -362,6 +450,44 @@ mod tests {
         assert_eq!(book_next(&mut p, t0, 50), (1, t0 + 5 * s));
         p.cool_down(1, t0 + 20 * s);
         assert_eq!(p.pick(t0, 1), KeyPick::AllCooling(t0 + 10 * s));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drained_and_disabled_keys_get_no_calls_until_active_again() {
+        let now = Instant::now();
+        let mut p = KeyPool::new(3);
+        assert!(p.set_state(1, KeyState::Drain));
+        assert!(!p.set_state(7, KeyState::Drain));
+        let picks: Vec<_> = (0..4).map(|_| p.pick(now, 0)).collect();
+        assert_eq!(
+            picks,
+            [
+                KeyPick::Key(0),
+                KeyPick::Key(2),
+                KeyPick::Key(0),
+                KeyPick::Key(2)
+            ]
+        );
+        p.set_state(0, KeyState::Disable);
+        p.cool_down(2, now + Duration::from_secs(5));
+        assert_eq!(
+            p.pick(now, 0),
+            KeyPick::AllCooling(now + Duration::from_secs(5))
+        );
+        assert!(!p.any_available(now));
+        p.set_state(2, KeyState::Disable);
+        assert_eq!(p.pick(now, 0), KeyPick::AllOff);
+        assert_eq!(p.candidates(now), Err(KeyPick::AllOff));
+        p.set_state(1, KeyState::Active);
+        assert_eq!(p.pick(now, 0), KeyPick::Key(1));
+        assert_eq!(p.candidates(now), Ok(vec![1]));
+        p.call_started(1);
+        p.call_started(1);
+        p.call_ended(1);
+        assert_eq!(
+            (p.in_flight(1), p.state(1), p.state(0)),
+            (1, KeyState::Active, KeyState::Disable)
+        );
     }
 
     #[test]

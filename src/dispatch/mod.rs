@@ -62,6 +62,42 @@ pub(crate) enum Reply {
     },
 }
 
+impl Reply {
+    /// A stream keeps its key's lease until it ends, so a drained key's in-flight count
+    /// covers the whole stream.
+    fn holding(self, lease: Option<KeyLease>) -> Self {
+        match self {
+            Self::Stream { head, rest } => Self::Stream {
+                head,
+                rest: Box::pin(rest.map(move |item| {
+                    let _held = &lease;
+                    item
+                })),
+            },
+            full @ Self::Full(_) => full,
+        }
+    }
+}
+
+/// One call made with a provider key, counted in the key's in-flight calls until dropped.
+struct KeyLease {
+    pool: Arc<std::sync::Mutex<keys::KeyPool>>,
+    key: usize,
+}
+
+impl KeyLease {
+    fn start(pool: Arc<std::sync::Mutex<keys::KeyPool>>, key: usize) -> Self {
+        lock(&pool).call_started(key);
+        Self { pool, key }
+    }
+}
+
+impl Drop for KeyLease {
+    fn drop(&mut self) {
+        lock(&self.pool).call_ended(self.key);
+    }
+}
+
 /// How the plan was carried out, for headers, the ledger and the stream relay.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Trace {
@@ -90,6 +126,10 @@ pub(crate) struct BatchNote {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SkipReason {
     BreakerOpen,
+    /// An operator forced the breaker open (`POST /admin/breakers/{model}`).
+    ForcedOpen,
+    /// An operator drained or disabled every key of the provider.
+    KeysOff,
     /// Every key is cooling down after 429s.
     KeysCooling,
     /// Every key is at its rpm/tpm limit and the policy does not wait that long.
@@ -105,6 +145,8 @@ impl SkipReason {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::BreakerOpen => "breaker open",
+            Self::ForcedOpen => "breaker forced open by an operator",
+            Self::KeysOff => "every key drained or disabled by an operator",
             Self::KeysCooling => "all keys cooling down",
             Self::Paced => "keys at rpm/tpm limit",
             Self::QueueFull => "pacing queue full",
@@ -380,9 +422,16 @@ pub(crate) async fn call_once(
         Ok(key) => key,
         Err(skip) => return Called::Skipped(skip),
     };
-    if breaker_event(breaker, &model.id, breaker::Breaker::acquire) == Permit::Refused {
-        return Called::Skipped(SkipReason::BreakerOpen);
+    let (permit, forced) = breaker_event(breaker, &model.id, |b, now| (b.acquire(now), b.forced()));
+    if permit == Permit::Refused {
+        return Called::Skipped(if forced == Some(breaker::Forced::Open) {
+            SkipReason::ForcedOpen
+        } else {
+            SkipReason::BreakerOpen
+        });
     }
+    // the key counts as in flight (for a drain) until the call, or its stream, ends
+    let lease = key.map(|i| KeyLease::start(Arc::clone(pool), i));
     let headroom = &live.health.headroom[model.provider];
     let span = at
         .otel
@@ -401,7 +450,9 @@ pub(crate) async fn call_once(
     trace.attempts += 1;
     let started = Instant::now();
     let result = if op.stream {
-        open_stream(adapter, &call, op.endpoint).await
+        open_stream(adapter, &call, op.endpoint)
+            .await
+            .map(|reply| reply.holding(lease))
     } else {
         adapter.request(&call, op.endpoint).await.map(Reply::Full)
     };

@@ -7,6 +7,12 @@
 //! when it ends. It then reads all such keys and opens or cools its own state until the
 //! published instant. Adopted state is marked as such and not published again, so two
 //! instances never keep an opening alive by echoing it back and forth.
+//!
+//! Operator overrides (`POST /admin/breakers/…`, `/admin/keys/…`) are shared too, differently:
+//! the admin endpoint writes `{prefix}:override:breaker:{model_id}` (`open` | `closed`) or
+//! `{prefix}:override:key:{provider}:{key_env}` (`drain` | `disable`) without expiry, or deletes
+//! it for `auto` / `active`, before applying it locally. Every round each instance reads them
+//! and makes its own overrides match: with Redis configured, Redis holds the fleet's overrides.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,7 +21,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::breaker::Forced;
 use super::health::breaker_event;
+use super::keys::KeyState;
 use crate::live::Live;
 use crate::lock::lock;
 use crate::shared::Shared;
@@ -50,6 +58,35 @@ pub fn spawn_sync(
 enum Slot {
     Breaker(usize),
     Key { provider: usize, key: usize },
+    BreakerOverride(usize),
+    KeyOverride { provider: usize, key: usize },
+}
+
+/// The Redis key of an operator's breaker override for `model`.
+pub(crate) fn breaker_override(shared: &Shared, model: &str) -> String {
+    shared.key(&format!("override:breaker:{model}"))
+}
+
+/// The Redis key of an operator's override of `provider`'s key `env` (its variable's name).
+pub(crate) fn key_override(shared: &Shared, provider: &str, env: &str) -> String {
+    shared.key(&format!("override:key:{provider}:{env}"))
+}
+
+/// Writes an override for every instance (`Some`), or clears it (`None`).
+pub(crate) async fn publish_override(
+    shared: &Shared,
+    name: &str,
+    value: Option<&str>,
+) -> Result<(), crate::shared::SharedError> {
+    let mut conn = shared.conn();
+    let mut cmd = redis::cmd(if value.is_some() { "SET" } else { "DEL" });
+    cmd.arg(name);
+    if let Some(v) = value {
+        cmd.arg(v);
+    }
+    shared
+        .run(async move { cmd.query_async::<()>(&mut conn).await })
+        .await
 }
 
 /// One publish-and-adopt round.
@@ -83,6 +120,8 @@ pub(crate) async fn sync_once(
         }
         slots.push(Slot::Breaker(m));
         names.push(name);
+        slots.push(Slot::BreakerOverride(m));
+        names.push(breaker_override(shared, &model.id));
     }
     for (p, provider) in config.providers.iter().enumerate() {
         let local = lock(&health.keys[p]).local_cooldowns(now);
@@ -96,6 +135,11 @@ pub(crate) async fn sync_once(
                 key: i,
             });
             names.push(name);
+            slots.push(Slot::KeyOverride {
+                provider: p,
+                key: i,
+            });
+            names.push(key_override(shared, &provider.name, &k.env));
         }
     }
     if names.is_empty() {
@@ -109,6 +153,17 @@ pub(crate) async fn sync_once(
     let now = Instant::now();
     let wall = wall_ms();
     for ((slot, name), value) in slots.iter().zip(&names).zip(values) {
+        match *slot {
+            Slot::BreakerOverride(m) => {
+                adopt_breaker_override(live, m, value.as_deref());
+                continue;
+            }
+            Slot::KeyOverride { provider, key } => {
+                adopt_key_override(live, provider, key, value.as_deref());
+                continue;
+            }
+            Slot::Breaker(_) | Slot::Key { .. } => {}
+        }
         let Some(until) = value
             .and_then(|v| v.parse().ok())
             .and_then(|ms| from_epoch_ms(ms, now, wall))
@@ -141,9 +196,43 @@ pub(crate) async fn sync_once(
                     tracing::info!(provider = %p.name, key = %p.keys[key].env, cool_ms, "key cooled down by another instance");
                 }
             }
+            Slot::BreakerOverride(_) | Slot::KeyOverride { .. } => {}
         }
     }
     Ok(())
+}
+
+/// Makes model `m`'s breaker override what the fleet's says (none when `value` is absent).
+fn adopt_breaker_override(live: &Live, m: usize, value: Option<&str>) {
+    let wanted = match value {
+        Some("open") => Some(Forced::Open),
+        Some("closed") => Some(Forced::Closed),
+        _ => None,
+    };
+    let breaker = &live.health.breakers[m];
+    if lock(breaker).forced() == wanted {
+        return;
+    }
+    let model = &live.config.models[m].id;
+    breaker_event(breaker, model, |b, now| b.set_forced(wanted, now));
+    tracing::info!(%model, forced = wanted.map_or("auto", Forced::as_str), "breaker override adopted from the fleet");
+}
+
+/// Makes a key's state what the fleet's override says (active when `value` is absent).
+fn adopt_key_override(live: &Live, provider: usize, key: usize, value: Option<&str>) {
+    let wanted = match value {
+        Some("drain") => KeyState::Drain,
+        Some("disable") => KeyState::Disable,
+        _ => KeyState::Active,
+    };
+    let changed = {
+        let mut pool = lock(&live.health.keys[provider]);
+        pool.state(key) != wanted && pool.set_state(key, wanted)
+    };
+    if changed {
+        let p = &live.config.providers[provider];
+        tracing::info!(provider = %p.name, key = %p.keys[key].env, state = wanted.as_str(), "key state adopted from the fleet");
+    }
 }
 
 /// Whether a published end lies meaningfully past the local one.

@@ -115,8 +115,14 @@ pub(super) async fn acquire<'a>(
                 );
                 tokio::time::sleep_until(at).await;
                 trace.waited += now.elapsed();
-                // the booked slot is good unless the key was answered with a 429 meanwhile
-                if lock(pool).cooling_until(key, Instant::now()).is_none() {
+                // the booked slot is good unless the key was answered with a 429 (or taken out
+                // of rotation by an operator) meanwhile
+                let still_good = {
+                    let p = lock(pool);
+                    p.cooling_until(key, Instant::now()).is_none()
+                        && p.state(key) == super::keys::KeyState::Active
+                };
+                if still_good {
                     let waited = started.elapsed().as_secs_f64();
                     crate::metrics::pacing_wait(&provider.name, "waited", waited);
                     return Ok(Some(key));
@@ -141,6 +147,7 @@ fn look_local(
             KeyPick::Key(i) => Look::Use(Some(i)),
             KeyPick::NoKeys => Look::Use(None),
             KeyPick::AllCooling(_) => Look::Skip(SkipReason::KeysCooling, "gave_up"),
+            KeyPick::AllOff => Look::Skip(SkipReason::KeysOff, "gave_up"),
             KeyPick::AllPaced { at, .. } if deadline.is_some_and(|d| at > d) => {
                 Look::Skip(SkipReason::Paced, "skipped")
             }
@@ -151,6 +158,7 @@ fn look_local(
         KeyPick::Key(i) => Look::Use(Some(i)),
         KeyPick::NoKeys => Look::Use(None),
         KeyPick::AllCooling(_) => Look::Skip(SkipReason::KeysCooling, "gave_up"),
+        KeyPick::AllOff => Look::Skip(SkipReason::KeysOff, "gave_up"),
         KeyPick::AllPaced { at, .. } if deadline.is_some_and(|d| at > d) => {
             Look::Skip(SkipReason::Paced, "skipped")
         }
@@ -184,6 +192,7 @@ async fn look_fleet(
         let free = match p.candidates(now) {
             Ok(free) => free,
             Err(KeyPick::NoKeys) => return Ok(Look::Use(None)),
+            Err(KeyPick::AllOff) => return Ok(Look::Skip(SkipReason::KeysOff, "gave_up")),
             Err(_) => return Ok(Look::Skip(SkipReason::KeysCooling, "gave_up")),
         };
         if op.background && p.waiting() > 0 {

@@ -320,6 +320,13 @@ pub(crate) fn guardrail(rule: &str, action: &'static str) {
         .increment(1);
 }
 
+/// One moderation pre-check: `result` is `passed`, `flagged` or `error`.
+pub(crate) fn moderation_check(model: &str, result: &str, cached: bool) {
+    counter!("switchyard_moderation_checks_total", "model" => model.to_owned(), "result" => result.to_owned(),
+        "cached" => if cached { "true" } else { "false" })
+    .increment(1);
+}
+
 /// A request refused at authentication: `missing`, `unknown` or `admin`.
 pub(crate) fn auth_failure(reason: &'static str) {
     counter!("switchyard_auth_failures_total", "reason" => reason).increment(1);

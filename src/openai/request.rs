@@ -66,6 +66,13 @@ impl ChatRequest {
             Endpoint::Chat => req.read_messages(&body),
             Endpoint::Completions => req.read_inputs(&body, "prompt"),
             Endpoint::Embeddings => req.read_inputs(&body, "input"),
+            Endpoint::Moderations => {
+                crate::moderation::input::read_input(&body).map(|(text, images)| {
+                    req.all_text.clone_from(&text);
+                    req.last_user = text;
+                    req.has_images = images;
+                })
+            }
         };
         req.body = body;
         read.map(|()| req)
@@ -91,10 +98,18 @@ impl ChatRequest {
         };
         let stream = match body.get("stream") {
             None | Some(Value::Null | Value::Bool(false)) => false,
-            Some(Value::Bool(b)) if endpoint != Endpoint::Embeddings => *b,
+            Some(Value::Bool(b))
+                if !matches!(endpoint, Endpoint::Embeddings | Endpoint::Moderations) =>
+            {
+                *b
+            }
             Some(Value::Bool(true)) => {
                 return Err(ApiError::invalid(
-                    "Embeddings cannot be streamed.",
+                    if endpoint == Endpoint::Moderations {
+                        "Moderations cannot be streamed."
+                    } else {
+                        "Embeddings cannot be streamed."
+                    },
                     Some("stream"),
                 ))
             }

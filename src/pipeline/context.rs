@@ -97,6 +97,10 @@ pub(crate) struct RequestCtx {
     pub batch: Option<Arc<str>>,
     /// The request's trace, when OpenTelemetry is on (`None` costs nothing).
     pub otel: Option<crate::otel::RequestTrace>,
+    /// What the policy's moderation pre-check found, when it ran.
+    pub moderation: Option<crate::moderation::record::ModerationRecord>,
+    /// The policy's rule a moderation flag routes the request with.
+    pub moderation_rule: Option<usize>,
 }
 
 impl RequestCtx {
@@ -127,6 +131,8 @@ impl RequestCtx {
             redactions: 0,
             batch: None,
             otel: None,
+            moderation: None,
+            moderation_rule: None,
         }
     }
 

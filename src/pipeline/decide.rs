@@ -72,10 +72,16 @@ pub(crate) fn plan(
     target: Target,
     req: &ChatRequest,
     prompt_tokens: u64,
+    rule: Option<usize>,
 ) -> Result<Decision, ApiError> {
     let classification = match target {
-        // embeddings are routed by alias and weights: there is no answer whose difficulty matters
-        Target::Policy(_) if req.endpoint == Endpoint::Embeddings => None,
+        // embeddings and moderations are routed by alias and weights: there is no answer whose
+        // difficulty matters
+        Target::Policy(_)
+            if matches!(req.endpoint, Endpoint::Embeddings | Endpoint::Moderations) =>
+        {
+            None
+        }
         Target::Policy(p) => {
             let parts = PromptParts {
                 system: &req.system,
@@ -101,6 +107,7 @@ pub(crate) fn plan(
         prompt_tokens,
         needed_tokens: prompt_tokens.saturating_add(req.max_tokens.unwrap_or(0)),
         needs: crate::capability::Needs::of(req.endpoint, &req.body),
+        rule,
     };
     let plan = route::route(config, target, &facts)?;
     Ok(Decision {
@@ -115,5 +122,5 @@ pub(crate) fn plan(
 pub(crate) async fn decide(config: &Config, req: &ChatRequest) -> Result<Decision, ApiError> {
     let target = resolve(config, req)?;
     let prompt_tokens = count_prompt(config, target, req).await?;
-    plan(config, target, req, prompt_tokens)
+    plan(config, target, req, prompt_tokens, None)
 }

@@ -207,6 +207,8 @@ fn ledger_record(ctx: &RequestCtx, status: u16, outcome: Outcome) -> UsageRecord
         outcome,
         batch_id: ctx.batch.as_deref().map(str::to_owned),
         batch_size: ctx.trace.batch.map(|b| b.requests),
+        trace: ctx.trace.notes.iter().map(ToString::to_string).collect(),
+        moderation: ctx.moderation.clone(),
         ..UsageRecord::default()
     }
 }

@@ -44,6 +44,7 @@ pub(super) async fn run(
     guard_input(ctx, &req)?;
     count(ctx, &req).await?;
     admit(ctx).await?;
+    moderate(ctx, &req).await?;
     route(ctx, &req)?;
     if let Some(entry) = cache_lookup(ctx, &req, headers).await {
         return Ok(Ready::Cached(entry));
@@ -161,13 +162,46 @@ fn subject(ctx: &RequestCtx) -> Subject {
     }
 }
 
+/// The policy's moderation pre-check (chat and completions): a flag refuses the request (400)
+/// or names the rule to route it with; a check without a verdict lets it through or refuses
+/// it (503), as the policy says.
+async fn moderate(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<(), ApiError> {
+    let live = Arc::clone(&ctx.live);
+    let Some(policy) = ctx.policy.map(|p| &live.config.policies[p]) else {
+        return Ok(());
+    };
+    let Some(settings) = &policy.moderation else {
+        return Ok(());
+    };
+    if !matches!(ctx.endpoint, Endpoint::Chat | Endpoint::Completions) {
+        return Ok(());
+    }
+    let checked =
+        crate::moderation::check(&ctx.state, &live, policy, settings, &req.all_text).await;
+    ctx.moderation = Some(checked.record);
+    ctx.moderation_rule = checked.outcome?;
+    Ok(())
+}
+
 /// Classifies (for policy targets) and picks the candidates.
 fn route(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<(), ApiError> {
     let Some(target) = ctx.target else {
         return Ok(());
     };
+    // a moderation flag's rule is one of the request's policy, whatever `model` named
+    let target = match (ctx.moderation_rule, ctx.policy) {
+        (Some(_), Some(p)) => Target::Policy(p),
+        _ => target,
+    };
+    let rule = ctx.moderation_rule;
     let started = ctx.otel.is_some().then(SystemTime::now);
-    ctx.decision = Some(plan(&ctx.live.config, target, req, ctx.prompt_tokens)?);
+    ctx.decision = Some(plan(
+        &ctx.live.config,
+        target,
+        req,
+        ctx.prompt_tokens,
+        rule,
+    )?);
     if let (Some(t), Some(start)) = (&mut ctx.otel, started) {
         t.route = Some((start, SystemTime::now()));
     }

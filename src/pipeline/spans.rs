@@ -44,6 +44,7 @@ pub(super) fn emit(
             Endpoint::Chat => "chat",
             Endpoint::Completions => "text_completion",
             Endpoint::Embeddings => "embeddings",
+            Endpoint::Moderations => "moderation",
         },
         requested_model: &ctx.request.requested_model,
         status: record.status,

@@ -233,6 +233,8 @@ async fn pick<'a>(
         Strategy::Cheapest => reference
             .models
             .iter()
+            // a chat prompt is never priced on a model that serves only embeddings or moderations
+            .filter(|m| m.endpoints.contains(&endpoint_of(item)))
             .filter(|m| m.context_window >= needed)
             .min_by(|a, b2| {
                 a.price
@@ -250,6 +252,14 @@ async fn pick<'a>(
                 .ok_or("empty group")?;
             Ok((&config.models[m], Some(plan.rule.to_string())))
         }
+    }
+}
+
+/// The endpoint an item stands for: a workload prompt is a chat request.
+fn endpoint_of(item: &WorkItem) -> crate::config::Endpoint {
+    match item {
+        WorkItem::Prompt(_) => crate::config::Endpoint::Chat,
+        WorkItem::Recorded(r) => r.endpoint,
     }
 }
 
@@ -289,6 +299,7 @@ async fn plan(config: &Config, item: &WorkItem) -> Result<RoutePlan, String> {
                 prompt_tokens: r.prompt_tokens,
                 needed_tokens: r.prompt_tokens,
                 needs: crate::capability::Needs::default(),
+                rule: None,
             };
             route::route(config, target, &facts).map_err(|e| e.to_string())
         }

@@ -9,7 +9,8 @@ pub(crate) enum Strategy {
     Policy { name: String, config: Box<Config> },
     /// Every request to this model (an id of the reference config's catalog).
     Always { model: String },
-    /// The cheapest model (for the request's tokens) whose context window fits the request.
+    /// The cheapest model (for the request's tokens) serving the request's endpoint whose
+    /// context window fits the request.
     Cheapest,
 }
 

@@ -21,13 +21,45 @@ const WORDS: &[&str] = &[
 ];
 
 /// Registers the call and returns the failure to answer with, if any.
-fn gate(
+pub(super) fn gate(
     app: &AppState,
     conn: &Conn,
     headers: &HeaderMap,
     body: &Bytes,
     need: &str,
 ) -> Result<Value, Box<Response>> {
+    registered(app, conn, headers, body, need).map(|(v, _)| v)
+}
+
+/// [`gate`], with [`Behavior::Stall`] honoured: the answer waits until the sim is dropped.
+pub(super) async fn gate_stalling(
+    app: &AppState,
+    conn: &Conn,
+    headers: &HeaderMap,
+    body: &Bytes,
+    need: &str,
+) -> Result<Value, Box<Response>> {
+    match registered(app, conn, headers, body, need)? {
+        (_, Behavior::Stall) => {
+            let mut s = app.shutdown.clone();
+            let _ = s.changed().await;
+            Err(Box::new(error_response(
+                503,
+                &err("simulated upstream shut down", None),
+            )))
+        }
+        (v, _) => Ok(v),
+    }
+}
+
+/// [`gate`]'s work, also returning the behavior the call was given.
+fn registered(
+    app: &AppState,
+    conn: &Conn,
+    headers: &HeaderMap,
+    body: &Bytes,
+    need: &str,
+) -> Result<(Value, Behavior), Box<Response>> {
     let key = bearer(headers);
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let model = parsed
@@ -83,7 +115,7 @@ fn gate(
         }
         other => match fault::early(Wire::OpenAi, &other, key.as_deref(), conn, &app.shutdown) {
             Some(resp) => Err(Box::new(resp)),
-            None => Ok(parsed.unwrap_or(Value::Null)),
+            None => Ok((parsed.unwrap_or(Value::Null), other)),
         },
     }
 }

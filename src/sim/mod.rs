@@ -35,6 +35,7 @@ mod gemini;
 mod gemini_embed;
 mod handler;
 mod legacy;
+mod moderation;
 mod play;
 mod ratelimit;
 mod reply;
@@ -98,7 +99,20 @@ pub struct SimSettings {
     /// `key_rpm` or this set, every answer carries `x-ratelimit-limit-*`, `-remaining-*` and
     /// `-reset-*` for the key's current minute, as OpenAI sends them.
     pub key_tpm: Option<u32>,
+    /// `/v1/moderations` flags an input containing one of these words (case-insensitive) in
+    /// the word's category (`violence`, `hate`, ...); [`DEFAULT_FLAG_WORDS`] by default.
+    pub flag_words: Vec<(String, String)>,
 }
+
+/// The words the sim's `/v1/moderations` flags unless told otherwise, with their category.
+pub const DEFAULT_FLAG_WORDS: &[(&str, &str)] = &[
+    ("kill", "violence"),
+    ("gore", "violence/graphic"),
+    ("hateful", "hate"),
+    ("harass", "harassment"),
+    ("bomb", "illicit/violent"),
+    ("shoplift", "illicit"),
+];
 
 impl SimSettings {
     /// Zero latency, no key check, short replies: for tests and the benchmark.
@@ -116,6 +130,10 @@ impl SimSettings {
             jitter: 0.0,
             key_rpm: None,
             key_tpm: None,
+            flag_words: DEFAULT_FLAG_WORDS
+                .iter()
+                .map(|(w, c)| ((*w).to_owned(), (*c).to_owned()))
+                .collect(),
         }
     }
 

@@ -83,6 +83,13 @@ pub struct UsageRecord {
     /// Present when the stream broke after its first byte and was resumed (or resuming failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resume: Option<ResumeNote>,
+    /// One note per candidate that did not answer (`openai/gpt-4.1: 500, 500`,
+    /// `anthropic/claude: skipped: breaker forced open by an operator`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<String>,
+    /// The policy's moderation pre-check, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<crate::moderation::record::ModerationRecord>,
 }
 
 fn default_status() -> u16 {

@@ -38,12 +38,16 @@ pub enum Outcome {
     ContentPolicyViolation,
     StateUnavailable,
     Internal,
+    /// The policy's moderation model flagged the request and the policy refuses flags.
+    ModerationFlagged,
+    /// The moderation pre-check got no verdict and the policy fails closed.
+    ModerationUnavailable,
     /// A label written by another version.
     Other(String),
 }
 
 impl Outcome {
-    const KNOWN: [Outcome; 20] = [
+    const KNOWN: [Outcome; 22] = [
         Self::Ok,
         Self::CacheHit,
         Self::ClientDisconnected,
@@ -64,6 +68,8 @@ impl Outcome {
         Self::ContentPolicyViolation,
         Self::StateUnavailable,
         Self::Internal,
+        Self::ModerationFlagged,
+        Self::ModerationUnavailable,
     ];
 
     /// The label in the ledger, metrics and logs.
@@ -89,6 +95,8 @@ impl Outcome {
             Self::ContentPolicyViolation => "content_policy_violation",
             Self::StateUnavailable => "state_unavailable",
             Self::Internal => "internal",
+            Self::ModerationFlagged => "moderation_flagged",
+            Self::ModerationUnavailable => "moderation_unavailable",
             Self::Other(label) => label,
         }
     }

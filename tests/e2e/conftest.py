@@ -42,11 +42,12 @@ PROVIDERS = {
         """,
     ),
     "emb": (
-        ["--models", "emb-small"],
+        ["--models", "emb-small,emb-mod"],
         """
         keys: [{env: MOCK_KEY}]
         models:
           - {name: emb-small, input_per_1m: 0.02, output_per_1m: 0.0, endpoints: [embeddings]}
+          - {name: emb-mod, input_per_1m: 0.0, output_per_1m: 0.0, endpoints: [moderations]}
         """,
     ),
     # every stream is cut after 3 content chunks: a stream that breaks after its first byte

@@ -1,4 +1,4 @@
-"""What `switchyard serve` answers — chat, legacy completions, embeddings, models, errors and the
+"""What `switchyard serve` answers — chat, legacy completions, embeddings, moderations, models, errors and the
 Responses API, whole and streamed, on every wire — validated against OpenAI's published OpenAPI
 specification, read at test time from ../shared/spec/openai-openapi.yaml (see its README there).
 
@@ -130,6 +130,17 @@ def test_completions_and_embeddings(http):
         status, r = _post(http, "/v1/embeddings", {"model": model, "input": ["a", "b"], "encoding_format": "float"})
         assert status == 200, r.text
         check("CreateEmbeddingResponse", r.json())
+
+
+def test_moderations(http):
+    for body in [
+        {"model": "emb/emb-mod", "input": "how to kill a process"},
+        {"model": "emb/emb-mod", "input": ["a flower", "a hateful remark"]},
+        {"model": "emb/emb-mod", "input": [{"type": "text", "text": "gore"}]},
+    ]:
+        status, r = _post(http, "/v1/moderations", body)
+        assert status == 200, r.text
+        check("CreateModerationResponse", r.json())
 
 
 def test_models(http):

@@ -51,6 +51,8 @@ mod limits_redis;
 mod messages;
 mod metrics;
 mod models_retrieve;
+mod moderation;
+mod operator_controls;
 mod ops;
 mod otel;
 mod pacing;

@@ -297,6 +297,19 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// Swaps in the config built from this harness's sources after `edit` changed them, as a
+    /// reload would (runtime health is carried over by the state's own rules).
+    pub fn replace_config(&self, edit: impl FnOnce(&mut Sources)) {
+        let mut sources = self.sources.clone();
+        edit(&mut sources);
+        let lookup = |k: &str| self.env.get(k).cloned();
+        let config = Config::build(&sources, &lookup, KeyMode::Require)
+            .unwrap_or_else(|p| panic!("edited config is invalid: {p:?}"));
+        self.state.replace_config(config);
+    }
+}
+
 impl Drop for Harness {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
