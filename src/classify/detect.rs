@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use super::chars::is_word_char;
+
 /// A structural shape a signal can count, named in the policy as `detect: NAME`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -30,31 +32,54 @@ pub enum Detector {
     Passage,
 }
 
-/// The detector's value on `text`; `length` is the prompt's length feature (for `Passage`).
-pub(crate) fn detect(d: Detector, text: &str, length: f64) -> f64 {
-    match d {
-        Detector::CodeLines => text.lines().filter(|l| is_code_line(l)).count() as f64,
-        Detector::CodeFence => f64::from(u8::from(text.contains("```"))),
-        Detector::Options => {
-            let n = text.lines().filter(|l| is_option_line(l)).count();
-            if n >= 3 {
-                n as f64
-            } else {
-                0.0
-            }
+/// Every detector's count over one text, found in one walk over its lines and one over its
+/// characters, so a policy with many `detect:` signals pays for the text once.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Shapes {
+    code_lines: usize,
+    fence: bool,
+    options: usize,
+    list_items: usize,
+    numbers: usize,
+    math: usize,
+    questions: usize,
+    sentences: usize,
+    passage: bool,
+}
+
+impl Shapes {
+    pub(crate) fn of(text: &str) -> Shapes {
+        let mut s = Shapes {
+            fence: text.contains("```"),
+            numbers: numbers(text),
+            questions: text.bytes().filter(|b| *b == b'?').count(),
+            ..Shapes::default()
+        };
+        for line in text.lines() {
+            s.code_lines += usize::from(is_code_line(line));
+            s.options += usize::from(is_option_line(line));
+            s.list_items += usize::from(is_list_item(line));
         }
-        Detector::ListItems => text.lines().filter(|l| is_list_item(l)).count() as f64,
-        Detector::Numbers => numbers(text) as f64,
-        Detector::MathNotation => math_notation(text) as f64,
-        Detector::Questions => text.matches('?').count() as f64,
-        Detector::Sentences => sentences(text) as f64,
-        Detector::Passage => {
-            if is_passage_and_ask(text) {
-                length
-            } else {
-                0.0
-            }
-        }
+        (s.math, s.sentences) = maths_and_sentences(text);
+        s.passage = !s.fence && s.code_lines < 3 && is_passage_and_ask(text);
+        s
+    }
+
+    /// The detector's value; `length` is the prompt's length feature (for `Passage`).
+    pub(crate) fn value(&self, d: Detector, length: f64) -> f64 {
+        let n = match d {
+            Detector::CodeLines => self.code_lines,
+            Detector::CodeFence => usize::from(self.fence),
+            Detector::Options if self.options >= 3 => self.options,
+            Detector::Options => 0,
+            Detector::ListItems => self.list_items,
+            Detector::Numbers => self.numbers,
+            Detector::MathNotation => self.math,
+            Detector::Questions => self.questions,
+            Detector::Sentences => self.sentences,
+            Detector::Passage => return if self.passage { length } else { 0.0 },
+        };
+        n as f64
     }
 }
 
@@ -95,10 +120,22 @@ fn is_code_line(line: &str) -> bool {
         return false;
     }
     let ends = t.ends_with(';') || t.ends_with('{') || t.ends_with('}') || t.ends_with("):");
-    ends || CODE_STARTS.iter().any(|s| t.starts_with(s))
-        || ["=>", "->", "::", "==", "!=", "&&", "||", "+=", "</"]
-            .iter()
-            .any(|op| t.contains(op))
+    ends || CODE_STARTS.iter().any(|s| t.starts_with(s)) || has_code_operator(t)
+}
+
+/// Whether `t` holds one of `=> -> :: == != && || += </`, in one pass over its bytes.
+fn has_code_operator(t: &str) -> bool {
+    t.as_bytes().windows(2).any(|w| {
+        matches!(
+            (w[0], w[1]),
+            (b'=' | b'-', b'>')
+                | (b':', b':')
+                | (b'=' | b'!' | b'+', b'=')
+                | (b'&', b'&')
+                | (b'|', b'|')
+                | (b'<', b'/')
+        )
+    })
 }
 
 fn is_option_line(line: &str) -> bool {
@@ -148,13 +185,16 @@ fn numbers(text: &str) -> usize {
     n
 }
 
-fn math_notation(text: &str) -> usize {
-    let mut n = 0;
+/// Formula notation marks (LaTeX commands, `$`, `^`, `=`, maths symbols, `2*3`) and sentences,
+/// counted in one walk over the characters.
+fn maths_and_sentences(text: &str) -> (usize, usize) {
+    let (mut math, mut sentences) = (0, 0);
+    let mut seen_letter = false;
     let mut prev = ' ';
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         let next = chars.peek().copied().unwrap_or(' ');
-        n += usize::from(match c {
+        math += usize::from(match c {
             '$' | '^' | '√' | '∑' | '∫' | 'π' | '≤' | '≥' | '≠' | '±' | '×' | '÷' | '∞' | '∈' => {
                 true
             }
@@ -167,29 +207,19 @@ fn math_notation(text: &str) -> usize {
             }
             _ => false,
         });
-        prev = c;
-    }
-    n
-}
-
-fn sentences(text: &str) -> usize {
-    let mut n = 0;
-    let mut chars = text.chars().peekable();
-    let mut seen_letter = false;
-    while let Some(c) = chars.next() {
-        if c.is_alphanumeric() {
+        if is_word_char(c) {
             seen_letter = true;
-        } else if matches!(c, '.' | '!' | '?')
-            && seen_letter
-            && chars.peek().is_none_or(|n| n.is_whitespace())
-        {
-            n += 1;
+        } else if matches!(c, '.' | '!' | '?') && seen_letter && next.is_whitespace() {
+            sentences += 1;
             seen_letter = false;
         }
+        prev = c;
     }
-    n + usize::from(seen_letter)
+    (math, sentences + usize::from(seen_letter))
 }
 
+/// A long paragraph (60+ words) next to a short first or last one (30 words at most); the
+/// caller has ruled out code.
 fn is_passage_and_ask(text: &str) -> bool {
     let paragraphs: Vec<&str> = text
         .split("\n\n")
@@ -200,15 +230,17 @@ fn is_passage_and_ask(text: &str) -> bool {
         return false;
     }
     let words = |p: &str| p.split_whitespace().count();
-    let long = paragraphs.iter().any(|p| words(p) >= 60);
     let short_ask = words(paragraphs[0]) <= 30 || words(paragraphs[paragraphs.len() - 1]) <= 30;
-    let code = text.lines().filter(|l| is_code_line(l)).count() >= 3 || text.contains("```");
-    long && short_ask && !code
+    short_ask && paragraphs.iter().any(|p| words(p) >= 60)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn detect(d: Detector, text: &str, length: f64) -> f64 {
+        Shapes::of(text).value(d, length)
+    }
 
     #[test]
     fn code_lines_and_fences() {

@@ -8,6 +8,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use super::chars::is_word_char;
 use super::settings::Position;
 
 /// Where one automaton pattern counts.
@@ -112,23 +113,16 @@ impl KeywordSet {
         };
         let first = text
             .char_indices()
-            .find(|(_, c)| c.is_alphanumeric())
+            .find(|(_, c)| is_word_char(*c))
             .map_or(text.len(), |(i, _)| i);
         let first_line_end = text[first..].find('\n').map_or(text.len(), |i| first + i);
         let last_line_start = text.trim_end().rfind('\n').map_or(0, |i| i + 1);
         for m in ac.find_overlapping_iter(text) {
             let (start, end) = (m.start(), m.end());
-            if text[..start]
-                .chars()
-                .next_back()
-                .is_some_and(char::is_alphanumeric)
-            {
+            if text[..start].chars().next_back().is_some_and(is_word_char) {
                 continue;
             }
-            let ends_word = !text[end..]
-                .chars()
-                .next()
-                .is_some_and(char::is_alphanumeric);
+            let ends_word = !text[end..].chars().next().is_some_and(is_word_char);
             for t in &self.targets[m.pattern().as_usize()] {
                 let s = t.signal as usize;
                 if !wanted(s) || (!t.stem && !ends_word) {

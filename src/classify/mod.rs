@@ -1,5 +1,6 @@
 //! Prompt-complexity classifier: scores a request and maps it to a model tier (simple/medium/complex).
 
+mod chars;
 mod detect;
 pub(crate) mod eval;
 mod keywords;

@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
-use super::detect::{detect, Detector};
+use super::detect::{Detector, Shapes};
 use super::keywords::{Hits, KeywordRule, KeywordSet};
 use super::settings::{Position, RawSignal, Scope};
 use super::PromptParts;
@@ -83,6 +83,8 @@ impl SignalSet {
                 );
             }
         }
+        // each text's shapes are found once, and only if some detector signal looks at them
+        let mut shapes: [Option<Shapes>; 2] = [None, None];
         for (i, s) in self.signals.iter().enumerate() {
             if tokens < s.min_tokens || tokens > s.max_tokens {
                 continue;
@@ -97,9 +99,11 @@ impl SignalSet {
                 }
                 Kind::Detect(d) => {
                     let mut v = 0.0;
-                    for (text, excluded) in texts {
-                        if !text.is_empty() && s.scope != excluded {
-                            v += detect(*d, text, length);
+                    for ((text, excluded), found) in texts.iter().zip(&mut shapes) {
+                        if !text.is_empty() && s.scope != *excluded {
+                            v += found
+                                .get_or_insert_with(|| Shapes::of(text))
+                                .value(*d, length);
                         }
                     }
                     if *d == Detector::Passage {
