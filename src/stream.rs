@@ -122,14 +122,13 @@ impl<E: StreamEnd> Relay<E> {
         if let Some(u) = chunk.usage {
             self.usage = Some(u);
         }
-        for c in &chunk.choices {
-            if let Some(t) = c.text() {
-                if self.ttft.is_none() && !t.is_empty() {
-                    self.ttft = Some(self.started.elapsed());
-                }
-                if self.text.len() < MAX_TEXT {
-                    self.text.push_str(t);
-                }
+        let native = chunk.native_text();
+        for t in chunk.choices.iter().filter_map(|c| c.text()).chain(native) {
+            if self.ttft.is_none() && !t.is_empty() {
+                self.ttft = Some(self.started.elapsed());
+            }
+            if self.text.len() < MAX_TEXT {
+                self.text.push_str(t);
             }
         }
         // the final usage-only chunk goes to clients that asked for it

@@ -13,6 +13,7 @@ mod provider;
 pub(crate) mod raw;
 mod raw_access;
 pub(crate) mod redis_nodes;
+pub(crate) mod response_store;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,7 @@ pub struct ServerSettings {
     pub ops_listen: Option<String>,
     pub state: StateSettings,
     pub cache: CacheSettings,
+    pub response_store: response_store::ResponseStoreSettings,
 }
 
 /// One YAML file's path and text, read from disk or embedded in the binary.
@@ -514,6 +516,16 @@ fn server_settings(
         timeout: std::time::Duration::from_millis(raw.state.timeout_ms.max(1)),
         expected_instances: raw.state.expected_instances.max(1),
     };
+    let response_store = raw.response_store.validate().unwrap_or_else(|why| {
+        problems.push(Problem::at(
+            path,
+            text,
+            "response_store",
+            Some("response_store"),
+            why,
+        ));
+        response_store::ResponseStoreSettings::default()
+    });
     let cache = CacheSettings {
         enabled: raw.cache.enabled,
         max_entries: raw.cache.max_entries,
@@ -580,6 +592,7 @@ fn server_settings(
             ops_listen: raw.ops_listen,
             state,
             cache,
+            response_store,
         },
         raw.policy,
     )

@@ -65,6 +65,9 @@ pub(crate) struct RawServer {
     pub state: RawState,
     #[serde(default)]
     pub cache: RawCache,
+    /// Bounds of the Responses API's stored answers.
+    #[serde(default)]
+    pub response_store: super::response_store::RawResponseStore,
 }
 
 /// How log lines are written.
@@ -123,6 +126,11 @@ pub enum Endpoint {
     Completions,
     /// `/v1/embeddings`
     Embeddings,
+    /// `/v1/responses` (OpenAI's Responses API): a model that lists it is sent Responses
+    /// requests natively instead of their chat translation.
+    Responses,
+    /// `/v1/messages` (Anthropic's Messages API inbound): a ledger label only; no model lists it.
+    Messages,
 }
 
 impl PartialEq<&str> for Endpoint {
@@ -132,7 +140,13 @@ impl PartialEq<&str> for Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 3] = [Endpoint::Chat, Endpoint::Completions, Endpoint::Embeddings];
+    pub const ALL: [Endpoint; 5] = [
+        Endpoint::Chat,
+        Endpoint::Completions,
+        Endpoint::Embeddings,
+        Endpoint::Responses,
+        Endpoint::Messages,
+    ];
 
     /// The label used in the ledger, metrics and rules.
     pub fn as_str(self) -> &'static str {
@@ -140,6 +154,8 @@ impl Endpoint {
             Self::Chat => "chat",
             Self::Completions => "completions",
             Self::Embeddings => "embeddings",
+            Self::Responses => "responses",
+            Self::Messages => "messages",
         }
     }
 
@@ -154,6 +170,8 @@ impl Endpoint {
             Self::Chat => "chat/completions",
             Self::Completions => "completions",
             Self::Embeddings => "embeddings",
+            Self::Responses => "responses",
+            Self::Messages => "messages",
         }
     }
 }

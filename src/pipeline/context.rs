@@ -62,6 +62,9 @@ pub(crate) struct RequestCtx {
     pub live: Arc<Live>,
     pub id: String,
     pub endpoint: Endpoint,
+    /// The API the client called, as the ledger and metrics name it: `endpoint`, except for
+    /// the Responses and Messages surfaces, which are routed as chat.
+    pub surface: Endpoint,
     pub started: Instant,
     /// Time spent waiting on upstreams and in backoff sleeps, excluded from the overhead.
     pub waited: Duration,
@@ -102,6 +105,7 @@ impl RequestCtx {
             state,
             id,
             endpoint,
+            surface: endpoint,
             started: Instant::now(),
             waited: Duration::ZERO,
             overhead: None,

@@ -170,7 +170,7 @@ fn ledger_record(ctx: &RequestCtx, status: u16, outcome: Outcome) -> UsageRecord
     };
     UsageRecord {
         request_id: ctx.id.clone(),
-        endpoint: ctx.endpoint,
+        endpoint: ctx.surface,
         user: ctx.user().map(str::to_owned),
         team: ctx.tenant.team.as_deref().map(str::to_owned),
         key_id: ctx.tenant.key_id.as_deref().map(str::to_owned),

@@ -41,8 +41,23 @@ pub(crate) async fn handle(
     client_headers: &HeaderMap,
     body: Result<Bytes, ApiError>,
 ) -> Response {
+    handle_on(state, request_id, endpoint, endpoint, client_headers, body).await
+}
+
+/// [`handle`] for a request that arrived on `surface` (`/v1/responses`, `/v1/messages`) and is
+/// routed as `endpoint` (chat): the ledger line and metrics name the surface.
+pub(crate) async fn handle_on(
+    state: &Arc<AppState>,
+    request_id: String,
+    endpoint: Endpoint,
+    surface: Endpoint,
+    client_headers: &HeaderMap,
+    body: Result<Bytes, ApiError>,
+) -> Response {
     let span = tracing::info_span!("request", id = %request_id);
-    let mut guard = LedgerGuard::new(RequestCtx::new(Arc::clone(state), request_id, endpoint));
+    let mut ctx = RequestCtx::new(Arc::clone(state), request_id, endpoint);
+    ctx.surface = surface;
+    let mut guard = LedgerGuard::new(ctx);
     let result = phases::run(guard.ctx(), client_headers, body)
         .instrument(span)
         .await;

@@ -56,7 +56,7 @@ fn authenticate(ctx: &mut RequestCtx, headers: &HeaderMap) -> Result<(), ApiErro
 
 /// The body, validated once, and what its `model` names (404 for nothing known).
 fn parse(ctx: &mut RequestCtx, body: &[u8]) -> Result<ChatRequest, ApiError> {
-    let req = ChatRequest::parse_for(ctx.endpoint, body)?;
+    let mut req = ChatRequest::parse_for(ctx.endpoint, body)?;
     ctx.request.requested_model.clone_from(&req.model);
     ctx.request.user.clone_from(&req.user);
     ctx.request.stream = req.stream;
@@ -65,6 +65,14 @@ fn parse(ctx: &mut RequestCtx, body: &[u8]) -> Result<ChatRequest, ApiError> {
     let target = resolve(config, &req)?;
     ctx.target = Some(target);
     ctx.policy = Some(policy_index(config, target));
+    if ctx
+        .policy()
+        .is_some_and(|p| !p.guardrails.output.is_empty())
+    {
+        // output rules redact chat answers: a Responses request is then always translated
+        req.body
+            .remove(crate::adapters::responses::RESPONSES_NATIVE);
+    }
     Ok(req)
 }
 

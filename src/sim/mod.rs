@@ -39,6 +39,7 @@ mod play;
 mod ratelimit;
 mod reply;
 mod request;
+mod responses;
 mod server;
 mod sse;
 mod tools;

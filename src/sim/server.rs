@@ -28,6 +28,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(super::legacy::completions))
         .route("/v1/embeddings", post(super::legacy::embeddings))
+        .route("/v1/responses", post(super::responses::create))
         .route("/v1/models", get(models))
         .route("/health", get(health))
         .fallback(not_found)

@@ -60,6 +60,7 @@ mod report;
 mod report_html;
 mod report_layout;
 mod responses;
+mod responses_native;
 mod responses_shared;
 mod responses_store;
 mod retry_failover;
