@@ -43,6 +43,8 @@ pub struct Rule {
     pub name: Arc<str>,
     pub when: Conditions,
     pub route: Vec<Group>,
+    /// What to do with a prompt too long for some of `route`'s models.
+    pub on_context_overflow: super::OnContextOverflow,
 }
 
 /// The conditions of a rule; `None` means "any".
@@ -304,6 +306,7 @@ pub(super) fn validate_policy(
             name: r.name.into(),
             when,
             route,
+            on_context_overflow: r.on_context_overflow,
         });
     }
     if catch_all_at.is_none() && !rules.is_empty() {

@@ -428,6 +428,9 @@ pub(crate) struct RawRule {
     #[serde(default)]
     pub when: RawWhen,
     pub route: Vec<RawGroup>,
+    /// What to do with a prompt too long for some candidates (default `fallback`).
+    #[serde(default)]
+    pub on_context_overflow: super::overflow::OnContextOverflow,
 }
 
 /// Conditions of a rule; all given ones must hold; none given means catch-all.

@@ -95,6 +95,8 @@ pub(crate) struct RequestCtx {
     pub trace: Trace,
     /// Output guardrail replacements in a whole answer.
     pub redactions: u32,
+    /// Messages dropped by `on_context_overflow: trim`.
+    pub trimmed: usize,
 }
 
 impl RequestCtx {
@@ -124,6 +126,7 @@ impl RequestCtx {
             answered: false,
             trace: Trace::default(),
             redactions: 0,
+            trimmed: 0,
         }
     }
 

@@ -193,6 +193,7 @@ fn ledger_record(ctx: &RequestCtx, status: u16, outcome: Outcome) -> UsageRecord
         redactions: ctx.redactions,
         status,
         outcome,
+        trimmed_messages: ctx.trimmed as u64,
         ..UsageRecord::default()
     }
 }

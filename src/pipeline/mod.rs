@@ -11,6 +11,7 @@ mod context;
 mod decide;
 mod finish;
 mod headers;
+mod overflow;
 mod phases;
 
 use std::sync::Arc;

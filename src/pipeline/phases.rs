@@ -36,11 +36,11 @@ pub(super) async fn run(
     body: Result<Bytes, ApiError>,
 ) -> Result<Ready, ApiError> {
     authenticate(ctx, headers)?;
-    let req = parse(ctx, &body?)?;
+    let mut req = parse(ctx, &body?)?;
     guard_input(ctx, &req)?;
     count(ctx, &req).await?;
     admit(ctx).await?;
-    route(ctx, &req)?;
+    route(ctx, &mut req).await?;
     if let Some(entry) = cache_lookup(ctx, &req, headers).await {
         return Ok(Ready::Cached(entry));
     }
@@ -166,11 +166,15 @@ fn subject(ctx: &RequestCtx) -> Subject {
 }
 
 /// Classifies (for policy targets) and picks the candidates.
-fn route(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<(), ApiError> {
+async fn route(ctx: &mut RequestCtx, req: &mut ChatRequest) -> Result<(), ApiError> {
     let Some(target) = ctx.target else {
         return Ok(());
     };
-    ctx.decision = Some(plan(&ctx.live.config, target, req, ctx.prompt_tokens)?);
+    let decision = plan(&ctx.live.config, target, req, ctx.prompt_tokens)?;
+    ctx.decision = Some(match decision.plan.trim_to {
+        Some(window) => super::overflow::trim_and_route(ctx, req, target, window).await?,
+        None => decision,
+    });
     Ok(())
 }
 

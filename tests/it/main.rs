@@ -28,6 +28,7 @@ mod cli_keys;
 mod cli_small;
 mod conformance;
 mod connections;
+mod context_overflow;
 mod crash;
 mod dashboard;
 mod dashboard_cards;
