@@ -332,3 +332,45 @@ async fn messages_requests_are_recorded_under_the_messages_endpoint() {
     assert_eq!(status, 200, "{m}");
     assert_eq!(h.ledger_lines().await[0].endpoint.as_str(), "messages");
 }
+
+#[tokio::test]
+async fn a_cached_native_answer_is_replayed_as_the_upstream_wrote_it() {
+    let h = router("[nat/n]").await;
+    let body = json!({"model": "auto", "input": "Define entropy.", "temperature": 0});
+    let (_, headers, fresh) = create(&h, None, &body).await;
+    assert_eq!(header(&headers, "x-switchyard-cache"), "miss");
+    crate::common::wait_until(
+        "the answer to be cached",
+        std::time::Duration::from_secs(5),
+        async || {
+            let (_, headers, _) = create(&h, None, &body).await;
+            header(&headers, "x-switchyard-cache") == "hit"
+        },
+    )
+    .await;
+    let (status, _, cached) = create(&h, None, &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(cached["output"], fresh["output"]);
+    assert_eq!(cached["usage"], fresh["usage"]);
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let (_, _, first) = stream(&h, &streamed).await;
+    crate::common::wait_until(
+        "the stream to be cached",
+        std::time::Duration::from_secs(5),
+        async || {
+            let (_, headers, _) = stream(&h, &streamed).await;
+            header(&headers, "x-switchyard-cache") == "hit"
+        },
+    )
+    .await;
+    let (_, headers, again) = stream(&h, &streamed).await;
+    assert_eq!(header(&headers, "x-switchyard-cache"), "hit");
+    assert_eq!(
+        again, first,
+        "the same events, the upstream's numbering included"
+    );
+    let lines = h.ledger_lines().await;
+    let hit = lines.last().unwrap();
+    assert!(hit.cache_hit && hit.endpoint.as_str() == "responses");
+}
