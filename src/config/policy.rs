@@ -419,8 +419,20 @@ fn conditions(
                 None
             }
         });
+    let endpoint = w.endpoint.map(super::raw::OneOrMany::into_vec);
+    if endpoint
+        .iter()
+        .flatten()
+        .any(|e| matches!(e, Endpoint::Responses | Endpoint::Messages))
+    {
+        problems.push(cx.problem(
+            format!("{field}.endpoint"),
+            Some("endpoint"),
+            "`/v1/responses` and `/v1/messages` requests are routed as chat: match them with `endpoint: chat`",
+        ));
+    }
     Conditions {
-        endpoint: w.endpoint.map(super::raw::OneOrMany::into_vec),
+        endpoint,
         complexity: w.complexity.map(super::raw::OneOrMany::into_vec),
         min_tokens,
         max_tokens,

@@ -163,3 +163,47 @@ async fn a_trimmed_responses_request_is_translated_not_passed_through() {
         json!([{"role": "user", "content": "Short question?"}])
     );
 }
+
+/// The problems `check` reports for a policy file, with one OpenAI-wire provider.
+fn problems(policy: &str) -> Vec<switchyard::Problem> {
+    use switchyard::{Config, KeyMode, SourceFile, Sources};
+    let file = |path: &str, text: &str| SourceFile {
+        path: path.into(),
+        text: text.to_owned(),
+    };
+    let sources = Sources {
+        server: Some(file("switchyard.yaml", "auth: {mode: open}\n")),
+        keys: None,
+        providers: vec![file(
+            "providers/up.yaml",
+            "name: up\nbase_url: http://127.0.0.1:9/v1\nmodels:\n  - {name: small, input_per_1m: 1, output_per_1m: 2}\n",
+        )],
+        policies: vec![file("policies/p.yaml", policy)],
+    };
+    Config::build(&sources, &|_| None, KeyMode::Ignore)
+        .err()
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_policy_file_names_overflow_modes_and_refuses_unknown_ones_and_surface_endpoints() {
+    let base = "name: p\naliases: [auto]\nbaseline: up/small\nrules:\n  - name: all\n    route: [up/small]\n";
+    for mode in ["fallback", "trim", "refuse"] {
+        let policy = base.replace(
+            "    route:",
+            &format!("    on_context_overflow: {mode}\n    route:"),
+        );
+        assert!(
+            problems(&policy).is_empty(),
+            "{mode}: {:?}",
+            problems(&policy)
+        );
+    }
+    let bad = problems(&base.replace("    route:", "    on_context_overflow: shrink\n    route:"));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(bad[0].field.contains("on_context_overflow"), "{bad:?}");
+    let surface = "name: p\naliases: [auto]\nbaseline: up/small\nrules:\n  - name: r\n    when: {endpoint: responses}\n    route: [up/small]\n  - name: all\n    route: [up/small]\n";
+    let bad = problems(surface);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(bad[0].message.contains("routed as chat"), "{bad:?}");
+}
