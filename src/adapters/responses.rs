@@ -10,8 +10,9 @@
 //! event's JSON is its `data:`; the surface writes the `event:` lines back); after the final
 //! `response.completed` / `response.incomplete` event one usage-only chat chunk follows, which
 //! the relay reads for the ledger and the surface drops. An `error` or `response.failed` event
-//! before the answer says anything is a failed attempt (so the next candidate is tried); after
-//! it, the event is relayed and ends the stream.
+//! is a broken stream: before the first byte the next candidate is tried; after it the stream
+//! ends with the router's `error` event (`stream_interrupted`, the upstream's message in it),
+//! and the ledger and the breaker count it as interrupted.
 
 use std::collections::VecDeque;
 
@@ -132,6 +133,8 @@ impl ResponseUsage {
 struct ResponseView {
     object: Option<String>,
     #[serde(default)]
+    error: Option<ResponseErrorView>,
+    #[serde(default)]
     usage: Option<ResponseUsage>,
     #[serde(default)]
     output: Vec<Value>,
@@ -167,6 +170,13 @@ pub(crate) fn parse(body: Bytes) -> Result<FullReply, UpstreamError> {
     })
 }
 
+/// A failed Response's `error`.
+#[derive(Debug, Deserialize)]
+struct ResponseErrorView {
+    #[serde(default)]
+    message: Option<String>,
+}
+
 /// One Responses stream event as the router reads it.
 #[derive(Debug, Deserialize)]
 struct EventView {
@@ -181,8 +191,6 @@ struct EventView {
 /// The Responses event stream relayed as it comes (see the module doc).
 #[derive(Debug, Default)]
 pub(crate) struct Events {
-    /// An event past `response.created` / `response.in_progress` was relayed.
-    spoke: bool,
     /// The final event arrived.
     ended: bool,
 }
@@ -195,18 +203,14 @@ impl Translator for Events {
         let event: EventView = serde_json::from_str(data)
             .map_err(|e| UpstreamError::Malformed(format!("not a Responses stream event: {e}")))?;
         match event.kind.as_str() {
-            "error" | "response.failed" if !self.spoke => {
+            "error" | "response.failed" => {
                 let why = event
                     .message
+                    .or_else(|| event.response.and_then(|r| r.error?.message))
                     .unwrap_or_else(|| "the response failed".to_owned());
                 return Err(UpstreamError::StreamCut(format!(
-                    "the Responses stream failed before its answer: {why}"
+                    "the upstream's Responses stream failed: {why}"
                 )));
-            }
-            "error" | "response.failed" => {
-                out.push_back(data.to_owned());
-                self.ended = true;
-                return Ok(true);
             }
             "response.completed" | "response.incomplete" => {
                 out.push_back(data.to_owned());
@@ -220,8 +224,7 @@ impl Translator for Events {
                 self.ended = true;
                 return Ok(true);
             }
-            "response.created" | "response.in_progress" | "response.queued" => {}
-            _ => self.spoke = true,
+            _ => {}
         }
         out.push_back(data.to_owned());
         Ok(false)
@@ -276,24 +279,22 @@ mod tests {
     }
 
     #[test]
-    fn an_error_before_the_answer_fails_the_attempt_and_after_it_ends_the_stream() {
+    fn an_error_or_failed_event_breaks_the_stream_with_its_message() {
         let mut out = VecDeque::new();
-        let failed = r#"{"type":"error","message":"overloaded"}"#;
-        let mut early = Events::default();
-        early
-            .on_event(r#"{"type":"response.created"}"#, &mut out)
+        let mut e = Events::default();
+        e.on_event(r#"{"type":"response.created"}"#, &mut out)
             .unwrap();
+        let failed = r#"{"type":"error","message":"overloaded"}"#;
         assert!(matches!(
-            early.on_event(failed, &mut out),
+            e.on_event(failed, &mut out),
             Err(UpstreamError::StreamCut(m)) if m.contains("overloaded")
         ));
-        let mut late = Events::default();
-        late.on_event(
-            r#"{"type":"response.output_text.delta","delta":"a"}"#,
-            &mut out,
-        )
-        .unwrap();
-        assert!(late.on_event(failed, &mut out).unwrap());
+        let failed = r#"{"type":"response.failed","response":{"error":{"code":"server_error","message":"boom"}}}"#;
+        assert!(matches!(
+            e.on_event(failed, &mut out),
+            Err(UpstreamError::StreamCut(m)) if m.contains("boom")
+        ));
+        assert_eq!(out.len(), 1, "neither is relayed as such");
         let mut cut = Events::default();
         assert!(cut.on_end(&mut out).is_err());
         assert!(cut.on_event("not json", &mut out).is_err());

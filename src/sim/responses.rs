@@ -2,7 +2,8 @@
 //! stream: the request is read as the router reads one, the reply is the chat sim's reply, and
 //! the Response object and events are written by the router's own Responses types, so tests
 //! can tell a natively served request (a recorded body with `input`) from a translated one
-//! (`messages`). Status faults and connection faults apply as on chat.
+//! (`messages`). Status faults and connection faults apply as on chat; `CutStreamAfter` ends
+//! the event stream with `response.failed` and `error` after that many text deltas.
 
 use std::sync::Arc;
 
@@ -73,6 +74,10 @@ pub(super) async fn create(
         return resp;
     }
     app.pause(app.settings.first_byte_latency).await;
+    let cut = match behavior {
+        Behavior::CutStreamAfter { chunks } => Some(chunks),
+        _ => None,
+    };
     let t = match (behavior, validated) {
         (Behavior::Status { status, body }, _) => return error_response(status, &body),
         (Behavior::RateLimited { .. }, _) => {
@@ -111,7 +116,8 @@ pub(super) async fn create(
         include_usage: true,
     };
     let pacing = (app.settings.token_delay, app.settings.jitter);
-    let chunks = super::sse::sse_body(head, reply, usage, None, pacing, app.shutdown.clone());
+    // a cut stream ends with `response.failed` and `error`, as OpenAI's does
+    let chunks = super::sse::sse_body(head, reply, usage, cut, pacing, app.shutdown.clone());
     let events = crate::responses::chat_stream_as_events(chunks, response_id, &t.echo);
     let mut resp = Response::new(Body::from_stream(events));
     let h = resp.headers_mut();

@@ -374,3 +374,45 @@ async fn a_cached_native_answer_is_replayed_as_the_upstream_wrote_it() {
     let hit = lines.last().unwrap();
     assert!(hit.cache_hit && hit.endpoint.as_str() == "responses");
 }
+
+#[tokio::test]
+async fn an_upstream_failure_after_the_first_byte_ends_the_stream_with_an_error_event() {
+    let h = router("[nat/n, tr/t]").await;
+    h.sim("nat")
+        .set_behavior(Behavior::CutStreamAfter { chunks: 3 });
+    let (status, _, evs) = stream(
+        &h,
+        &json!({"model": "auto", "input": "Tell me a long story.", "stream": true}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        h.calls("tr"),
+        0,
+        "committed: no failover after the first byte"
+    );
+    let deltas = evs
+        .iter()
+        .filter(|(k, _)| k == "response.output_text.delta")
+        .count();
+    assert_eq!(deltas, 3);
+    let (kind, last) = evs.last().unwrap();
+    assert_eq!(kind, "error");
+    assert_eq!(last["code"], "stream_interrupted");
+    assert!(
+        last["message"].as_str().unwrap().contains("failed"),
+        "{last}"
+    );
+    assert!(evs.iter().all(|(k, _)| k != "response.completed"));
+    let line = &h.ledger_lines().await[0];
+    assert_eq!(line.outcome.as_str(), "stream_interrupted");
+    // failed before any text: the next candidate answers
+    let h = router("[nat/n, tr/t]").await;
+    h.sim("nat")
+        .set_behavior(Behavior::CutStreamAfter { chunks: 0 });
+    let body = json!({"model": "auto", "input": "Tell me a long story.", "stream": true});
+    let (status, headers, evs) = stream(&h, &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-switchyard-model"), "tr/t");
+    assert_eq!(evs.last().unwrap().0, "response.completed");
+}
