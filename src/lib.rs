@@ -132,5 +132,6 @@ pub(crate) mod sse;
 pub(crate) mod state;
 pub(crate) mod stream;
 pub(crate) mod tokens;
+pub(crate) mod trim;
 pub(crate) mod usage;
 pub(crate) mod workload;

@@ -1,10 +1,12 @@
 //! Stored responses (`store: true`): what `GET /v1/responses/{id}` returns and what
 //! `previous_response_id` continues, kept in process, bounded and scoped to the tenant.
 //!
-//! Bounds: entries expire [`TTL`] after they were stored and the whole store holds at most
-//! [`MAX_BYTES`] (each entry weighs its JSON size; the least recently used go first), so a
-//! busy router cannot grow without limit. One entry is at most [`MAX_ENTRY_BYTES`]; a larger
-//! response is answered but not stored (a later `previous_response_id` to it is a 404).
+//! Bounds (the server file's `response_store:`, [`ResponseStoreSettings`]): entries expire
+//! `ttl_s` after they were stored and the store holds at most `max_bytes` of JSON and
+//! `max_entries` entries (each entry weighs its JSON size, at least `max_bytes / max_entries`;
+//! the least recently used go first), so a busy router cannot grow without limit. One entry
+//! is at most `max_entry_bytes`; a larger response is answered but not stored (a later
+//! `previous_response_id` to it is a 404).
 //!
 //! Scope: an entry belongs to the tenant that created it: the virtual key's user (keys of one
 //! user share their responses), or everyone in open mode. Another tenant's lookups, reads and
@@ -24,14 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::Tenant;
+use crate::config::response_store::ResponseStoreSettings;
 use crate::shared::Shared;
-
-/// How long a stored response can be read or continued.
-pub(crate) const TTL: Duration = Duration::from_secs(24 * 60 * 60);
-/// The most the store holds, in bytes of JSON.
-pub(crate) const MAX_BYTES: u64 = 64 * 1024 * 1024;
-/// The most one stored response may weigh.
-pub(crate) const MAX_ENTRY_BYTES: usize = 4 * 1024 * 1024;
 
 /// One stored response: the object as the client got it, and the conversation up to and
 /// including its answer as chat messages (what a continuation prepends).
@@ -43,6 +39,8 @@ pub(crate) struct Stored {
     /// Chat messages: every earlier turn's input and output, this turn's input, then this
     /// answer (without `instructions`, which a continuation does not inherit).
     pub conversation: Vec<Value>,
+    /// How many leading conversation messages were the input (the rest is the answer).
+    pub inputs: usize,
     size: usize,
 }
 
@@ -57,9 +55,21 @@ impl Stored {
         Self {
             scope,
             object,
+            inputs: conversation.len(),
             conversation,
             size,
         }
+    }
+
+    /// The entry with its first `inputs` conversation messages marked as the input.
+    pub(crate) fn with_inputs(mut self, inputs: usize) -> Self {
+        self.inputs = inputs.min(self.conversation.len());
+        self
+    }
+
+    /// The input messages: the conversation before this answer.
+    pub(crate) fn input(&self) -> &[Value] {
+        &self.conversation[..self.inputs.min(self.conversation.len())]
     }
 }
 
@@ -69,6 +79,8 @@ struct Shaped {
     scope: String,
     object: String,
     conversation: Vec<Value>,
+    #[serde(default)]
+    inputs: Option<usize>,
 }
 
 /// The bounded store of responses: in process, or in Redis when state is shared.
@@ -76,6 +88,7 @@ pub(crate) struct ResponseStore {
     entries: Cache<String, Arc<Stored>>,
     shared: Option<Arc<Shared>>,
     ttl: Duration,
+    max_entry_bytes: usize,
 }
 
 impl std::fmt::Debug for ResponseStore {
@@ -84,29 +97,37 @@ impl std::fmt::Debug for ResponseStore {
             .field("entries", &self.entries.entry_count())
             .field("shared", &self.shared.is_some())
             .field("ttl", &self.ttl)
+            .field("max_entry_bytes", &self.max_entry_bytes)
             .finish()
     }
 }
 
 impl Default for ResponseStore {
     fn default() -> Self {
-        Self::new(TTL, MAX_BYTES, None)
+        Self::new(&ResponseStoreSettings::default(), None)
     }
 }
 
 impl ResponseStore {
-    /// A store whose entries live `ttl` and that holds at most `max_bytes` in process, or that
-    /// keeps them in `shared` Redis when given.
-    pub(crate) fn new(ttl: Duration, max_bytes: u64, shared: Option<Arc<Shared>>) -> Self {
+    /// A store bounded as `settings` say in process, or that keeps its entries in `shared`
+    /// Redis (with the same TTL and per-entry bound) when given.
+    pub(crate) fn new(settings: &ResponseStoreSettings, shared: Option<Arc<Shared>>) -> Self {
+        let floor = settings
+            .max_bytes
+            .div_ceil(settings.max_entries.max(1))
+            .max(1);
         let entries = Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|_: &String, v: &Arc<Stored>| u32::try_from(v.size).unwrap_or(u32::MAX))
-            .time_to_live(ttl)
+            .max_capacity(settings.max_bytes)
+            .weigher(move |_: &String, v: &Arc<Stored>| {
+                u32::try_from((v.size as u64).max(floor)).unwrap_or(u32::MAX)
+            })
+            .time_to_live(settings.ttl)
             .build();
         Self {
             entries,
             shared,
-            ttl,
+            ttl: settings.ttl,
+            max_entry_bytes: settings.max_entry_bytes,
         }
     }
 
@@ -120,7 +141,7 @@ impl ResponseStore {
 
     /// Keeps `entry` under `id`; says whether it was kept (small enough, and written).
     pub(crate) async fn put(&self, id: String, entry: Stored) -> bool {
-        if entry.size > MAX_ENTRY_BYTES {
+        if entry.size > self.max_entry_bytes {
             return false;
         }
         let Some(shared) = &self.shared else {
@@ -130,6 +151,7 @@ impl ResponseStore {
         let shaped = Shaped {
             scope: entry.scope,
             object: String::from_utf8_lossy(&entry.object).into_owned(),
+            inputs: Some(entry.inputs),
             conversation: entry.conversation,
         };
         let Ok(value) = serde_json::to_vec(&shaped) else {
@@ -186,7 +208,10 @@ impl ResponseStore {
             }
         };
         match serde_json::from_slice::<Shaped>(&raw) {
-            Ok(s) => Some(Stored::new(s.scope, s.object.into(), s.conversation)),
+            Ok(s) => {
+                let inputs = s.inputs.unwrap_or(s.conversation.len());
+                Some(Stored::new(s.scope, s.object.into(), s.conversation).with_inputs(inputs))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "unreadable stored response in Redis");
                 None
@@ -244,14 +269,18 @@ mod tests {
     #[tokio::test]
     async fn an_oversized_entry_is_not_kept() {
         let store = ResponseStore::default();
-        let huge = "x".repeat(MAX_ENTRY_BYTES + 1);
+        let huge = "x".repeat(ResponseStoreSettings::default().max_entry_bytes + 1);
         assert!(!store.put("resp_big".into(), entry("open", &huge)).await);
         assert!(store.get("resp_big", "open").await.is_none());
     }
 
     #[tokio::test]
     async fn the_byte_bound_evicts() {
-        let store = ResponseStore::new(TTL, 10_000, None);
+        let settings = ResponseStoreSettings {
+            max_bytes: 10_000,
+            ..ResponseStoreSettings::default()
+        };
+        let store = ResponseStore::new(&settings, None);
         for i in 0..100 {
             store
                 .put(format!("resp_{i}"), entry("open", &"y".repeat(500)))
@@ -260,5 +289,21 @@ mod tests {
         store.entries.run_pending_tasks().await;
         assert!(store.entries.weighted_size() <= 10_000);
         assert!(store.entries.entry_count() < 100);
+    }
+
+    #[tokio::test]
+    async fn the_entry_bound_evicts_small_entries_too() {
+        let settings = ResponseStoreSettings {
+            max_entries: 5,
+            ..ResponseStoreSettings::default()
+        };
+        let store = ResponseStore::new(&settings, None);
+        for i in 0..50 {
+            store.put(format!("resp_{i}"), entry("open", "z")).await;
+        }
+        store.entries.run_pending_tasks().await;
+        assert!(store.entries.entry_count() <= 5);
+        let input = entry("open", "q").with_inputs(0);
+        assert!(input.input().is_empty());
     }
 }

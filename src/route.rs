@@ -1,12 +1,13 @@
 //! Applies a policy to a classified request: the first matching rule's candidate groups,
-//! minus models whose context window is too small.
+//! minus models whose context window is too small (the rule's `on_context_overflow` says
+//! whether a prompt too long for them falls back, is refused or is to be trimmed).
 
 use std::sync::Arc;
 
 use crate::adapters::Unsupported;
 use crate::capability::{self, Lack, Needs};
 use crate::classify::Classification;
-use crate::config::{Config, Endpoint, Group, Member, Rule, Target};
+use crate::config::{Config, Endpoint, Group, Member, OnContextOverflow, Rule, Target};
 use crate::error::ApiError;
 
 /// What rules can match on, gathered from the request once.
@@ -39,6 +40,10 @@ pub struct RoutePlan {
     pub skipped: Vec<usize>,
     /// Models dropped because their wire cannot express the request, and what it lacks.
     pub(crate) unsupported: Vec<(usize, Lack)>,
+    /// Set (to the largest candidate's context window) when the prompt fits no candidate and
+    /// the rule says `on_context_overflow: trim`: the plan has no groups; the caller trims the
+    /// prompt to fit and routes again.
+    pub(crate) trim_to: Option<u64>,
 }
 
 impl RoutePlan {
@@ -62,7 +67,7 @@ pub(crate) fn route(
     target: Target,
     facts: &Facts<'_>,
 ) -> Result<RoutePlan, ApiError> {
-    let (policy, rule, groups) = match target {
+    let (policy, rule, groups, overflow) = match target {
         Target::Model(m) => {
             let policy = config.default_policy();
             let mut groups = vec![Group {
@@ -72,7 +77,8 @@ pub(crate) fn route(
                 }],
             }];
             groups.extend(policy.fallbacks.get(&m).into_iter().flatten().cloned());
-            (policy, Arc::from(DIRECT_RULE), groups)
+            let overflow = OnContextOverflow::Fallback;
+            (policy, Arc::from(DIRECT_RULE), groups, overflow)
         }
         Target::Policy(p) => {
             let policy = &config.policies[p];
@@ -82,9 +88,18 @@ pub(crate) fn route(
                 .or_else(|| policy.rules.iter().find(|r| matches(r, facts)))
                 .or(policy.rules.last())
                 .expect("validated: policies have a catch-all rule");
-            (policy, rule.name.clone(), rule.route.clone())
+            let overflow = rule.on_context_overflow;
+            (policy, rule.name.clone(), rule.route.clone(), overflow)
         }
     };
+    if overflow == OnContextOverflow::Refuse {
+        if let Some(window) = first_window_short(config, &groups, facts) {
+            return Err(ApiError::ContextTooLong {
+                needed: facts.needed_tokens,
+                largest: window,
+            });
+        }
+    }
     let mut skipped = Vec::new();
     let mut unsupported = Vec::new();
     let mut largest = 0;
@@ -147,7 +162,8 @@ pub(crate) fn route(
             code: Some("unsupported_endpoint"),
         });
     }
-    if groups.is_empty() {
+    let trim_to = (groups.is_empty() && overflow == OnContextOverflow::Trim).then_some(largest);
+    if groups.is_empty() && trim_to.is_none() {
         return Err(ApiError::ContextTooLong {
             needed: facts.needed_tokens,
             largest,
@@ -159,7 +175,26 @@ pub(crate) fn route(
         groups,
         skipped,
         unsupported,
+        trim_to,
     })
+}
+
+/// `on_context_overflow: refuse`: the smallest context window in the first candidate group
+/// (the first whose models serve the request at all) when the prompt does not fit it.
+fn first_window_short(config: &Config, groups: &[Group], facts: &Facts<'_>) -> Option<u64> {
+    let serves = |m: &Member| {
+        let model = &config.models[m.model];
+        model.endpoints.contains(&facts.endpoint)
+            && capability::lacking(config.providers[model.provider].wire, facts.needs).is_none()
+    };
+    let first = groups.iter().find(|g| g.members.iter().any(serves))?;
+    first
+        .members
+        .iter()
+        .filter(|m| serves(m))
+        .map(|m| config.models[m.model].context_window)
+        .min()
+        .filter(|w| *w < facts.needed_tokens)
 }
 
 /// Whether every condition the rule states holds for this request.

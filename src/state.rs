@@ -164,8 +164,7 @@ impl AppState {
         let limiter = Arc::new(Limiter::new(shared.clone(), config.access.budgets.warn_at));
         let cache = Arc::new(ResponseCache::new(&config.server.cache, shared.clone()));
         let responses = crate::response_store::ResponseStore::new(
-            crate::response_store::TTL,
-            crate::response_store::MAX_BYTES,
+            &config.server.response_store,
             shared.clone(),
         );
         let client = reqwest::Client::builder()

@@ -141,13 +141,14 @@ impl<E: StreamEnd> Relay<E> {
         for c in &chunk.choices {
             self.tool_calls |= c.delta.as_ref().is_some_and(|d| d.tool_calls.is_some());
             self.finished |= c.finish_reason.is_some();
-            if let Some(t) = c.text() {
-                if self.ttft.is_none() && !t.is_empty() {
-                    self.ttft = Some(self.started.elapsed());
-                }
-                if self.text.len() < MAX_TEXT {
-                    self.text.push_str(t);
-                }
+        }
+        let native = chunk.native_text();
+        for t in chunk.choices.iter().filter_map(|c| c.text()).chain(native) {
+            if self.ttft.is_none() && !t.is_empty() {
+                self.ttft = Some(self.started.elapsed());
+            }
+            if self.text.len() < MAX_TEXT {
+                self.text.push_str(t);
             }
         }
         // the final usage-only chunk goes to clients that asked for it

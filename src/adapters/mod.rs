@@ -6,6 +6,7 @@ pub(crate) mod gemini;
 mod legacy;
 pub(crate) mod openai;
 pub mod replay;
+pub(crate) mod responses;
 pub(crate) mod transport;
 
 use std::pin::Pin;

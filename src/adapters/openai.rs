@@ -28,6 +28,7 @@ impl Serialize for Outgoing<'_> {
         for (k, v) in self.body {
             if k == "model"
                 || k == crate::messages::ANTHROPIC_NATIVE
+                || k == super::responses::RESPONSES_NATIVE
                 || (self.stream && (k == "stream_options" || k == "stream"))
             {
                 continue;
@@ -60,6 +61,16 @@ async fn send(
         stream,
     })
     .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
+    post(call, endpoint, body).await
+}
+
+/// POSTs `body` (JSON) to the provider's `endpoint` with the call's key; a non-2xx answer is
+/// an [`UpstreamError::Status`] carrying its OpenAI-shaped error body.
+pub(super) async fn post(
+    call: &Call<'_>,
+    endpoint: Endpoint,
+    body: Vec<u8>,
+) -> Result<reqwest::Response, UpstreamError> {
     let mut req = call
         .client
         .post(call.provider.urls[endpoint as usize].clone())
@@ -109,13 +120,20 @@ pub(crate) fn error_body(provider: &str, status: u16, raw: Bytes) -> Bytes {
     .to_bytes()
 }
 
-/// A non-streamed chat completion.
+/// A non-streamed chat completion (or, for a Responses request to a model that serves
+/// `/v1/responses`, the native Response: see [`super::responses`]).
 pub(crate) async fn chat(call: &Call<'_>) -> Result<FullReply, UpstreamError> {
+    if let Some(native) = super::responses::native_body(call) {
+        return super::responses::request(call, native).await;
+    }
     request(call, Endpoint::Chat).await
 }
 
-/// A streamed chat completion.
+/// A streamed chat completion (or the native Responses event stream, as for [`chat`]).
 pub(crate) async fn chat_stream(call: &Call<'_>) -> Result<EventStream, UpstreamError> {
+    if let Some(native) = super::responses::native_body(call) {
+        return super::responses::stream(call, native).await;
+    }
     stream(call, Endpoint::Chat).await
 }
 

@@ -47,7 +47,15 @@ pub(crate) async fn create(
     let body = body
         .map_err(|rejection| super::body_error(rejection, limit))
         .and_then(|b| chat_body(&b, false));
-    let resp = crate::pipeline::handle(&state, id, Endpoint::Chat, &headers, body).await;
+    let resp = crate::pipeline::handle_on(
+        &state,
+        id,
+        Endpoint::Chat,
+        Endpoint::Messages,
+        &headers,
+        body,
+    )
+    .await;
     messages::respond(resp).await
 }
 

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
@@ -36,4 +38,13 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Response {
     crate::responses::delete(&state, &headers, &id).await
+}
+
+pub(crate) async fn input_items(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    crate::responses::input_items(&state, &headers, &id, &query).await
 }

@@ -7,8 +7,7 @@
 #[inline]
 pub(crate) fn is_word_char(c: char) -> bool {
     match c {
-        '0'..='9' | 'a'..='z' | 'A'..='Z' => true,
-        '\0'..='\x7f' => false,
+        '\0'..='\x7f' => c.is_ascii_alphanumeric(),
         // Cyrillic: every code point of U+0400–U+04FF is a letter except the thousands sign
         // and the combining marks U+0482–U+0489
         '\u{400}'..='\u{481}' | '\u{48a}'..='\u{4ff}' => true,

@@ -8,12 +8,14 @@ mod explain;
 mod ledger;
 mod locate;
 mod operator_key;
+pub(crate) mod overflow;
 mod policy;
 mod problem;
 mod provider;
 pub(crate) mod raw;
 mod raw_access;
 pub(crate) mod redis_nodes;
+pub(crate) mod response_store;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ pub(crate) use batches::BatchSettings;
 pub(crate) use ledger::LedgerSettings;
 pub(crate) use ledger::{plain_identifier, PostgresSink};
 pub(crate) use operator_key::OperatorKey;
+pub(crate) use overflow::OnContextOverflow;
 use policy::BrokenProvider;
 pub(crate) use policy::{Group, Member, Policy, Rule};
 pub use problem::Problem;
@@ -53,6 +56,7 @@ pub struct ServerSettings {
     pub cache: CacheSettings,
     /// Batch jobs, when the server file enables them.
     pub batches: Option<BatchSettings>,
+    pub response_store: response_store::ResponseStoreSettings,
 }
 
 /// One YAML file's path and text, read from disk or embedded in the binary.
@@ -535,6 +539,16 @@ fn server_settings(
         timeout: std::time::Duration::from_millis(raw.state.timeout_ms.max(1)),
         expected_instances: raw.state.expected_instances.max(1),
     };
+    let response_store = raw.response_store.validate().unwrap_or_else(|why| {
+        problems.push(Problem::at(
+            path,
+            text,
+            "response_store",
+            Some("response_store"),
+            why,
+        ));
+        response_store::ResponseStoreSettings::default()
+    });
     let cache = CacheSettings {
         enabled: raw.cache.enabled,
         max_entries: raw.cache.max_entries,
@@ -605,6 +619,7 @@ fn server_settings(
             state,
             cache,
             batches,
+            response_store,
         },
         raw.policy,
     )

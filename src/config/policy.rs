@@ -50,6 +50,8 @@ pub struct Rule {
     pub route: Vec<Group>,
     /// The rule's own `stream_resume`, over the policy's.
     pub stream_resume: Option<bool>,
+    /// What to do with a prompt too long for some of `route`'s models.
+    pub on_context_overflow: super::OnContextOverflow,
 }
 
 /// The conditions of a rule; `None` means "any".
@@ -312,6 +314,7 @@ pub(super) fn validate_policy(
             when,
             route,
             stream_resume: r.stream_resume.map(Toggle::is_on),
+            on_context_overflow: r.on_context_overflow,
         });
     }
     if catch_all_at.is_none() && !rules.is_empty() {
@@ -433,8 +436,20 @@ fn conditions(
                 None
             }
         });
+    let endpoint = w.endpoint.map(super::raw::OneOrMany::into_vec);
+    if endpoint
+        .iter()
+        .flatten()
+        .any(|e| matches!(e, Endpoint::Responses | Endpoint::Messages))
+    {
+        problems.push(cx.problem(
+            format!("{field}.endpoint"),
+            Some("endpoint"),
+            "`/v1/responses` and `/v1/messages` requests are routed as chat: match them with `endpoint: chat`",
+        ));
+    }
     Conditions {
-        endpoint: w.endpoint.map(super::raw::OneOrMany::into_vec),
+        endpoint,
         complexity: w.complexity.map(super::raw::OneOrMany::into_vec),
         min_tokens,
         max_tokens,

@@ -21,7 +21,7 @@ pub struct Provider {
     pub base_url: String,
     /// `{base_url}/{endpoint path}` for each [`Endpoint`] (OpenAI-compatible wire), parsed
     /// once instead of per request.
-    pub urls: [reqwest::Url; 4],
+    pub urls: [reqwest::Url; 6],
     pub keys: Vec<ProviderKey>,
     pub first_byte_timeout: Duration,
     /// Longest time without content progress in a stream (or a chunk of a body).
@@ -360,7 +360,12 @@ fn model_endpoints(
     problem: &mut dyn FnMut(String),
 ) -> Vec<Endpoint> {
     let supported: &[Endpoint] = match wire {
-        Wire::Openai => &Endpoint::ALL,
+        Wire::Openai => &[
+            Endpoint::Chat,
+            Endpoint::Completions,
+            Endpoint::Embeddings,
+            Endpoint::Responses,
+        ],
         Wire::Gemini => &[Endpoint::Chat, Endpoint::Embeddings],
         Wire::Anthropic => &[Endpoint::Chat],
     };

@@ -68,6 +68,9 @@ pub(crate) struct RawServer {
     /// Batch jobs (`POST /v1/batches`): off unless set.
     #[serde(default)]
     pub batches: Option<super::batches::RawBatches>,
+    /// Bounds of the Responses API's stored answers.
+    #[serde(default)]
+    pub response_store: super::response_store::RawResponseStore,
 }
 
 /// How log lines are written.
@@ -128,6 +131,11 @@ pub enum Endpoint {
     Embeddings,
     /// `/v1/moderations`
     Moderations,
+    /// `/v1/responses` (OpenAI's Responses API): a model that lists it is sent Responses
+    /// requests natively instead of their chat translation.
+    Responses,
+    /// `/v1/messages` (Anthropic's Messages API inbound): a ledger label only; no model lists it.
+    Messages,
 }
 
 impl PartialEq<&str> for Endpoint {
@@ -137,11 +145,13 @@ impl PartialEq<&str> for Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 4] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::Chat,
         Endpoint::Completions,
         Endpoint::Embeddings,
         Endpoint::Moderations,
+        Endpoint::Responses,
+        Endpoint::Messages,
     ];
 
     /// The label used in the ledger, metrics and rules.
@@ -151,6 +161,8 @@ impl Endpoint {
             Self::Completions => "completions",
             Self::Embeddings => "embeddings",
             Self::Moderations => "moderations",
+            Self::Responses => "responses",
+            Self::Messages => "messages",
         }
     }
 
@@ -166,6 +178,8 @@ impl Endpoint {
             Self::Completions => "completions",
             Self::Embeddings => "embeddings",
             Self::Moderations => "moderations",
+            Self::Responses => "responses",
+            Self::Messages => "messages",
         }
     }
 }
@@ -471,6 +485,9 @@ pub(crate) struct RawRule {
     /// Overrides the policy's `stream_resume` for requests this rule routes.
     #[serde(default)]
     pub stream_resume: Option<Toggle>,
+    /// What to do with a prompt too long for some candidates (default `fallback`).
+    #[serde(default)]
+    pub on_context_overflow: super::overflow::OnContextOverflow,
 }
 
 /// Conditions of a rule; all given ones must hold; none given means catch-all.

@@ -547,6 +547,7 @@ async fn open_stream(
                 let meaningful = match serde_json::from_str::<ChunkView>(&data) {
                     Ok(c) => {
                         c.usage.is_some()
+                            || c.native_text().is_some_and(|t| !t.is_empty())
                             || c.choices.iter().any(|ch| {
                                 ch.text().is_some_and(|t| !t.is_empty())
                                     || ch.delta.as_ref().is_some_and(|d| d.tool_calls.is_some())

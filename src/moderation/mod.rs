@@ -167,6 +167,7 @@ async fn ask(
         }],
         skipped: Vec::new(),
         unsupported: Vec::new(),
+        trim_to: None,
     };
     let mut body = Map::new();
     body.insert("model".into(), Value::String(model.id.to_string()));

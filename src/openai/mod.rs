@@ -6,7 +6,6 @@ mod reply;
 mod request;
 
 pub(crate) use error_body::{json_response, ErrorBody};
-#[cfg(test)]
 pub(crate) use reply::PromptDetails;
 pub use reply::Usage;
 pub(crate) use reply::{

@@ -84,6 +84,23 @@ pub(crate) struct ChunkView {
     pub choices: Vec<ChunkChoice>,
     #[serde(default)]
     pub usage: Option<Usage>,
+    /// A natively relayed Responses API event's `type` (chat chunks have none).
+    #[serde(default, rename = "type")]
+    pub event: Option<String>,
+    /// A natively relayed Responses API delta event's `delta`.
+    #[serde(default)]
+    pub delta: Option<Value>,
+}
+
+impl ChunkView {
+    /// The answer text a natively relayed Responses event adds (`response.output_text.delta`),
+    /// so time to first token and local counting work on that stream too.
+    pub(crate) fn native_text(&self) -> Option<&str> {
+        match self.event.as_deref() {
+            Some("response.output_text.delta") => self.delta.as_ref().and_then(Value::as_str),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

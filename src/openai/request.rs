@@ -63,7 +63,7 @@ impl ChatRequest {
         let mut req = Self::envelope(endpoint, bytes)?;
         let body = std::mem::take(&mut req.body);
         let read = match endpoint {
-            Endpoint::Chat => req.read_messages(&body),
+            Endpoint::Chat | Endpoint::Responses | Endpoint::Messages => req.read_messages(&body),
             Endpoint::Completions => req.read_inputs(&body, "prompt"),
             Endpoint::Embeddings => req.read_inputs(&body, "input"),
             Endpoint::Moderations => {

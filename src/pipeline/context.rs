@@ -62,6 +62,9 @@ pub(crate) struct RequestCtx {
     pub live: Arc<Live>,
     pub id: String,
     pub endpoint: Endpoint,
+    /// The API the client called, as the ledger and metrics name it: `endpoint`, except for
+    /// the Responses and Messages surfaces, which are routed as chat.
+    pub surface: Endpoint,
     pub started: Instant,
     /// Time spent waiting on upstreams and in backoff sleeps, excluded from the overhead.
     pub waited: Duration,
@@ -101,6 +104,8 @@ pub(crate) struct RequestCtx {
     pub moderation: Option<crate::moderation::record::ModerationRecord>,
     /// The policy's rule a moderation flag routes the request with.
     pub moderation_rule: Option<usize>,
+    /// Messages dropped by `on_context_overflow: trim`.
+    pub trimmed: usize,
 }
 
 impl RequestCtx {
@@ -111,6 +116,7 @@ impl RequestCtx {
             state,
             id,
             endpoint,
+            surface: endpoint,
             started: Instant::now(),
             waited: Duration::ZERO,
             overhead: None,
@@ -133,6 +139,7 @@ impl RequestCtx {
             otel: None,
             moderation: None,
             moderation_rule: None,
+            trimmed: 0,
         }
     }
 

@@ -122,5 +122,13 @@ pub(crate) fn plan(
 pub(crate) async fn decide(config: &Config, req: &ChatRequest) -> Result<Decision, ApiError> {
     let target = resolve(config, req)?;
     let prompt_tokens = count_prompt(config, target, req).await?;
-    plan(config, target, req, prompt_tokens, None)
+    let decision = plan(config, target, req, prompt_tokens, None)?;
+    match decision.plan.trim_to {
+        // offline, a prompt is not trimmed: it is reported as too long
+        Some(largest) => Err(ApiError::ContextTooLong {
+            needed: prompt_tokens.saturating_add(req.max_tokens.unwrap_or(0)),
+            largest,
+        }),
+        None => Ok(decision),
+    }
 }

@@ -182,7 +182,7 @@ fn ledger_record(ctx: &RequestCtx, status: u16, outcome: Outcome) -> UsageRecord
     };
     UsageRecord {
         request_id: ctx.id.clone(),
-        endpoint: ctx.endpoint,
+        endpoint: ctx.surface,
         user: ctx.user().map(str::to_owned),
         team: ctx.tenant.team.as_deref().map(str::to_owned),
         key_id: ctx.tenant.key_id.as_deref().map(str::to_owned),
@@ -209,6 +209,7 @@ fn ledger_record(ctx: &RequestCtx, status: u16, outcome: Outcome) -> UsageRecord
         batch_size: ctx.trace.batch.map(|b| b.requests),
         trace: ctx.trace.notes.iter().map(ToString::to_string).collect(),
         moderation: ctx.moderation.clone(),
+        trimmed_messages: ctx.trimmed as u64,
         ..UsageRecord::default()
     }
 }

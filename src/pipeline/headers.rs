@@ -30,6 +30,7 @@ mod name {
         MODEL = "x-switchyard-model",
         PROVIDER = "x-switchyard-provider",
         SKIPPED = "x-switchyard-skipped",
+        TRIMMED = "x-switchyard-trimmed",
         LIMIT_REQUESTS = "x-ratelimit-limit-requests",
         REMAINING_REQUESTS = "x-ratelimit-remaining-requests",
         RESET_REQUESTS = "x-ratelimit-reset-requests",
@@ -67,6 +68,9 @@ pub(crate) fn build(ctx: &RequestCtx, overhead: Duration) -> HeaderMap {
         if !d.plan.unsupported.is_empty() {
             let skipped = d.plan.unsupported_summary(&ctx.live.config);
             put(&mut h, name::SKIPPED, &skipped);
+        }
+        if ctx.trimmed > 0 {
+            h.insert(name::TRIMMED, HeaderValue::from(ctx.trimmed));
         }
     }
     match (&ctx.cache, ctx.chosen()) {

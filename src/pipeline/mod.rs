@@ -11,6 +11,7 @@ mod context;
 mod decide;
 mod finish;
 mod headers;
+mod overflow;
 mod phases;
 mod spans;
 
@@ -42,7 +43,21 @@ pub(crate) async fn handle(
     client_headers: &HeaderMap,
     body: Result<Bytes, ApiError>,
 ) -> Response {
-    let ctx = RequestCtx::new(Arc::clone(state), request_id, endpoint);
+    handle_on(state, request_id, endpoint, endpoint, client_headers, body).await
+}
+
+/// [`handle`] for a request that arrived on `surface` (`/v1/responses`, `/v1/messages`) and is
+/// routed as `endpoint` (chat): the ledger line and metrics name the surface.
+pub(crate) async fn handle_on(
+    state: &Arc<AppState>,
+    request_id: String,
+    endpoint: Endpoint,
+    surface: Endpoint,
+    client_headers: &HeaderMap,
+    body: Result<Bytes, ApiError>,
+) -> Response {
+    let mut ctx = RequestCtx::new(Arc::clone(state), request_id, endpoint);
+    ctx.surface = surface;
     serve(state, ctx, client_headers, body).await
 }
 

@@ -40,12 +40,12 @@ pub(super) async fn run(
     if ctx.batch.is_none() {
         authenticate(ctx, headers)?;
     }
-    let req = parse(ctx, &body?)?;
+    let mut req = parse(ctx, &body?)?;
     guard_input(ctx, &req)?;
     count(ctx, &req).await?;
     admit(ctx).await?;
     moderate(ctx, &req).await?;
-    route(ctx, &req)?;
+    route(ctx, &mut req).await?;
     if let Some(entry) = cache_lookup(ctx, &req, headers).await {
         return Ok(Ready::Cached(entry));
     }
@@ -61,7 +61,7 @@ fn authenticate(ctx: &mut RequestCtx, headers: &HeaderMap) -> Result<(), ApiErro
 
 /// The body, validated once, and what its `model` names (404 for nothing known).
 fn parse(ctx: &mut RequestCtx, body: &[u8]) -> Result<ChatRequest, ApiError> {
-    let req = ChatRequest::parse_for(ctx.endpoint, body)?;
+    let mut req = ChatRequest::parse_for(ctx.endpoint, body)?;
     ctx.request.requested_model.clone_from(&req.model);
     ctx.request.user.clone_from(&req.user);
     ctx.request.stream = req.stream;
@@ -70,6 +70,14 @@ fn parse(ctx: &mut RequestCtx, body: &[u8]) -> Result<ChatRequest, ApiError> {
     let target = resolve(config, &req)?;
     ctx.target = Some(target);
     ctx.policy = Some(policy_index(config, target));
+    if ctx
+        .policy()
+        .is_some_and(|p| !p.guardrails.output.is_empty())
+    {
+        // output rules redact chat answers: a Responses request is then always translated
+        req.body
+            .remove(crate::adapters::responses::RESPONSES_NATIVE);
+    }
     Ok(req)
 }
 
@@ -184,7 +192,7 @@ async fn moderate(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<(), ApiErro
 }
 
 /// Classifies (for policy targets) and picks the candidates.
-fn route(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<(), ApiError> {
+async fn route(ctx: &mut RequestCtx, req: &mut ChatRequest) -> Result<(), ApiError> {
     let Some(target) = ctx.target else {
         return Ok(());
     };
@@ -195,13 +203,11 @@ fn route(ctx: &mut RequestCtx, req: &ChatRequest) -> Result<(), ApiError> {
     };
     let rule = ctx.moderation_rule;
     let started = ctx.otel.is_some().then(SystemTime::now);
-    ctx.decision = Some(plan(
-        &ctx.live.config,
-        target,
-        req,
-        ctx.prompt_tokens,
-        rule,
-    )?);
+    let decision = plan(&ctx.live.config, target, req, ctx.prompt_tokens, rule)?;
+    ctx.decision = Some(match decision.plan.trim_to {
+        Some(window) => super::overflow::trim_and_route(ctx, req, target, window).await?,
+        None => decision,
+    });
     if let (Some(t), Some(start)) = (&mut ctx.otel, started) {
         t.route = Some((start, SystemTime::now()));
     }

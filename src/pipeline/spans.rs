@@ -41,7 +41,7 @@ pub(super) fn emit(
         trace,
         request_id: &ctx.id,
         operation: match ctx.endpoint {
-            Endpoint::Chat => "chat",
+            Endpoint::Chat | Endpoint::Responses | Endpoint::Messages => "chat",
             Endpoint::Completions => "text_completion",
             Endpoint::Embeddings => "embeddings",
             Endpoint::Moderations => "moderation",

@@ -66,9 +66,11 @@ impl WorkItem {
         Ok(WorkItem::Recorded(Recorded {
             id: text("request_id").unwrap_or_default(),
             requested_model: text("requested_model").unwrap_or_default(),
-            endpoint: text("endpoint")
-                .and_then(|e| Endpoint::from_label(&e))
-                .unwrap_or(Endpoint::Chat),
+            // the Responses and Messages surfaces are routed as chat
+            endpoint: match text("endpoint").and_then(|e| Endpoint::from_label(&e)) {
+                None | Some(Endpoint::Responses | Endpoint::Messages) => Endpoint::Chat,
+                Some(e) => e,
+            },
             user: text("user"),
             prompt_tokens,
             completion_tokens,

@@ -1,7 +1,7 @@
 //! The Response object (`object: "response"`) and its output items, built from a chat answer.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::request::Echo;
 
@@ -340,35 +340,7 @@ impl ResponseObject {
 
     /// The answer as one chat assistant message, for continuing the conversation.
     pub(crate) fn as_chat_message(&self) -> Option<Value> {
-        let mut text = String::new();
-        let mut calls = Vec::new();
-        for item in &self.output {
-            match item {
-                OutputItem::Message { content, .. } => {
-                    for c in content {
-                        if let Content::OutputText { text: t, .. } = c {
-                            text.push_str(t);
-                        }
-                    }
-                }
-                OutputItem::FunctionCall {
-                    call_id,
-                    name,
-                    arguments,
-                    ..
-                } => calls.push(json!({"id": call_id, "type": "function",
-                                       "function": {"name": name, "arguments": arguments}})),
-            }
-        }
-        if text.is_empty() && calls.is_empty() {
-            return None;
-        }
-        let mut message =
-            json!({"role": "assistant", "content": (!text.is_empty()).then_some(text)});
-        if !calls.is_empty() {
-            message["tool_calls"] = Value::Array(calls);
-        }
-        Some(message)
+        super::native::chat_message(&serde_json::to_value(self).ok()?)
     }
 }
 
@@ -389,6 +361,7 @@ fn text_of(content: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn echo() -> Echo {
         Echo {

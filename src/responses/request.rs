@@ -73,6 +73,8 @@ pub(crate) struct Translated {
     /// This turn's input items as chat messages.
     pub turn: Vec<Value>,
     pub echo: Echo,
+    /// The client's body as sent, for candidates that serve the Responses API natively.
+    pub body: Map<String, Value>,
 }
 
 /// What the Response object repeats of its request.
@@ -266,6 +268,7 @@ pub(crate) fn translate(bytes: &[u8]) -> Result<Translated, ApiError> {
         instructions,
         turn,
         echo,
+        body,
     })
 }
 

@@ -45,6 +45,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/responses/{id}",
             get(api::responses::retrieve).delete(api::responses::delete),
         )
+        .route(
+            "/responses/{id}/input_items",
+            get(api::responses::input_items),
+        )
         .route("/messages", post(api::messages::create))
         .route("/messages/count_tokens", post(api::messages::count_tokens))
         .route(

@@ -6,7 +6,10 @@
 //! and can be told through [`SimControl`] to misbehave ([`Behavior`]) so the router's retry,
 //! key-rotation and failover paths can be exercised without network access or real keys.
 //! A request offering `tools` (and not answering a tool call) gets one `tool_calls` entry
-//! instead of text, whole or streamed as argument deltas.
+//! instead of text, whole or streamed as argument deltas. `POST /v1/responses` answers
+//! OpenAI's Responses API natively (`responses.rs`), whole or as its event stream, so tests
+//! can tell a passed-through Responses request (recorded body with `input`) from a translated
+//! one (`messages`).
 //!
 //! Token accounting (documented because tests assert on it):
 //! - `prompt_tokens` = Σ over messages of `ceil(chars(text content) / 4) + 4`.
@@ -40,6 +43,7 @@ mod play;
 mod ratelimit;
 mod reply;
 mod request;
+mod responses;
 mod server;
 mod sse;
 mod tools;

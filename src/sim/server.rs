@@ -29,6 +29,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/completions", post(super::legacy::completions))
         .route("/v1/embeddings", post(super::legacy::embeddings))
         .route("/v1/moderations", post(super::moderation::moderations))
+        .route("/v1/responses", post(super::responses::create))
         .route("/v1/models", get(models))
         .route("/health", get(health))
         .fallback(not_found)

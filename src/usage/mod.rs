@@ -90,6 +90,14 @@ pub struct UsageRecord {
     /// The policy's moderation pre-check, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moderation: Option<crate::moderation::record::ModerationRecord>,
+    /// Messages dropped by `on_context_overflow: trim` (oldest turns) so the prompt fit.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub trimmed_messages: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn default_status() -> u16 {

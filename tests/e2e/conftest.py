@@ -50,6 +50,15 @@ PROVIDERS = {
           - {name: emb-mod, input_per_1m: 0.0, output_per_1m: 0.0, endpoints: [moderations]}
         """,
     ),
+    # serves the Responses API natively: Responses requests routed here pass through
+    "nat": (
+        ["--models", "nat-model"],
+        """
+        keys: [{env: MOCK_KEY}]
+        models:
+          - {name: nat-model, input_per_1m: 0.5, output_per_1m: 1.5, endpoints: [chat, responses]}
+        """,
+    ),
     # every stream is cut after 3 content chunks: a stream that breaks after its first byte
     "cut": (
         ["--models", "cut-model", "--fault", "cut_after:3"],

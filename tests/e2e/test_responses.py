@@ -2,6 +2,7 @@
 `switchyard serve` binary, with OpenAI-, Anthropic- and Gemini-wire simulators behind it."""
 
 import json
+import time
 
 import openai
 import pytest
@@ -156,3 +157,46 @@ def test_function_output_continues_a_stored_response(client, model):
     )
     assert second.status == "completed"
     assert second.output_text.startswith(_tag(model)), second.output
+
+
+def _ledger_line(router, request_id):
+    """This request's ledger line (written off the request path: polled, bounded)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        path = router["ledger"]
+        lines = path.read_text().splitlines() if path.exists() else []
+        mine = [json.loads(l) for l in lines if request_id in l]
+        if mine:
+            return mine[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no ledger line for {request_id}")
+
+
+def test_native_passthrough_whole_and_streamed(client, router):
+    """`nat/nat-model` declares `endpoints: [chat, responses]`: the SDK's Responses calls reach
+    its `/v1/responses` natively, whole and streamed, and continue with previous_response_id."""
+    model = "nat/nat-model"
+    raw = client.responses.with_raw_response.create(model=model, instructions="Be brief.", input="Name a colour.")
+    assert raw.headers["x-switchyard-model"] == model
+    r = raw.parse()
+    assert r.object == "response" and r.status == "completed"
+    assert r.output_text.startswith("[nat-model]"), r.output_text
+    assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
+    line = _ledger_line(router, raw.headers["x-request-id"])
+    assert line["endpoint"] == "responses" and line["model"] == model
+    assert (line["prompt_tokens"], line["completion_tokens"]) == (r.usage.input_tokens, r.usage.output_tokens)
+    assert client.responses.retrieve(r.id).output_text == r.output_text
+
+    kinds, deltas = [], []
+    with client.responses.stream(model=model, input="Tell me a story", previous_response_id=r.id) as stream:
+        for event in stream:
+            kinds.append(event.type)
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+        final = stream.get_final_response()
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert final.output_text == "".join(deltas) and len(deltas) > 1
+    assert final.usage.input_tokens > r.usage.input_tokens, "the stored turn was sent along"
+    items = client.responses.input_items.list(final.id, order="asc")
+    texts = [i.content[0].text for i in items.data]
+    assert texts[0] == "Name a colour." and texts[-1] == "Tell me a story"

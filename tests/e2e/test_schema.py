@@ -169,7 +169,7 @@ def test_errors(http):
         check("ErrorResponse", r.json())
 
 
-@pytest.mark.parametrize("model", WIRES)
+@pytest.mark.parametrize("model", WIRES + ["nat/nat-model"])
 def test_responses_whole_and_streamed(http, model):
     tools = [{"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}]
     bodies = [
@@ -183,6 +183,9 @@ def test_responses_whole_and_streamed(http, model):
         check("Response", r.json())
         got = http.get(f"/v1/responses/{r.json()['id']}")
         check("Response", got.json())
+        items = http.get(f"/v1/responses/{r.json()['id']}/input_items")
+        assert items.status_code == 200, items.text
+        check("ResponseItemList", items.json())
         status, r = _post(http, "/v1/responses", {**body, "stream": True})
         assert status == 200
         events = _sse(r.text)

@@ -128,7 +128,7 @@ async fn a_whole_answer_is_a_response_object_routed_and_recorded_like_chat() {
     let line = &h.ledger_lines().await[0];
     assert_eq!(
         (line.endpoint.as_str(), line.requested_model.as_str()),
-        ("chat", "auto")
+        ("responses", "auto")
     );
     assert_eq!(line.model.as_deref(), Some("oa/small"));
     assert_eq!(
