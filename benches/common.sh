@@ -73,14 +73,14 @@ PY
   echo "the nginx mock did not start"; cat "$dir/nginx/logs/start.err" "$dir/nginx/logs/error.log"; exit 1
 }
 
-start_router() { # start_router DIR BIN [EXTRA_YAML]
+start_router() { # start_router DIR BIN [EXTRA_YAML]; env KEY_RPM (each key's rpm), LEDGER_YAML (the ledger: value)
   local dir=$1 bin=$2 wire alias name
   mkdir -p "$dir/cfg/providers" "$dir/cfg/policies"
   for wire in json sse slow; do
     cat >"$dir/cfg/providers/$wire.yaml" <<YAML
 name: $wire
 base_url: $MOCK_URL/$wire
-keys: [{env: BENCH_KEY_A}, {env: BENCH_KEY_B}]
+keys: [{env: BENCH_KEY_A${KEY_RPM:+, rpm: $KEY_RPM}}, {env: BENCH_KEY_B${KEY_RPM:+, rpm: $KEY_RPM}}]
 timeouts: {first_byte_ms: 30000, idle_ms: 30000}
 models:
   - {name: mock-small, input_per_1m: 0.1, output_per_1m: 0.4}
@@ -97,7 +97,7 @@ rules:
 YAML
   done
   printf 'listen: 127.0.0.1:0\nledger: %s\nlog_format: json\nauth: {mode: open}\n%s\n' \
-    "$dir/ledger.jsonl" "${3:-}" >"$dir/cfg/switchyard.yaml"
+    "${LEDGER_YAML:-$dir/ledger.jsonl}" "${3:-}" >"$dir/cfg/switchyard.yaml"
   RUST_LOG=warn BENCH_KEY_A=bench-a BENCH_KEY_B=bench-b \
     "$bin" serve --config "$dir/cfg/switchyard.yaml" >"$dir/router.out" 2>"$dir/router.err" &
   ROUTER_PID=$!

@@ -364,6 +364,7 @@ fn model_endpoints(
             Endpoint::Chat,
             Endpoint::Completions,
             Endpoint::Embeddings,
+            Endpoint::Moderations,
             Endpoint::Responses,
         ],
         Wire::Gemini => &[Endpoint::Chat, Endpoint::Embeddings],
@@ -373,7 +374,7 @@ fn model_endpoints(
         None if wire == Wire::Openai => vec![Endpoint::Chat, Endpoint::Completions],
         None => vec![Endpoint::Chat],
         Some([]) => {
-            problem("list at least one of chat, completions, embeddings, moderations".into());
+            problem("list at least one of chat, completions, embeddings, moderations, responses".into());
             vec![]
         }
         Some(list) => {

@@ -44,6 +44,10 @@ const SKIP: &[(&str, &str)] = &[
         "a benchmark: a release build and minutes of load",
     ),
     (
+        "DURATION=8 benches/features.sh",
+        "a benchmark: a release build and minutes of load",
+    ),
+    (
         "BIN=target/debug/switchyard DURATION=5 benches/embed_batching.sh",
         "a benchmark: about two minutes of load",
     ),
