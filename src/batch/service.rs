@@ -47,13 +47,24 @@ pub(crate) fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// A fresh id: `prefix` and 24 hex digits.
+/// A fresh id: `prefix`, 16 hex digits of creation time (nanoseconds, strictly increasing in
+/// this process) and 8 random ones, so ids sort in creation order and lists made newest-first
+/// stay in order for jobs created within the same second.
 pub(super) fn new_id(prefix: &str) -> String {
-    format!(
-        "{prefix}{:016x}{:08x}",
-        rand::random::<u64>(),
-        rand::random::<u32>()
-    )
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let order = std::sync::atomic::Ordering::Relaxed;
+    let mut last = LAST.load(order);
+    let t = loop {
+        let t = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, t, order, order) {
+            Ok(_) => break t,
+            Err(seen) => last = seen,
+        }
+    };
+    format!("{prefix}{t:016x}{:08x}", rand::random::<u32>())
 }
 
 /// The owner of what `tenant` creates.

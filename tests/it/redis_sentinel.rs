@@ -225,8 +225,21 @@ async fn a_failover_moves_the_router_to_the_new_master() {
         cli(s.master, &["dbsize"]) == cli(s.replica, &["dbsize"])
     });
     assert!(replicated, "the replica did not catch up");
-    cli(s.sentinel, &["sentinel", "failover", MASTER_NAME]).expect("failover asked");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // a Sentinel learns of replicas from the master's INFO (every 10 s) and refuses a failover
+    // (NOGOODSLAVE) until it has seen one: ask until it agrees, within generous bounds
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let answer = cli(s.sentinel, &["sentinel", "failover", MASTER_NAME]);
+        if answer.as_deref().is_some_and(|a| a.trim() == "OK") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Sentinel refused the failover: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
     while s.master_port() != Some(s.replica) {
         assert!(Instant::now() < deadline, "the Sentinel did not fail over");
         tokio::time::sleep(Duration::from_millis(100)).await;
