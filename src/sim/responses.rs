@@ -40,15 +40,7 @@ pub(super) async fn create(
                 Ok(t)
             } else {
                 let message = format!("The model `{}` does not exist.", t.echo.model);
-                Err(ApiError {
-                    status: 404,
-                    body: request::error_body(
-                        &message,
-                        "invalid_request_error",
-                        None,
-                        Some("model_not_found"),
-                    ),
-                })
+                Err(request::model_not_found(&message))
             }
         }),
     };

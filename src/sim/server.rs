@@ -88,15 +88,7 @@ async fn chat_answer(
                     "The model `{}` does not exist or you do not have access to it.",
                     req.model
                 );
-                Err(ApiError {
-                    status: 404,
-                    body: request::error_body(
-                        &message,
-                        "invalid_request_error",
-                        None,
-                        Some("model_not_found"),
-                    ),
-                })
+                Err(request::model_not_found(&message))
             }
         }),
     };
