@@ -9,13 +9,15 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
 use super::conn::Conn;
 use super::fault::{self, Wire};
-use super::handler::{bearer, check_key, error_response, json_response, unix_now, AppState};
+use super::handler::{
+    bearer, check_key, error_response, json_response, sse_response, unix_now, AppState,
+};
 use super::reply::Reply;
 use super::request::{self, ApiError};
 use super::wire::{self, ChunkHead, CompletionId, Usage};
@@ -111,12 +113,5 @@ pub(super) async fn create(
     // a cut stream ends with `response.failed` and `error`, as OpenAI's does
     let chunks = super::sse::sse_body(head, reply, usage, cut, pacing, app.shutdown.clone());
     let events = crate::responses::chat_stream_as_events(chunks, response_id, &t.echo);
-    let mut resp = Response::new(Body::from_stream(events));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    sse_response(Body::from_stream(events))
 }

@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 
 use super::conn::Conn;
 use super::fault::{self, Wire};
-use super::handler::{bearer, check_key, error_response, json_response, unix_now, AppState};
+use super::handler::{
+    bearer, check_key, error_response, json_response, sse_response, unix_now, AppState,
+};
 use super::play::{self, Framing, Play};
 use super::reply::Reply;
 use super::request::{self, ApiError, ChatRequest};
@@ -188,14 +190,7 @@ async fn answer_tool(app: &AppState, name: String, req: ChatRequest) -> Response
     if !req.stream {
         return json_response(StatusCode::OK, tools::completion(&head, &call));
     }
-    let mut resp = Response::new(tools::sse(&head, &call, req.include_usage));
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    sse_response(tools::sse(&head, &call, req.include_usage))
 }
 
 /// Produces the successful (or deliberately broken) answer to a valid request.
@@ -286,14 +281,7 @@ async fn answer(app: &AppState, behavior: Behavior, mut req: ChatRequest) -> Res
         let pacing = (settings.token_delay, settings.jitter);
         sse::sse_body(head, reply, usage, cut, pacing, app.shutdown.clone())
     };
-    let mut resp = Response::new(body);
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    sse_response(body)
 }
 
 /// An OpenAI chat answer as the fault modes play it (see [`play`]).
