@@ -15,14 +15,13 @@ use serde_json::Value;
 
 use super::conn::Conn;
 use super::fault::{self, Wire};
-use super::handler::{
-    bearer, check_key, error_response, json_response, sse_response, unix_now, AppState,
-};
+use super::handler::{bearer, check_key, error_response, json_response, unix_now, AppState};
 use super::reply::Reply;
 use super::request::{self, ApiError};
 use super::wire::{self, ChunkHead, CompletionId, Usage};
 use super::Behavior;
 use crate::responses::object::{new_id, ResponseObject};
+use crate::sse::response as sse_response;
 
 pub(super) async fn create(
     State(app): State<Arc<AppState>>,

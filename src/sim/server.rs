@@ -13,9 +13,7 @@ use serde_json::{json, Value};
 
 use super::conn::Conn;
 use super::fault::{self, Wire};
-use super::handler::{
-    bearer, check_key, error_response, json_response, sse_response, unix_now, AppState,
-};
+use super::handler::{bearer, check_key, error_response, json_response, unix_now, AppState};
 use super::play::{self, Framing, Play};
 use super::reply::Reply;
 use super::request::{self, ApiError, ChatRequest};
@@ -23,6 +21,7 @@ use super::sse::{self, cut_connection};
 use super::tools;
 use super::wire::{self, ChunkHead, CompletionId, Delta, Usage};
 use super::Behavior;
+use crate::sse::response as sse_response;
 
 /// The sim's routes; unknown paths get an OpenAI-shaped 404.
 pub(super) fn router(state: Arc<AppState>) -> Router {
