@@ -25,7 +25,12 @@ pub(super) fn error_body(
 pub(super) fn model_not_found(message: &str) -> ApiError {
     ApiError {
         status: 404,
-        body: error_body(message, "invalid_request_error", None, Some("model_not_found")),
+        body: error_body(
+            message,
+            "invalid_request_error",
+            None,
+            Some("model_not_found"),
+        ),
     }
 }
 
