@@ -22,6 +22,28 @@ bench_setup() {
   trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
 }
 
+# listening_url OUT ERR WHAT: waits (10 s at most) for a process's "listening on URL" line in
+# the file OUT and prints URL; if none comes, says WHAT did not start, shows ERR and fails
+listening_url() {
+  local url
+  for _ in $(seq 200); do
+    url=$(awk '/listening on/ {print $NF; exit}' "$1")
+    [ -n "$url" ] && { echo "$url"; return 0; }
+    sleep 0.05
+  done
+  echo "the $3 did not start" >&2; cat "$2" >&2; return 1
+}
+
+# serve_router CONFIG DIR BIN: starts `BIN serve` on CONFIG (keys BENCH_KEY_A and BENCH_KEY_B
+# set, its output in DIR) and sets ROUTER_URL and ROUTER_PID once it listens
+serve_router() {
+  RUST_LOG=warn BENCH_KEY_A=bench-a BENCH_KEY_B=bench-b \
+    "$3" serve --config "$1" >"$2/router.out" 2>"$2/router.err" &
+  ROUTER_PID=$!
+  pids+=("$ROUTER_PID")
+  ROUTER_URL=$(listening_url "$2/router.out" "$2/router.err" router)
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 start_mock() { # start_mock DIR
@@ -98,17 +120,7 @@ YAML
   done
   printf 'listen: 127.0.0.1:0\nledger: %s\nlog_format: json\nauth: {mode: open}\n%s\n' \
     "${LEDGER_YAML:-$dir/ledger.jsonl}" "${3:-}" >"$dir/cfg/switchyard.yaml"
-  RUST_LOG=warn BENCH_KEY_A=bench-a BENCH_KEY_B=bench-b \
-    "$bin" serve --config "$dir/cfg/switchyard.yaml" >"$dir/router.out" 2>"$dir/router.err" &
-  ROUTER_PID=$!
-  pids+=("$ROUTER_PID")
-  ROUTER_URL=
-  for _ in $(seq 200); do
-    ROUTER_URL=$(awk '/listening on/ {print $NF; exit}' "$dir/router.out")
-    [ -n "$ROUTER_URL" ] && return 0
-    sleep 0.05
-  done
-  echo "the router did not start"; cat "$dir/router.err"; exit 1
+  serve_router "$dir/cfg/switchyard.yaml" "$dir" "$bin"
 }
 
 # rss_mb PID FIELD: a /proc/PID/status memory field (VmRSS, VmHWM) in MB

@@ -20,13 +20,7 @@ bench_setup
 
 "$BIN" sim --name sim --models emb,emb-b >"$tmp/sim.out" 2>"$tmp/sim.err" &
 pids+=($!)
-SIM_URL=
-for _ in $(seq 100); do
-  SIM_URL=$(awk '/sim listening on/ {print $NF; exit}' "$tmp/sim.out")
-  [ -n "$SIM_URL" ] && break
-  sleep 0.05
-done
-[ -n "$SIM_URL" ] || { echo "the sim did not start"; cat "$tmp/sim.err"; exit 1; }
+SIM_URL=$(listening_url "$tmp/sim.out" "$tmp/sim.err" sim)
 
 start() { # start NAME KEY_LIMITS -> ROUTER_URL, ROUTER_PID (a router on its own config)
   local dir="$tmp/$1"
@@ -51,16 +45,7 @@ rules:
 YAML
   # the response cache off: repeated texts must reach the upstream
   printf 'listen: 127.0.0.1:0\nledger: %s\nlog_format: json\nauth: {mode: open}\ncache: {enabled: false}\n' "$dir/ledger.jsonl" >"$dir/switchyard.yaml"
-  RUST_LOG=warn BENCH_KEY_A=bench-a "$BIN" serve --config "$dir/switchyard.yaml" >"$dir/router.out" 2>"$dir/router.err" &
-  ROUTER_PID=$!
-  pids+=("$ROUTER_PID")
-  ROUTER_URL=
-  for _ in $(seq 200); do
-    ROUTER_URL=$(awk '/listening on/ {print $NF; exit}' "$dir/router.out")
-    [ -n "$ROUTER_URL" ] && return 0
-    sleep 0.05
-  done
-  echo "the router did not start"; cat "$dir/router.err"; exit 1
+  serve_router "$dir/switchyard.yaml" "$dir" "$BIN"
 }
 
 for model in emb emb-b; do

@@ -2,10 +2,26 @@
 
 use std::borrow::Cow;
 
+use axum::body::Body;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
 use bytes::Bytes;
 
 /// The event that ends every OpenAI stream.
 pub(crate) const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// A 200 event stream (`text/event-stream`, not cached): the router's streamed answers and the
+/// sim's.
+pub(crate) fn response(body: impl Into<Body>) -> Response {
+    let mut resp = Response::new(body.into());
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
 
 /// Appends one `data:` event carrying `data` to `out`.
 pub(crate) fn write_event(out: &mut Vec<u8>, data: &str) {

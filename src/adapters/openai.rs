@@ -55,22 +55,23 @@ async fn send(
     endpoint: Endpoint,
     stream: bool,
 ) -> Result<reqwest::Response, UpstreamError> {
-    let body = serde_json::to_vec(&Outgoing {
+    let outgoing = Outgoing {
         body: call.body,
         model: &call.model.upstream,
         stream,
-    })
-    .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
-    post(call, endpoint, body).await
+    };
+    post(call, endpoint, &outgoing).await
 }
 
-/// POSTs `body` (JSON) to the provider's `endpoint` with the call's key; a non-2xx answer is
-/// an [`UpstreamError::Status`] carrying its OpenAI-shaped error body.
+/// POSTs `body` encoded as JSON to the provider's `endpoint` with the call's key; a non-2xx
+/// answer is an [`UpstreamError::Status`] carrying its OpenAI-shaped error body.
 pub(super) async fn post(
     call: &Call<'_>,
     endpoint: Endpoint,
-    body: Vec<u8>,
+    body: &impl Serialize,
 ) -> Result<reqwest::Response, UpstreamError> {
+    let body = serde_json::to_vec(body)
+        .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
     let mut req = call
         .client
         .post(call.provider.urls[endpoint as usize].clone())

@@ -67,13 +67,12 @@ async fn send(
     native: &Map<String, Value>,
     stream: bool,
 ) -> Result<reqwest::Response, UpstreamError> {
-    let body = serde_json::to_vec(&Outgoing {
+    let outgoing = Outgoing {
         body: native,
         model: &call.model.upstream,
         stream,
-    })
-    .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
-    super::openai::post(call, Endpoint::Responses, body).await
+    };
+    super::openai::post(call, Endpoint::Responses, &outgoing).await
 }
 
 /// A whole Response from the upstream's `/v1/responses`.

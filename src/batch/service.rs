@@ -83,6 +83,24 @@ fn not_found(kind: &str, id: &str) -> ApiError {
     }
 }
 
+/// The item of record `id` if `tenant` owns it; another tenant's record is as missing as one
+/// that does not exist (`parts` picks a record's owner and item).
+fn owned<R, T: Clone>(
+    records: &Mutex<HashMap<String, R>>,
+    tenant: &Tenant,
+    kind: &str,
+    id: &str,
+    parts: impl Fn(&R) -> (&Owner, &T),
+) -> Result<T, ApiError> {
+    let scope = owner_of(tenant).scope;
+    lock(records)
+        .get(id)
+        .map(&parts)
+        .filter(|(owner, _)| owner.scope == scope)
+        .map(|(_, item)| item.clone())
+        .ok_or_else(|| not_found(kind, id))
+}
+
 /// `POST /v1/batches` as sent.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,12 +223,7 @@ impl Batches {
 
     /// File `id` if `tenant` owns it.
     pub(crate) fn file(&self, tenant: &Tenant, id: &str) -> Result<FileObject, ApiError> {
-        let scope = owner_of(tenant).scope;
-        lock(&self.files)
-            .get(id)
-            .filter(|r| r.owner.scope == scope)
-            .map(|r| r.file.clone())
-            .ok_or_else(|| not_found("file", id))
+        owned(&self.files, tenant, "file", id, |r| (&r.owner, &r.file))
     }
 
     /// The bytes of file `id` if `tenant` owns it.
@@ -268,12 +281,7 @@ impl Batches {
 
     /// Job `id` as its owner sees it now.
     pub(crate) fn job(&self, tenant: &Tenant, id: &str) -> Result<Job, ApiError> {
-        let scope = owner_of(tenant).scope;
-        lock(&self.jobs)
-            .get(id)
-            .filter(|r| r.owner.scope == scope)
-            .map(|r| r.job.clone())
-            .ok_or_else(|| not_found("batch", id))
+        owned(&self.jobs, tenant, "batch", id, |r| (&r.owner, &r.job))
     }
 
     /// `tenant`'s jobs, newest first, `limit` of them after the job `after`.

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Every moderation category of OpenAI's API: what `categories` may list.
+/// Every moderation category of OpenAI's API, in its order: what `categories` may list, and
+/// what the sim answers with.
 pub(crate) const CATEGORIES: [&str; 13] = [
     "harassment",
     "harassment/threatening",

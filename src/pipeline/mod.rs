@@ -18,7 +18,7 @@ mod spans;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tracing::Instrument;
@@ -109,7 +109,7 @@ async fn serve(
             let drained = state.drained();
             crate::metrics::in_flight("streams", 1.0);
             let body = crate::stream::relay(head, rest, options, drained, guard);
-            sse_response(Body::from_stream(body))
+            crate::sse::response(Body::from_stream(body))
         }
         Ok(Ready::Cached(entry)) => {
             let stream = ctx.request.stream;
@@ -171,23 +171,11 @@ fn cached_response(reply: &Stored, stream: bool, include_usage: bool) -> Respons
     match (reply, stream) {
         (Stored::Full(body), false) => json_response(StatusCode::OK, body.clone()),
         _ => match crate::cache::replay(reply, include_usage) {
-            Some(frames) => sse_response(Body::from_stream(frames)),
+            Some(frames) => crate::sse::response(Body::from_stream(frames)),
             // keys differ for streamed and whole answers, so this cannot happen
             None => ApiError::Internal("cached answer has the wrong shape".into()).into_response(),
         },
     }
-}
-
-/// A 200 event stream.
-fn sse_response(body: Body) -> Response {
-    let mut resp = Response::new(body);
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
 }
 
 /// `resp` with the request's headers: the response's own few (content type) move into the

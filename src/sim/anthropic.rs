@@ -349,10 +349,7 @@ fn answer(app: &App, behavior: Behavior, req: ChatRequest, body: &Value) -> Resp
             Some((Ok(bytes), (evs, delay, jitter, shutdown, cut, sent)))
         },
     );
-    let mut resp = respond(200, "text/event-stream", Body::from_stream(body));
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    crate::sse::response(Body::from_stream(body))
 }
 
 fn event(kind: &str, data: Value) -> Bytes {

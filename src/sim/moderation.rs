@@ -14,26 +14,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use crate::moderation::settings::CATEGORIES;
+
 use super::conn::Conn;
 use super::handler::{json_response, AppState};
 use super::legacy::gate_stalling;
-
-/// Every moderation category of OpenAI's API, in its order.
-pub(super) const CATEGORIES: [&str; 13] = [
-    "harassment",
-    "harassment/threatening",
-    "hate",
-    "hate/threatening",
-    "illicit",
-    "illicit/violent",
-    "self-harm",
-    "self-harm/instructions",
-    "self-harm/intent",
-    "sexual",
-    "sexual/minors",
-    "violence",
-    "violence/graphic",
-];
 
 pub(super) async fn moderations(
     State(app): State<Arc<AppState>>,

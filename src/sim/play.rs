@@ -15,12 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use futures_util::{stream, StreamExt};
 use tokio::sync::watch;
 
 use super::fault::{filler, huge_json, Wire, BLOCK, MARK};
+use super::handler::json_response;
 use super::sse::{cut_error, pause};
 use super::Behavior;
 
@@ -157,18 +158,11 @@ pub(super) fn answer(behavior: &Behavior, frame: impl Framing, play: Play) -> Op
 
 /// A 200 with `body`: an event stream (`sse`) or a JSON document.
 fn ok(body: Body, sse: bool) -> Response {
-    let mut resp = Response::new(body);
-    *resp.status_mut() = StatusCode::OK;
-    let headers = resp.headers_mut();
     if sse {
-        let kind = HeaderValue::from_static("text/event-stream");
-        headers.insert(header::CONTENT_TYPE, kind);
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        crate::sse::response(body)
     } else {
-        let kind = HeaderValue::from_static("application/json");
-        headers.insert(header::CONTENT_TYPE, kind);
+        json_response(StatusCode::OK, body)
     }
-    resp
 }
 
 /// Never yields until the sim shuts down, then cuts the response.

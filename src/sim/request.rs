@@ -21,6 +21,19 @@ pub(super) fn error_body(
     json!({ "error": { "message": message, "type": kind, "param": param, "code": code } })
 }
 
+/// The 404 `model_not_found` of a model the sim does not serve, with the wire's `message`.
+pub(super) fn model_not_found(message: &str) -> ApiError {
+    ApiError {
+        status: 404,
+        body: error_body(
+            message,
+            "invalid_request_error",
+            None,
+            Some("model_not_found"),
+        ),
+    }
+}
+
 fn invalid(message: &str, param: Option<&str>, code: Option<&str>) -> ApiError {
     ApiError {
         status: 400,

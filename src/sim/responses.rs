@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
@@ -21,6 +21,7 @@ use super::request::{self, ApiError};
 use super::wire::{self, ChunkHead, CompletionId, Usage};
 use super::Behavior;
 use crate::responses::object::{new_id, ResponseObject};
+use crate::sse::response as sse_response;
 
 pub(super) async fn create(
     State(app): State<Arc<AppState>>,
@@ -40,15 +41,7 @@ pub(super) async fn create(
                 Ok(t)
             } else {
                 let message = format!("The model `{}` does not exist.", t.echo.model);
-                Err(ApiError {
-                    status: 404,
-                    body: request::error_body(
-                        &message,
-                        "invalid_request_error",
-                        None,
-                        Some("model_not_found"),
-                    ),
-                })
+                Err(request::model_not_found(&message))
             }
         }),
     };
@@ -119,12 +112,5 @@ pub(super) async fn create(
     // a cut stream ends with `response.failed` and `error`, as OpenAI's does
     let chunks = super::sse::sse_body(head, reply, usage, cut, pacing, app.shutdown.clone());
     let events = crate::responses::chat_stream_as_events(chunks, response_id, &t.echo);
-    let mut resp = Response::new(Body::from_stream(events));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    sse_response(Body::from_stream(events))
 }

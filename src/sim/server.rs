@@ -21,6 +21,7 @@ use super::sse::{self, cut_connection};
 use super::tools;
 use super::wire::{self, ChunkHead, CompletionId, Delta, Usage};
 use super::Behavior;
+use crate::sse::response as sse_response;
 
 /// The sim's routes; unknown paths get an OpenAI-shaped 404.
 pub(super) fn router(state: Arc<AppState>) -> Router {
@@ -88,15 +89,7 @@ async fn chat_answer(
                     "The model `{}` does not exist or you do not have access to it.",
                     req.model
                 );
-                Err(ApiError {
-                    status: 404,
-                    body: request::error_body(
-                        &message,
-                        "invalid_request_error",
-                        None,
-                        Some("model_not_found"),
-                    ),
-                })
+                Err(request::model_not_found(&message))
             }
         }),
     };
@@ -196,14 +189,7 @@ async fn answer_tool(app: &AppState, name: String, req: ChatRequest) -> Response
     if !req.stream {
         return json_response(StatusCode::OK, tools::completion(&head, &call));
     }
-    let mut resp = Response::new(tools::sse(&head, &call, req.include_usage));
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    sse_response(tools::sse(&head, &call, req.include_usage))
 }
 
 /// Produces the successful (or deliberately broken) answer to a valid request.
@@ -294,14 +280,7 @@ async fn answer(app: &AppState, behavior: Behavior, mut req: ChatRequest) -> Res
         let pacing = (settings.token_delay, settings.jitter);
         sse::sse_body(head, reply, usage, cut, pacing, app.shutdown.clone())
     };
-    let mut resp = Response::new(body);
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    sse_response(body)
 }
 
 /// An OpenAI chat answer as the fault modes play it (see [`play`]).
