@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::fleet::{self, FleetPick};
 use super::keys::{KeyPick, KeyPool};
+use super::pacing::Booking;
 use super::{Op, SkipReason, Trace};
 use crate::config::Provider;
 use crate::lock::lock;
@@ -32,6 +33,30 @@ impl Drop for Queued<'_> {
     }
 }
 
+/// A slot booked on this instance's pacer while waiting for it: handed back (refunded) when
+/// it goes unused — the request gave up, found the key cooling, or was dropped (its client
+/// went away) — so later requests are not held back by slots nobody will use.
+struct Slot<'a> {
+    pool: &'a Mutex<KeyPool>,
+    key: usize,
+    booking: Option<Booking>,
+}
+
+impl Slot<'_> {
+    /// The call is made with the slot: nothing to hand back.
+    fn use_it(mut self) {
+        self.booking = None;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Some(b) = self.booking.take() {
+            lock(self.pool).unbook(self.key, b, Instant::now());
+        }
+    }
+}
+
 /// What one look at the pool decided.
 enum Look {
     Use(Option<usize>),
@@ -40,6 +65,8 @@ enum Look {
         key: usize,
         at: Instant,
         depth: usize,
+        /// This instance's booking (none for a fleet-wide one, which Redis holds).
+        booking: Option<Booking>,
     },
     /// A background call stands aside (nothing booked) and looks again at this instant.
     Yield(Instant),
@@ -99,7 +126,17 @@ pub(super) async fn acquire<'a>(
                 tokio::time::sleep_until(at).await;
                 trace.waited += now.elapsed();
             }
-            Look::Wait { key, at, depth } => {
+            Look::Wait {
+                key,
+                at,
+                depth,
+                booking,
+            } => {
+                let slot = Slot {
+                    pool,
+                    key,
+                    booking,
+                };
                 if queued.is_none() {
                     crate::metrics::pacing_queue(&provider.name, 1.0);
                     queued = Some(Queued {
@@ -123,6 +160,7 @@ pub(super) async fn acquire<'a>(
                         && p.state(key) == super::keys::KeyState::Active
                 };
                 if still_good {
+                    slot.use_it();
                     let waited = started.elapsed().as_secs_f64();
                     crate::metrics::pacing_wait(&provider.name, "waited", waited);
                     return Ok(Some(key));
@@ -142,19 +180,12 @@ fn look_local(
     now: Instant,
 ) -> Look {
     let mut p = lock(pool);
-    if op.background {
-        return match p.pick_background(now, op.tokens) {
-            KeyPick::Key(i) => Look::Use(Some(i)),
-            KeyPick::NoKeys => Look::Use(None),
-            KeyPick::AllCooling(_) => Look::Skip(SkipReason::KeysCooling, "gave_up"),
-            KeyPick::AllOff => Look::Skip(SkipReason::KeysOff, "gave_up"),
-            KeyPick::AllPaced { at, .. } if deadline.is_some_and(|d| at > d) => {
-                Look::Skip(SkipReason::Paced, "skipped")
-            }
-            KeyPick::AllPaced { at, .. } => Look::Yield(at.max(now + YIELD_TICK)),
-        };
-    }
-    match p.pick(now, op.tokens) {
+    let pick = if op.background {
+        p.pick_background(now, op.tokens)
+    } else {
+        p.pick(now, op.tokens)
+    };
+    match pick {
         KeyPick::Key(i) => Look::Use(Some(i)),
         KeyPick::NoKeys => Look::Use(None),
         KeyPick::AllCooling(_) => Look::Skip(SkipReason::KeysCooling, "gave_up"),
@@ -162,15 +193,17 @@ fn look_local(
         KeyPick::AllPaced { at, .. } if deadline.is_some_and(|d| at > d) => {
             Look::Skip(SkipReason::Paced, "skipped")
         }
+        KeyPick::AllPaced { at, .. } if op.background => Look::Yield(at.max(now + YIELD_TICK)),
         KeyPick::AllPaced { .. } if !in_queue && !p.join_queue(provider.max_queue) => {
             Look::Skip(SkipReason::QueueFull, "queue_full")
         }
         KeyPick::AllPaced { key, at } => {
-            p.book(key, at, op.tokens);
+            let booking = Some(p.book(key, at, op.tokens));
             Look::Wait {
                 key,
                 at,
                 depth: p.waiting(),
+                booking,
             }
         }
     }
@@ -237,6 +270,7 @@ async fn look_fleet(
                 key,
                 at: Instant::now() + wait,
                 depth: p.waiting(),
+                booking: None,
             }
         }
         FleetPick::Busy { wait } if op.background && wait <= budget => {
