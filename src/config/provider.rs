@@ -374,7 +374,9 @@ fn model_endpoints(
         None if wire == Wire::Openai => vec![Endpoint::Chat, Endpoint::Completions],
         None => vec![Endpoint::Chat],
         Some([]) => {
-            problem("list at least one of chat, completions, embeddings, moderations, responses".into());
+            problem(
+                "list at least one of chat, completions, embeddings, moderations, responses".into(),
+            );
             vec![]
         }
         Some(list) => {

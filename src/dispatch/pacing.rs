@@ -357,9 +357,7 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(p.try_take(t0, 0), Ok(()));
         }
-        let booked: Vec<_> = (0..100)
-            .map(|_| p.take_at(p.ready_at(t0, 0), 0))
-            .collect();
+        let booked: Vec<_> = (0..100).map(|_| p.take_at(p.ready_at(t0, 0), 0)).collect();
         assert_eq!(p.ready_at(t0, 0), t0 + 101 * S / 20);
         for b in booked {
             p.refund(b, t0);

@@ -6,7 +6,7 @@
 //! until the earliest slot and look again. An interactive request arriving meanwhile books
 //! that slot first, so batches only ever use capacity interactive traffic leaves over.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -39,7 +39,15 @@ impl Drop for Queued<'_> {
 struct Slot<'a> {
     pool: &'a Mutex<KeyPool>,
     key: usize,
-    booking: Option<Booking>,
+    booking: Option<Booked>,
+}
+
+/// Where a slot was booked.
+enum Booked {
+    /// On this instance's pacer.
+    Local(Booking),
+    /// On the fleet-wide budgets in Redis.
+    Fleet(Box<fleet::Refund>),
 }
 
 impl Slot<'_> {
@@ -51,8 +59,10 @@ impl Slot<'_> {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        if let Some(b) = self.booking.take() {
-            lock(self.pool).unbook(self.key, b, Instant::now());
+        match self.booking.take() {
+            Some(Booked::Local(b)) => lock(self.pool).unbook(self.key, b, Instant::now()),
+            Some(Booked::Fleet(refund)) => refund.spawn(),
+            None => {}
         }
     }
 }
@@ -65,8 +75,8 @@ enum Look {
         key: usize,
         at: Instant,
         depth: usize,
-        /// This instance's booking (none for a fleet-wide one, which Redis holds).
-        booking: Option<Booking>,
+        /// The booking, to hand back if it goes unused.
+        booking: Option<Booked>,
     },
     /// A background call stands aside (nothing booked) and looks again at this instant.
     Yield(Instant),
@@ -84,7 +94,7 @@ const YIELD_TICK: Duration = Duration::from_millis(10);
 pub(super) async fn acquire<'a>(
     provider: &'a Provider,
     pool: &'a Mutex<KeyPool>,
-    fleet: Option<&Shared>,
+    fleet: Option<&Arc<Shared>>,
     op: Op,
     trace: &mut Trace,
 ) -> Result<Option<usize>, SkipReason> {
@@ -132,11 +142,7 @@ pub(super) async fn acquire<'a>(
                 depth,
                 booking,
             } => {
-                let slot = Slot {
-                    pool,
-                    key,
-                    booking,
-                };
+                let slot = Slot { pool, key, booking };
                 if queued.is_none() {
                     crate::metrics::pacing_queue(&provider.name, 1.0);
                     queued = Some(Queued {
@@ -198,7 +204,7 @@ fn look_local(
             Look::Skip(SkipReason::QueueFull, "queue_full")
         }
         KeyPick::AllPaced { key, at } => {
-            let booking = Some(p.book(key, at, op.tokens));
+            let booking = Some(Booked::Local(p.book(key, at, op.tokens)));
             Look::Wait {
                 key,
                 at,
@@ -212,7 +218,7 @@ fn look_local(
 /// One look at the fleet-wide budgets. A place in this instance's queue is taken before
 /// booking (and given back unless a booking was made), so the queue bound holds.
 async fn look_fleet(
-    sh: &Shared,
+    sh: &Arc<Shared>,
     provider: &Provider,
     pool: &Mutex<KeyPool>,
     op: Op,
@@ -259,18 +265,20 @@ async fn look_fleet(
             lock(pool).advance(key);
             Look::Use(Some(key))
         }
-        FleetPick::Booked { n, wait } => {
-            let Some(key) = chosen(n) else {
+        FleetPick::Booked { n, wait, booking } => {
+            // (the script only answers with a candidate given)
+            let Some((key, pk)) = chosen(n).zip(keys.get(n)) else {
                 give_back();
                 return Ok(Look::Skip(SkipReason::Paced, "skipped"));
             };
+            let refund = fleet::Refund::new(sh.clone(), pk, booking);
             let mut p = lock(pool);
             p.advance(key);
             Look::Wait {
                 key,
                 at: Instant::now() + wait,
                 depth: p.waiting(),
-                booking: None,
+                booking: Some(Booked::Fleet(Box::new(refund))),
             }
         }
         FleetPick::Busy { wait } if op.background && wait <= budget => {

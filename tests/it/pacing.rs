@@ -197,7 +197,10 @@ async fn dropped_waiters_hand_their_slots_back() {
         .collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while lock(&pool).waiting() < WAITERS {
-        assert!(std::time::Instant::now() < deadline, "the waiters never queued");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the waiters never queued"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // their clients go away: the requests are dropped while waiting
@@ -206,14 +209,21 @@ async fn dropped_waiters_hand_their_slots_back() {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while lock(&pool).waiting() > 0 {
-        assert!(std::time::Instant::now() < deadline, "dropped waiters stayed queued");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dropped waiters stayed queued"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // their slots were handed back: the next request gets the first one (within a slot, 10 s)
     // instead of queueing behind ten phantom slots (+110 s: refused at once)
     let (status, _, body) = h.post_chat(chat("auto", "hi")).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(h.calls("alpha"), 2, "only the used key and the new request called");
+    assert_eq!(
+        h.calls("alpha"),
+        2,
+        "only the used key and the new request called"
+    );
     assert_eq!(h.sim("alpha").rate_limited(), 0);
     assert_eq!(lock(&pool).waiting(), 0);
 }
