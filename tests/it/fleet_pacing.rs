@@ -196,6 +196,7 @@ async fn dropped_waiters_hand_their_fleet_slots_back() {
             .start()
             .await,
     );
+    let first = std::time::Instant::now();
     assert_eq!(h.post_chat(chat("auto", "hi")).await.0, 200);
     let pool = h.state.live().health.keys[0].clone();
     let waiters: Vec<_> = (0..WAITERS)
@@ -216,15 +217,29 @@ async fn dropped_waiters_hand_their_fleet_slots_back() {
         .unwrap()
         .get_connection()
         .unwrap();
-    assert!(
-        fleet_tat_ahead(&mut c, &p.0) > 9.0 * SLOT_US,
-        "the waiters booked their slots in Redis"
-    );
+    // a waiter counts as queued just before its booking reaches Redis: wait (bounded) for the
+    // TAT to reach all eleven slots (first call + ten bookings: +110 s from the first call)
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while fleet_tat_ahead(&mut c, &p.0) + first.elapsed().as_secs_f64() * 1e6 < 10.5 * SLOT_US {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the waiters never booked"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     for w in &waiters {
         w.abort();
     }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while switchyard::testing::lock(&pool).waiting() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dropped waiters stayed queued"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // the refunds run on their own: wait (bounded) until Redis holds only the call made
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while fleet_tat_ahead(&mut c, &p.0) > SLOT_US {
         assert!(
             std::time::Instant::now() < deadline,
