@@ -67,6 +67,20 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// A place taken in the queue by one fleet-wide look, given back when dropped still held.
+struct Place<'a> {
+    pool: &'a Mutex<KeyPool>,
+    held: bool,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            lock(self.pool).leave_queue();
+        }
+    }
+}
+
 /// What one look at the pool decided.
 enum Look {
     Use(Option<usize>),
@@ -241,24 +255,19 @@ async fn look_fleet(
         (free, joined)
     };
     let room = in_queue || joined;
-    let give_back = || {
-        if joined {
-            lock(pool).leave_queue();
-        }
-    };
+    // given back on every way out (a drop mid-call too) but a booking, which keeps it
+    let mut place = Place { pool, held: joined };
     let budget = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
     let keys: Vec<_> = free.iter().map(|&i| &provider.keys[i]).collect();
     let picked = match fleet::pick(sh, &keys, op.tokens, room.then_some(budget)).await {
         Ok(picked) => picked,
         Err(e) => {
-            give_back();
             return Err(e);
         }
     };
     let chosen = |n: usize| free.get(n).copied();
     Ok(match picked {
         FleetPick::Now(n) => {
-            give_back();
             let Some(key) = chosen(n) else {
                 return Ok(Look::Skip(SkipReason::Paced, "skipped"));
             };
@@ -268,10 +277,10 @@ async fn look_fleet(
         FleetPick::Booked { n, wait, booking } => {
             // (the script only answers with a candidate given)
             let Some((key, pk)) = chosen(n).zip(keys.get(n)) else {
-                give_back();
                 return Ok(Look::Skip(SkipReason::Paced, "skipped"));
             };
             let refund = fleet::Refund::new(sh.clone(), pk, booking);
+            place.held = false;
             let mut p = lock(pool);
             p.advance(key);
             Look::Wait {
@@ -282,11 +291,9 @@ async fn look_fleet(
             }
         }
         FleetPick::Busy { wait } if op.background && wait <= budget => {
-            give_back();
             Look::Yield(Instant::now() + wait.max(YIELD_TICK))
         }
         FleetPick::Busy { wait } => {
-            give_back();
             if room || wait > budget {
                 Look::Skip(SkipReason::Paced, "skipped")
             } else {

@@ -174,7 +174,6 @@ fn fleet_tat_ahead(c: &mut redis::Connection, prefix: &str) -> f64 {
 }
 
 #[tokio::test]
-#[ignore = "flaky: a waiter dropped while its pace.lua call is in flight leaks its queue place and its booking (look_fleet is not drop-safe yet); run with --ignored"]
 async fn dropped_waiters_hand_their_fleet_slots_back() {
     // rpm 6: one slot every 10 s. Ten waiters book the next ten slots in Redis (up to +100 s,
     // within the 105 s longest wait); a request after them would be told +110 s: refused.
