@@ -198,46 +198,17 @@ async fn dropped_waiters_hand_their_fleet_slots_back() {
     );
     let first = std::time::Instant::now();
     assert_eq!(h.post_chat(chat("auto", "hi")).await.0, 200);
-    let pool = h.state.live().health.keys[0].clone();
-    let waiters: Vec<_> = (0..WAITERS)
-        .map(|_| {
-            let h = h.clone();
-            tokio::spawn(async move { h.post_chat(chat("auto", "hi")).await.0 })
-        })
-        .collect();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while switchyard::testing::lock(&pool).waiting() < WAITERS {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the waiters never queued"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
     let mut c = redis::Client::open(REDIS)
         .unwrap()
         .get_connection()
         .unwrap();
-    // a waiter counts as queued just before its booking reaches Redis: wait (bounded) for the
-    // TAT to reach all eleven slots (first call + ten bookings: +110 s from the first call)
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while fleet_tat_ahead(&mut c, &p.0) + first.elapsed().as_secs_f64() * 1e6 < 10.5 * SLOT_US {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the waiters never booked"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    for w in &waiters {
-        w.abort();
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while switchyard::testing::lock(&pool).waiting() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "dropped waiters stayed queued"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // a waiter counts as queued just before its booking reaches Redis: wait for the TAT to
+    // reach all eleven slots (first call + ten bookings: +110 s from the first call)
+    let prefix = p.0.clone();
+    crate::pacing::queue_then_drop(&h, WAITERS, || {
+        fleet_tat_ahead(&mut c, &prefix) + first.elapsed().as_secs_f64() * 1e6 >= 10.5 * SLOT_US
+    })
+    .await;
     // the refunds run on their own: wait (bounded) until Redis holds only the call made
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while fleet_tat_ahead(&mut c, &p.0) > SLOT_US {

@@ -189,32 +189,7 @@ async fn dropped_waiters_hand_their_slots_back() {
     const WAITERS: usize = 10;
     let h = one_used_key(6, 64, "{on_busy: wait, max_wait_ms: 105000}").await;
     let pool = h.state.live().health.keys[0].clone();
-    let waiters: Vec<_> = (0..WAITERS)
-        .map(|_| {
-            let h = h.clone();
-            tokio::spawn(async move { h.post_chat(chat("auto", "hi")).await.0 })
-        })
-        .collect();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while lock(&pool).waiting() < WAITERS {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the waiters never queued"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    // their clients go away: the requests are dropped while waiting
-    for w in &waiters {
-        w.abort();
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while lock(&pool).waiting() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "dropped waiters stayed queued"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    queue_then_drop(&h, WAITERS, || true).await;
     // their slots were handed back: the next request gets the first one (within a slot, 10 s)
     // instead of queueing behind ten phantom slots (+110 s: refused at once)
     let (status, _, body) = h.post_chat(chat("auto", "hi")).await;
@@ -226,4 +201,34 @@ async fn dropped_waiters_hand_their_slots_back() {
     );
     assert_eq!(h.sim("alpha").rate_limited(), 0);
     assert_eq!(lock(&pool).waiting(), 0);
+}
+
+/// Polls `done` until it holds, failing with `what` after a generous bound (never hangs).
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Sends `n` chats that queue for the first provider's keys, waits until all are queued and
+/// `booked()` holds, then drops them (their clients go away) and waits for the queue to empty.
+pub(crate) async fn queue_then_drop(h: &Arc<Harness>, n: usize, booked: impl FnMut() -> bool) {
+    let pool = h.state.live().health.keys[0].clone();
+    let waiters: Vec<_> = (0..n)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.post_chat(chat("auto", "hi")).await.0 })
+        })
+        .collect();
+    until("the waiters never queued", || lock(&pool).waiting() >= n).await;
+    until("the waiters never booked", booked).await;
+    for w in &waiters {
+        w.abort();
+    }
+    until("dropped waiters stayed queued", || {
+        lock(&pool).waiting() == 0
+    })
+    .await;
 }
