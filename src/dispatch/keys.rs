@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::pacing::Pacer;
+use super::pacing::{Booking, Pacer};
 
 /// Whether the operator lets a key take new calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -110,8 +110,13 @@ impl KeyPool {
                 return KeyPick::Key(i);
             }
         }
+        self.busy(now, tokens)
+    }
+
+    /// Why no key is free at `now`: every key cooling down, or the first slot to wait for.
+    fn busy(&self, now: Instant, tokens: u64) -> KeyPick {
         let (key, at) = self.earliest(now, tokens);
-        if (0..n)
+        if (0..self.pacers.len())
             .filter(|&i| self.is_active(i))
             .all(|i| self.cooling_until(i, now).is_some())
         {
@@ -128,16 +133,7 @@ impl KeyPool {
         if self.waiting == 0 || self.pacers.is_empty() || !self.any_active() {
             return self.pick(now, tokens);
         }
-        let n = self.pacers.len();
-        let (key, at) = self.earliest(now, tokens);
-        if (0..n)
-            .filter(|&i| self.is_active(i))
-            .all(|i| self.cooling_until(i, now).is_some())
-        {
-            KeyPick::AllCooling(at)
-        } else {
-            KeyPick::AllPaced { key, at }
-        }
+        self.busy(now, tokens)
     }
 
     /// Whether any key has an rpm or tpm limit (only then is pacing worth a Redis call).
@@ -181,10 +177,19 @@ impl KeyPool {
 
     /// Books `key`'s slot at `at` for a call of `tokens` tokens, as [`KeyPick::AllPaced`]
     /// reported them under the same lock: the caller waits until then and uses that key.
-    /// Bookings line up in the order they were made.
-    pub fn book(&mut self, key: usize, at: Instant, tokens: u64) {
-        self.pacers[key].take_at(at, tokens);
+    /// Bookings line up in the order they were made. Hand the booking back with
+    /// [`KeyPool::unbook`] if the call is not made with it.
+    pub(crate) fn book(&mut self, key: usize, at: Instant, tokens: u64) -> Booking {
         self.next = (key + 1) % self.pacers.len();
+        self.pacers[key].take_at(at, tokens)
+    }
+
+    /// Refunds `key`'s unused `booking` (the waiter gave up or was dropped), so later requests
+    /// are not held back by a slot nobody uses.
+    pub(crate) fn unbook(&mut self, key: usize, booking: Booking, now: Instant) {
+        if let Some(p) = self.pacers.get_mut(key) {
+            p.refund(booking, now);
+        }
     }
 
     /// The key free soonest (first in rotation order on a tie) and when; the pool has keys.

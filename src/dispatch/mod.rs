@@ -357,7 +357,7 @@ async fn try_candidate(
                     otel,
                     retry: attempt,
                 };
-                call_once(live, fleet.map(|f| &**f), client, m, body, op, trace, at).await
+                call_once(live, fleet, client, m, body, op, trace, at).await
             };
         let err = match called {
             Called::Answered(reply) => return Ok(reply),
@@ -404,7 +404,7 @@ pub(crate) enum Called {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn call_once(
     live: &Live,
-    fleet: Option<&crate::shared::Shared>,
+    fleet: Option<&Arc<crate::shared::Shared>>,
     client: &reqwest::Client,
     m: usize,
     body: &Map<String, Value>,
@@ -418,7 +418,8 @@ pub(crate) async fn call_once(
     let pool = &live.health.keys[model.provider];
     let adapter = Adapter::for_wire(provider.wire);
     // keys first: a skip for cooling keys must not take the breaker's half-open probe
-    let key = match wait::acquire(provider, pool, fleet, op, trace).await {
+    // boxed: a wait holds its booking across the sleep, and callers' futures stay small
+    let key = match Box::pin(wait::acquire(provider, pool, fleet, op, trace)).await {
         Ok(key) => key,
         Err(skip) => return Called::Skipped(skip),
     };

@@ -12,7 +12,12 @@
 //!   capacity may still go once the budget is full (it cannot starve); it leaves a debt.
 //!
 //! A start may also be booked in the future ([`Pacer::take_at`]), which is how waiting requests
-//! line up in arrival order instead of racing each other when a slot frees up.
+//! line up in arrival order instead of racing each other when a slot frees up. A booking that
+//! goes unused (the request gave up or was dropped while waiting) is handed back with
+//! [`Pacer::refund`]: the latest booking is undone exactly (the TAT goes back to what it was);
+//! an earlier one leaves a *hole*, its slot, which the next request may take as it stands
+//! (later bookings were placed after it, so using it keeps the pace), and which is undone too
+//! once every booking after it is gone. A hole whose instant has passed is dropped.
 
 use std::time::Duration;
 
@@ -80,11 +85,42 @@ impl Gcra {
         }
     }
 
-    /// Books a call of `cost` units starting at `at` (which must be a `ready_at` instant).
-    fn take(&mut self, at: Instant, cost: u64) {
-        let base = self.tat.map_or(at, |t| t.max(at));
-        self.tat = Some(base + self.span(cost));
+    /// Books a call of `cost` units starting at `at` (which must be a `ready_at` instant);
+    /// returns the TAT before and after, to undo it with.
+    fn take(&mut self, at: Instant, cost: u64) -> Push {
+        let before = self.tat;
+        let base = before.map_or(at, |t| t.max(at));
+        let after = base + self.span(cost);
+        self.tat = Some(after);
+        Push { before, after }
     }
+}
+
+/// How one booking moved one budget's TAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Push {
+    before: Option<Instant>,
+    after: Instant,
+}
+
+/// Whether `push` is the last thing that moved `g`'s TAT (so it can be undone exactly).
+fn is_top(g: Option<&Gcra>, push: Option<Push>) -> bool {
+    match (g, push) {
+        (Some(g), Some(p)) => g.tat == Some(p.after),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// A slot booked with [`Pacer::take_at`]: hand it to [`Pacer::refund`] if it goes unused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Booking {
+    /// When the call was to start.
+    at: Instant,
+    /// The tokens the slot holds room for.
+    tokens: u64,
+    requests: Option<Push>,
+    token_push: Option<Push>,
 }
 
 /// The rpm and tpm budgets of one upstream key; a key with neither is never paced.
@@ -92,6 +128,8 @@ impl Gcra {
 pub(crate) struct Pacer {
     requests: Option<Gcra>,
     tokens: Option<Gcra>,
+    /// Refunded bookings that were not the latest: their slots, free for the taking.
+    holes: Vec<Booking>,
 }
 
 impl Pacer {
@@ -100,6 +138,7 @@ impl Pacer {
         Self {
             requests: Gcra::new(rpm, |rpm| u64::from(rpm / 60)),
             tokens: Gcra::new(tpm, u64::from),
+            holes: Vec::new(),
         }
     }
 
@@ -108,14 +147,23 @@ impl Pacer {
         self.requests.is_some() || self.tokens.is_some()
     }
 
-    /// The earliest instant (at or after `now`) a call costing `tokens` may start.
+    /// The earliest instant (at or after `now`) a call costing `tokens` may start: the
+    /// budgets' own, or an earlier hole left by a refund that has room for the call.
     pub(crate) fn ready_at(&self, now: Instant, tokens: u64) -> Instant {
         let r = self.requests.as_ref().map_or(now, |g| g.ready_at(now, 1));
         let t = self
             .tokens
             .as_ref()
             .map_or(now, |g| g.ready_at(now, tokens));
-        r.max(t)
+        let hole = self.hole(now, tokens).map(|i| self.holes[i].at);
+        hole.map_or(r.max(t), |h| h.min(r.max(t)))
+    }
+
+    /// The earliest hole still ahead of `now` with room for `tokens`.
+    fn hole(&self, now: Instant, tokens: u64) -> Option<usize> {
+        (0..self.holes.len())
+            .filter(|&i| self.holes[i].at >= now && self.holes[i].tokens >= tokens)
+            .min_by_key(|&i| self.holes[i].at)
     }
 
     /// Takes a slot for a call now, or says when to try again.
@@ -124,19 +172,45 @@ impl Pacer {
         if at > now {
             return Err(at);
         }
+        self.holes.retain(|h| h.at >= now);
         self.take_at(at, tokens);
         Ok(())
     }
 
     /// Books a call starting at `at`, an instant [`Pacer::ready_at`] returned (possibly in
-    /// the future: the caller waits until then).
-    pub(crate) fn take_at(&mut self, at: Instant, tokens: u64) {
-        if let Some(g) = &mut self.requests {
-            g.take(at, 1);
+    /// the future: the caller waits until then). A hole at `at` with room is taken as it is.
+    pub(crate) fn take_at(&mut self, at: Instant, tokens: u64) -> Booking {
+        if let Some(i) = self.hole(at, tokens).filter(|&i| self.holes[i].at == at) {
+            return self.holes.swap_remove(i);
         }
-        if let Some(g) = &mut self.tokens {
-            g.take(at, tokens);
+        Booking {
+            at,
+            tokens,
+            requests: self.requests.as_mut().map(|g| g.take(at, 1)),
+            token_push: self.tokens.as_mut().map(|g| g.take(at, tokens)),
         }
+    }
+
+    /// Hands back a booking that will not be used, as if it had never been made (see the
+    /// module docs); `now` drops holes whose instant has passed.
+    pub(crate) fn refund(&mut self, booking: Booking, now: Instant) {
+        self.holes.push(booking);
+        // undo from the top while the latest push is a hole's
+        while let Some(i) = (0..self.holes.len()).find(|&i| {
+            let h = &self.holes[i];
+            (h.requests.is_some() || h.token_push.is_some())
+                && is_top(self.requests.as_ref(), h.requests)
+                && is_top(self.tokens.as_ref(), h.token_push)
+        }) {
+            let h = self.holes.swap_remove(i);
+            if let (Some(g), Some(p)) = (&mut self.requests, h.requests) {
+                g.tat = p.before;
+            }
+            if let (Some(g), Some(p)) = (&mut self.tokens, h.token_push) {
+                g.tat = p.before;
+            }
+        }
+        self.holes.retain(|h| h.at >= now);
     }
 }
 
@@ -232,6 +306,82 @@ mod tests {
         let second = p.ready_at(t0, 0);
         p.take_at(second, 0);
         assert_eq!((first, second), (t0 + S, t0 + 2 * S));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refunding_the_latest_booking_undoes_it_exactly() {
+        let mut p = Pacer::new(Some(60), Some(6_000));
+        let t0 = Instant::now();
+        assert_eq!(p.try_take(t0, 100), Ok(()));
+        let mut booked = Vec::new();
+        for _ in 0..100 {
+            let at = p.ready_at(t0, 100);
+            booked.push(p.take_at(at, 100));
+        }
+        assert_eq!(p.ready_at(t0, 100), t0 + 101 * S);
+        // dropped newest first: each is the latest, undone exactly
+        while let Some(b) = booked.pop() {
+            p.refund(b, t0);
+        }
+        assert_eq!(p.ready_at(t0, 100), t0 + S, "only the call made counts");
+        assert!(p.holes.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_earlier_refund_leaves_a_hole_the_next_request_takes() {
+        let mut p = Pacer::new(Some(60), None);
+        let t0 = Instant::now();
+        assert_eq!(p.try_take(t0, 0), Ok(()));
+        let b1 = p.take_at(p.ready_at(t0, 0), 0);
+        let b2 = p.take_at(p.ready_at(t0, 0), 0);
+        assert_eq!((b1.at, b2.at), (t0 + S, t0 + 2 * S));
+        // the first waiter leaves while the second still waits for its slot at +2 s
+        p.refund(b1, t0 + S / 2);
+        let at = p.ready_at(t0 + S / 2, 0);
+        assert_eq!(at, t0 + S, "the hole, not after the second waiter");
+        let b3 = p.take_at(at, 0);
+        // the hole is taken: the next one lines up behind the second waiter, never beside it
+        assert_eq!(p.ready_at(t0 + S / 2, 0), t0 + 3 * S);
+        // when the later ones leave too, everything unwinds to the one call made
+        p.refund(b2, t0 + S / 2);
+        p.refund(b3, t0 + S / 2);
+        assert_eq!(p.ready_at(t0 + S / 2, 0), t0 + S);
+        assert!(p.holes.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn oldest_first_refunds_unwind_once_the_newest_goes() {
+        // 100 waiters dropped in arrival order (timeouts): holes until the newest goes
+        let mut p = Pacer::new(Some(1_200), None);
+        let t0 = Instant::now();
+        for _ in 0..20 {
+            assert_eq!(p.try_take(t0, 0), Ok(()));
+        }
+        let booked: Vec<_> = (0..100).map(|_| p.take_at(p.ready_at(t0, 0), 0)).collect();
+        assert_eq!(p.ready_at(t0, 0), t0 + 101 * S / 20);
+        for b in booked {
+            p.refund(b, t0);
+        }
+        assert_eq!(p.ready_at(t0, 0), t0 + S / 20);
+        assert!(p.holes.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn holes_fit_only_calls_they_have_room_for_and_expire() {
+        let mut p = Pacer::new(None, Some(6_000));
+        let t0 = Instant::now();
+        assert_eq!(p.try_take(t0, 6_000), Ok(()));
+        let small = p.take_at(p.ready_at(t0, 100), 100);
+        let _big = p.take_at(p.ready_at(t0, 1_000), 1_000);
+        p.refund(small, t0);
+        // a 100-token hole at +1 s: no room for 200 tokens, which queue behind the big one
+        assert_eq!(p.ready_at(t0, 50), small.at);
+        assert_eq!(p.ready_at(t0, 200), t0 + 13 * S);
+        // once its instant passes, the hole is gone
+        let taken = p.take_at(p.ready_at(t0, 50), 50);
+        assert_eq!(taken.at, small.at);
+        p.refund(taken, small.at + S);
+        assert!(p.holes.is_empty());
     }
 
     #[tokio::test(start_paused = true)]

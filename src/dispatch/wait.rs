@@ -6,13 +6,14 @@
 //! until the earliest slot and look again. An interactive request arriving meanwhile books
 //! that slot first, so batches only ever use capacity interactive traffic leaves over.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::fleet::{self, FleetPick};
 use super::keys::{KeyPick, KeyPool};
+use super::pacing::Booking;
 use super::{Op, SkipReason, Trace};
 use crate::config::Provider;
 use crate::lock::lock;
@@ -32,6 +33,54 @@ impl Drop for Queued<'_> {
     }
 }
 
+/// A slot booked on this instance's pacer while waiting for it: handed back (refunded) when
+/// it goes unused — the request gave up, found the key cooling, or was dropped (its client
+/// went away) — so later requests are not held back by slots nobody will use.
+struct Slot<'a> {
+    pool: &'a Mutex<KeyPool>,
+    key: usize,
+    booking: Option<Booked>,
+}
+
+/// Where a slot was booked.
+enum Booked {
+    /// On this instance's pacer.
+    Local(Booking),
+    /// On the fleet-wide budgets in Redis.
+    Fleet(Box<fleet::Refund>),
+}
+
+impl Slot<'_> {
+    /// The call is made with the slot: nothing to hand back.
+    fn use_it(mut self) {
+        self.booking = None;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        match self.booking.take() {
+            Some(Booked::Local(b)) => lock(self.pool).unbook(self.key, b, Instant::now()),
+            Some(Booked::Fleet(refund)) => refund.spawn(),
+            None => {}
+        }
+    }
+}
+
+/// A place taken in the queue by one fleet-wide look, given back when dropped still held.
+struct Place<'a> {
+    pool: &'a Mutex<KeyPool>,
+    held: bool,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            lock(self.pool).leave_queue();
+        }
+    }
+}
+
 /// What one look at the pool decided.
 enum Look {
     Use(Option<usize>),
@@ -40,6 +89,8 @@ enum Look {
         key: usize,
         at: Instant,
         depth: usize,
+        /// The booking, to hand back if it goes unused.
+        booking: Option<Booked>,
     },
     /// A background call stands aside (nothing booked) and looks again at this instant.
     Yield(Instant),
@@ -57,7 +108,7 @@ const YIELD_TICK: Duration = Duration::from_millis(10);
 pub(super) async fn acquire<'a>(
     provider: &'a Provider,
     pool: &'a Mutex<KeyPool>,
-    fleet: Option<&Shared>,
+    fleet: Option<&Arc<Shared>>,
     op: Op,
     trace: &mut Trace,
 ) -> Result<Option<usize>, SkipReason> {
@@ -99,7 +150,13 @@ pub(super) async fn acquire<'a>(
                 tokio::time::sleep_until(at).await;
                 trace.waited += now.elapsed();
             }
-            Look::Wait { key, at, depth } => {
+            Look::Wait {
+                key,
+                at,
+                depth,
+                booking,
+            } => {
+                let slot = Slot { pool, key, booking };
                 if queued.is_none() {
                     crate::metrics::pacing_queue(&provider.name, 1.0);
                     queued = Some(Queued {
@@ -123,6 +180,7 @@ pub(super) async fn acquire<'a>(
                         && p.state(key) == super::keys::KeyState::Active
                 };
                 if still_good {
+                    slot.use_it();
                     let waited = started.elapsed().as_secs_f64();
                     crate::metrics::pacing_wait(&provider.name, "waited", waited);
                     return Ok(Some(key));
@@ -142,19 +200,12 @@ fn look_local(
     now: Instant,
 ) -> Look {
     let mut p = lock(pool);
-    if op.background {
-        return match p.pick_background(now, op.tokens) {
-            KeyPick::Key(i) => Look::Use(Some(i)),
-            KeyPick::NoKeys => Look::Use(None),
-            KeyPick::AllCooling(_) => Look::Skip(SkipReason::KeysCooling, "gave_up"),
-            KeyPick::AllOff => Look::Skip(SkipReason::KeysOff, "gave_up"),
-            KeyPick::AllPaced { at, .. } if deadline.is_some_and(|d| at > d) => {
-                Look::Skip(SkipReason::Paced, "skipped")
-            }
-            KeyPick::AllPaced { at, .. } => Look::Yield(at.max(now + YIELD_TICK)),
-        };
-    }
-    match p.pick(now, op.tokens) {
+    let pick = if op.background {
+        p.pick_background(now, op.tokens)
+    } else {
+        p.pick(now, op.tokens)
+    };
+    match pick {
         KeyPick::Key(i) => Look::Use(Some(i)),
         KeyPick::NoKeys => Look::Use(None),
         KeyPick::AllCooling(_) => Look::Skip(SkipReason::KeysCooling, "gave_up"),
@@ -162,15 +213,17 @@ fn look_local(
         KeyPick::AllPaced { at, .. } if deadline.is_some_and(|d| at > d) => {
             Look::Skip(SkipReason::Paced, "skipped")
         }
+        KeyPick::AllPaced { at, .. } if op.background => Look::Yield(at.max(now + YIELD_TICK)),
         KeyPick::AllPaced { .. } if !in_queue && !p.join_queue(provider.max_queue) => {
             Look::Skip(SkipReason::QueueFull, "queue_full")
         }
         KeyPick::AllPaced { key, at } => {
-            p.book(key, at, op.tokens);
+            let booking = Some(Booked::Local(p.book(key, at, op.tokens)));
             Look::Wait {
                 key,
                 at,
                 depth: p.waiting(),
+                booking,
             }
         }
     }
@@ -179,7 +232,7 @@ fn look_local(
 /// One look at the fleet-wide budgets. A place in this instance's queue is taken before
 /// booking (and given back unless a booking was made), so the queue bound holds.
 async fn look_fleet(
-    sh: &Shared,
+    sh: &Arc<Shared>,
     provider: &Provider,
     pool: &Mutex<KeyPool>,
     op: Op,
@@ -202,49 +255,45 @@ async fn look_fleet(
         (free, joined)
     };
     let room = in_queue || joined;
-    let give_back = || {
-        if joined {
-            lock(pool).leave_queue();
-        }
-    };
+    // given back on every way out (a drop mid-call too) but a booking, which keeps it
+    let mut place = Place { pool, held: joined };
     let budget = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
     let keys: Vec<_> = free.iter().map(|&i| &provider.keys[i]).collect();
     let picked = match fleet::pick(sh, &keys, op.tokens, room.then_some(budget)).await {
         Ok(picked) => picked,
         Err(e) => {
-            give_back();
             return Err(e);
         }
     };
     let chosen = |n: usize| free.get(n).copied();
     Ok(match picked {
         FleetPick::Now(n) => {
-            give_back();
             let Some(key) = chosen(n) else {
                 return Ok(Look::Skip(SkipReason::Paced, "skipped"));
             };
             lock(pool).advance(key);
             Look::Use(Some(key))
         }
-        FleetPick::Booked { n, wait } => {
-            let Some(key) = chosen(n) else {
-                give_back();
+        FleetPick::Booked { n, wait, booking } => {
+            // (the script only answers with a candidate given)
+            let Some((key, pk)) = chosen(n).zip(keys.get(n)) else {
                 return Ok(Look::Skip(SkipReason::Paced, "skipped"));
             };
+            let refund = fleet::Refund::new(sh.clone(), pk, booking);
+            place.held = false;
             let mut p = lock(pool);
             p.advance(key);
             Look::Wait {
                 key,
                 at: Instant::now() + wait,
                 depth: p.waiting(),
+                booking: Some(Booked::Fleet(Box::new(refund))),
             }
         }
         FleetPick::Busy { wait } if op.background && wait <= budget => {
-            give_back();
             Look::Yield(Instant::now() + wait.max(YIELD_TICK))
         }
         FleetPick::Busy { wait } => {
-            give_back();
             if room || wait > budget {
                 Look::Skip(SkipReason::Paced, "skipped")
             } else {

@@ -159,3 +159,71 @@ async fn each_instance_at_the_full_rate_gets_429s() {
         "the simulator should have refused calls beyond 60 rpm"
     );
 }
+
+/// The fleet-wide TAT of the only paced key under `prefix`, as µs ahead of Redis's clock.
+fn fleet_tat_ahead(c: &mut redis::Connection, prefix: &str) -> f64 {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{{{prefix}}}:pace:*:rpm"))
+        .query(c)
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let tat: Option<String> = redis::cmd("GET").arg(&keys[0]).query(c).unwrap();
+    let (secs, micros): (String, String) = redis::cmd("TIME").query(c).unwrap();
+    let now = secs.parse::<f64>().unwrap() * 1e6 + micros.parse::<f64>().unwrap();
+    tat.map_or(0.0, |t| t.parse::<f64>().unwrap() - now)
+}
+
+#[tokio::test]
+async fn dropped_waiters_hand_their_fleet_slots_back() {
+    // rpm 6: one slot every 10 s. Ten waiters book the next ten slots in Redis (up to +100 s,
+    // within the 105 s longest wait); a request after them would be told +110 s: refused.
+    const WAITERS: usize = 10;
+    const SLOT_US: f64 = 10e6;
+    let p = Prefix::new("refund");
+    let policy = format!(
+        "pacing: {{on_busy: wait, max_wait_ms: 105000}}\n{}",
+        policies::route_all("alpha/a-1", "[alpha/a-1]")
+    );
+    let u = Upstream::new("alpha", &["a-1"])
+        .keys(&["sk-fleet-refund"])
+        .sim_key_rpm(6)
+        .key_limits(Some(6), None)
+        .max_queue(64);
+    let h = Arc::new(
+        Harness::builder(vec![u])
+            .policy(policy)
+            .server(server(REDIS, &p.0, 1))
+            .start()
+            .await,
+    );
+    let first = std::time::Instant::now();
+    assert_eq!(h.post_chat(chat("auto", "hi")).await.0, 200);
+    let mut c = redis::Client::open(REDIS)
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    // a waiter counts as queued just before its booking reaches Redis: wait for the TAT to
+    // reach all eleven slots (first call + ten bookings: +110 s from the first call)
+    let prefix = p.0.clone();
+    crate::pacing::queue_then_drop(&h, WAITERS, || {
+        fleet_tat_ahead(&mut c, &prefix) + first.elapsed().as_secs_f64() * 1e6 >= 10.5 * SLOT_US
+    })
+    .await;
+    // the refunds run on their own: wait (bounded) until Redis holds only the call made
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fleet_tat_ahead(&mut c, &p.0) > SLOT_US {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slots were not handed back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _, body) = h.post_chat(chat("auto", "hi")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        h.calls("alpha"),
+        2,
+        "only the first and the new request called"
+    );
+    assert_eq!(h.sim("alpha").rate_limited(), 0);
+}

@@ -181,3 +181,54 @@ async fn a_wait_longer_than_max_wait_moves_on_at_once() {
     refused_because(&h, "keys at rpm/tpm limit").await;
     assert_eq!(h.calls("alpha"), 1);
 }
+
+#[tokio::test]
+async fn dropped_waiters_hand_their_slots_back() {
+    // rpm 6: one slot every 10 s. Ten waiters book the next ten slots (up to +100 s, within
+    // the 105 s longest wait); a request after them would be told +110 s, beyond its wait.
+    const WAITERS: usize = 10;
+    let h = one_used_key(6, 64, "{on_busy: wait, max_wait_ms: 105000}").await;
+    let pool = h.state.live().health.keys[0].clone();
+    queue_then_drop(&h, WAITERS, || true).await;
+    // their slots were handed back: the next request gets the first one (within a slot, 10 s)
+    // instead of queueing behind ten phantom slots (+110 s: refused at once)
+    let (status, _, body) = h.post_chat(chat("auto", "hi")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        h.calls("alpha"),
+        2,
+        "only the used key and the new request called"
+    );
+    assert_eq!(h.sim("alpha").rate_limited(), 0);
+    assert_eq!(lock(&pool).waiting(), 0);
+}
+
+/// Polls `done` until it holds, failing with `what` after a generous bound (never hangs).
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Sends `n` chats that queue for the first provider's keys, waits until all are queued and
+/// `booked()` holds, then drops them (their clients go away) and waits for the queue to empty.
+pub(crate) async fn queue_then_drop(h: &Arc<Harness>, n: usize, booked: impl FnMut() -> bool) {
+    let pool = h.state.live().health.keys[0].clone();
+    let waiters: Vec<_> = (0..n)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.post_chat(chat("auto", "hi")).await.0 })
+        })
+        .collect();
+    until("the waiters never queued", || lock(&pool).waiting() >= n).await;
+    until("the waiters never booked", booked).await;
+    for w in &waiters {
+        w.abort();
+    }
+    until("dropped waiters stayed queued", || {
+        lock(&pool).waiting() == 0
+    })
+    .await;
+}

@@ -135,7 +135,6 @@ pub(super) async fn join(
         if let Called::Failed(e) = &share.called {
             if is_client_error(e) {
                 tracing::debug!(model = %live.config.models[m].id, error = %e, "a coalesced batch was refused; sending this member on its own");
-                let fleet = fleet.map(|f| &**f);
                 return Some(
                     call_once(live, fleet, client, m, body, op, trace, Attempt::default()).await,
                 );
@@ -248,7 +247,7 @@ async fn run(batch: Open) {
         };
         let called = call_once(
             &live,
-            fleet.as_deref(),
+            fleet.as_ref(),
             &client,
             model,
             &m.body,
@@ -268,7 +267,7 @@ async fn run(batch: Open) {
     let merged = merge::merge(members.iter().map(|m| &m.body));
     let called = call_once(
         &live,
-        fleet.as_deref(),
+        fleet.as_ref(),
         &client,
         model,
         &merged,

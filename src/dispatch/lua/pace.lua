@@ -5,8 +5,11 @@
 --   candidates in rotation order (keys cooling down are left out by the caller).
 -- ARGV[1]: the call's tokens; ARGV[2]: the longest wait (µs) a booking may have, or -1 to
 --   never book; then per candidate: rpm, tpm (0: no such limit).
--- Returns {i, wait}: candidate i (1-based) is taken, its slot `wait` µs from now (0: now);
---   or {0, wait}: nothing within the allowed wait, the earliest slot is `wait` µs away.
+-- Returns {i, wait, booking, at}: candidate i (1-based) is taken, its slot `wait` µs from now
+--   (0: now); or {0, wait, '', 0}: nothing within the allowed wait, the earliest slot is `wait`
+--   µs away. A booked slot's `booking` ('rpm before|rpm after|tpm before|tpm after', the TATs
+--   as stored, '' for none) and `at` (its Redis time, µs) are what refund.lua needs to hand it
+--   back; a call made now has booking ''.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tokens = tonumber(ARGV[1])
@@ -16,8 +19,10 @@ local MAX_DEBT = 86400 * 1000000
 -- a budget: per-minute rate, capacity (burst) and the key of its TAT
 local function budget(key, per_minute, capacity)
   if per_minute <= 0 then return nil end
-  local tat = tonumber(redis.call('GET', key) or 0) or 0
-  return { key = key, unit = 60000000 / per_minute, capacity = math.max(1, capacity), tat = tat }
+  local raw = redis.call('GET', key) or ''
+  local tat = tonumber(raw) or 0
+  return { key = key, unit = 60000000 / per_minute, capacity = math.max(1, capacity), tat = tat,
+    raw = raw }
 end
 
 local function span(b, units)
@@ -33,12 +38,15 @@ local function ready_at(b, cost)
   return b.tat - slack
 end
 
+-- books `cost` units at `at`; returns 'before|after' (the TAT as stored), '|' for no budget
 local function take(b, at, cost)
-  if b == nil then return end
+  if b == nil then return '|' end
   local base = math.max(b.tat, at)
   local tat = base + span(b, cost)
   local ttl = math.ceil((tat - now) / 1000) + 1000
-  redis.call('SET', b.key, string.format('%.17g', tat), 'PX', ttl)
+  local after = string.format('%.17g', tat)
+  redis.call('SET', b.key, after, 'PX', ttl)
+  return b.raw .. '|' .. after
 end
 
 local n = #KEYS / 2
@@ -55,7 +63,7 @@ for i = 1, n do
   if at <= now then
     take(k.r, now, 1)
     take(k.t, now, tokens)
-    return { i, 0 }
+    return { i, 0, '', 0 }
   end
   keys[i] = k
   if best_at == nil or at < best_at then
@@ -63,12 +71,12 @@ for i = 1, n do
   end
 end
 if best == 0 then
-  return { 0, 0 }
+  return { 0, 0, '', 0 }
 end
 local wait = math.ceil(best_at - now)
 if max_wait >= 0 and wait <= max_wait then
-  take(keys[best].r, best_at, 1)
-  take(keys[best].t, best_at, tokens)
-  return { best, wait }
+  local r = take(keys[best].r, best_at, 1)
+  local t = take(keys[best].t, best_at, tokens)
+  return { best, wait, r .. '|' .. t, math.floor(best_at) }
 end
-return { 0, wait }
+return { 0, wait, '', 0 }
