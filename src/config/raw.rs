@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use crate::classify::{Complexity, RawClassifier};
 
+pub use super::endpoint::Endpoint;
 pub use super::raw_access::*;
+pub(crate) use super::toggle::Toggle;
 
 /// The server file given to `serve --config`.
 #[derive(Debug, Deserialize)]
@@ -116,72 +118,6 @@ pub enum Wire {
     Anthropic,
     /// Google Gemini API (`POST {base_url}/models/{model}:generateContent`).
     Gemini,
-}
-
-/// An OpenAI API surface a request arrives on, and a model can serve.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Endpoint {
-    /// `/v1/chat/completions`
-    #[default]
-    Chat,
-    /// `/v1/completions` (legacy text completions)
-    Completions,
-    /// `/v1/embeddings`
-    Embeddings,
-    /// `/v1/moderations`
-    Moderations,
-    /// `/v1/responses` (OpenAI's Responses API): a model that lists it is sent Responses
-    /// requests natively instead of their chat translation.
-    Responses,
-    /// `/v1/messages` (Anthropic's Messages API inbound): a ledger label only; no model lists it.
-    Messages,
-}
-
-impl PartialEq<&str> for Endpoint {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
-        Endpoint::Chat,
-        Endpoint::Completions,
-        Endpoint::Embeddings,
-        Endpoint::Moderations,
-        Endpoint::Responses,
-        Endpoint::Messages,
-    ];
-
-    /// The label used in the ledger, metrics and rules.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Chat => "chat",
-            Self::Completions => "completions",
-            Self::Embeddings => "embeddings",
-            Self::Moderations => "moderations",
-            Self::Responses => "responses",
-            Self::Messages => "messages",
-        }
-    }
-
-    /// The endpoint a label (`chat`, `completions`, `embeddings`) names.
-    pub fn from_label(label: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.as_str() == label)
-    }
-
-    /// The path after an OpenAI-compatible base URL.
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::Chat => "chat/completions",
-            Self::Completions => "completions",
-            Self::Embeddings => "embeddings",
-            Self::Moderations => "moderations",
-            Self::Responses => "responses",
-            Self::Messages => "messages",
-        }
-    }
 }
 
 /// One provider file.
@@ -361,40 +297,6 @@ pub(crate) struct RawPolicy {
     /// `on` continues a stream that broke after its first byte on the next candidate.
     #[serde(default)]
     pub stream_resume: Toggle,
-}
-
-/// A setting written `on` / `off` (or `true` / `false`); off when absent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Toggle(pub bool);
-
-impl Toggle {
-    /// Whether the setting is on.
-    pub(crate) fn is_on(self) -> bool {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Toggle {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Bool(bool),
-            Word(String),
-        }
-        let expected = "expected `on` or `off`";
-        match Written::deserialize(d) {
-            Ok(Written::Bool(b)) => Ok(Self(b)),
-            Ok(Written::Word(w)) => match w.as_str() {
-                "on" => Ok(Self(true)),
-                "off" => Ok(Self(false)),
-                other => Err(serde::de::Error::custom(format!(
-                    "{expected}, found `{other}`"
-                ))),
-            },
-            Err(_) => Err(serde::de::Error::custom(expected)),
-        }
-    }
 }
 
 /// The answer to a spent budget.
