@@ -195,6 +195,11 @@ pub enum Direction {
     Down,
     /// Either sign.
     Free,
+    /// Not fitted: the weight stays at its `prior`. For a cue the labelled data barely
+    /// covers, or covers with labels that contradict the labelling rule (short how-to
+    /// lookups in Code Alpaca are labelled by answer length), so a handful of items cannot
+    /// argue it away.
+    Fixed,
 }
 
 impl Direction {
@@ -214,7 +219,7 @@ impl Direction {
         match self {
             Direction::Up => w.max(0.0),
             Direction::Down => w.min(0.0),
-            Direction::Free => w,
+            Direction::Free | Direction::Fixed => w,
         }
     }
 }

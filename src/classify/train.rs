@@ -131,9 +131,14 @@ pub(crate) fn fit(samples: &[Sample], constraints: Constraints<'_>, opts: Option
     }
     theta[p] = -0.5;
     theta[p + 1] = 0.0;
+    let prior = problem.prior.clone();
     let project = |theta: &mut [f64]| {
-        for (w, d) in theta.iter_mut().zip(directions) {
-            *w = d.clamp(*w);
+        for ((w, d), w0) in theta.iter_mut().zip(directions).zip(&prior) {
+            *w = if *d == Direction::Fixed {
+                *w0
+            } else {
+                d.clamp(*w)
+            };
         }
         theta[p + 1] = theta[p + 1].clamp(-6.0, 6.0);
     };
@@ -451,6 +456,22 @@ mod tests {
         )
         .unwrap();
         assert!(pulled.weights[1] > 1.0, "{pulled:?}");
+    }
+
+    #[test]
+    fn a_fixed_weight_stays_at_its_prior_whatever_the_data_says() {
+        let data = separable();
+        // feature 0 orders the data upwards; fixed at -1.5 it must not move
+        let f = fit(
+            &data,
+            Constraints {
+                directions: &[Direction::Fixed, Direction::Free],
+                priors: &[-1.5, 0.0],
+            },
+            Options::default(),
+        )
+        .unwrap();
+        assert!((f.weights[0] + 1.5).abs() < 1e-9, "{f:?}");
     }
 
     #[test]

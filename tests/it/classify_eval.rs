@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Leave-one-source-out agreement over dev + train must not fall below this (measured 69.6%
+/// Leave-one-source-out agreement over dev + train must not fall below this (measured 70.6%
 /// when the default policy was last fitted; see docs/classifier.md).
-const LOSO_AGREEMENT_FLOOR: f64 = 0.68;
+const LOSO_AGREEMENT_FLOOR: f64 = 0.69;
 /// Complex prompts classed simple, held-out sources: the ceiling.
 const LOSO_COMPLEX_AS_SIMPLE_CEILING: f64 = 0.03;
 
@@ -114,5 +114,61 @@ fn classify_takes_plain_lines_and_shows_confidence_and_cut_offs() {
         let c = l["confidence"].as_f64().expect("confidence");
         assert!((0.5..=1.0).contains(&c), "{l}");
         assert!(l["thresholds"]["medium"].as_f64() < l["thresholds"]["complex"].as_f64());
+    }
+}
+
+/// The kinds of prompt the held-out set caught the classifier out on, written for
+/// this project (tests/data/classifier_probes.jsonl, always present): short imperative coding
+/// asks and competition maths are complex, exam-style multiple choice and short how-to lookups
+/// naming a language are simple, two-step word problems and passages with an extraction ask
+/// are medium. Each kind keeps its own floor, so one kind cannot be traded for another.
+#[test]
+fn the_held_out_failure_kinds_are_classed_by_what_they_ask() {
+    let probes =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/classifier_probes.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["classify", "--eval", "--json"])
+        .arg(&probes)
+        .output()
+        .expect("run switchyard classify");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let report: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a report line")).expect("JSON report");
+    let by_category = report["report"]["by_category"]
+        .as_object()
+        .expect("by_category");
+    for (kind, floor) in [
+        ("code_ask", 0.9),
+        ("competition_math", 0.8),
+        ("multiple_choice", 0.9),
+        ("howto_lookup", 0.75),
+        ("two_step_word_problem", 0.8),
+        ("passage_extract", 0.8),
+        ("debug", 0.8),
+    ] {
+        let c = &by_category[kind];
+        let agreement =
+            c["correct"].as_f64().expect("correct") / c["total"].as_f64().expect("total");
+        assert!(
+            agreement >= floor,
+            "{kind}: agreement {agreement:.2} < {floor}"
+        );
+        // never the wrong end of the scale
+        let m = &c["matrix"];
+        assert_eq!(
+            m[2][0].as_f64(),
+            Some(0.0),
+            "{kind}: complex classed simple"
+        );
+        assert_eq!(
+            m[0][2].as_f64(),
+            Some(0.0),
+            "{kind}: simple classed complex"
+        );
     }
 }
