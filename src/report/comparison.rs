@@ -75,6 +75,9 @@ pub(crate) struct Choice {
     pub rule: Option<String>,
     pub cost_usd: f64,
     pub premium: bool,
+    /// Routed by a rule that matches on the classifier's confidence: what trusting the
+    /// classifier less costs is the cost of these requests.
+    pub uncertain: bool,
     /// Why the strategy could not route this request (it then costs nothing).
     pub error: Option<String>,
 }
@@ -122,6 +125,9 @@ pub(crate) struct StrategySummary {
     /// …and how many of them went to a non-premium model (the quality risk).
     pub complex_to_non_premium: u64,
     pub quality_risk_pct: Option<f64>,
+    /// Requests routed by a rule that matches on confidence, and what they cost.
+    pub uncertain_requests: u64,
+    pub uncertain_cost_usd: f64,
 }
 
 /// A model that appears in the comparison, with its prices (USD per 1M tokens).
@@ -155,6 +161,7 @@ pub(crate) struct Simulation {
 pub(crate) fn summarize(s: &Strategy, i: usize, rows: &[RequestRow]) -> StrategySummary {
     let (mut routed, mut errors, mut cost, mut baseline) = (0u64, 0u64, 0.0, 0.0);
     let (mut complex, mut risky) = (0u64, 0u64);
+    let (mut uncertain, mut uncertain_cost) = (0u64, 0.0);
     let mut traffic: BTreeMap<&str, (u64, f64)> = BTreeMap::new();
     for r in rows {
         let c = &r.routes[i];
@@ -168,6 +175,10 @@ pub(crate) fn summarize(s: &Strategy, i: usize, rows: &[RequestRow]) -> Strategy
         let t = traffic.entry(model).or_default();
         t.0 += 1;
         t.1 += c.cost_usd;
+        if c.uncertain {
+            uncertain += 1;
+            uncertain_cost += c.cost_usd;
+        }
         if r.complexity == Complexity::Complex {
             complex += 1;
             risky += u64::from(!c.premium);
@@ -197,5 +208,7 @@ pub(crate) fn summarize(s: &Strategy, i: usize, rows: &[RequestRow]) -> Strategy
         complex_requests: complex,
         complex_to_non_premium: risky,
         quality_risk_pct: pct(risky as f64, complex as f64),
+        uncertain_requests: uncertain,
+        uncertain_cost_usd: uncertain_cost,
     }
 }

@@ -79,12 +79,13 @@ pub(crate) async fn simulate(
         for (s, rng) in strategies.iter().zip(&mut rngs) {
             let picked = pick(reference, s, item, &basis, rng).await;
             routes.push(match picked {
-                Ok((model, rule)) => Choice {
+                Ok((model, rule, uncertain)) => Choice {
                     strategy: s.name(),
                     cost_usd: model.price.cost(p, c),
                     premium: premium.contains(&*model.id),
                     model: Some(model.id.to_string()),
                     rule,
+                    uncertain,
                     error: None,
                 },
                 Err(e) => Choice {
@@ -93,6 +94,7 @@ pub(crate) async fn simulate(
                     rule: None,
                     cost_usd: 0.0,
                     premium: false,
+                    uncertain: false,
                     error: Some(e),
                 },
             });
@@ -213,14 +215,15 @@ fn classify_tokens(config: &Config, policy: usize, r: &Recorded) -> Classificati
     }
 }
 
-/// The model a strategy sends one request to, and the rule that chose it.
+/// The model a strategy sends one request to, the rule that chose it, and whether that rule
+/// matched on the classifier's confidence (the uncertain share).
 async fn pick<'a>(
     reference: &'a Config,
     s: &'a Strategy,
     item: &WorkItem,
     b: &Basis,
     rng: &mut rand::rngs::StdRng,
-) -> Result<(&'a Model, Option<String>), String> {
+) -> Result<(&'a Model, Option<String>, bool), String> {
     let needed = b.prompt_tokens.saturating_add(b.completion_tokens);
     match s {
         Strategy::Always { model } => {
@@ -228,7 +231,7 @@ async fn pick<'a>(
             if m.context_window < needed {
                 return Err(format!("context too long for {} ({needed} tokens)", m.id));
             }
-            Ok((m, None))
+            Ok((m, None, false))
         }
         Strategy::Cheapest => reference
             .models
@@ -242,7 +245,7 @@ async fn pick<'a>(
                     .total_cmp(&b2.price.cost(b.prompt_tokens, b.completion_tokens))
                     .then_with(|| a.id.cmp(&b2.id))
             })
-            .map(|m| (m, None))
+            .map(|m| (m, None, false))
             .ok_or_else(|| format!("no model fits {needed} tokens")),
         Strategy::Policy { config, .. } => {
             let plan = plan(config, item).await?;
@@ -250,7 +253,16 @@ async fn pick<'a>(
             let m = *weighted_order(&first.members, rng)
                 .first()
                 .ok_or("empty group")?;
-            Ok((&config.models[m], Some(plan.rule.to_string())))
+            let uncertain = config
+                .policies
+                .iter()
+                .filter(|p| p.name == plan.policy)
+                .flat_map(|p| &p.rules)
+                .find(|r| r.name == plan.rule)
+                .is_some_and(|r| {
+                    r.when.confidence_min.is_some() || r.when.confidence_max.is_some()
+                });
+            Ok((&config.models[m], Some(plan.rule.to_string()), uncertain))
         }
     }
 }

@@ -44,6 +44,7 @@ pub(crate) fn summary_table(sim: &Simulation) -> Table {
             "saving",
             "saving %",
             "complex→non-premium",
+            "uncertain (cost)",
         ]
         .map(str::to_owned)
         .to_vec(),
@@ -69,6 +70,11 @@ pub(crate) fn summary_table(sim: &Simulation) -> Table {
                 pct(s.quality_risk_pct),
                 s.complex_to_non_premium,
                 s.complex_requests
+            ),
+            format!(
+                "{} ({})",
+                thousands(s.uncertain_requests),
+                money.fmt(s.uncertain_cost_usd)
             ),
         ]);
     }

@@ -125,6 +125,7 @@ fn totals_equal_the_sum_of_per_request_figures() {
     for (k, s) in strategies.iter().enumerate() {
         let (mut cost, mut baseline, mut routed, mut complex, mut risky) =
             (0.0, 0.0, 0u64, 0u64, 0u64);
+        let (mut uncertain, mut uncertain_cost) = (0u64, 0.0);
         let mut per_model = std::collections::BTreeMap::<String, u64>::new();
         for r in requests {
             let c = &r["routes"][k];
@@ -142,8 +143,25 @@ fn totals_equal_the_sum_of_per_request_figures() {
                 complex += 1;
                 risky += u64::from(c["premium"] == false);
             }
+            // the uncertain share is what the default's confidence rule routed
+            assert_eq!(c["uncertain"], c["rule"] == "medium-uncertain", "{c}");
+            if c["uncertain"] == true {
+                uncertain += 1;
+                uncertain_cost += c["cost_usd"].as_f64().unwrap();
+            }
         }
         let name = &s["name"];
+        assert_eq!(s["uncertain_requests"].as_u64(), Some(uncertain), "{name}");
+        assert!(
+            (s["uncertain_cost_usd"].as_f64().unwrap() - uncertain_cost).abs() < 1e-9,
+            "{name}"
+        );
+        if name == "default" {
+            assert!(
+                uncertain > 0,
+                "the example workload has uncertain medium prompts"
+            );
+        }
         assert_eq!(s["routed"].as_u64(), Some(routed), "{name}");
         assert!(
             (s["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-9,
