@@ -46,5 +46,6 @@ sleep 1
 out=$(ls -t "$tmp"/cg.out* | head -1)
 total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}')
 echo "kind=$KIND requests=$REQUESTS instructions/request=$((total / REQUESTS))"
-callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '/file:function/,$p' | head -"${TOP:-40}"
-[ -n "${KEEP:-}" ] && cp "$out" "$KEEP" && echo "callgrind output kept in $KEEP"
+# awk, not head: head leaving early would fail the pipeline (SIGPIPE under pipefail)
+callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '/file:function/,$p' | awk -v n="${TOP:-40}" 'NR <= n'
+if [ -n "${KEEP:-}" ]; then cp "$out" "$KEEP" && echo "callgrind output kept in $KEEP"; fi
