@@ -113,6 +113,7 @@ pub(crate) struct RequestBuilder<'c> {
 }
 
 impl RequestBuilder<'_> {
+    /// Appends a header (a provider's static headers, trace context, a wire's version).
     pub(crate) fn header(mut self, name: impl IntoHeaderName, value: HeaderValue) -> Self {
         self.request.headers_mut().append(name, value);
         self
@@ -187,10 +188,12 @@ pub(crate) struct Response {
 }
 
 impl Response {
+    /// The answer's status.
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
+    /// The answer's headers (rate-limit figures, `retry-after`).
     pub(crate) fn headers(&self) -> &HeaderMap {
         &self.headers
     }
