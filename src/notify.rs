@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::adapters::http::Client;
+
 /// One budget alert, as logged and as POSTed to the webhook.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct BudgetAlert {
@@ -25,11 +27,7 @@ pub(crate) struct BudgetAlert {
 
 /// Logs and counts the alert, and POSTs it to `webhook` in the background (5 s timeout; a
 /// failed delivery is logged, never retried in a loop, never blocks a request).
-pub(crate) fn budget_alert(
-    client: &reqwest::Client,
-    webhook: Option<&reqwest::Url>,
-    alert: BudgetAlert,
-) {
+pub(crate) fn budget_alert(client: &Client, webhook: Option<&reqwest::Url>, alert: BudgetAlert) {
     let kind = if alert.event == "budget_exceeded" {
         "exceeded"
     } else {
@@ -72,11 +70,7 @@ pub(crate) struct QuotaAlert {
 
 /// Logs the quota warning and POSTs it to `webhook` in the background, like a budget alert
 /// (the caller counts it in the metrics).
-pub(crate) fn quota_alert(
-    client: &reqwest::Client,
-    webhook: Option<&reqwest::Url>,
-    alert: QuotaAlert,
-) {
+pub(crate) fn quota_alert(client: &Client, webhook: Option<&reqwest::Url>, alert: QuotaAlert) {
     tracing::warn!(
         event = alert.event,
         provider = %alert.provider,
@@ -94,23 +88,33 @@ pub(crate) fn quota_alert(
 
 /// POSTs `alert` to `webhook` in the background (5 s timeout, one try, failures logged).
 fn deliver(
-    client: &reqwest::Client,
+    client: &Client,
     webhook: Option<&reqwest::Url>,
     alert: impl Serialize + Send + 'static,
 ) {
-    let Some(url) = webhook.cloned() else { return };
+    let Some(url) = webhook else { return };
+    let Ok(uri) = axum::http::Uri::try_from(url.as_str()) else {
+        tracing::warn!("budget webhook URL cannot be sent to");
+        return;
+    };
+    let body = match serde_json::to_vec(&alert) {
+        Ok(body) => body,
+        Err(e) => return tracing::warn!(error = %e, "budget alert cannot be encoded"),
+    };
     let client = client.clone();
     tokio::spawn(async move {
-        let sent = client
-            .post(url)
-            .timeout(Duration::from_secs(5))
-            .json(&alert)
-            .send()
-            .await;
+        let sent = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut r = client.post(uri).json(body).send().await?;
+            // the answer is read to its end so the connection goes back to the pool
+            while r.chunk().await?.is_some() {}
+            Ok::<_, crate::adapters::http::Error>(r.status())
+        })
+        .await;
         match sent {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!(status = %r.status(), "budget webhook refused the alert"),
-            Err(e) => tracing::warn!(error = %e.without_url(), "budget webhook unreachable"),
+            Ok(Ok(status)) if status.is_success() => {}
+            Ok(Ok(status)) => tracing::warn!(%status, "budget webhook refused the alert"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "budget webhook unreachable"),
+            Err(_) => tracing::warn!("budget webhook unreachable: timed out after 5s"),
         }
     });
 }

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -41,8 +40,9 @@ pub struct AppState {
     pub cache: Arc<ResponseCache>,
     /// Responses API answers kept for `GET /v1/responses/{id}` and `previous_response_id`.
     pub(crate) responses: crate::response_store::ResponseStore,
-    /// One pooled client for every upstream, so connections are reused across requests.
-    pub client: reqwest::Client,
+    /// One pooled client for every upstream (and the budget webhook), so connections are
+    /// reused across requests.
+    pub(crate) client: crate::adapters::http::Client,
     pub ledger: Ledger,
     /// The body limit the server enforces: the start-up config's (a reload does not change it).
     pub max_body_bytes: usize,
@@ -167,17 +167,8 @@ impl AppState {
             &config.server.response_store,
             shared.clone(),
         );
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(512)
-            .tcp_nodelay(true)
-            // the router retries and fails over itself, with its own accounting
-            .retry(reqwest::retry::never())
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds with static settings");
+        let client = crate::adapters::http::Client::new()
+            .expect("the platform's certificate verifier starts");
         let max_body_bytes = config.server.max_body_bytes;
         Arc::new(Self {
             live: ArcSwap::from_pointee(Live { config, health }),

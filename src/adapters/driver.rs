@@ -62,7 +62,7 @@ impl Limits {
 /// deadline and `max_bytes`; a stream that fails yields one error (its upstream text scrubbed
 /// of secrets) and ends.
 pub(super) fn drive(
-    resp: reqwest::Response,
+    resp: super::http::Response,
     limits: Limits,
     translator: impl Translator,
 ) -> EventStream {

@@ -3,6 +3,7 @@
 pub(crate) mod anthropic;
 mod driver;
 pub(crate) mod gemini;
+pub(crate) mod http;
 mod legacy;
 pub(crate) mod openai;
 pub mod replay;
@@ -23,7 +24,7 @@ use crate::secret::Secret;
 
 /// Everything one upstream call needs; borrowed from the config and the request.
 pub(crate) struct Call<'a> {
-    pub client: &'a reqwest::Client,
+    pub client: &'a http::Client,
     pub provider: &'a Provider,
     pub model: &'a Model,
     pub key: Option<&'a Secret>,

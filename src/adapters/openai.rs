@@ -1,7 +1,6 @@
 //! The OpenAI-compatible wire API (chat, legacy completions, embeddings): the body goes through
 //! untouched except `model` and stream options.
 
-use axum::http::header;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
@@ -10,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::driver::{self, Translator};
+use super::http::Response;
 use super::{transport, Call, EventStream, FullReply, UpstreamError};
 use crate::config::Endpoint;
 use crate::openai::{ChunkView, ErrorBody};
@@ -54,7 +54,7 @@ async fn send(
     call: &Call<'_>,
     endpoint: Endpoint,
     stream: bool,
-) -> Result<reqwest::Response, UpstreamError> {
+) -> Result<Response, UpstreamError> {
     let outgoing = Outgoing {
         body: call.body,
         model: &call.model.upstream,
@@ -69,14 +69,13 @@ pub(super) async fn post(
     call: &Call<'_>,
     endpoint: Endpoint,
     body: &impl Serialize,
-) -> Result<reqwest::Response, UpstreamError> {
+) -> Result<Response, UpstreamError> {
     let body = serde_json::to_vec(body)
         .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
     let mut req = call
         .client
         .post(call.provider.urls[endpoint as usize].clone())
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body);
+        .json(body);
     if let Some(key) = call.key {
         req = req.bearer_auth(key.expose());
     }

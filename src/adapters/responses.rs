@@ -66,7 +66,7 @@ async fn send(
     call: &Call<'_>,
     native: &Map<String, Value>,
     stream: bool,
-) -> Result<reqwest::Response, UpstreamError> {
+) -> Result<super::http::Response, UpstreamError> {
     let outgoing = Outgoing {
         body: native,
         model: &call.model.upstream,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 
+use super::http::{RequestBuilder, Response};
 use super::{Call, UpstreamError};
 
 /// A non-2xx answer, for the adapter to turn into its OpenAI-shaped error.
@@ -23,22 +24,22 @@ const ERROR_BODY_CAP: usize = 64 * 1024;
 /// capped and scrubbed of secrets.
 pub(crate) async fn send(
     call: &Call<'_>,
-    mut req: reqwest::RequestBuilder,
-) -> Result<Result<reqwest::Response, Rejection>, UpstreamError> {
+    mut req: RequestBuilder<'_>,
+) -> Result<Result<Response, Rejection>, UpstreamError> {
     for (name, value) in &call.provider.headers {
-        req = req.header(name, value);
+        req = req.header(name, value.clone());
     }
     if let Some((parent, state)) = call.trace {
-        req = req.header("traceparent", parent);
+        req = req.header("traceparent", parent.clone());
         if let Some(state) = state {
-            req = req.header("tracestate", state);
+            req = req.header("tracestate", state.clone());
         }
     }
     let limit = call.provider.first_byte_timeout;
     let resp = match tokio::time::timeout(limit, req.send()).await {
         Err(_) => return Err(UpstreamError::Timeout(limit)),
         Ok(Err(e)) if e.is_timeout() => return Err(UpstreamError::Timeout(limit)),
-        Ok(Err(e)) => return Err(UpstreamError::Connect(e.without_url().to_string())),
+        Ok(Err(e)) => return Err(UpstreamError::Connect(e.to_string())),
         Ok(Ok(r)) => r,
     };
     if let Some((headroom, key)) = call.meter {
@@ -52,7 +53,7 @@ pub(crate) async fn send(
     if let Some(e) = unexpected_status(resp.status().as_u16()) {
         return Err(e);
     }
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let status = resp.status();
     let retry_after = retry_after(resp.headers(), call.provider.retry.max_retry_after);
     let idle = call.provider.idle_timeout;
     let raw = match read_capped(resp, idle, idle, ERROR_BODY_CAP).await {
@@ -76,10 +77,7 @@ pub(crate) fn unexpected_status(status: u16) -> Option<UpstreamError> {
 /// A whole answer body: each wait bounded by the idle timeout, the whole by the first-byte
 /// timeout (a body trickling blanks must not hold a request forever), the size by the
 /// provider's `max_response_bytes` (a larger answer fails like a broken one).
-pub(crate) async fn read_body(
-    call: &Call<'_>,
-    resp: reqwest::Response,
-) -> Result<Bytes, UpstreamError> {
+pub(crate) async fn read_body(call: &Call<'_>, resp: Response) -> Result<Bytes, UpstreamError> {
     let p = call.provider;
     read_capped(
         resp,
@@ -108,7 +106,7 @@ enum Read {
 }
 
 async fn read_capped(
-    mut resp: reqwest::Response,
+    mut resp: Response,
     idle: Duration,
     total: Duration,
     cap: usize,
@@ -120,7 +118,7 @@ async fn read_capped(
         match tokio::time::timeout_at(until, resp.chunk()).await {
             Err(_) if until == deadline => return Err(Read::Deadline),
             Err(_) => return Err(Read::Idle),
-            Ok(Err(e)) => return Err(Read::Cut(e.without_url().to_string())),
+            Ok(Err(e)) => return Err(Read::Cut(e.to_string())),
             Ok(Ok(None)) => return Ok(buf.freeze()),
             Ok(Ok(Some(chunk))) => {
                 if buf.len() + chunk.len() > cap {

@@ -21,7 +21,7 @@ pub struct Provider {
     pub base_url: String,
     /// `{base_url}/{endpoint path}` for each [`Endpoint`] (OpenAI-compatible wire), parsed
     /// once instead of per request.
-    pub urls: [reqwest::Url; 6],
+    pub urls: [axum::http::Uri; 6],
     pub keys: Vec<ProviderKey>,
     pub first_byte_timeout: Duration,
     /// Longest time without content progress in a stream (or a chunk of a body).
@@ -327,9 +327,12 @@ pub(super) fn validate_provider(
         });
     }
     let fingerprint = fingerprint(&raw, &keys);
+    // normalised by the URL standard's parser (as `base_url` was checked), sent as is
     let urls = Endpoint::ALL.map(|e| {
         reqwest::Url::parse(&format!("{base_url}/{}", e.path()))
-            .unwrap_or_else(|_| reqwest::Url::parse("http://invalid.invalid/").expect("static URL"))
+            .ok()
+            .and_then(|u| axum::http::Uri::try_from(u.as_str()).ok())
+            .unwrap_or_else(|| axum::http::Uri::from_static("http://invalid.invalid/"))
     });
     let scrubber = Scrubber::new(keys.iter().map(|k| k.secret.expose()));
     let provider = Provider {

@@ -22,6 +22,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use crate::adapters::http::Client;
 use crate::adapters::{Adapter, Call, EventStream, FullReply, UpstreamError};
 use crate::config::Endpoint;
 use crate::error::ApiError;
@@ -223,7 +224,7 @@ pub(crate) struct Failed {
 pub(crate) async fn dispatch(
     live: &Arc<Live>,
     fleet: Option<&Arc<crate::shared::Shared>>,
-    client: &reqwest::Client,
+    client: &Client,
     plan: &RoutePlan,
     body: &Map<String, Value>,
     op: Op,
@@ -259,7 +260,7 @@ impl<'a> Bodies<'a> {
 pub(crate) async fn dispatch_bodies(
     live: &Arc<Live>,
     fleet: Option<&Arc<crate::shared::Shared>>,
-    client: &reqwest::Client,
+    client: &Client,
     plan: &RoutePlan,
     body: Bodies<'_>,
     op: Op,
@@ -338,7 +339,7 @@ pub(crate) async fn dispatch_bodies(
 async fn try_candidate(
     live: &Arc<Live>,
     fleet: Option<&Arc<crate::shared::Shared>>,
-    client: &reqwest::Client,
+    client: &Client,
     Candidate { m, otel }: Candidate<'_>,
     body: Bodies<'_>,
     op: Op,
@@ -405,7 +406,7 @@ pub(crate) enum Called {
 pub(crate) async fn call_once(
     live: &Live,
     fleet: Option<&Arc<crate::shared::Shared>>,
-    client: &reqwest::Client,
+    client: &Client,
     m: usize,
     body: &Map<String, Value>,
     op: Op,

@@ -6,12 +6,13 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::headroom::{Reading, WARN_AT};
+use crate::adapters::http::Client;
 use crate::live::Live;
 use crate::lock::lock;
 use crate::notify::{quota_alert, QuotaAlert};
 
 /// After a call with key `key` of provider `provider`: warns if the key just crossed the line.
-pub(super) fn check(live: &Live, client: &reqwest::Client, provider: usize, key: usize) {
+pub(super) fn check(live: &Live, client: &Client, provider: usize, key: usize) {
     let crossing = lock(&live.health.headroom[provider]).check(key, Instant::now());
     let Some(c) = crossing else { return };
     let p = &live.config.providers[provider];

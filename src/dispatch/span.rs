@@ -51,9 +51,14 @@ impl AttemptSpan {
             system: crate::otel::system_of(provider.wire),
             model_id: model.id.clone(),
             model: model.upstream.clone(),
-            server: url
-                .host_str()
-                .map(|h| (h.to_owned(), url.port_or_known_default().unwrap_or(0))),
+            server: url.host().map(|h| {
+                let default = if url.scheme_str() == Some("https") {
+                    443
+                } else {
+                    80
+                };
+                (h.to_owned(), url.port_u16().unwrap_or(default))
+            }),
             key_id: self.key_id,
             retry,
             failover,

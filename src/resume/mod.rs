@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::adapters::http::Client;
 use crate::adapters::{EventStream, UpstreamError};
 use crate::config::{Endpoint, Policy};
 use crate::dispatch::health::breaker_event;
@@ -36,7 +37,7 @@ use prompt::Partial;
 pub(crate) struct Resumer {
     live: Arc<Live>,
     shared: Option<Arc<crate::shared::Shared>>,
-    client: reqwest::Client,
+    client: Client,
     plan: RoutePlan,
     body: Map<String, Value>,
     op: Op,
@@ -87,7 +88,7 @@ impl Resumer {
         live: &Arc<Live>,
         policy: Option<&Policy>,
         shared: Option<&Arc<crate::shared::Shared>>,
-        client: &reqwest::Client,
+        client: &Client,
         plan: &RoutePlan,
         body: &Map<String, Value>,
         op: Op,

@@ -17,26 +17,29 @@ mod request;
 mod response;
 mod stream;
 
-use axum::http::header;
+use axum::http::HeaderValue;
 
+use super::http::{self, Response};
 use super::{driver, transport, Call, EventStream, FullReply, UpstreamError};
 
 /// The API version header value this adapter's translation was written against.
 pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, UpstreamError> {
+async fn send(call: &Call<'_>, stream: bool) -> Result<Response, UpstreamError> {
     let body = request::translate(call.body, &call.model.upstream, stream)?;
     let body = serde_json::to_vec(&body)
         .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
-    let url = format!("{}/messages", call.provider.base_url);
+    let url = http::uri(&format!("{}/messages", call.provider.base_url))?;
     let mut req = call
         .client
         .post(url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header("anthropic-version", ANTHROPIC_VERSION)
-        .body(body);
+        .header(
+            "anthropic-version",
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        )
+        .json(body);
     if let Some(key) = call.key {
-        req = req.header("x-api-key", key.expose());
+        req = req.secret_header("x-api-key", key.expose());
     }
     transport::send(call, req).await?.map_err(|r| {
         let (status, body) =

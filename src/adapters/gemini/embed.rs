@@ -1,6 +1,5 @@
 //! OpenAI `/v1/embeddings` over Gemini's `batchEmbedContents`: text inputs in, vectors out in order.
 
-use axum::http::header;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -159,15 +158,10 @@ pub(crate) async fn embeddings(call: &Call<'_>) -> Result<FullReply, UpstreamErr
     let model = call.model.upstream.trim_start_matches("models/");
     let batch = to_batch(call.body, model)?;
     let base = call.provider.base_url.trim_end_matches('/');
-    let url = reqwest::Url::parse(&format!("{base}/models/{model}:batchEmbedContents"))
-        .map_err(|e| UpstreamError::Connect(format!("bad Gemini URL: {e}")))?;
-    let mut req = call
-        .client
-        .post(url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(batch.body.to_string());
+    let url = crate::adapters::http::uri(&format!("{base}/models/{model}:batchEmbedContents"))?;
+    let mut req = call.client.post(url).json(batch.body.to_string());
     if let Some(key) = call.key {
-        req = req.header("x-goog-api-key", key.expose());
+        req = req.secret_header("x-goog-api-key", key.expose());
     }
     let resp = transport::send(call, req)
         .await?

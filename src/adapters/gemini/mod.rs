@@ -8,9 +8,10 @@ mod stream;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, Uri};
 use serde_json::Value;
 
+use super::http::{self, Response};
 use super::{driver, transport, Call, EventStream, FullReply, Unsupported, UpstreamError};
 use crate::openai::ErrorBody;
 use response::{GenerateContentResponse, Meta};
@@ -19,7 +20,7 @@ use stream::Translator;
 pub(crate) use embed::embeddings;
 
 /// `{base_url}/models/{model}:generateContent`, or the streaming method with `alt=sse`.
-fn url(call: &Call<'_>, stream: bool) -> Result<reqwest::Url, UpstreamError> {
+fn url(call: &Call<'_>, stream: bool) -> Result<Uri, UpstreamError> {
     let base = call.provider.base_url.trim_end_matches('/');
     let model = call.model.upstream.trim_start_matches("models/");
     let method = if stream {
@@ -27,8 +28,7 @@ fn url(call: &Call<'_>, stream: bool) -> Result<reqwest::Url, UpstreamError> {
     } else {
         "generateContent"
     };
-    reqwest::Url::parse(&format!("{base}/models/{model}:{method}"))
-        .map_err(|e| UpstreamError::Connect(format!("bad Gemini URL: {e}")))
+    http::uri(&format!("{base}/models/{model}:{method}"))
 }
 
 /// A request Gemini cannot express; never retried.
@@ -36,18 +36,14 @@ fn bad_request(message: &str) -> UpstreamError {
     UpstreamError::Unsupported(Unsupported::new(message, Some("messages")))
 }
 
-async fn send(call: &Call<'_>, stream: bool) -> Result<reqwest::Response, UpstreamError> {
+async fn send(call: &Call<'_>, stream: bool) -> Result<Response, UpstreamError> {
     let body = request::to_gemini(call.body).map_err(|m| bad_request(&m))?;
     let body = serde_json::to_vec(&body)
         .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
-    let mut req = call
-        .client
-        .post(url(call, stream)?)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body);
+    let mut req = call.client.post(url(call, stream)?).json(body);
     // the key goes in a header, never in the URL (URLs end up in logs)
     if let Some(key) = call.key {
-        req = req.header("x-goog-api-key", key.expose());
+        req = req.secret_header("x-goog-api-key", key.expose());
     }
     transport::send(call, req)
         .await?

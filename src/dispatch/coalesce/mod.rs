@@ -27,6 +27,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{call_once, Attempt, BatchNote, Called, Op, Reply, Trace};
+use crate::adapters::http::Client;
 use crate::adapters::{FullReply, UpstreamError};
 use crate::config::{Batching, Endpoint};
 use crate::live::Live;
@@ -70,7 +71,7 @@ struct Member {
 struct Runner {
     live: Arc<Live>,
     fleet: Option<Arc<Shared>>,
-    client: reqwest::Client,
+    client: Client,
     model: usize,
     op: Op,
 }
@@ -89,7 +90,7 @@ struct Share {
 pub(super) async fn join(
     live: &Arc<Live>,
     fleet: Option<&Arc<Shared>>,
-    client: &reqwest::Client,
+    client: &Client,
     m: usize,
     body: &Map<String, Value>,
     op: Op,
