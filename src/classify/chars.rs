@@ -15,9 +15,27 @@ pub(crate) fn is_word_char(c: char) -> bool {
     }
 }
 
+/// Whether the character starting at byte `i` of `text` is a word character, and its length in
+/// bytes: [`is_word_char`] without decoding ASCII or Cyrillic (lead bytes 0xD0–0xD3 are
+/// exactly U+0400–U+04FF), for scans that walk the text byte by byte.
+#[inline]
+pub(crate) fn word_char_at(text: &str, i: usize) -> (bool, usize) {
+    let bytes = text.as_bytes();
+    let b = bytes[i];
+    if b < 0x80 {
+        return (b.is_ascii_alphanumeric(), 1);
+    }
+    if (0xd0..=0xd3).contains(&b) {
+        // U+0482–U+0489 are D2 82 – D2 89
+        return (b != 0xd2 || !(0x82..=0x89).contains(&bytes[i + 1]), 2);
+    }
+    let c = text[i..].chars().next().expect("i is a char boundary");
+    (is_word_char(c), c.len_utf8())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_word_char;
+    use super::{is_word_char, word_char_at};
 
     #[test]
     fn agrees_with_the_standard_library_on_the_fast_ranges_and_beyond() {
@@ -27,6 +45,20 @@ mod tests {
                 c.is_alphanumeric(),
                 "{c:?} U+{:04X}",
                 c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn word_char_at_agrees_with_decoding() {
+        let text: String = ('\0'..='\u{7ff}')
+            .chain(['€', '中', 'ア', '١', '²', '\u{10400}', '\u{2028}'])
+            .collect();
+        for (i, c) in text.char_indices() {
+            assert_eq!(
+                word_char_at(&text, i),
+                (is_word_char(c), c.len_utf8()),
+                "{c:?}"
             );
         }
     }
