@@ -33,9 +33,35 @@ pub(crate) fn word_char_at(text: &str, i: usize) -> (bool, usize) {
     (is_word_char(c), c.len_utf8())
 }
 
+/// The byte index just past the first non-word character at or after byte `i` (or the text's
+/// end): where the next word may begin once a scan is inside a word. ASCII letters and digits,
+/// and most Cyrillic letters, are skipped without decoding.
+#[inline]
+pub(crate) fn past_word(text: &str, mut i: usize) -> usize {
+    let bytes = text.as_bytes();
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        if matches!(b, 0xd0 | 0xd1 | 0xd3) {
+            // Cyrillic letters but those of U+0482–U+0489 (lead byte D2)
+            i += 2;
+            continue;
+        }
+        let (word, width) = word_char_at(text, i);
+        i += width;
+        if !word {
+            break;
+        }
+    }
+    i
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{is_word_char, word_char_at};
+    use super::{is_word_char, past_word, word_char_at};
 
     #[test]
     fn agrees_with_the_standard_library_on_the_fast_ranges_and_beyond() {
@@ -61,5 +87,15 @@ mod tests {
                 "{c:?}"
             );
         }
+    }
+
+    #[test]
+    fn past_word_stops_after_the_first_non_word_character() {
+        let text = "Übung1 ДОКАЖИ\u{483}x, ok";
+        let ends: Vec<usize> = [0, 2, 8, 10].iter().map(|&i| past_word(text, i)).collect();
+        let space = text.find(' ').unwrap();
+        let mark = text.find('\u{483}').unwrap();
+        assert_eq!(ends, [space + 1, space + 1, mark + 2, mark + 2]);
+        assert_eq!(past_word(text, text.len() - 2), text.len());
     }
 }

@@ -264,6 +264,11 @@ fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, bool)) -> Walked {
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
+        if c == b' ' {
+            after_space = true;
+            i += 1;
+            continue;
+        }
         if c.is_ascii_alphabetic() || (0xd0..=0xd3).contains(&c) {
             // a run of letters; a Cyrillic lead byte that is not a letter (U+0482–U+0489)
             // falls through to the general path below

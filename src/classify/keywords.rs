@@ -15,7 +15,7 @@
 mod reference;
 mod trie;
 
-use super::chars::{is_word_char, word_char_at};
+use super::chars::{is_word_char, past_word, word_char_at};
 use super::settings::Position;
 use trie::Trie;
 
@@ -80,10 +80,10 @@ impl KeywordSet {
         let first_line_end = text[first..].find('\n').map_or(text.len(), |i| first + i);
         let last_line_start = text.trim_end().rfind('\n').map_or(0, |i| i + 1);
         let bytes = text.as_bytes();
-        let mut after_word = false;
+        // `start` is always where a word may begin: at 0, or after a non-word character
         let mut start = 0;
         while start < bytes.len() {
-            if !after_word && trie.starts_with(bytes[start]) {
+            if trie.starts_with(bytes[start]) {
                 trie.walk(bytes, start, |pattern, end| {
                     let ends_word = !text[end..].chars().next().is_some_and(is_word_char);
                     for t in &self.targets[pattern] {
@@ -108,9 +108,13 @@ impl KeywordSet {
                     }
                 });
             }
-            let width;
-            (after_word, width) = word_char_at(text, start);
+            let (word, width) = word_char_at(text, start);
             start += width;
+            if word {
+                // the next place a keyword may start is past this word and the character
+                // that ends it
+                start = past_word(text, start);
+            }
         }
     }
 }

@@ -214,5 +214,6 @@ fn the_trie_stays_small() {
     };
     let set = KeywordSet::build(&policy.lists()).unwrap();
     let bytes = set.automaton.as_ref().unwrap().heap_bytes();
+    eprintln!("trie: {bytes} bytes");
     assert!(bytes < 1 << 20, "{bytes} bytes");
 }

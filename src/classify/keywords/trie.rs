@@ -2,30 +2,37 @@
 //! pattern that begins there, ASCII letters matched in either case.
 //!
 //! Nodes are stored flat (edge labels and children in two arrays, each node's edges sorted by
-//! byte), and the root's children in a 256-entry table, since every word start looks there
-//! and most words leave the trie within a byte or two. A few hundred KB for the default
-//! policy, against the megabytes of a dense automaton.
+//! byte); the root and every node with more than [`SPARSE_MAX`] children also get a 256-entry
+//! table of children, since every word start looks there and most words leave the trie within
+//! a few bytes. Well under 1 MB for the default policy, against the megabytes of a dense
+//! automaton.
 
 use std::collections::BTreeMap;
 
-/// No child / no node.
+/// No child / no node / no table.
 const NONE: u32 = u32::MAX;
+
+/// Nodes with more children than this find them in a table rather than by a linear search.
+const SPARSE_MAX: usize = 4;
 
 /// One trie node: its edges and the patterns ending at it, as ranges of the flat arrays.
 #[derive(Debug, Clone, Copy)]
 struct Node {
     first_edge: u32,
-    edges: u32,
     first_out: u32,
-    outs: u32,
+    edges: u16,
+    outs: u16,
+    /// Index of its children table in `tables` (in units of 256), or `NONE`.
+    table: u32,
 }
 
 /// The compiled trie (see the module doc).
 #[derive(Debug)]
 pub(crate) struct Trie {
-    /// Child of the root for each text byte (both cases of an ASCII letter lead to one node).
-    root: Box<[u32; 256]>,
     nodes: Vec<Node>,
+    /// Children tables, 256 entries each, indexed by text byte (both cases of an ASCII letter
+    /// lead to one child); the root's is the first.
+    tables: Vec<u32>,
     /// Edge labels (lowercase for ASCII letters), per node in `first_edge..first_edge + edges`.
     labels: Vec<u8>,
     /// Edge targets, parallel to `labels`.
@@ -55,23 +62,31 @@ impl Trie {
             ends[node].push(u32::try_from(id).expect("pattern index fits u32"));
         }
         let mut trie = Trie {
-            root: Box::new([NONE; 256]),
             nodes: Vec::with_capacity(kids.len()),
+            tables: Vec::new(),
             labels: Vec::new(),
             children: Vec::new(),
             outputs: Vec::new(),
         };
-        for (b, &child) in &kids[0] {
-            trie.root[usize::from(*b)] = child;
-            trie.root[usize::from(b.to_ascii_uppercase())] = child;
-        }
         let index = |v: usize| u32::try_from(v).expect("trie fits u32 indexes");
-        for (edges, out) in kids.iter().zip(&ends) {
+        let small = |v: usize| u16::try_from(v).expect("fewer than 65536 edges or patterns a node");
+        for (at, (edges, out)) in kids.iter().zip(&ends).enumerate() {
+            let mut table = NONE;
+            if at == 0 || edges.len() > SPARSE_MAX {
+                table = index(trie.tables.len() / 256);
+                let row = trie.tables.len();
+                trie.tables.resize(row + 256, NONE);
+                for (b, &child) in edges {
+                    trie.tables[row + usize::from(*b)] = child;
+                    trie.tables[row + usize::from(b.to_ascii_uppercase())] = child;
+                }
+            }
             trie.nodes.push(Node {
                 first_edge: index(trie.labels.len()),
-                edges: index(edges.len()),
                 first_out: index(trie.outputs.len()),
-                outs: index(out.len()),
+                edges: small(edges.len()),
+                outs: small(out.len()),
+                table,
             });
             trie.labels.extend(edges.keys());
             trie.children.extend(edges.values());
@@ -83,7 +98,7 @@ impl Trie {
     /// Whether some pattern begins with byte `b` (in either ASCII case).
     #[inline]
     pub(crate) fn starts_with(&self, b: u8) -> bool {
-        self.root[usize::from(b)] != NONE
+        self.tables[usize::from(b)] != NONE
     }
 
     /// Calls `found(pattern, end)` for every pattern equal to `text[start..end]` (ASCII case
@@ -93,22 +108,28 @@ impl Trie {
         let Some(&first) = text.get(start) else {
             return;
         };
-        let mut node = self.root[usize::from(first)];
+        let mut node = self.tables[usize::from(first)];
         let mut end = start + 1;
         while node != NONE {
             let n = self.nodes[node as usize];
-            for &p in &self.outputs[n.first_out as usize..][..n.outs as usize] {
-                found(p as usize, end);
+            if n.outs != 0 {
+                for &p in &self.outputs[n.first_out as usize..][..usize::from(n.outs)] {
+                    found(p as usize, end);
+                }
             }
             let Some(&b) = text.get(end) else {
                 return;
             };
-            let b = b.to_ascii_lowercase();
-            let labels = &self.labels[n.first_edge as usize..][..n.edges as usize];
-            node = labels
-                .iter()
-                .position(|&l| l == b)
-                .map_or(NONE, |k| self.children[n.first_edge as usize + k]);
+            node = if n.table == NONE {
+                let b = b.to_ascii_lowercase();
+                let labels = &self.labels[n.first_edge as usize..][..usize::from(n.edges)];
+                labels
+                    .iter()
+                    .position(|&l| l == b)
+                    .map_or(NONE, |k| self.children[n.first_edge as usize + k])
+            } else {
+                self.tables[n.table as usize * 256 + usize::from(b)]
+            };
             end += 1;
         }
     }
@@ -116,7 +137,7 @@ impl Trie {
     /// Bytes the trie holds (for the memory budget).
     #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
-        256 * 4
+        self.tables.len() * 4
             + self.nodes.len() * std::mem::size_of::<Node>()
             + self.labels.len()
             + self.children.len() * 4
