@@ -135,7 +135,7 @@ fn generated(rng: &mut Rng, words: &[String]) -> String {
         "ʼ",
     ];
     let mut text = String::new();
-    for _ in 0..1 + rng.below(30) {
+    for _ in 0..=rng.below(30) {
         let w = &words[rng.below(words.len())];
         let cut = w
             .char_indices()
