@@ -5,6 +5,9 @@ use serde::Deserialize;
 
 use super::chars::is_word_char;
 
+#[cfg(test)]
+mod reference;
+
 /// A structural shape a signal can count, named in the policy as `detect: NAME`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,7 +37,7 @@ pub enum Detector {
 
 /// Every detector's count over one text, found in one walk over its lines and one over its
 /// characters, so a policy with many `detect:` signals pays for the text once.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Shapes {
     code_lines: usize,
     fence: bool,
@@ -49,20 +52,23 @@ pub(crate) struct Shapes {
 
 impl Shapes {
     pub(crate) fn of(text: &str) -> Shapes {
-        let mut s = Shapes {
-            fence: text.contains("```"),
-            numbers: numbers(text),
-            questions: text.bytes().filter(|b| *b == b'?').count(),
-            ..Shapes::default()
-        };
-        for line in text.lines() {
-            s.code_lines += usize::from(is_code_line(line));
-            s.options += usize::from(is_option_line(line));
-            s.list_items += usize::from(is_list_item(line));
+        let (mut code_lines, mut options, mut list_items) = (0, 0, 0);
+        let w = walk(text, |line, has_operator| {
+            code_lines += usize::from(is_code_line(line, has_operator));
+            options += usize::from(is_option_line(line));
+            list_items += usize::from(is_list_item(line));
+        });
+        Shapes {
+            code_lines,
+            fence: w.fence,
+            options,
+            list_items,
+            numbers: w.numbers,
+            math: w.math,
+            questions: w.questions,
+            sentences: w.sentences,
+            passage: !w.fence && code_lines < 3 && w.passage_and_ask,
         }
-        (s.math, s.sentences) = maths_and_sentences(text);
-        s.passage = !s.fence && s.code_lines < 3 && is_passage_and_ask(text);
-        s
     }
 
     /// The detector's value; `length` is the prompt's length feature (for `Passage`).
@@ -114,28 +120,15 @@ const CODE_STARTS: [&str; 28] = [
     "for (",
 ];
 
-fn is_code_line(line: &str) -> bool {
+/// Whether a line looks like code; `has_operator` says whether it holds one of
+/// `=> -> :: == != && || += </` (found by [`walk`]).
+fn is_code_line(line: &str, has_operator: bool) -> bool {
     let t = line.trim();
     if t.len() < 2 {
         return false;
     }
     let ends = t.ends_with(';') || t.ends_with('{') || t.ends_with('}') || t.ends_with("):");
-    ends || CODE_STARTS.iter().any(|s| t.starts_with(s)) || has_code_operator(t)
-}
-
-/// Whether `t` holds one of `=> -> :: == != && || += </`, in one pass over its bytes.
-fn has_code_operator(t: &str) -> bool {
-    t.as_bytes().windows(2).any(|w| {
-        matches!(
-            (w[0], w[1]),
-            (b'=' | b'-', b'>')
-                | (b':', b':')
-                | (b'=' | b'!' | b'+', b'=')
-                | (b'&', b'&')
-                | (b'|', b'|')
-                | (b'<', b'/')
-        )
-    })
+    ends || has_operator || CODE_STARTS.iter().any(|s| t.starts_with(s))
 }
 
 fn is_option_line(line: &str) -> bool {
@@ -163,75 +156,202 @@ fn is_list_item(line: &str) -> bool {
         && t.as_bytes().get(digits + 1) == Some(&b' ')
 }
 
-/// Maximal runs of digits (with `.`/`,` between digits) count once each.
-fn numbers(text: &str) -> usize {
+/// What [`walk`] counts over the whole text (the line shapes go to its callback).
+#[derive(Debug, Default)]
+struct Walked {
+    fence: bool,
+    numbers: usize,
+    questions: usize,
+    math: usize,
+    sentences: usize,
+    passage_and_ask: bool,
+}
+
+/// Paragraph word counts as [`walk`] finds them: only the first, the last, how many, and
+/// whether one is long matter.
+#[derive(Debug, Default)]
+struct Paragraphs {
+    count: usize,
+    first: usize,
+    last: usize,
+    long: bool,
+}
+
+impl Paragraphs {
+    /// Ends a paragraph of `words` words; blank paragraphs do not count.
+    fn end(&mut self, words: usize) {
+        if words == 0 {
+            return;
+        }
+        self.count += 1;
+        if self.count == 1 {
+            self.first = words;
+        }
+        self.last = words;
+        self.long |= words >= 60;
+    }
+
+    /// A long paragraph (60+ words) next to a short first or last one (30 words at most).
+    fn passage_and_ask(&self) -> bool {
+        self.count >= 2 && (self.first <= 30 || self.last <= 30) && self.long
+    }
+}
+
+/// The ASCII bytes that are `char::is_whitespace`.
+fn is_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ')
+}
+
+/// Whether the character at byte `i` (or past the end) is whitespace, as the sentence count
+/// sees it (the end of the text counts as a space).
+fn space_at(text: &str, i: usize) -> bool {
+    match text.as_bytes().get(i) {
+        None => true,
+        Some(&b) if b < 0x80 => is_space(b),
+        Some(_) => text[i..].chars().next().is_some_and(char::is_whitespace),
+    }
+}
+
+/// Whether the ASCII formula mark at byte `i` counts (`\\cmd`, a lone `=`, `2*3`, `4 / 2`); the
+/// characters around it are read as bytes, since only ASCII neighbours matter and the text's
+/// edges count as spaces.
+fn ascii_math(b: &[u8], i: usize) -> bool {
+    let prev = if i == 0 { b' ' } else { b[i - 1] };
+    let next = b.get(i + 1).copied().unwrap_or(b' ');
+    match b[i] {
+        b'$' | b'^' => true,
+        b'\\' => next.is_ascii_alphabetic(),
+        b'=' => !matches!(prev, b'=' | b'!' | b'<' | b'>') && !matches!(next, b'=' | b'>'),
+        b'+' | b'*' | b'/' => {
+            (prev.is_ascii_digit() || prev == b' ')
+                && (next.is_ascii_digit() || next == b' ')
+                && (prev.is_ascii_digit() || next.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+/// Whether bytes `i`, `i + 1` are one of `=> -> :: == != && || += </`.
+fn code_operator(b: &[u8], i: usize) -> bool {
+    let Some(&next) = b.get(i + 1) else {
+        return false;
+    };
+    matches!(
+        (b[i], next),
+        (b'=' | b'-', b'>')
+            | (b':', b':')
+            | (b'=' | b'!' | b'+', b'=')
+            | (b'&', b'&')
+            | (b'|', b'|')
+            | (b'<', b'/')
+    )
+}
+
+/// One walk over `text`'s bytes: fence, numbers (maximal runs of digits with `.`/`,` between
+/// digits count once), question marks, formula marks (LaTeX commands, `$`, `^`, `=`, maths
+/// symbols, `2*3`), sentences, paragraphs (split at blank lines, words split at whitespace),
+/// and each line as `str::lines` gives it, passed to `line` with whether it holds a code
+/// operator. Runs of ASCII and Cyrillic letters are skipped in a tight loop: they only start a
+/// word and a sentence. Kept out of line (called once per text) so profiles show its cost
+/// apart from the keyword scan's.
+#[inline(never)]
+fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, bool)) -> Walked {
     let b = text.as_bytes();
-    let mut n = 0;
+    let mut w = Walked::default();
+    let mut paragraphs = Paragraphs::default();
+    let (mut words, mut after_space, mut seen_letter) = (0, true, false);
+    let (mut line_start, mut operator) = (0, false);
     let mut i = 0;
     while i < b.len() {
-        if b[i].is_ascii_digit() {
-            n += 1;
-            while i < b.len()
-                && (b[i].is_ascii_digit()
-                    || (matches!(b[i], b'.' | b',')
-                        && b.get(i + 1).is_some_and(u8::is_ascii_digit)))
-            {
-                i += 1;
-            }
-        } else {
+        let c = b[i];
+        if c == b' ' {
+            after_space = true;
             i += 1;
+            continue;
         }
-    }
-    n
-}
-
-/// Formula notation marks (LaTeX commands, `$`, `^`, `=`, maths symbols, `2*3`) and sentences,
-/// counted in one walk over the characters.
-fn maths_and_sentences(text: &str) -> (usize, usize) {
-    let (mut math, mut sentences) = (0, 0);
-    let mut seen_letter = false;
-    let mut prev = ' ';
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        let next = chars.peek().copied().unwrap_or(' ');
-        math += usize::from(match c {
-            '$' | '^' | '√' | '∑' | '∫' | 'π' | '≤' | '≥' | '≠' | '±' | '×' | '÷' | '∞' | '∈' => {
-                true
+        if c.is_ascii_alphabetic() || (0xd0..=0xd3).contains(&c) {
+            // a run of letters; a Cyrillic lead byte that is not a letter (U+0482–U+0489)
+            // falls through to the general path below
+            let from = i;
+            loop {
+                match b.get(i) {
+                    Some(x) if x.is_ascii_alphabetic() => i += 1,
+                    Some(&x @ 0xd0..=0xd3) if x != 0xd2 || !(0x82..=0x89).contains(&b[i + 1]) => {
+                        i += 2;
+                    }
+                    _ => break,
+                }
             }
-            '\\' => next.is_ascii_alphabetic(),
-            '=' => !matches!(prev, '=' | '!' | '<' | '>') && !matches!(next, '=' | '>'),
-            '+' | '*' | '/' => {
-                (prev.is_ascii_digit() || prev == ' ')
-                    && (next.is_ascii_digit() || next == ' ')
-                    && (prev.is_ascii_digit() || next.is_ascii_digit())
+            if i > from {
+                words += usize::from(after_space);
+                after_space = false;
+                seen_letter = true;
+                continue;
             }
-            _ => false,
-        });
-        if is_word_char(c) {
+        }
+        if c >= 0x80 {
+            let ch = text[i..].chars().next().expect("i is a char boundary");
+            let space = ch.is_whitespace();
+            words += usize::from(after_space && !space);
+            after_space = space;
+            seen_letter |= is_word_char(ch);
+            w.math += usize::from(matches!(
+                ch,
+                '√' | '∑' | '∫' | 'π' | '≤' | '≥' | '≠' | '±' | '×' | '÷' | '∞' | '∈'
+            ));
+            i += ch.len_utf8();
+            continue;
+        }
+        if is_space(c) {
+            after_space = true;
+            if c == b'\n' {
+                let end = if i > line_start && b[i - 1] == b'\r' {
+                    i - 1
+                } else {
+                    i
+                };
+                line(&text[line_start..end], operator);
+                (line_start, operator) = (i + 1, false);
+                if i > 0 && b[i - 1] == b'\n' {
+                    paragraphs.end(words);
+                    words = 0;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        words += usize::from(after_space);
+        after_space = false;
+        if c.is_ascii_digit() {
             seen_letter = true;
-        } else if matches!(c, '.' | '!' | '?') && seen_letter && next.is_whitespace() {
-            sentences += 1;
-            seen_letter = false;
+            let joined = i > 0
+                && (b[i - 1].is_ascii_digit()
+                    || (matches!(b[i - 1], b'.' | b',') && i > 1 && b[i - 2].is_ascii_digit()));
+            w.numbers += usize::from(!joined);
+        } else {
+            operator |= code_operator(b, i);
+            w.math += usize::from(ascii_math(b, i));
+            match c {
+                b'?' | b'.' | b'!' => {
+                    w.questions += usize::from(c == b'?');
+                    if seen_letter && space_at(text, i + 1) {
+                        w.sentences += 1;
+                        seen_letter = false;
+                    }
+                }
+                b'`' => w.fence |= b[i..].starts_with(b"```"),
+                _ => {}
+            }
         }
-        prev = c;
+        i += 1;
     }
-    (math, sentences + usize::from(seen_letter))
-}
-
-/// A long paragraph (60+ words) next to a short first or last one (30 words at most); the
-/// caller has ruled out code.
-fn is_passage_and_ask(text: &str) -> bool {
-    let paragraphs: Vec<&str> = text
-        .split("\n\n")
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    if paragraphs.len() < 2 {
-        return false;
+    if line_start < b.len() {
+        line(&text[line_start..], operator);
     }
-    let words = |p: &str| p.split_whitespace().count();
-    let short_ask = words(paragraphs[0]) <= 30 || words(paragraphs[paragraphs.len() - 1]) <= 30;
-    short_ask && paragraphs.iter().any(|p| words(p) >= 60)
+    paragraphs.end(words);
+    w.sentences += usize::from(seen_letter);
+    w.passage_and_ask = paragraphs.passage_and_ask();
+    w
 }
 
 #[cfg(test)]

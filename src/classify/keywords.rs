@@ -1,17 +1,25 @@
-//! Keyword signals: every keyword of every signal in one Aho-Corasick automaton, matched at
-//! word starts in a single pass over the text, case-insensitively in Latin and Cyrillic.
+//! Keyword signals: every keyword of every signal in one trie, matched at word starts in a
+//! single pass over the text, case-insensitively in Latin and Cyrillic.
 //!
 //! A keyword is a lowercase word or phrase; a trailing `*` makes it a stem (`докаж*` matches
-//! `докажите`), otherwise it must end at a word end. Latin case is folded by the automaton;
-//! for other scripts each keyword is also added Capitalised and in UPPER case, which covers
-//! how words appear in prompts without lowercasing the text on the hot path.
+//! `докажите`), otherwise it must end at a word end. Latin case is folded by the trie; for
+//! other scripts each keyword is also added Capitalised and in UPPER case, which covers how
+//! words appear in prompts without lowercasing the text on the hot path.
+//!
+//! Every keyword starts with a letter or digit and must start a word, so the scan only walks
+//! the trie where a word begins (the previous character is not a word character) and reports
+//! every pattern found along the walk: the same hits as an overlapping search over every
+//! position that keeps the matches at word starts, for a fraction of the work.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+#[cfg(test)]
+mod reference;
+mod trie;
 
-use super::chars::is_word_char;
+use super::chars::{is_word_char, past_word, word_char_at};
 use super::settings::Position;
+use trie::Trie;
 
-/// Where one automaton pattern counts.
+/// Where one pattern counts.
 #[derive(Debug, Clone, Copy)]
 struct Target {
     signal: u32,
@@ -21,10 +29,10 @@ struct Target {
     stem: bool,
 }
 
-/// The compiled automaton and, per pattern, the signals it feeds.
+/// The compiled trie and, per pattern, the signals it feeds.
 #[derive(Debug)]
 pub(crate) struct KeywordSet {
-    automaton: Option<AhoCorasick>,
+    automaton: Option<Trie>,
     targets: Vec<Vec<Target>>,
 }
 
@@ -43,64 +51,18 @@ pub(crate) struct Hits {
 }
 
 impl KeywordSet {
-    /// Builds the automaton; `lists[i]` is signal i's `(keywords, also)` (both empty for
-    /// signals of other kinds). Errors are `(signal index, message)`.
+    /// Builds the trie; `lists[i]` is signal i's `(keywords, also)` (both empty for signals of
+    /// other kinds). Errors are `(signal index, message)`.
     pub(crate) fn build(lists: &[(&[String], &[String])]) -> Result<KeywordSet, (usize, String)> {
-        let mut patterns: Vec<String> = Vec::new();
-        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        let mut targets: Vec<Vec<Target>> = Vec::new();
-        for (signal, (main, also)) in lists.iter().enumerate() {
-            for (is_also, list) in [(false, main), (true, also)] {
-                for k in *list {
-                    let (word, stem) = match k.strip_suffix('*') {
-                        Some(w) => (w, true),
-                        None => (k.as_str(), false),
-                    };
-                    if word.trim().is_empty() || word.trim() != word {
-                        return Err((
-                            signal,
-                            format!("keyword `{k}` is empty or has spaces at its ends"),
-                        ));
-                    }
-                    if !word.chars().next().is_some_and(char::is_alphanumeric) {
-                        return Err((
-                            signal,
-                            format!("keyword `{k}` must start with a letter or digit"),
-                        ));
-                    }
-                    for variant in variants(word) {
-                        let i = *index.entry(variant.clone()).or_insert_with(|| {
-                            patterns.push(variant);
-                            targets.push(Vec::new());
-                            targets.len() - 1
-                        });
-                        targets[i].push(Target {
-                            signal: signal as u32,
-                            also: is_also,
-                            stem,
-                        });
-                    }
-                }
-            }
-        }
-        if patterns.is_empty() {
-            return Ok(KeywordSet {
-                automaton: None,
-                targets,
-            });
-        }
-        let automaton = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(&patterns)
-            .map_err(|e| (0, format!("keyword automaton: {e}")))?;
-        Ok(KeywordSet {
-            automaton: Some(automaton),
-            targets,
-        })
+        let (patterns, targets) = patterns(lists)?;
+        let automaton =
+            (!patterns.is_empty()).then(|| Trie::new(patterns.iter().map(String::as_str)));
+        Ok(KeywordSet { automaton, targets })
     }
 
-    /// Counts keyword hits in `text` for the signals `wanted` selects, into `hits`.
+    /// Counts keyword hits in `text` for the signals `wanted` selects, into `hits`. Kept out of
+    /// line (called once per text) so profiles show its cost apart from the detectors'.
+    #[inline(never)]
     pub(crate) fn scan(
         &self,
         text: &str,
@@ -108,7 +70,7 @@ impl KeywordSet {
         wanted: impl Fn(usize) -> bool,
         hits: &mut Hits,
     ) {
-        let Some(ac) = &self.automaton else {
+        let Some(trie) = &self.automaton else {
             return;
         };
         let first = text
@@ -117,34 +79,90 @@ impl KeywordSet {
             .map_or(text.len(), |(i, _)| i);
         let first_line_end = text[first..].find('\n').map_or(text.len(), |i| first + i);
         let last_line_start = text.trim_end().rfind('\n').map_or(0, |i| i + 1);
-        for m in ac.find_overlapping_iter(text) {
-            let (start, end) = (m.start(), m.end());
-            if text[..start].chars().next_back().is_some_and(is_word_char) {
-                continue;
+        let bytes = text.as_bytes();
+        // `start` is always where a word may begin: at 0, or after a non-word character
+        let mut start = 0;
+        while start < bytes.len() {
+            if trie.starts_with(bytes[start]) {
+                trie.walk(bytes, start, |pattern, end| {
+                    let ends_word = !text[end..].chars().next().is_some_and(is_word_char);
+                    for t in &self.targets[pattern] {
+                        let s = t.signal as usize;
+                        if !wanted(s) || (!t.stem && !ends_word) {
+                            continue;
+                        }
+                        if t.also {
+                            hits.also[s] = true;
+                            continue;
+                        }
+                        let rule = &rules[s];
+                        let placed = match rule.at {
+                            Position::Anywhere => true,
+                            Position::Start => start == first,
+                            Position::FirstLine => start < first_line_end,
+                            Position::LastLine => start >= last_line_start,
+                        };
+                        if placed && hits.main[s] < rule.cap {
+                            hits.main[s] += 1;
+                        }
+                    }
+                });
             }
-            let ends_word = !text[end..].chars().next().is_some_and(is_word_char);
-            for t in &self.targets[m.pattern().as_usize()] {
-                let s = t.signal as usize;
-                if !wanted(s) || (!t.stem && !ends_word) {
-                    continue;
-                }
-                if t.also {
-                    hits.also[s] = true;
-                    continue;
-                }
-                let rule = &rules[s];
-                let placed = match rule.at {
-                    Position::Anywhere => true,
-                    Position::Start => start == first,
-                    Position::FirstLine => start < first_line_end,
-                    Position::LastLine => start >= last_line_start,
+            let (word, width) = word_char_at(text, start);
+            start += width;
+            if word {
+                // the next place a keyword may start is past this word and the character
+                // that ends it
+                start = past_word(text, start);
+            }
+        }
+    }
+}
+
+/// The patterns to search (each keyword's [`variants`], once each) and, per pattern, the
+/// signals it feeds; `lists` as for [`KeywordSet::build`].
+#[allow(clippy::type_complexity)]
+fn patterns(
+    lists: &[(&[String], &[String])],
+) -> Result<(Vec<String>, Vec<Vec<Target>>), (usize, String)> {
+    let mut patterns: Vec<String> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut targets: Vec<Vec<Target>> = Vec::new();
+    for (signal, (main, also)) in lists.iter().enumerate() {
+        for (is_also, list) in [(false, main), (true, also)] {
+            for k in *list {
+                let (word, stem) = match k.strip_suffix('*') {
+                    Some(w) => (w, true),
+                    None => (k.as_str(), false),
                 };
-                if placed && hits.main[s] < rule.cap {
-                    hits.main[s] += 1;
+                if word.trim().is_empty() || word.trim() != word {
+                    return Err((
+                        signal,
+                        format!("keyword `{k}` is empty or has spaces at its ends"),
+                    ));
+                }
+                if !word.chars().next().is_some_and(char::is_alphanumeric) {
+                    return Err((
+                        signal,
+                        format!("keyword `{k}` must start with a letter or digit"),
+                    ));
+                }
+                for variant in variants(word) {
+                    let i = *index.entry(variant.clone()).or_insert_with(|| {
+                        patterns.push(variant);
+                        targets.push(Vec::new());
+                        targets.len() - 1
+                    });
+                    targets[i].push(Target {
+                        signal: signal as u32,
+                        also: is_also,
+                        stem,
+                    });
                 }
             }
         }
     }
+    Ok((patterns, targets))
 }
 
 /// The forms a lowercase keyword is searched in: as written, and for non-ASCII words also

@@ -1,0 +1,229 @@
+//! The tests' oracle for the one-walk detectors: the separate scans they replaced, checked
+//! against [`Shapes::of`] on generated text and, when `../shared/eval` is present, on every
+//! labelled prompt.
+
+use super::{is_list_item, is_option_line, Shapes, CODE_STARTS};
+use crate::classify::chars::is_word_char;
+
+/// The replaced `Shapes::of`: one scan per shape.
+fn shapes(text: &str) -> Shapes {
+    let mut s = Shapes {
+        fence: text.contains("```"),
+        numbers: numbers(text),
+        questions: text.bytes().filter(|b| *b == b'?').count(),
+        ..Shapes::default()
+    };
+    for line in text.lines() {
+        s.code_lines += usize::from(is_code_line(line));
+        s.options += usize::from(is_option_line(line));
+        s.list_items += usize::from(is_list_item(line));
+    }
+    (s.math, s.sentences) = maths_and_sentences(text);
+    s.passage = !s.fence && s.code_lines < 3 && is_passage_and_ask(text);
+    s
+}
+
+fn is_code_line(line: &str) -> bool {
+    let t = line.trim();
+    if t.len() < 2 {
+        return false;
+    }
+    let ends = t.ends_with(';') || t.ends_with('{') || t.ends_with('}') || t.ends_with("):");
+    ends || CODE_STARTS.iter().any(|s| t.starts_with(s)) || has_code_operator(t)
+}
+/// Whether `t` holds one of `=> -> :: == != && || += </`, in one pass over its bytes.
+fn has_code_operator(t: &str) -> bool {
+    t.as_bytes().windows(2).any(|w| {
+        matches!(
+            (w[0], w[1]),
+            (b'=' | b'-', b'>')
+                | (b':', b':')
+                | (b'=' | b'!' | b'+', b'=')
+                | (b'&', b'&')
+                | (b'|', b'|')
+                | (b'<', b'/')
+        )
+    })
+}
+/// Maximal runs of digits (with `.`/`,` between digits) count once each.
+fn numbers(text: &str) -> usize {
+    let b = text.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            n += 1;
+            while i < b.len()
+                && (b[i].is_ascii_digit()
+                    || (matches!(b[i], b'.' | b',')
+                        && b.get(i + 1).is_some_and(u8::is_ascii_digit)))
+            {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    n
+}
+
+/// Formula notation marks (LaTeX commands, `$`, `^`, `=`, maths symbols, `2*3`) and sentences,
+/// counted in one walk over the characters.
+fn maths_and_sentences(text: &str) -> (usize, usize) {
+    let (mut math, mut sentences) = (0, 0);
+    let mut seen_letter = false;
+    let mut prev = ' ';
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied().unwrap_or(' ');
+        math += usize::from(match c {
+            '$' | '^' | '√' | '∑' | '∫' | 'π' | '≤' | '≥' | '≠' | '±' | '×' | '÷' | '∞' | '∈' => {
+                true
+            }
+            '\\' => next.is_ascii_alphabetic(),
+            '=' => !matches!(prev, '=' | '!' | '<' | '>') && !matches!(next, '=' | '>'),
+            '+' | '*' | '/' => {
+                (prev.is_ascii_digit() || prev == ' ')
+                    && (next.is_ascii_digit() || next == ' ')
+                    && (prev.is_ascii_digit() || next.is_ascii_digit())
+            }
+            _ => false,
+        });
+        if is_word_char(c) {
+            seen_letter = true;
+        } else if matches!(c, '.' | '!' | '?') && seen_letter && next.is_whitespace() {
+            sentences += 1;
+            seen_letter = false;
+        }
+        prev = c;
+    }
+    (math, sentences + usize::from(seen_letter))
+}
+
+/// A long paragraph (60+ words) next to a short first or last one (30 words at most); the
+/// caller has ruled out code.
+fn is_passage_and_ask(text: &str) -> bool {
+    let paragraphs: Vec<&str> = text
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if paragraphs.len() < 2 {
+        return false;
+    }
+    let words = |p: &str| p.split_whitespace().count();
+    let short_ask = words(paragraphs[0]) <= 30 || words(paragraphs[paragraphs.len() - 1]) <= 30;
+    short_ask && paragraphs.iter().any(|p| words(p) >= 60)
+}
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+}
+
+/// Text from pieces that each shape looks at, in every order: code, options, lists, numbers,
+/// formula marks, sentence ends, blank lines, CRLF, Unicode spaces and letters of many scripts.
+fn generated(rng: &mut Rng) -> String {
+    const PIECES: [&str; 48] = [
+        "word",
+        "Слово",
+        "ґрунт",
+        "東京",
+        " ",
+        " ",
+        "  ",
+        "\n",
+        "\n",
+        "\n\n",
+        "\r\n",
+        "\r",
+        "\t",
+        "\u{a0}",
+        "\u{2028}",
+        "\u{85}",
+        "\u{483}",
+        "?",
+        ".",
+        "!",
+        "...",
+        "1",
+        "23",
+        "4.5",
+        "6,7",
+        ".,",
+        "=",
+        "==",
+        "=>",
+        "->",
+        "::",
+        "!=",
+        "&&",
+        "||",
+        "+=",
+        "</",
+        "$",
+        "^",
+        "\\frac",
+        "\\",
+        "+",
+        "*",
+        "/",
+        "π",
+        "×",
+        "```",
+        "def ",
+        "A. ",
+    ];
+    const STARTS: [&str; 8] = ["- ", "* ", "• ", "12) ", "(b) ", "Б. ", "return ", "};"];
+    let mut text = String::new();
+    for _ in 0..rng.below(60) {
+        if rng.below(6) == 0 {
+            text.push_str(STARTS[rng.below(STARTS.len())]);
+        }
+        text.push_str(PIECES[rng.below(PIECES.len())]);
+        if rng.below(10) == 0 {
+            text.push_str(&"long passage words ".repeat(rng.below(30)));
+        }
+    }
+    text
+}
+
+#[test]
+fn one_walk_finds_the_shapes_the_separate_scans_found_on_generated_text() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..20_000 {
+        let text = generated(&mut rng);
+        assert_eq!(Shapes::of(&text), shapes(&text), "{text:?}");
+    }
+}
+
+#[test]
+fn one_walk_finds_the_shapes_the_separate_scans_found_on_the_labelled_prompts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval");
+    let files: Vec<_> = ["complexity_dev.jsonl", "complexity_train.jsonl"]
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|p| p.is_file())
+        .collect();
+    if files.is_empty() {
+        eprintln!("SKIPPED: no labelled prompts under {}", dir.display());
+        return;
+    }
+    let (items, _) = crate::classify::labelled::read_files(&files).unwrap();
+    assert!(items.len() > 100);
+    for item in &items {
+        assert_eq!(
+            Shapes::of(&item.prompt),
+            shapes(&item.prompt),
+            "{}",
+            item.id
+        );
+    }
+}
