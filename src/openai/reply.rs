@@ -1,5 +1,7 @@
 //! The parts of OpenAI answers and stream chunks the router reads, and the typed answer adapters build.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -37,31 +39,31 @@ impl Usage {
     }
 }
 
-/// The parts of a non-streamed answer the ledger needs.
+/// The parts of a non-streamed answer the ledger needs, borrowed from the answer's text.
 #[derive(Debug, Deserialize)]
-pub(crate) struct ReplyView {
+pub(crate) struct ReplyView<'a> {
     #[serde(default)]
     pub usage: Option<Usage>,
-    #[serde(default)]
-    pub choices: Vec<ReplyChoice>,
+    #[serde(default, borrow)]
+    pub choices: Vec<ReplyChoice<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct ReplyChoice {
-    #[serde(default)]
-    pub message: Option<ReplyMessage>,
+pub(crate) struct ReplyChoice<'a> {
+    #[serde(default, borrow)]
+    pub message: Option<ReplyMessage<'a>>,
     /// Legacy completions put the text here.
-    #[serde(default)]
-    pub text: Option<String>,
+    #[serde(default, borrow)]
+    pub text: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct ReplyMessage {
-    #[serde(default)]
-    pub content: Option<String>,
+pub(crate) struct ReplyMessage<'a> {
+    #[serde(default, borrow)]
+    pub content: Option<Text<'a>>,
 }
 
-impl ReplyView {
+impl ReplyView<'_> {
     /// Every choice's text, for counting completion tokens when the upstream gave no usage.
     pub(crate) fn text(&self) -> String {
         self.choices
@@ -74,6 +76,41 @@ impl ReplyView {
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+}
+
+/// A JSON string borrowed from the text it was read from, or decoded when it has escapes
+/// (serde borrows a `Cow` only as a direct field, never inside an `Option`).
+#[derive(Debug)]
+pub(crate) struct Text<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+
+            fn visit_str<E>(self, s: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
     }
 }
 
