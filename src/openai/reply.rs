@@ -114,22 +114,22 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-/// The parts of a stream chunk the router reads.
+/// The parts of a stream chunk the router reads, borrowed from the chunk's text.
 #[derive(Debug, Deserialize)]
-pub(crate) struct ChunkView {
-    #[serde(default)]
-    pub choices: Vec<ChunkChoice>,
+pub(crate) struct ChunkView<'a> {
+    #[serde(default, borrow)]
+    pub choices: Vec<ChunkChoice<'a>>,
     #[serde(default)]
     pub usage: Option<Usage>,
     /// A natively relayed Responses API event's `type` (chat chunks have none).
-    #[serde(default, rename = "type")]
-    pub event: Option<String>,
+    #[serde(default, rename = "type", borrow)]
+    pub event: Option<Text<'a>>,
     /// A natively relayed Responses API delta event's `delta`.
     #[serde(default)]
     pub delta: Option<Value>,
 }
 
-impl ChunkView {
+impl ChunkView<'_> {
     /// The answer text a natively relayed Responses event adds (`response.output_text.delta`),
     /// so time to first token and local counting work on that stream too.
     pub(crate) fn native_text(&self) -> Option<&str> {
@@ -141,18 +141,18 @@ impl ChunkView {
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct ChunkChoice {
-    #[serde(default)]
-    pub delta: Option<ChunkDelta>,
+pub(crate) struct ChunkChoice<'a> {
+    #[serde(default, borrow)]
+    pub delta: Option<ChunkDelta<'a>>,
     /// Legacy completions stream their text here.
-    #[serde(default)]
-    pub text: Option<String>,
+    #[serde(default, borrow)]
+    pub text: Option<Text<'a>>,
     /// Set on the choice's last chunk.
-    #[serde(default)]
-    pub finish_reason: Option<String>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Text<'a>>,
 }
 
-impl ChunkChoice {
+impl ChunkChoice<'_> {
     /// The text this chunk adds, from either a chat delta or a legacy completion.
     pub(crate) fn text(&self) -> Option<&str> {
         self.delta
@@ -163,11 +163,12 @@ impl ChunkChoice {
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct ChunkDelta {
+pub(crate) struct ChunkDelta<'a> {
+    #[serde(default, borrow)]
+    pub content: Option<Text<'a>>,
+    /// Only whether the chunk streams tool calls is read.
     #[serde(default)]
-    pub content: Option<String>,
-    #[serde(default)]
-    pub tool_calls: Option<Value>,
+    pub tool_calls: Option<serde::de::IgnoredAny>,
 }
 
 /// A whole chat answer in OpenAI's `chat.completion` shape, built by the adapters of wires that
