@@ -57,6 +57,23 @@ pub fn without_null_usage(data: &str) -> Cow<'_, str> {
     }
 }
 
+/// Whether a chunk's text may carry a `usage` that is not `null`, judged on its bytes so a chunk
+/// that cannot need not be parsed. It may when the quoted key `"usage"` appears followed by
+/// `:` and something other than `null` (anywhere, strings included: that errs towards
+/// parsing), or when any `\u` escape appears (a key can be written `"us\u0061ge"`; no other
+/// escape yields a letter).
+pub(crate) fn may_carry_usage(data: &str) -> bool {
+    const KEY: &str = "\"usage\"";
+    let ws: &[char] = &[' ', '\t', '\n', '\r'];
+    data.contains("\\u")
+        || data.match_indices(KEY).any(|(i, _)| {
+            data[i + KEY.len()..]
+                .trim_start_matches(ws)
+                .strip_prefix(':')
+                .is_some_and(|v| !v.trim_start_matches(ws).starts_with("null"))
+        })
+}
+
 /// The byte range to cut for a top-level `"usage": null` member: from the comma before it, or
 /// (when it is the first member) through the comma and spaces after it.
 fn null_usage_span(b: &[u8]) -> Option<(usize, usize)> {
@@ -152,6 +169,49 @@ mod tests {
             (r#"{"usage":null}"#, r#"{}"#),
         ] {
             assert_eq!(without_null_usage(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn a_chunk_that_may_carry_usage_is_told_from_its_bytes() {
+        for (data, may) in [
+            (r#"{"choices":[],"usage":{"prompt_tokens":3}}"#, true),
+            (
+                "{\"choices\":[],\"usage\"\n :\r\n\t{\"prompt_tokens\":3}}",
+                true,
+            ),
+            (r#"{"choices":[],"us\u0061ge":{"prompt_tokens":3}}"#, true),
+            (
+                r#"{"choices":[{"delta":{"content":"caf\u00e9"}}],"usage":null}"#,
+                true,
+            ),
+            (r#"{"usage":null,"usage":{"prompt_tokens":1}}"#, true),
+            (
+                r#"{"choices":[{"delta":{"content":"\"usage\":1"}}]}"#,
+                false,
+            ),
+            (r#"{"choices":[{"delta":{"content":"hi"}}]}"#, false),
+            (
+                r#"{"choices":[{"delta":{"content":"hi"}}],"usage":null}"#,
+                false,
+            ),
+            (
+                r#"{"choices":[{"delta":{"content":"hi"}}], "usage" : null }"#,
+                false,
+            ),
+            (
+                r#"{"choices":[{"delta":{"content":"the usage is"}}]}"#,
+                false,
+            ),
+            (r#"{"choices":[{"delta":{"content":"usage"}}]}"#, false),
+        ] {
+            assert_eq!(may_carry_usage(data), may, "{data}");
+            // never says no to a chunk that has usage
+            let parsed = serde_json::from_str::<serde_json::Value>(data)
+                .ok()
+                .and_then(|v| v.get("usage").cloned())
+                .is_some_and(|u| !u.is_null());
+            assert!(may || !parsed, "{data}");
         }
     }
 

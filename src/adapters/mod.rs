@@ -19,7 +19,7 @@ use futures_util::Stream;
 use serde_json::{Map, Value};
 
 use crate::config::{Endpoint, Model, Provider, Wire};
-use crate::openai::{Completion, ErrorBody, ReplyView, Usage};
+use crate::openai::{read_object, Completion, ErrorBody, ReplyView, Usage};
 use crate::secret::Secret;
 
 /// Everything one upstream call needs; borrowed from the config and the request.
@@ -55,22 +55,17 @@ pub(crate) struct FullReply {
 impl FullReply {
     /// An OpenAI-shaped body as an upstream sent it, with its usage read out; a body that is
     /// not a JSON object the router can read (nested past the parser's depth, say) is
-    /// malformed rather than relayed.
+    /// malformed rather than relayed. Only its usage and choices' text are read, borrowed from
+    /// the bytes, in one pass that refuses what a full parse would (see [`read_object`]).
     pub(crate) fn parse(body: Bytes) -> Result<Self, UpstreamError> {
         let malformed = |e: serde_json::Error| UpstreamError::Malformed(e.to_string());
-        let view = match serde_json::from_slice::<Value>(&body).map_err(malformed)? {
-            v @ Value::Object(_) => {
-                <ReplyView as serde::Deserialize>::deserialize(&v).map_err(malformed)?
-            }
-            _ => {
-                return Err(UpstreamError::Malformed(
-                    "answer is not a JSON object".into(),
-                ))
-            }
-        };
+        let text = std::str::from_utf8(&body)
+            .map_err(|e| UpstreamError::Malformed(format!("answer is not UTF-8: {e}")))?;
+        let view: ReplyView<'_> = read_object(text).map_err(malformed)?;
+        let uncounted = view.usage.is_none().then(|| view.text());
         Ok(Self {
-            uncounted: view.usage.is_none().then(|| view.text()),
             usage: view.usage,
+            uncounted,
             body,
         })
     }
@@ -296,4 +291,57 @@ fn unsupported(endpoint: Endpoint) -> UpstreamError {
         param: Some("model".into()),
         code: Some("unsupported_endpoint"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_reply_keeps_its_bytes_and_reads_usage_or_text() {
+        let raw = r#"{"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4},"extra":{"a":[1,2]}}"#;
+        let reply = FullReply::parse(Bytes::from(raw)).unwrap();
+        assert_eq!(reply.body, raw, "relayed as sent");
+        assert_eq!(reply.usage.map(|u| u.prompt_tokens), Some(3));
+        assert!(reply.uncounted.is_none());
+
+        let raw = r#"{"choices":[{"message":{"content":"a \"quoted\"\nline"}},{"text":"legacy"}]}"#;
+        let reply = FullReply::parse(Bytes::from(raw)).unwrap();
+        assert!(reply.usage.is_none());
+        assert_eq!(
+            reply.uncounted.as_deref(),
+            Some("a \"quoted\"\nline\nlegacy")
+        );
+    }
+
+    #[test]
+    fn a_full_reply_that_is_not_a_readable_object_is_malformed() {
+        let deep = format!("{{\"id\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        for bad in [
+            "[1]",
+            "[]",
+            "\"text\"",
+            "42",
+            "null",
+            "{not json",
+            r#"{"id":"x"} {}"#,
+            r#"{"choices":7}"#,
+            r#"{"usage":{"prompt_tokens":"3"}}"#,
+            r#"{"id":"\ud800"}"#,
+            r#"{"logprob":1e400}"#,
+            &deep,
+        ] {
+            assert!(
+                matches!(
+                    FullReply::parse(Bytes::from(bad.to_owned())),
+                    Err(UpstreamError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            FullReply::parse(Bytes::from_static(b"{\"id\":\"\xff\"}")),
+            Err(UpstreamError::Malformed(_))
+        ));
+    }
 }

@@ -5,14 +5,13 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::driver::{self, Translator};
 use super::http::Response;
 use super::{transport, Call, EventStream, FullReply, UpstreamError};
 use crate::config::Endpoint;
-use crate::openai::{ChunkView, ErrorBody};
+use crate::openai::{read_object, ChunkView, ErrorBody};
 
 /// The client's body with `model` replaced and, when streaming, usage requested.
 struct Outgoing<'a> {
@@ -172,12 +171,9 @@ impl Translator for Passthrough {
             return Ok(true);
         }
         // a chunk the router cannot read as a chunk (not JSON, not an object, nested past the
-        // parser's depth, `choices` not a list) is a broken upstream, never something to relay
-        let readable = match serde_json::from_str::<Value>(data) {
-            Ok(v @ Value::Object(_)) => ChunkView::deserialize(&v).map(drop),
-            Ok(_) => Err(serde::de::Error::custom("not a JSON object")),
-            Err(e) => Err(e),
-        };
+        // parser's depth, `choices` not a list) is a broken upstream, never something to relay;
+        // read as a chunk as strictly as a full parse would, without building a `Value`
+        let readable = read_object::<ChunkView<'_>>(data).map(drop);
         if let Err(e) = readable {
             return Err(UpstreamError::Malformed(format!(
                 "stream chunk is not a readable chunk: {e}"

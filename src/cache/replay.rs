@@ -40,9 +40,12 @@ fn frames(reply: &Stored, include_usage: bool) -> Option<Vec<Bytes>> {
     Some(out)
 }
 
-/// The final chunk that carries only usage (`"choices":[]`).
+/// The final chunk that carries only usage (`"choices":[]`); a chunk whose bytes cannot carry
+/// usage is not parsed.
 fn usage_only(data: &str) -> bool {
-    serde_json::from_str::<ChunkView>(data).is_ok_and(|c| c.choices.is_empty() && c.usage.is_some())
+    sse::may_carry_usage(data)
+        && serde_json::from_str::<ChunkView>(data)
+            .is_ok_and(|c| c.choices.is_empty() && c.usage.is_some())
 }
 
 #[cfg(test)]
@@ -89,6 +92,18 @@ mod tests {
             text(&got),
             [format!("data: {plain}\n\n").as_str(), "data: [DONE]\n\n"]
         );
+    }
+
+    #[test]
+    fn a_usage_chunk_written_oddly_is_still_dropped() {
+        for usage in [
+            "{\"id\":\"c1\",\"choices\":[],\n\"usage\" :\n{\"prompt_tokens\":3}}",
+            r#"{"id":"c1","choices":[],"us\u0061ge":{"prompt_tokens":3}}"#,
+        ] {
+            let e = Stored::Chunks(vec![CONTENT.into(), usage.into()]);
+            assert_eq!(frames(&e, false).expect("chunks").len(), 2, "{usage}");
+            assert_eq!(frames(&e, true).expect("chunks").len(), 3, "{usage}");
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! OpenAI wire types: requests as clients send them, answers and chunks as the router reads and
 //! builds them, and the error body every OpenAI SDK understands.
 
+mod checked;
 mod error_body;
 mod reply;
 mod request;
 
+pub(crate) use checked::read_object;
 pub(crate) use error_body::{json_response, ErrorBody};
 pub(crate) use reply::PromptDetails;
 pub use reply::Usage;

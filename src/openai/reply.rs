@@ -1,5 +1,7 @@
 //! The parts of OpenAI answers and stream chunks the router reads, and the typed answer adapters build.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -37,31 +39,31 @@ impl Usage {
     }
 }
 
-/// The parts of a non-streamed answer the ledger needs.
+/// The parts of a non-streamed answer the ledger needs, borrowed from the answer's text.
 #[derive(Debug, Deserialize)]
-pub(crate) struct ReplyView {
+pub(crate) struct ReplyView<'a> {
     #[serde(default)]
     pub usage: Option<Usage>,
-    #[serde(default)]
-    pub choices: Vec<ReplyChoice>,
+    #[serde(default, borrow)]
+    pub choices: Vec<ReplyChoice<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct ReplyChoice {
-    #[serde(default)]
-    pub message: Option<ReplyMessage>,
+pub(crate) struct ReplyChoice<'a> {
+    #[serde(default, borrow)]
+    pub message: Option<ReplyMessage<'a>>,
     /// Legacy completions put the text here.
-    #[serde(default)]
-    pub text: Option<String>,
+    #[serde(default, borrow)]
+    pub text: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct ReplyMessage {
-    #[serde(default)]
-    pub content: Option<String>,
+pub(crate) struct ReplyMessage<'a> {
+    #[serde(default, borrow)]
+    pub content: Option<Text<'a>>,
 }
 
-impl ReplyView {
+impl ReplyView<'_> {
     /// Every choice's text, for counting completion tokens when the upstream gave no usage.
     pub(crate) fn text(&self) -> String {
         self.choices
@@ -77,22 +79,57 @@ impl ReplyView {
     }
 }
 
-/// The parts of a stream chunk the router reads.
+/// A JSON string borrowed from the text it was read from, or decoded when it has escapes
+/// (serde borrows a `Cow` only as a direct field, never inside an `Option`).
+#[derive(Debug)]
+pub(crate) struct Text<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+
+            fn visit_str<E>(self, s: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// The parts of a stream chunk the router reads, borrowed from the chunk's text.
 #[derive(Debug, Deserialize)]
-pub(crate) struct ChunkView {
-    #[serde(default)]
-    pub choices: Vec<ChunkChoice>,
+pub(crate) struct ChunkView<'a> {
+    #[serde(default, borrow)]
+    pub choices: Vec<ChunkChoice<'a>>,
     #[serde(default)]
     pub usage: Option<Usage>,
     /// A natively relayed Responses API event's `type` (chat chunks have none).
-    #[serde(default, rename = "type")]
-    pub event: Option<String>,
+    #[serde(default, rename = "type", borrow)]
+    pub event: Option<Text<'a>>,
     /// A natively relayed Responses API delta event's `delta`.
     #[serde(default)]
     pub delta: Option<Value>,
 }
 
-impl ChunkView {
+impl ChunkView<'_> {
     /// The answer text a natively relayed Responses event adds (`response.output_text.delta`),
     /// so time to first token and local counting work on that stream too.
     pub(crate) fn native_text(&self) -> Option<&str> {
@@ -104,18 +141,18 @@ impl ChunkView {
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct ChunkChoice {
-    #[serde(default)]
-    pub delta: Option<ChunkDelta>,
+pub(crate) struct ChunkChoice<'a> {
+    #[serde(default, borrow)]
+    pub delta: Option<ChunkDelta<'a>>,
     /// Legacy completions stream their text here.
-    #[serde(default)]
-    pub text: Option<String>,
+    #[serde(default, borrow)]
+    pub text: Option<Text<'a>>,
     /// Set on the choice's last chunk.
-    #[serde(default)]
-    pub finish_reason: Option<String>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Text<'a>>,
 }
 
-impl ChunkChoice {
+impl ChunkChoice<'_> {
     /// The text this chunk adds, from either a chat delta or a legacy completion.
     pub(crate) fn text(&self) -> Option<&str> {
         self.delta
@@ -126,11 +163,12 @@ impl ChunkChoice {
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct ChunkDelta {
+pub(crate) struct ChunkDelta<'a> {
+    #[serde(default, borrow)]
+    pub content: Option<Text<'a>>,
+    /// Only whether the chunk streams tool calls is read.
     #[serde(default)]
-    pub content: Option<String>,
-    #[serde(default)]
-    pub tool_calls: Option<Value>,
+    pub tool_calls: Option<serde::de::IgnoredAny>,
 }
 
 /// A whole chat answer in OpenAI's `chat.completion` shape, built by the adapters of wires that
