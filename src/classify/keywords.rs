@@ -50,6 +50,69 @@ pub(crate) struct Hits {
     pub also: Vec<bool>,
 }
 
+/// Where a keyword hit may start, for `at:` (the first word, the first and the last line).
+struct Lines {
+    first: usize,
+    first_line_end: usize,
+    last_line_start: usize,
+}
+
+impl Lines {
+    fn of(text: &str) -> Lines {
+        let first = text
+            .char_indices()
+            .find(|(_, c)| is_word_char(*c))
+            .map_or(text.len(), |(i, _)| i);
+        Lines {
+            first,
+            first_line_end: text[first..].find('\n').map_or(text.len(), |i| first + i),
+            last_line_start: text.trim_end().rfind('\n').map_or(0, |i| i + 1),
+        }
+    }
+
+    fn allow(&self, at: Position, start: usize) -> bool {
+        match at {
+            Position::Anywhere => true,
+            Position::Start => start == self.first,
+            Position::FirstLine => start < self.first_line_end,
+            Position::LastLine => start >= self.last_line_start,
+        }
+    }
+}
+
+/// One keyword occurrence at a word start: whether it also ends a word (non-stems must).
+struct Found {
+    start: usize,
+    ends_word: bool,
+}
+
+impl Found {
+    /// Adds this occurrence to every signal its pattern feeds that `wanted` selects.
+    fn count(
+        &self,
+        targets: &[Target],
+        rules: &[KeywordRule],
+        lines: &Lines,
+        wanted: impl Fn(usize) -> bool,
+        hits: &mut Hits,
+    ) {
+        for t in targets {
+            let s = t.signal as usize;
+            if !wanted(s) || (!t.stem && !self.ends_word) {
+                continue;
+            }
+            if t.also {
+                hits.also[s] = true;
+                continue;
+            }
+            let rule = &rules[s];
+            if lines.allow(rule.at, self.start) && hits.main[s] < rule.cap {
+                hits.main[s] += 1;
+            }
+        }
+    }
+}
+
 impl KeywordSet {
     /// Builds the trie; `lists[i]` is signal i's `(keywords, also)` (both empty for signals of
     /// other kinds). Errors are `(signal index, message)`.
@@ -73,12 +136,7 @@ impl KeywordSet {
         let Some(trie) = &self.automaton else {
             return;
         };
-        let first = text
-            .char_indices()
-            .find(|(_, c)| is_word_char(*c))
-            .map_or(text.len(), |(i, _)| i);
-        let first_line_end = text[first..].find('\n').map_or(text.len(), |i| first + i);
-        let last_line_start = text.trim_end().rfind('\n').map_or(0, |i| i + 1);
+        let lines = Lines::of(text);
         let bytes = text.as_bytes();
         // `start` is always where a word may begin: at 0, or after a non-word character
         let mut start = 0;
@@ -86,26 +144,8 @@ impl KeywordSet {
             if trie.starts_with(bytes[start]) {
                 trie.walk(bytes, start, |pattern, end| {
                     let ends_word = !text[end..].chars().next().is_some_and(is_word_char);
-                    for t in &self.targets[pattern] {
-                        let s = t.signal as usize;
-                        if !wanted(s) || (!t.stem && !ends_word) {
-                            continue;
-                        }
-                        if t.also {
-                            hits.also[s] = true;
-                            continue;
-                        }
-                        let rule = &rules[s];
-                        let placed = match rule.at {
-                            Position::Anywhere => true,
-                            Position::Start => start == first,
-                            Position::FirstLine => start < first_line_end,
-                            Position::LastLine => start >= last_line_start,
-                        };
-                        if placed && hits.main[s] < rule.cap {
-                            hits.main[s] += 1;
-                        }
-                    }
+                    let found = Found { start, ends_word };
+                    found.count(&self.targets[pattern], rules, &lines, &wanted, hits);
                 });
             }
             let (word, width) = word_char_at(text, start);

@@ -34,28 +34,32 @@ fn eval_dir() -> Option<PathBuf> {
     None
 }
 
-#[test]
-fn leave_one_source_out_stays_above_its_floors() {
-    let Some(dir) = eval_dir() else {
-        return;
-    };
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args([
-            "classify", "--eval", "--cv", "source", "--json", "--l2", "0.003",
-        ])
-        .args(["--source-weight", "codealpaca=0.2"])
-        .arg(dir.join("complexity_dev.jsonl"))
-        .arg(dir.join("complexity_train.jsonl"))
-        .output()
-        .expect("run switchyard classify");
+/// Runs `classify --eval --json` and returns its report (the last line).
+fn eval_report(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().expect("run switchyard classify");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    let report: serde_json::Value =
-        serde_json::from_str(text.lines().last().expect("a report line")).expect("JSON report");
+    serde_json::from_str(text.lines().last().expect("a report line")).expect("JSON report")
+}
+
+#[test]
+fn leave_one_source_out_stays_above_its_floors() {
+    let Some(dir) = eval_dir() else {
+        return;
+    };
+    let report = eval_report(
+        Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args([
+                "classify", "--eval", "--cv", "source", "--json", "--l2", "0.003",
+            ])
+            .args(["--source-weight", "codealpaca=0.2"])
+            .arg(dir.join("complexity_dev.jsonl"))
+            .arg(dir.join("complexity_train.jsonl")),
+    );
     let overall = &report["report"]["overall"];
     let total = overall["total"].as_f64().expect("total");
     let correct = overall["correct"].as_f64().expect("correct");
@@ -126,19 +130,11 @@ fn classify_takes_plain_lines_and_shows_confidence_and_cut_offs() {
 fn the_held_out_failure_kinds_are_classed_by_what_they_ask() {
     let probes =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/classifier_probes.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["classify", "--eval", "--json"])
-        .arg(&probes)
-        .output()
-        .expect("run switchyard classify");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let report = eval_report(
+        Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["classify", "--eval", "--json"])
+            .arg(&probes),
     );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let report: serde_json::Value =
-        serde_json::from_str(text.lines().last().expect("a report line")).expect("JSON report");
     let by_category = report["report"]["by_category"]
         .as_object()
         .expect("by_category");

@@ -4,9 +4,9 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use super::{patterns, Hits, KeywordRule, KeywordSet, Target};
+use super::{patterns, Found, Hits, KeywordRule, KeywordSet, Lines, Target};
 use crate::classify::chars::is_word_char;
-use crate::classify::settings::{Position, RawClassifier};
+use crate::classify::settings::RawClassifier;
 
 /// The replaced search: every pattern occurrence, overlapping, at any position.
 struct Overlapping {
@@ -30,38 +30,21 @@ impl Overlapping {
             main: vec![0; rules.len()],
             also: vec![false; rules.len()],
         };
-        let first = text
-            .char_indices()
-            .find(|(_, c)| is_word_char(*c))
-            .map_or(text.len(), |(i, _)| i);
-        let first_line_end = text[first..].find('\n').map_or(text.len(), |i| first + i);
-        let last_line_start = text.trim_end().rfind('\n').map_or(0, |i| i + 1);
+        let lines = Lines::of(text);
         for m in self.automaton.find_overlapping_iter(text) {
             let (start, end) = (m.start(), m.end());
             if text[..start].chars().next_back().is_some_and(is_word_char) {
                 continue;
             }
             let ends_word = !text[end..].chars().next().is_some_and(is_word_char);
-            for t in &self.targets[m.pattern().as_usize()] {
-                let s = t.signal as usize;
-                if !wanted(s) || (!t.stem && !ends_word) {
-                    continue;
-                }
-                if t.also {
-                    hits.also[s] = true;
-                    continue;
-                }
-                let rule = &rules[s];
-                let placed = match rule.at {
-                    Position::Anywhere => true,
-                    Position::Start => start == first,
-                    Position::FirstLine => start < first_line_end,
-                    Position::LastLine => start >= last_line_start,
-                };
-                if placed && hits.main[s] < rule.cap {
-                    hits.main[s] += 1;
-                }
-            }
+            let found = Found { start, ends_word };
+            found.count(
+                &self.targets[m.pattern().as_usize()],
+                rules,
+                &lines,
+                &wanted,
+                &mut hits,
+            );
         }
         hits
     }
