@@ -128,6 +128,25 @@ pub(crate) fn language(category: &str, prompt: &str) -> &'static str {
     }
 }
 
+/// The labelled prompts of `../shared/eval` (dev + train) for tests that check something over
+/// real prompts; `None`, saying SKIPPED, when the folder is absent.
+#[cfg(test)]
+pub(crate) fn shared_eval_items() -> Option<Vec<Labelled>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval");
+    let files: Vec<_> = ["complexity_dev.jsonl", "complexity_train.jsonl"]
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|p| p.is_file())
+        .collect();
+    if files.is_empty() {
+        eprintln!("SKIPPED: no labelled prompts under {}", dir.display());
+        return None;
+    }
+    let (items, _) = read_files(&files).expect("labelled files read");
+    assert!(items.len() > 100);
+    Some(items)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

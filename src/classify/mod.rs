@@ -7,6 +7,8 @@ mod keywords;
 pub(crate) mod labelled;
 pub(crate) mod settings;
 mod signals;
+#[cfg(test)]
+mod testgen;
 pub(crate) mod train;
 
 use std::fmt;

@@ -116,17 +116,7 @@ fn is_passage_and_ask(text: &str) -> bool {
     short_ask && paragraphs.iter().any(|p| words(p) >= 60)
 }
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
-    }
-}
+use crate::classify::testgen::Rng;
 
 /// Text from pieces that each shape looks at, in every order: code, options, lists, numbers,
 /// formula marks, sentence ends, blank lines, CRLF, Unicode spaces and letters of many scripts.
@@ -206,18 +196,9 @@ fn one_walk_finds_the_shapes_the_separate_scans_found_on_generated_text() {
 
 #[test]
 fn one_walk_finds_the_shapes_the_separate_scans_found_on_the_labelled_prompts() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval");
-    let files: Vec<_> = ["complexity_dev.jsonl", "complexity_train.jsonl"]
-        .iter()
-        .map(|f| dir.join(f))
-        .filter(|p| p.is_file())
-        .collect();
-    if files.is_empty() {
-        eprintln!("SKIPPED: no labelled prompts under {}", dir.display());
+    let Some(items) = crate::classify::labelled::shared_eval_items() else {
         return;
-    }
-    let (items, _) = crate::classify::labelled::read_files(&files).unwrap();
-    assert!(items.len() > 100);
+    };
     for item in &items {
         assert_eq!(
             Shapes::of(&item.prompt),

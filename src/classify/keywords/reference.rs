@@ -98,17 +98,7 @@ fn assert_same(old: &Overlapping, new: &KeywordSet, policy: &Policy, text: &str)
     }
 }
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
-    }
-}
+use crate::classify::testgen::Rng;
 
 /// Text built from keywords, their pieces and case forms, glued directly or by separators
 /// that do and do not end words, so keywords overlap, nest and touch.
@@ -165,18 +155,9 @@ fn trie_scan_counts_as_the_overlapping_search_on_generated_text() {
 
 #[test]
 fn trie_scan_counts_as_the_overlapping_search_on_the_labelled_prompts() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval");
-    let files: Vec<_> = ["complexity_dev.jsonl", "complexity_train.jsonl"]
-        .iter()
-        .map(|f| dir.join(f))
-        .filter(|p| p.is_file())
-        .collect();
-    if files.is_empty() {
-        eprintln!("SKIPPED: no labelled prompts under {}", dir.display());
+    let Some(items) = crate::classify::labelled::shared_eval_items() else {
         return;
-    }
-    let (items, _) = crate::classify::labelled::read_files(&files).unwrap();
-    assert!(items.len() > 100);
+    };
     let policy = Policy {
         raw: RawClassifier::default(),
     };
