@@ -4,6 +4,7 @@
 
 use super::{is_list_item, is_option_line, Shapes, CODE_STARTS};
 use crate::classify::chars::is_word_char;
+use crate::classify::testgen::Rng;
 
 /// The replaced `Shapes::of`: one scan per shape.
 fn shapes(text: &str) -> Shapes {
@@ -31,19 +32,10 @@ fn is_code_line(line: &str) -> bool {
     let ends = t.ends_with(';') || t.ends_with('{') || t.ends_with('}') || t.ends_with("):");
     ends || CODE_STARTS.iter().any(|s| t.starts_with(s)) || has_code_operator(t)
 }
-/// Whether `t` holds one of `=> -> :: == != && || += </`, in one pass over its bytes.
+/// Whether `t` holds one of the operators `super::code_operator` knows, at any byte.
 fn has_code_operator(t: &str) -> bool {
-    t.as_bytes().windows(2).any(|w| {
-        matches!(
-            (w[0], w[1]),
-            (b'=' | b'-', b'>')
-                | (b':', b':')
-                | (b'=' | b'!' | b'+', b'=')
-                | (b'&', b'&')
-                | (b'|', b'|')
-                | (b'<', b'/')
-        )
-    })
+    let b = t.as_bytes();
+    (0..b.len()).any(|i| super::code_operator(b, i))
 }
 /// Maximal runs of digits (with `.`/`,` between digits) count once each.
 fn numbers(text: &str) -> usize {
@@ -115,8 +107,6 @@ fn is_passage_and_ask(text: &str) -> bool {
     let short_ask = words(paragraphs[0]) <= 30 || words(paragraphs[paragraphs.len() - 1]) <= 30;
     short_ask && paragraphs.iter().any(|p| words(p) >= 60)
 }
-
-use crate::classify::testgen::Rng;
 
 /// Text from pieces that each shape looks at, in every order: code, options, lists, numbers,
 /// formula marks, sentence ends, blank lines, CRLF, Unicode spaces and letters of many scripts.

@@ -7,6 +7,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use super::{patterns, Found, Hits, KeywordRule, KeywordSet, Lines, Target};
 use crate::classify::chars::is_word_char;
 use crate::classify::settings::RawClassifier;
+use crate::classify::testgen::Rng;
 
 /// The replaced search: every pattern occurrence, overlapping, at any position.
 struct Overlapping {
@@ -98,8 +99,6 @@ fn assert_same(old: &Overlapping, new: &KeywordSet, policy: &Policy, text: &str)
     }
 }
 
-use crate::classify::testgen::Rng;
-
 /// Text built from keywords, their pieces and case forms, glued directly or by separators
 /// that do and do not end words, so keywords overlap, nest and touch.
 fn generated(rng: &mut Rng, words: &[String]) -> String {
@@ -131,8 +130,8 @@ fn generated(rng: &mut Rng, words: &[String]) -> String {
     text
 }
 
-#[test]
-fn trie_scan_counts_as_the_overlapping_search_on_generated_text() {
+/// The default policy and both searches built from its keyword lists.
+fn default_searches() -> (Policy, Overlapping, KeywordSet) {
     let policy = Policy {
         raw: RawClassifier::default(),
     };
@@ -141,6 +140,13 @@ fn trie_scan_counts_as_the_overlapping_search_on_generated_text() {
         Overlapping::build(&lists),
         KeywordSet::build(&lists).unwrap(),
     );
+    (policy, old, new)
+}
+
+#[test]
+fn trie_scan_counts_as_the_overlapping_search_on_generated_text() {
+    let (policy, old, new) = default_searches();
+    let lists = policy.lists();
     let mut words: Vec<String> = lists
         .iter()
         .flat_map(|(m, a)| m.iter().chain(a.iter()))
@@ -158,14 +164,7 @@ fn trie_scan_counts_as_the_overlapping_search_on_the_labelled_prompts() {
     let Some(items) = crate::classify::labelled::shared_eval_items() else {
         return;
     };
-    let policy = Policy {
-        raw: RawClassifier::default(),
-    };
-    let lists = policy.lists();
-    let (old, new) = (
-        Overlapping::build(&lists),
-        KeywordSet::build(&lists).unwrap(),
-    );
+    let (policy, old, new) = default_searches();
     for item in &items {
         assert_same(&old, &new, &policy, &item.prompt);
     }
