@@ -13,6 +13,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use super::poll_again::poll_again;
 use super::{app, ops_app};
 use crate::state::AppState;
 
@@ -65,11 +66,11 @@ pub async fn run(
                     .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                     .into_owned();
                 let watched = graceful.watch(conn);
-                conns.spawn(async move {
+                conns.spawn(poll_again(async move {
                     if let Err(e) = watched.await {
                         tracing::debug!(error = %e, "connection closed with an error");
                     }
-                });
+                }));
             }
             // e.g. too many open files: keep serving the connections already open
             Err(e) => {
