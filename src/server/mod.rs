@@ -1,6 +1,7 @@
 //! The HTTP server: the client-facing routes, the operational routes (behind the ops key, or
 //! on `ops_listen`), and [`run`], which serves them until shutdown.
 
+pub(crate) mod poll_again;
 mod serve;
 
 use std::sync::Arc;

@@ -13,6 +13,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use super::poll_again::poll_again;
 use super::{app, ops_app};
 use crate::state::AppState;
 
@@ -44,6 +45,7 @@ pub async fn run(
         }
         None => None,
     };
+    let near = tokio::spawn(keep_a_timer_near());
     let builder = builder(settings.header_timeout);
     let graceful = GracefulShutdown::new();
     let mut conns = JoinSet::new();
@@ -65,11 +67,11 @@ pub async fn run(
                     .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                     .into_owned();
                 let watched = graceful.watch(conn);
-                conns.spawn(async move {
+                conns.spawn(poll_again(async move {
                     if let Err(e) = watched.await {
                         tracing::debug!(error = %e, "connection closed with an error");
                     }
-                });
+                }));
             }
             // e.g. too many open files: keep serving the connections already open
             Err(e) => {
@@ -79,6 +81,7 @@ pub async fn run(
         }
     }
     drop((listener, ops));
+    near.abort();
     close(
         &state,
         graceful,
@@ -100,6 +103,23 @@ fn builder(header_timeout: Duration) -> Builder<TokioExecutor> {
     b.http2().timer(TokioTimer::new());
     b
 }
+
+/// Keeps a timer due within [`NEAR`], so the runtime's timer driver always plans to wake that
+/// soon. A timer set for earlier than the driver's planned wake-up makes Tokio wake the driver
+/// at once (an eventfd write, then an `epoll_wait` that returns empty) to plan again; every
+/// request sets such timers (the next header read's 10 s bound, the upstream's first byte),
+/// each due sooner than whatever the driver last planned for. With this one always nearer,
+/// they never do. It costs one wake-up per [`NEAR`].
+async fn keep_a_timer_near() {
+    let mut tick = tokio::time::interval(NEAR);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+    }
+}
+
+/// How far ahead [`keep_a_timer_near`] keeps its timer: shorter than any per-request timeout.
+const NEAR: Duration = Duration::from_secs(1);
 
 /// The next connection on `listener`, or never when there is none.
 async fn accept(
