@@ -4,10 +4,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
+use super::events::Events;
 use super::{EventStream, UpstreamError};
 use crate::config::Provider;
 use crate::scrub::Scrubber;
@@ -68,7 +68,7 @@ pub(super) fn drive(
 ) -> EventStream {
     let now = Instant::now();
     let state = Driven {
-        events: resp.bytes_stream().eventsource(),
+        events: Events::new(Box::pin(resp.bytes_stream())),
         translator,
         pending: VecDeque::new(),
         finished: false,
@@ -94,14 +94,14 @@ pub(super) fn drive(
                 Err(_) => Err(UpstreamError::Timeout(d.limits.idle)),
                 Ok(None) => d.translator.on_end(&mut d.pending).map(|()| true),
                 Ok(Some(Err(e))) => Err(UpstreamError::StreamCut(e.to_string())),
-                Ok(Some(Ok(ev))) if ev.data.trim().is_empty() => continue,
-                Ok(Some(Ok(ev))) => {
-                    d.bytes += ev.data.len();
+                Ok(Some(Ok(data))) if data.trim().is_empty() => continue,
+                Ok(Some(Ok(data))) => {
+                    d.bytes += data.len();
                     if d.bytes > d.limits.max_bytes {
                         Err(UpstreamError::TooLarge(d.limits.max_bytes))
                     } else {
                         let before = d.pending.len();
-                        let r = d.translator.on_event(&ev.data, &mut d.pending);
+                        let r = d.translator.on_event(&data, &mut d.pending);
                         if d.pending.len() > before {
                             d.progress = Instant::now();
                         }

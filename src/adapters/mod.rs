@@ -2,6 +2,7 @@
 
 pub(crate) mod anthropic;
 mod driver;
+mod events;
 pub(crate) mod gemini;
 pub(crate) mod http;
 mod legacy;

@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 
 /// The fraction of a limit at which a key's warning fires.
@@ -38,40 +38,48 @@ pub(crate) struct Reported {
 }
 
 impl Reported {
-    /// The quota figures of an answer's headers; `None` when it sent none.
+    /// The quota figures of an answer's headers; `None` when it sent none. The headers are
+    /// walked once and each figure's names compared as they come, rather than looking up
+    /// eight names (each parsed and hashed on every answer); the OpenAI name wins over
+    /// Anthropic's, and the first value of a repeated header counts, as `HeaderMap::get` gives.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let get = |names: [&str; 2]| {
-            names.iter().find_map(|n| {
-                let v = headers.get(*n)?.to_str().ok()?.trim();
-                // some servers send fractional or float figures ("99.0")
-                v.parse::<u64>().ok().or_else(|| {
-                    v.parse::<f64>()
-                        .ok()
-                        .filter(|f| *f >= 0.0)
-                        .map(|f| f as u64)
-                })
-            })
-        };
+        // [figure][0: OpenAI name, 1: Anthropic name]
+        let mut found: [[Option<&HeaderValue>; 2]; 4] = Default::default();
+        for (name, value) in headers {
+            let (figure, wire) = match name.as_str() {
+                "x-ratelimit-limit-requests" => (0, 0),
+                "anthropic-ratelimit-requests-limit" => (0, 1),
+                "x-ratelimit-remaining-requests" => (1, 0),
+                "anthropic-ratelimit-requests-remaining" => (1, 1),
+                "x-ratelimit-limit-tokens" => (2, 0),
+                "anthropic-ratelimit-tokens-limit" => (2, 1),
+                "x-ratelimit-remaining-tokens" => (3, 0),
+                "anthropic-ratelimit-tokens-remaining" => (3, 1),
+                _ => continue,
+            };
+            found[figure][wire].get_or_insert(value);
+        }
+        let get = |figure: usize| found[figure].iter().flatten().find_map(|v| figure_of(v));
         let r = Self {
-            limit_requests: get([
-                "x-ratelimit-limit-requests",
-                "anthropic-ratelimit-requests-limit",
-            ]),
-            remaining_requests: get([
-                "x-ratelimit-remaining-requests",
-                "anthropic-ratelimit-requests-remaining",
-            ]),
-            limit_tokens: get([
-                "x-ratelimit-limit-tokens",
-                "anthropic-ratelimit-tokens-limit",
-            ]),
-            remaining_tokens: get([
-                "x-ratelimit-remaining-tokens",
-                "anthropic-ratelimit-tokens-remaining",
-            ]),
+            limit_requests: get(0),
+            remaining_requests: get(1),
+            limit_tokens: get(2),
+            remaining_tokens: get(3),
         };
         (r != Self::default()).then_some(r)
     }
+}
+
+/// A header's figure: a whole number, or (some servers send fractional or float figures,
+/// "99.0") a non-negative number truncated.
+fn figure_of(value: &HeaderValue) -> Option<u64> {
+    let v = value.to_str().ok()?.trim();
+    v.parse::<u64>().ok().or_else(|| {
+        v.parse::<f64>()
+            .ok()
+            .filter(|f| *f >= 0.0)
+            .map(|f| f as u64)
+    })
 }
 
 /// Which quota a figure is about.
@@ -357,6 +365,27 @@ mod tests {
             (Some(5000), Some(4990))
         );
         assert_eq!(Reported::from_headers(&HeaderMap::new()), None);
+        // the OpenAI name wins; an unreadable one gives way to the Anthropic name; the first
+        // value of a repeated header counts
+        let mut both = headers(&[
+            ("anthropic-ratelimit-requests-limit", "7"),
+            ("x-ratelimit-limit-requests", "9"),
+            ("x-ratelimit-limit-tokens", "lots"),
+            ("anthropic-ratelimit-tokens-limit", "11"),
+            ("content-type", "application/json"),
+        ]);
+        both.append("x-ratelimit-remaining-requests", "3".parse().unwrap());
+        both.append("x-ratelimit-remaining-requests", "4".parse().unwrap());
+        let r = Reported::from_headers(&both).unwrap();
+        assert_eq!(
+            (
+                r.limit_requests,
+                r.limit_tokens,
+                r.remaining_requests,
+                r.remaining_tokens
+            ),
+            (Some(9), Some(11), Some(3), None)
+        );
         assert_eq!(
             Reported::from_headers(&headers(&[("x-ratelimit-remaining-requests", "-3")])),
             None

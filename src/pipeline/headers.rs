@@ -45,11 +45,7 @@ mod name {
 pub(crate) fn build(ctx: &RequestCtx, overhead: Duration) -> HeaderMap {
     let mut h = HeaderMap::with_capacity(32);
     put(&mut h, name::REQUEST_ID, &ctx.id);
-    put(
-        &mut h,
-        name::OVERHEAD,
-        &format!("{:.3}", crate::usage::ms(overhead)),
-    );
+    put(&mut h, name::OVERHEAD, &millis_text(overhead));
     ratelimit(&ctx.quotas, &mut h);
     if let Some(label) = ctx.cache.label() {
         h.insert(name::CACHE, HeaderValue::from_static(label));
@@ -121,6 +117,13 @@ fn ratelimit(q: &Quotas, headers: &mut HeaderMap) {
     }
 }
 
+/// Milliseconds with three decimals (`0.250`), from whole microseconds: the text
+/// `format!("{:.3}", usage::ms(d))` gives, without formatting a float.
+fn millis_text(d: Duration) -> String {
+    let us = d.as_micros();
+    format!("{}.{:03}", us / 1000, us % 1000)
+}
+
 /// A duration as OpenAI writes resets: `20ms`, `1s`, `6m0s`, `1h2m3s` (seconds may carry a
 /// fraction, e.g. `8.64s`).
 pub(super) fn reset_text(d: Duration) -> String {
@@ -145,8 +148,21 @@ pub(super) fn reset_text(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::reset_text;
+    use super::{millis_text, reset_text};
     use std::time::Duration;
+
+    #[test]
+    fn overhead_reads_as_milliseconds_with_three_decimals() {
+        for us in [0, 1, 250, 999, 1000, 1001, 12_345, 999_999, 86_400_000_123] {
+            let d = Duration::from_micros(us);
+            assert_eq!(
+                millis_text(d),
+                format!("{:.3}", crate::usage::ms(d)),
+                "{us}"
+            );
+        }
+        assert_eq!(millis_text(Duration::from_nanos(1_999)), "0.001");
+    }
 
     #[test]
     fn resets_read_like_openai() {

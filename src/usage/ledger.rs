@@ -210,7 +210,7 @@ fn write_loop(
                     emit(&r);
                     crate::metrics::record_usage(&r);
                     line.clear();
-                    if serde_json::to_writer(&mut line, &r).is_ok() {
+                    if super::line::write(&r, &mut line).is_ok() {
                         line.push(b'\n');
                         if let Err(e) = out.write_all(&line) {
                             healthy.store(false, Ordering::Relaxed);

@@ -1,6 +1,7 @@
 //! What each request used and cost: the ledger record, its cost and saving arithmetic.
 
 pub(crate) mod ledger;
+mod line;
 mod outcome;
 pub(crate) mod postgres;
 mod resume;
