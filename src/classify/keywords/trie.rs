@@ -161,8 +161,8 @@ impl Trie {
 }
 
 /// The lowest base at which every class in `labels` (ascending, not empty) lands on a free
-/// cell: tried at each free cell, then past the end. The root's cell counts as free, but no
-/// base reaches it (classes start at 1).
+/// cell: tried at each free cell, then up to the end (a base at the end always fits). The
+/// root's cell counts as free, but no base reaches it (classes start at 1).
 fn first_fit(cells: &[Cell], free: &BTreeSet<usize>, labels: &[usize]) -> usize {
     let lowest = labels[0];
     let fits = |base: usize| {
@@ -172,10 +172,10 @@ fn first_fit(cells: &[Cell], free: &BTreeSet<usize>, labels: &[usize]) -> usize 
     };
     free.range(lowest..)
         .copied()
-        .chain(cells.len().max(lowest)..)
+        .chain(cells.len().max(lowest)..=cells.len() + lowest)
         .map(|f| f - lowest)
         .find(|&base| fits(base))
-        .expect("a base past the end fits")
+        .expect("base `cells.len()` puts every child past the end")
 }
 
 /// The byte class table for the edge labels of `kids`: classes `1..` in byte order, ASCII
