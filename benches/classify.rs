@@ -5,6 +5,9 @@
 //! What is timed is one `Classifier::classify` call: keyword scan, detectors, the feature
 //! vector, score, tier and the fired-signal list. The prompt's token count is passed in (1,000),
 //! as the router counts tokens once in a step of its own, so counting is not part of it.
+//!
+//! `CLASSIFY_ROUNDS=N` (default 20,000) sets the timed rounds: a few hundred are enough under
+//! `valgrind --tool=callgrind`, whose instruction count per call is the load-independent figure.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -55,7 +58,11 @@ fn main() {
     };
     black_box(classifier.classify(&parts, 1000));
     let after = rss_bytes();
-    let rounds = 20_000;
+    let rounds = std::env::var("CLASSIFY_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000_usize)
+        .max(1);
     let mut times = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let t = Instant::now();

@@ -33,27 +33,58 @@ pub(crate) fn word_char_at(text: &str, i: usize) -> (bool, usize) {
     (is_word_char(c), c.len_utf8())
 }
 
+/// How [`past_word`] steps over a byte it meets inside a word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// An ASCII letter or digit: one byte of the word.
+    Ascii,
+    /// The lead byte of a Cyrillic letter (D0, D1, D3): two bytes of the word.
+    Cyrillic,
+    /// Any other ASCII byte: it ends the word.
+    End,
+    /// Any other byte: decoded, as [`word_char_at`] does.
+    Decode,
+}
+
+/// [`Step`] of every byte value, so the scan over a word is one table load per character.
+static STEPS: [Step; 256] = {
+    let mut steps = [Step::Decode; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        steps[b] = if byte.is_ascii_alphanumeric() {
+            Step::Ascii
+        } else if byte.is_ascii() {
+            Step::End
+        } else if matches!(byte, 0xd0 | 0xd1 | 0xd3) {
+            Step::Cyrillic
+        } else {
+            Step::Decode
+        };
+        b += 1;
+    }
+    steps
+};
+
 /// The byte index just past the first non-word character at or after byte `i` (or the text's
-/// end): where the next word may begin once a scan is inside a word. ASCII letters and digits,
-/// and most Cyrillic letters, are skipped without decoding.
+/// end): where the next word may begin once a scan is inside a word, or after the character at
+/// `i` when that is not a word character. ASCII bytes and most Cyrillic letters (all but those
+/// of U+0482–U+0489, lead byte D2) are stepped over by a table lookup, without decoding.
 #[inline]
 pub(crate) fn past_word(text: &str, mut i: usize) -> usize {
     let bytes = text.as_bytes();
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii_alphanumeric() {
-            i += 1;
-            continue;
-        }
-        if matches!(b, 0xd0 | 0xd1 | 0xd3) {
-            // Cyrillic letters but those of U+0482–U+0489 (lead byte D2)
-            i += 2;
-            continue;
-        }
-        let (word, width) = word_char_at(text, i);
-        i += width;
-        if !word {
-            break;
+    while let Some(&b) = bytes.get(i) {
+        match STEPS[usize::from(b)] {
+            Step::Ascii => i += 1,
+            Step::Cyrillic => i += 2,
+            Step::End => return i + 1,
+            Step::Decode => {
+                let (word, width) = word_char_at(text, i);
+                i += width;
+                if !word {
+                    break;
+                }
+            }
         }
     }
     i
@@ -86,6 +117,21 @@ mod tests {
                 (is_word_char(c), c.len_utf8()),
                 "{c:?}"
             );
+        }
+    }
+
+    #[test]
+    fn past_word_agrees_with_decoding_from_every_character() {
+        let text: String = ('\0'..='\u{7ff}')
+            .chain(['€', '中', 'ア', '١', '²', '\u{10400}', '\u{2028}'])
+            .flat_map(|c| [c, 'a', 'б', c])
+            .collect();
+        for (i, _) in text.char_indices() {
+            let expected = text[i..]
+                .char_indices()
+                .find(|(_, c)| !is_word_char(*c))
+                .map_or(text.len(), |(k, c)| i + k + c.len_utf8());
+            assert_eq!(past_word(&text, i), expected, "at {i}");
         }
     }
 

@@ -15,7 +15,7 @@
 mod reference;
 mod trie;
 
-use super::chars::{is_word_char, past_word, word_char_at};
+use super::chars::{is_word_char, past_word};
 use super::settings::Position;
 use trie::Trie;
 
@@ -141,20 +141,14 @@ impl KeywordSet {
         // `start` is always where a word may begin: at 0, or after a non-word character
         let mut start = 0;
         while start < bytes.len() {
-            if trie.starts_with(bytes[start]) {
-                trie.walk(bytes, start, |pattern, end| {
-                    let ends_word = !text[end..].chars().next().is_some_and(is_word_char);
-                    let found = Found { start, ends_word };
-                    found.count(&self.targets[pattern], rules, &lines, &wanted, hits);
-                });
-            }
-            let (word, width) = word_char_at(text, start);
-            start += width;
-            if word {
-                // the next place a keyword may start is past this word and the character
-                // that ends it
-                start = past_word(text, start);
-            }
+            trie.walk(bytes, start, |pattern, end| {
+                let ends_word = !text[end..].chars().next().is_some_and(is_word_char);
+                let found = Found { start, ends_word };
+                found.count(&self.targets[pattern], rules, &lines, &wanted, hits);
+            });
+            // the next place a keyword may start is past this word (if one starts here) and
+            // the character that ends it
+            start = past_word(text, start);
         }
     }
 }

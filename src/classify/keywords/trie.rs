@@ -1,148 +1,202 @@
 //! A byte trie of the keyword patterns: one walk down it from a start position finds every
 //! pattern that begins there, ASCII letters matched in either case.
 //!
-//! Nodes are stored flat (edge labels and children in two arrays, each node's edges sorted by
-//! byte); the root and every node with more than [`SPARSE_MAX`] children also get a 256-entry
-//! table of children, since every word start looks there and most words leave the trie within
-//! a few bytes. Well under 1 MB for the default policy, against the megabytes of a dense
-//! automaton.
+//! Stored as a double array over byte classes. Each byte the patterns use gets a class
+//! `1..=classes` (both cases of an ASCII letter share one; every other byte is class 0, which
+//! no edge has), and each state a `base`: the child of state `s` by class `c` is the cell at
+//! `base(s) + c`, and it is `s`'s child only if that cell's `check` is `s`. One step of the walk
+//! is a table lookup, an add and a compare, whatever the node's fan-out; the cells are packed
+//! by first fit, so the array stays close to the trie's node count (about 170 KB with the
+//! outputs for the default policy, against the 256-entry tables of the sparse node layout it
+//! replaced).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// No child / no node / no table.
-const NONE: u32 = u32::MAX;
+/// `check` of a free cell: no state has this index.
+const FREE: u32 = u32::MAX;
 
-/// Nodes with more children than this find them in a table rather than by a linear search.
-const SPARSE_MAX: usize = 4;
+/// Set in a cell's `base` when patterns end at its state.
+const ENDS: u32 = 1 << 31;
 
-/// One trie node: its edges and the patterns ending at it, as ranges of the flat arrays.
+/// The root state's cell.
+const ROOT: usize = 0;
+
+/// One state of the double array.
 #[derive(Debug, Clone, Copy)]
-struct Node {
-    first_edge: u32,
-    first_out: u32,
-    edges: u16,
-    outs: u16,
-    /// Index of its children table in `tables` (in units of 256), or `NONE`.
-    table: u32,
+struct Cell {
+    /// Where this state's children are (`base + class`), with [`ENDS`] set when patterns end
+    /// here.
+    base: u32,
+    /// The parent state, or [`FREE`].
+    check: u32,
 }
 
 /// The compiled trie (see the module doc).
 #[derive(Debug)]
 pub(crate) struct Trie {
-    nodes: Vec<Node>,
-    /// Children tables, 256 entries each, indexed by text byte (both cases of an ASCII letter
-    /// lead to one child); the root's is the first.
-    tables: Vec<u32>,
-    /// Edge labels (lowercase for ASCII letters), per node in `first_edge..first_edge + edges`.
-    labels: Vec<u8>,
-    /// Edge targets, parallel to `labels`.
-    children: Vec<u32>,
-    /// Pattern indexes ending at each node, per node in `first_out..first_out + outs`; patterns
-    /// that differ only in ASCII case share a node and are all reported.
+    /// Byte class of each text byte (0: in no pattern).
+    class: [u8; 256],
+    cells: Vec<Cell>,
+    /// Patterns ending at state `s` are `outputs[first_out[s]..first_out[s + 1]]`; patterns
+    /// that differ only in ASCII case share a state and are all reported.
+    first_out: Vec<u32>,
     outputs: Vec<u32>,
 }
 
 impl Trie {
     /// The trie of `patterns`; pattern `i` is reported as `i`. Patterns must not be empty.
     pub(crate) fn new<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Trie {
-        let mut kids: Vec<BTreeMap<u8, u32>> = vec![BTreeMap::new()];
+        let index = |v: usize| u32::try_from(v).expect("trie fits u32 indexes");
+        // the plain trie first: children by (lowercase) byte, and the patterns ending at each node
+        let mut kids: Vec<BTreeMap<u8, usize>> = vec![BTreeMap::new()];
         let mut ends: Vec<Vec<u32>> = vec![Vec::new()];
         for (id, pattern) in patterns.into_iter().enumerate() {
             debug_assert!(!pattern.is_empty(), "empty keyword pattern");
             let mut node = 0;
             for b in pattern.bytes() {
-                let fresh = u32::try_from(kids.len()).expect("trie fits u32 indexes");
+                let fresh = kids.len();
                 let child = *kids[node].entry(b.to_ascii_lowercase()).or_insert(fresh);
                 if child == fresh {
                     kids.push(BTreeMap::new());
                     ends.push(Vec::new());
                 }
-                node = child as usize;
+                node = child;
             }
-            ends[node].push(u32::try_from(id).expect("pattern index fits u32"));
+            ends[node].push(index(id));
         }
-        let mut trie = Trie {
-            nodes: Vec::with_capacity(kids.len()),
-            tables: Vec::new(),
-            labels: Vec::new(),
-            children: Vec::new(),
-            outputs: Vec::new(),
-        };
-        let index = |v: usize| u32::try_from(v).expect("trie fits u32 indexes");
-        let small = |v: usize| u16::try_from(v).expect("fewer than 65536 edges or patterns a node");
-        for (at, (edges, out)) in kids.iter().zip(&ends).enumerate() {
-            let mut table = NONE;
-            if at == 0 || edges.len() > SPARSE_MAX {
-                table = index(trie.tables.len() / 256);
-                let row = trie.tables.len();
-                trie.tables.resize(row + 256, NONE);
-                for (b, &child) in edges {
-                    trie.tables[row + usize::from(*b)] = child;
-                    trie.tables[row + usize::from(b.to_ascii_uppercase())] = child;
-                }
+        let class = classes(&kids);
+        // then each node's cell, breadth first: its children go at the first base where
+        // every one of them finds a free cell
+        let mut cells = vec![Cell {
+            base: 0,
+            check: FREE,
+        }];
+        let mut free: BTreeSet<usize> = BTreeSet::new();
+        let mut cell_of = vec![ROOT; kids.len()];
+        let mut queue = VecDeque::from([0]);
+        while let Some(node) = queue.pop_front() {
+            let labels: Vec<usize> = kids[node]
+                .keys()
+                .map(|&b| usize::from(class[usize::from(b)]))
+                .collect();
+            let Some(&last) = labels.last() else {
+                continue;
+            };
+            let base = first_fit(&cells, &free, &labels);
+            for slot in cells.len()..=base + last {
+                free.insert(slot);
+                cells.push(Cell {
+                    base: 0,
+                    check: FREE,
+                });
             }
-            trie.nodes.push(Node {
-                first_edge: index(trie.labels.len()),
-                first_out: index(trie.outputs.len()),
-                edges: small(edges.len()),
-                outs: small(out.len()),
-                table,
-            });
-            trie.labels.extend(edges.keys());
-            trie.children.extend(edges.values());
-            trie.outputs.extend(out);
+            let at = cell_of[node];
+            assert!(index(base) < ENDS, "trie bases fit 31 bits");
+            cells[at].base = index(base);
+            for (c, &kid) in labels.iter().zip(kids[node].values()) {
+                free.remove(&(base + c));
+                cells[base + c].check = index(at);
+                cell_of[kid] = base + c;
+                queue.push_back(kid);
+            }
         }
-        trie
-    }
-
-    /// Whether some pattern begins with byte `b` (in either ASCII case).
-    #[inline]
-    pub(crate) fn starts_with(&self, b: u8) -> bool {
-        self.tables[usize::from(b)] != NONE
+        let mut by_cell: Vec<&[u32]> = vec![&[]; cells.len()];
+        for (node, out) in ends.iter().enumerate() {
+            by_cell[cell_of[node]] = out;
+        }
+        let mut first_out = Vec::with_capacity(cells.len() + 1);
+        let mut outputs = Vec::new();
+        for (cell, out) in cells.iter_mut().zip(&by_cell) {
+            first_out.push(index(outputs.len()));
+            if !out.is_empty() {
+                cell.base |= ENDS;
+                outputs.extend_from_slice(out);
+            }
+        }
+        first_out.push(index(outputs.len()));
+        Trie {
+            class,
+            cells,
+            first_out,
+            outputs,
+        }
     }
 
     /// Calls `found(pattern, end)` for every pattern equal to `text[start..end]` (ASCII case
     /// ignored), shortest first.
     #[inline]
     pub(crate) fn walk(&self, text: &[u8], start: usize, mut found: impl FnMut(usize, usize)) {
-        let Some(&first) = text.get(start) else {
+        let Some(rest) = text.get(start..) else {
             return;
         };
-        let mut node = self.tables[usize::from(first)];
-        let mut end = start + 1;
-        while node != NONE {
-            let n = self.nodes[node as usize];
-            if n.outs != 0 {
-                for &p in &self.outputs[n.first_out as usize..][..usize::from(n.outs)] {
+        let mut state = ROOT;
+        let mut base = self.cells[ROOT].base & !ENDS;
+        for (end, &b) in (start + 1..).zip(rest) {
+            let next = base as usize + usize::from(self.class[usize::from(b)]);
+            match self.cells.get(next) {
+                Some(cell) if cell.check as usize == state => {
+                    state = next;
+                    base = cell.base;
+                }
+                _ => return,
+            }
+            if base & ENDS != 0 {
+                base &= !ENDS;
+                let (from, to) = (self.first_out[state], self.first_out[state + 1]);
+                for &p in &self.outputs[from as usize..to as usize] {
                     found(p as usize, end);
                 }
             }
-            let Some(&b) = text.get(end) else {
-                return;
-            };
-            node = if n.table == NONE {
-                let b = b.to_ascii_lowercase();
-                let labels = &self.labels[n.first_edge as usize..][..usize::from(n.edges)];
-                labels
-                    .iter()
-                    .position(|&l| l == b)
-                    .map_or(NONE, |k| self.children[n.first_edge as usize + k])
-            } else {
-                self.tables[n.table as usize * 256 + usize::from(b)]
-            };
-            end += 1;
         }
     }
 
     /// Bytes the trie holds (for the memory budget).
     #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.tables.len() * 4
-            + self.nodes.len() * std::mem::size_of::<Node>()
-            + self.labels.len()
-            + self.children.len() * 4
+        self.class.len()
+            + self.cells.len() * std::mem::size_of::<Cell>()
+            + self.first_out.len() * 4
             + self.outputs.len() * 4
     }
+}
+
+/// The lowest base at which every class in `labels` (ascending, not empty) lands on a free
+/// cell: tried at each free cell, then up to the end (a base at the end always fits). The
+/// root's cell counts as free, but no base reaches it (classes start at 1).
+fn first_fit(cells: &[Cell], free: &BTreeSet<usize>, labels: &[usize]) -> usize {
+    let lowest = labels[0];
+    let fits = |base: usize| {
+        labels
+            .iter()
+            .all(|c| cells.get(base + c).is_none_or(|cell| cell.check == FREE))
+    };
+    free.range(lowest..)
+        .copied()
+        .chain(cells.len().max(lowest)..=cells.len() + lowest)
+        .map(|f| f - lowest)
+        .find(|&base| fits(base))
+        .expect("base `cells.len()` puts every child past the end")
+}
+
+/// The byte class table for the edge labels of `kids`: classes `1..` in byte order, ASCII
+/// upper case sharing its lower case letter's class.
+fn classes(kids: &[BTreeMap<u8, usize>]) -> [u8; 256] {
+    let mut used = [false; 256];
+    for b in kids.iter().flat_map(BTreeMap::keys) {
+        used[usize::from(*b)] = true;
+    }
+    let mut class = [0u8; 256];
+    let mut next = 0u8;
+    for b in 0..=255u8 {
+        if used[usize::from(b)] {
+            next += 1;
+            class[usize::from(b)] = next;
+        }
+    }
+    for b in b'A'..=b'Z' {
+        class[usize::from(b)] = class[usize::from(b.to_ascii_lowercase())];
+    }
+    class
 }
 
 #[cfg(test)]
@@ -162,14 +216,33 @@ mod tests {
         assert_eq!(all_at(&trie, "abd", 0), [(0, 1), (1, 2), (4, 3)]);
         assert_eq!(all_at(&trie, "xab", 0), []);
         assert_eq!(all_at(&trie, "xab", 2), [(3, 3)]);
+        assert_eq!(all_at(&trie, "xab", 3), []);
         assert_eq!(all_at(&trie, "привет", 0), [(5, 6)]);
         assert_eq!(all_at(&trie, "ПРИвет", 0), []);
-        assert!(trie.starts_with(b'A') && trie.starts_with(b'b') && !trie.starts_with(b'c'));
     }
 
     #[test]
     fn patterns_differing_only_in_ascii_case_are_each_reported() {
         let trie = Trie::new(["sql-я", "SQL-я"]);
         assert_eq!(all_at(&trie, "Sql-я", 0), [(0, 6), (1, 6)]);
+    }
+
+    #[test]
+    fn every_byte_value_and_fan_out_is_placed() {
+        // a node with a child by every byte, and a chain under each: the first fit must keep
+        // every check distinct
+        let patterns: Vec<String> = (1..=255u8)
+            .filter(|b| b.is_ascii() && !b.is_ascii_uppercase())
+            .map(|b| format!("{}{}x", char::from(b), char::from(b)))
+            .chain(["ë".to_string(), "ёж".to_string(), "ÿ".to_string()])
+            .collect();
+        let trie = Trie::new(patterns.iter().map(String::as_str));
+        for (i, p) in patterns.iter().enumerate() {
+            assert_eq!(all_at(&trie, p, 0), [(i, p.len())], "{p:?}");
+            let upper = p.to_ascii_uppercase();
+            assert_eq!(all_at(&trie, &upper, 0), [(i, p.len())], "{upper:?}");
+        }
+        assert_eq!(all_at(&trie, "ё", 0), []);
+        assert_eq!(all_at(&trie, "aab", 0), []);
     }
 }
