@@ -46,6 +46,18 @@ fn eval_report(cmd: &mut Command) -> serde_json::Value {
     serde_json::from_str(text.lines().last().expect("a report line")).expect("JSON report")
 }
 
+/// The default policy's `--eval --json` report on one of our probe files in tests/data.
+fn probe_report(file: &str) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file);
+    eval_report(
+        Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["classify", "--eval", "--json"])
+            .arg(&path),
+    )
+}
+
 #[test]
 fn leave_one_source_out_stays_above_its_floors() {
     let Some(dir) = eval_dir() else {
@@ -128,13 +140,7 @@ fn classify_takes_plain_lines_and_shows_confidence_and_cut_offs() {
 /// are medium. Each kind keeps its own floor, so one kind cannot be traded for another.
 #[test]
 fn the_held_out_failure_kinds_are_classed_by_what_they_ask() {
-    let probes =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/classifier_probes.jsonl");
-    let report = eval_report(
-        Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["classify", "--eval", "--json"])
-            .arg(&probes),
-    );
+    let report = probe_report("classifier_probes.jsonl");
     let by_category = report["report"]["by_category"]
         .as_object()
         .expect("by_category");
@@ -176,13 +182,7 @@ fn the_held_out_failure_kinds_are_classed_by_what_they_ask() {
 /// scored blind. The default policy keeps most of them and never crosses two tiers.
 #[test]
 fn everyday_prompts_of_every_kind_are_classed_by_the_labelling_rule() {
-    let general =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/classifier_general.jsonl");
-    let report = eval_report(
-        Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["classify", "--eval", "--json"])
-            .arg(&general),
-    );
+    let report = probe_report("classifier_general.jsonl");
     let overall = &report["report"]["overall"];
     let agreement =
         overall["correct"].as_f64().expect("correct") / overall["total"].as_f64().expect("total");
