@@ -144,24 +144,9 @@ impl<S> Events<S> {
     }
 }
 
-/// Where the first `\n` or `\r` of `b` is: eight bytes at a time (a word has one when
-/// either byte XORed into it leaves a zero byte), then byte by byte in the word that has it.
+/// Where the first `\n` or `\r` of `b` is (memchr's vectorised search).
 fn line_end(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
-    let mut at = 0;
-    for word in b.chunks_exact(8) {
-        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        if has_zero(w ^ (ONES * u64::from(b'\n'))) || has_zero(w ^ (ONES * u64::from(b'\r'))) {
-            break;
-        }
-        at += 8;
-    }
-    b[at..]
-        .iter()
-        .position(|&c| c == b'\n' || c == b'\r')
-        .map(|p| at + p)
+    memchr::memchr2(b'\n', b'\r', b)
 }
 
 impl<S, B, E> Stream for Events<S>
