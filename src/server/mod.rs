@@ -34,43 +34,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .as_ref()
         .map_or(limit, |b| b.max_file_bytes);
     crate::metrics::handle();
-    let v1 = Router::new()
-        .route("/chat/completions", post(api::chat::chat_completions))
-        .route("/completions", post(api::chat::completions))
-        .route("/embeddings", post(api::chat::embeddings))
-        .route("/moderations", post(api::chat::moderations))
-        .route("/models", get(api::models::list_models))
-        .route("/models/{*id}", get(api::models::retrieve_model))
-        .route("/responses", post(api::responses::create))
-        .route(
-            "/responses/{id}",
-            get(api::responses::retrieve).delete(api::responses::delete),
-        )
-        .route(
-            "/responses/{id}/input_items",
-            get(api::responses::input_items),
-        )
-        .route("/messages", post(api::messages::create))
-        .route("/messages/count_tokens", post(api::messages::count_tokens))
-        .route(
-            "/files",
-            post(api::files::upload).layer(DefaultBodyLimit::max(file_limit)),
-        )
-        .route("/files/{id}", get(api::files::retrieve))
-        .route("/files/{id}/content", get(api::files::content))
-        .route(
-            "/batches",
-            post(api::batches::create).get(api::batches::list),
-        )
-        .route("/batches/{id}", get(api::batches::retrieve))
-        .route("/batches/{id}/cancel", post(api::batches::cancel));
     let guarded = ops_routes().route_layer(axum::middleware::from_fn_with_state(
         Arc::clone(&state),
         require_ops,
     ));
     Router::new()
-        .nest("/v1", v1.clone())
-        .merge(v1)
+        .merge(client_routes("/v1", file_limit))
+        .merge(client_routes("", file_limit))
         .merge(guarded)
         .merge(dashboard_page())
         .route("/health", get(api::health::health))
@@ -83,6 +53,45 @@ pub fn app(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// The client-facing API under `prefix` (`/v1`, or none). Registered once per prefix rather
+/// than nested: a nested router rebuilds every request's URI to strip the prefix.
+fn client_routes(prefix: &str, file_limit: usize) -> Router<Arc<AppState>> {
+    let at = |path: &str| format!("{prefix}{path}");
+    Router::new()
+        .route(&at("/chat/completions"), post(api::chat::chat_completions))
+        .route(&at("/completions"), post(api::chat::completions))
+        .route(&at("/embeddings"), post(api::chat::embeddings))
+        .route(&at("/moderations"), post(api::chat::moderations))
+        .route(&at("/models"), get(api::models::list_models))
+        .route(&at("/models/{*id}"), get(api::models::retrieve_model))
+        .route(&at("/responses"), post(api::responses::create))
+        .route(
+            &at("/responses/{id}"),
+            get(api::responses::retrieve).delete(api::responses::delete),
+        )
+        .route(
+            &at("/responses/{id}/input_items"),
+            get(api::responses::input_items),
+        )
+        .route(&at("/messages"), post(api::messages::create))
+        .route(
+            &at("/messages/count_tokens"),
+            post(api::messages::count_tokens),
+        )
+        .route(
+            &at("/files"),
+            post(api::files::upload).layer(DefaultBodyLimit::max(file_limit)),
+        )
+        .route(&at("/files/{id}"), get(api::files::retrieve))
+        .route(&at("/files/{id}/content"), get(api::files::content))
+        .route(
+            &at("/batches"),
+            post(api::batches::create).get(api::batches::list),
+        )
+        .route(&at("/batches/{id}"), get(api::batches::retrieve))
+        .route(&at("/batches/{id}/cancel"), post(api::batches::cancel))
 }
 
 /// The operational endpoints alone and without a key, for `ops_listen`.

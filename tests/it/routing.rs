@@ -268,3 +268,24 @@ async fn chat_is_served_without_v1_prefix() {
     assert_eq!(header(&headers, "x-switchyard-model"), "beta/b-mini");
     assert_eq!(body["object"], "chat.completion");
 }
+
+#[tokio::test]
+async fn the_client_api_answers_alike_with_and_without_v1() {
+    let h = harness().await;
+    for prefix in ["", "/v1"] {
+        let (status, body) = h.get(&format!("{prefix}/models")).await;
+        assert_eq!(status, 200, "{prefix}/models: {body}");
+        assert_eq!(body["object"], "list");
+        let (status, body) = h.get(&format!("{prefix}/chat/completions")).await;
+        assert_eq!(status, 405, "{prefix}: {body}");
+        assert_eq!(body["error"]["code"], "method_not_allowed");
+        let (status, body) = h.get(&format!("{prefix}/no-such-thing")).await;
+        assert_eq!(status, 404, "{prefix}: {body}");
+        assert_eq!(body["error"]["code"], "unknown_url");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{prefix}/no-such-thing")),
+            "{message}"
+        );
+    }
+}
