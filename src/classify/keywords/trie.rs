@@ -6,13 +6,11 @@
 //! no edge has), and each state a `base`: the child of state `s` by class `c` is the cell at
 //! `base(s) + c`, and it is `s`'s child only if that cell's `check` is `s`. One step of the walk
 //! is a table lookup, an add and a compare, whatever the node's fan-out; the cells are packed
-//! by first fit, so the array stays close to the trie's node count (about 210 KB for the
-//! default policy with the outputs and a byte per cell saying how much of its path is whole
-//! word characters, against the 256-entry tables of the sparse node layout it replaced).
+//! by first fit, so the array stays close to the trie's node count (about 200 KB with the
+//! outputs for the default policy, against the 256-entry tables of the sparse node layout it
+//! replaced).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-
-use crate::classify::chars::is_word_char;
 
 /// `check` of a free cell: no state has this index.
 const FREE: u32 = u32::MAX;
@@ -43,10 +41,6 @@ pub(crate) struct Trie {
     /// that differ only in ASCII case share a state and are all reported.
     first_out: Vec<u32>,
     outputs: Vec<u32>,
-    /// Per cell: how many leading bytes of its state's path are whole word characters (0 when
-    /// more than 255), so a scan that walked there can look for the word's end from that far
-    /// in instead of from the word's start.
-    words: Vec<u8>,
 }
 
 impl Trie {
@@ -56,17 +50,15 @@ impl Trie {
         // the plain trie first: children by (lowercase) byte, and the patterns ending at each node
         let mut kids: Vec<BTreeMap<u8, usize>> = vec![BTreeMap::new()];
         let mut ends: Vec<Vec<u32>> = vec![Vec::new()];
-        let mut words_of: Vec<u8> = vec![0];
         for (id, pattern) in patterns.into_iter().enumerate() {
             debug_assert!(!pattern.is_empty(), "empty keyword pattern");
             let mut node = 0;
-            for (depth, b) in (1..).zip(pattern.bytes()) {
+            for b in pattern.bytes() {
                 let fresh = kids.len();
                 let child = *kids[node].entry(b.to_ascii_lowercase()).or_insert(fresh);
                 if child == fresh {
                     kids.push(BTreeMap::new());
                     ends.push(Vec::new());
-                    words_of.push(word_prefix(&pattern.as_bytes()[..depth]));
                 }
                 node = child;
             }
@@ -109,10 +101,8 @@ impl Trie {
             }
         }
         let mut by_cell: Vec<&[u32]> = vec![&[]; cells.len()];
-        let mut words = vec![0; cells.len()];
         for (node, out) in ends.iter().enumerate() {
             by_cell[cell_of[node]] = out;
-            words[cell_of[node]] = words_of[node];
         }
         let mut first_out = Vec::with_capacity(cells.len() + 1);
         let mut outputs = Vec::new();
@@ -129,21 +119,13 @@ impl Trie {
             cells,
             first_out,
             outputs,
-            words,
         }
     }
 
     /// Calls `found(pattern, end)` for every pattern equal to `text[start..end]` (ASCII case
-    /// ignored), shortest first. Returns how many bytes from `start` on are known to be whole
-    /// word characters (those of the walked path that are), where a scan may resume looking for
-    /// the word's end.
+    /// ignored), shortest first.
     #[inline]
-    pub(crate) fn walk(
-        &self,
-        text: &[u8],
-        start: usize,
-        mut found: impl FnMut(usize, usize),
-    ) -> usize {
+    pub(crate) fn walk(&self, text: &[u8], start: usize, mut found: impl FnMut(usize, usize)) {
         let cells = self.cells.as_slice();
         let class = &self.class;
         let mut state = ROOT;
@@ -167,7 +149,6 @@ impl Trie {
                 }
             }
         }
-        usize::from(self.words[state])
     }
 
     /// Bytes the trie holds (for the memory budget).
@@ -177,24 +158,7 @@ impl Trie {
             + self.cells.len() * std::mem::size_of::<Cell>()
             + self.first_out.len() * 4
             + self.outputs.len() * 4
-            + self.words.len()
     }
-}
-
-/// How many leading bytes of `path` (a pattern's first bytes) are whole word characters, or 0
-/// when that is more than 255. ASCII case folding keeps this the same for every text the path
-/// matches.
-fn word_prefix(path: &[u8]) -> u8 {
-    let text = match std::str::from_utf8(path) {
-        Ok(t) => t,
-        // a path cut inside a character: its whole characters
-        Err(e) => std::str::from_utf8(&path[..e.valid_up_to()]).unwrap_or(""),
-    };
-    let n = text
-        .char_indices()
-        .find(|(_, c)| !is_word_char(*c))
-        .map_or(text.len(), |(i, _)| i);
-    u8::try_from(n).unwrap_or(0)
 }
 
 /// The lowest base at which every class in `labels` (ascending, not empty) lands on a free
@@ -239,7 +203,6 @@ fn classes(kids: &[BTreeMap<u8, usize>]) -> [u8; 256] {
 #[cfg(test)]
 mod tests {
     use super::Trie;
-    use crate::classify::chars::past_word;
 
     fn all_at(trie: &Trie, text: &str, start: usize) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
@@ -282,29 +245,5 @@ mod tests {
         }
         assert_eq!(all_at(&trie, "ё", 0), []);
         assert_eq!(all_at(&trie, "aab", 0), []);
-    }
-
-    #[test]
-    fn the_walk_vouches_only_for_whole_word_characters_it_walked() {
-        // paths through spaces, marks, hyphens and a cut Cyrillic letter; from every start the
-        // bytes vouched for are whole word characters, so resuming there finds the same word end
-        let trie = Trie::new(["how many", "c++", "e-mail", "o(n)", "докаж", "дом", "ab"]);
-        let text = "How many C++ e-mails? o(n) ДОкажите дОм до abc ab, ёж";
-        let mut vouched = 0;
-        for (start, _) in text.char_indices() {
-            let known = trie.walk(text.as_bytes(), start, |_, _| {});
-            assert!(text.is_char_boundary(start + known), "{start}");
-            assert!(
-                text[start..start + known]
-                    .chars()
-                    .all(char::is_alphanumeric),
-                "{start}"
-            );
-            assert_eq!(past_word(text, start + known), past_word(text, start));
-            vouched += known;
-        }
-        assert_eq!(trie.walk(b"How many", 0, |_, _| {}), 3);
-        assert_eq!(trie.walk("дОм".as_bytes(), 0, |_, _| {}), 2);
-        assert!(vouched > 10, "{vouched}");
     }
 }
