@@ -75,7 +75,7 @@ pub(crate) fn past_word(text: &str, mut i: usize) -> usize {
     let bytes = text.as_bytes();
     while let Some(&b) = bytes.get(i) {
         match STEPS[usize::from(b)] {
-            Step::Ascii => i += 1,
+            Step::Ascii => i = ascii_run_end(bytes, i + 1, true),
             Step::Cyrillic => i += 2,
             Step::End => return i + 1,
             Step::Decode => {
@@ -90,9 +90,46 @@ pub(crate) fn past_word(text: &str, mut i: usize) -> usize {
     i
 }
 
+/// Each byte of a word as a bit pattern: `0x01` in every byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The high bit of every byte.
+const HIGHS: u64 = ONES * 0x80;
+
+/// The end of the run of ASCII letters (and digits, if `digits`) starting at byte `i`, eight
+/// bytes at a time: each byte's range test is an add that sets its high bit, on bytes whose
+/// high bit was cleared first so no add carries into the next byte.
+#[inline]
+pub(crate) fn ascii_run_end(bytes: &[u8], mut i: usize, digits: bool) -> usize {
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let ascii = !x & HIGHS;
+        // letters: `| 0x20` folds the case, then the byte is in `a`..=`z`
+        let low = (x | (ONES * 0x20)) & !HIGHS;
+        let mut run =
+            (low + ONES * (0x80 - u64::from(b'a'))) & !(low + ONES * (0x7f - u64::from(b'z')));
+        if digits {
+            let d = x & !HIGHS;
+            run |= (d + ONES * (0x80 - u64::from(b'0'))) & !(d + ONES * (0x7f - u64::from(b'9')));
+        }
+        let run = run & ascii;
+        if run != HIGHS {
+            return i + (!run & HIGHS).trailing_zeros() as usize / 8;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if !(b.is_ascii_alphabetic() || (digits && b.is_ascii_digit())) {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{is_word_char, past_word, word_char_at};
+    use super::{ascii_run_end, is_word_char, past_word, word_char_at};
 
     #[test]
     fn agrees_with_the_standard_library_on_the_fast_ranges_and_beyond() {
@@ -143,5 +180,24 @@ mod tests {
         let mark = text.find('\u{483}').unwrap();
         assert_eq!(ends, [space + 1, space + 1, mark + 2, mark + 2]);
         assert_eq!(past_word(text, text.len() - 2), text.len());
+    }
+
+    #[test]
+    fn ascii_runs_end_where_a_byte_by_byte_scan_ends() {
+        // every byte value, at every offset in and across eight-byte chunks
+        let mut text: Vec<u8> = Vec::new();
+        for b in 0..=255u8 {
+            text.extend_from_slice(b"aZ9");
+            text.extend(std::iter::repeat_n(b'q', usize::from(b % 11)));
+            text.push(b);
+            text.extend_from_slice(b"Mx");
+        }
+        for digits in [false, true] {
+            let wanted = |b: &u8| b.is_ascii_alphabetic() || (digits && b.is_ascii_digit());
+            for i in 0..=text.len() {
+                let expected = i + text[i..].iter().take_while(|b| wanted(b)).count();
+                assert_eq!(ascii_run_end(&text, i, digits), expected, "{i} {digits}");
+            }
+        }
     }
 }

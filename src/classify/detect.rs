@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::chars::is_word_char;
+use super::chars::{ascii_run_end, is_word_char};
 
 #[cfg(test)]
 mod reference;
@@ -128,7 +128,23 @@ fn is_code_line(line: &str, has_operator: bool) -> bool {
         return false;
     }
     let ends = t.ends_with(';') || t.ends_with('{') || t.ends_with('}') || t.ends_with("):");
-    ends || has_operator || CODE_STARTS.iter().any(|s| t.starts_with(s))
+    ends || has_operator || (CODE_FIRST[usize::from(t.as_bytes()[0])] && code_start(t))
+}
+
+/// Whether some [`CODE_STARTS`] entry begins with each byte value: most lines are ruled out
+/// by their first byte before any comparison.
+static CODE_FIRST: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut k = 0;
+    while k < CODE_STARTS.len() {
+        t[CODE_STARTS[k].as_bytes()[0] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
+fn code_start(t: &str) -> bool {
+    CODE_STARTS.iter().any(|s| t.starts_with(s))
 }
 
 fn is_option_line(line: &str) -> bool {
@@ -247,12 +263,61 @@ fn code_operator(b: &[u8], i: usize) -> bool {
     )
 }
 
+/// How [`walk`] treats a byte before looking closer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Byte {
+    /// ` `: only ends a word.
+    Space,
+    /// An ASCII letter: part of a letter run.
+    Letter,
+    /// D0, D1 or D3: the lead byte of a two-byte Cyrillic letter (every code point of
+    /// U+0400–U+04FF they start is one), part of a letter run.
+    Cyrillic,
+    /// Anything else (digits, marks, other spaces, other lead bytes incl. D2, whose U+0482–U+0489
+    /// are not letters): looked at one by one.
+    Other,
+}
+
+/// [`Byte`] of every byte value, so the common bytes cost one table load.
+static BYTES: [Byte; 256] = {
+    let mut t = [Byte::Other; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        t[b] = if byte == b' ' {
+            Byte::Space
+        } else if byte.is_ascii_alphabetic() {
+            Byte::Letter
+        } else if matches!(byte, 0xd0 | 0xd1 | 0xd3) {
+            Byte::Cyrillic
+        } else {
+            Byte::Other
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The end of the run of ASCII and two-byte Cyrillic letters (see [`Byte`]) starting at byte
+/// `i`.
+#[inline]
+fn past_letters(b: &[u8], mut i: usize) -> usize {
+    while let Some(&x) = b.get(i) {
+        match BYTES[usize::from(x)] {
+            Byte::Letter => i = ascii_run_end(b, i + 1, false),
+            Byte::Cyrillic => i += 2,
+            _ => break,
+        }
+    }
+    i
+}
+
 /// One walk over `text`'s bytes: fence, numbers (maximal runs of digits with `.`/`,` between
 /// digits count once), question marks, formula marks (LaTeX commands, `$`, `^`, `=`, maths
 /// symbols, `2*3`), sentences, paragraphs (split at blank lines, words split at whitespace),
 /// and each line as `str::lines` gives it, passed to `line` with whether it holds a code
-/// operator. Runs of ASCII and Cyrillic letters are skipped in a tight loop: they only start a
-/// word and a sentence. Kept out of line (called once per text) so profiles show its cost
+/// operator. Runs of ASCII and Cyrillic letters are skipped in a tight loop driven by a byte
+/// table: they only start a word and a sentence. Kept out of line (called once per text) so profiles show its cost
 /// apart from the keyword scan's.
 #[inline(never)]
 fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, bool)) -> Walked {
@@ -264,30 +329,21 @@ fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, bool)) -> Walked {
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
-        if c == b' ' {
-            after_space = true;
-            i += 1;
-            continue;
-        }
-        if c.is_ascii_alphabetic() || (0xd0..=0xd3).contains(&c) {
-            // a run of letters; a Cyrillic lead byte that is not a letter (U+0482–U+0489)
-            // falls through to the general path below
-            let from = i;
-            loop {
-                match b.get(i) {
-                    Some(x) if x.is_ascii_alphabetic() => i += 1,
-                    Some(&x @ 0xd0..=0xd3) if x != 0xd2 || !(0x82..=0x89).contains(&b[i + 1]) => {
-                        i += 2;
-                    }
-                    _ => break,
-                }
+        match BYTES[usize::from(c)] {
+            Byte::Space => {
+                after_space = true;
+                i += 1;
+                continue;
             }
-            if i > from {
+            Byte::Letter | Byte::Cyrillic => {
+                // a run of letters: it only starts a word and a sentence
+                i = past_letters(b, i);
                 words += usize::from(after_space);
                 after_space = false;
                 seen_letter = true;
                 continue;
             }
+            Byte::Other => {}
         }
         if c >= 0x80 {
             let ch = text[i..].chars().next().expect("i is a char boundary");

@@ -15,7 +15,7 @@
 mod reference;
 mod trie;
 
-use super::chars::{is_word_char, past_word};
+use super::chars::{is_word_char, past_word, word_char_at};
 use super::settings::Position;
 use trie::Trie;
 
@@ -136,20 +136,68 @@ impl KeywordSet {
         let Some(trie) = &self.automaton else {
             return;
         };
-        let lines = Lines::of(text);
         let bytes = text.as_bytes();
+        let mut counting = Counting {
+            text,
+            targets: &self.targets,
+            rules,
+            lines: Lines::of(text),
+            wanted,
+            hits,
+        };
         // `start` is always where a word may begin: at 0, or after a non-word character
         let mut start = 0;
         while start < bytes.len() {
+            // no keyword starts with a non-word character, and the next one may start a word
+            let b = bytes[start];
+            if b < 0x80 {
+                if !b.is_ascii_alphanumeric() {
+                    start += 1;
+                    continue;
+                }
+            } else {
+                let (word, width) = word_char_at(text, start);
+                if !word {
+                    start += width;
+                    continue;
+                }
+            }
             trie.walk(bytes, start, |pattern, end| {
-                let ends_word = !text[end..].chars().next().is_some_and(is_word_char);
-                let found = Found { start, ends_word };
-                found.count(&self.targets[pattern], rules, &lines, &wanted, hits);
+                counting.add(pattern, start, end);
             });
-            // the next place a keyword may start is past this word (if one starts here) and
-            // the character that ends it
+            // the next place a keyword may start is past this word and the character that ends
+            // it: found from the word's start, not from where the walk stopped, so the next
+            // word's walk does not wait for this one's (the walks' loads are what takes the time)
             start = past_word(text, start);
         }
+    }
+}
+
+/// What counting a found keyword needs, gathered in one place so the scan's loop keeps only
+/// its own few values in registers.
+struct Counting<'a, W> {
+    text: &'a str,
+    targets: &'a [Vec<Target>],
+    rules: &'a [KeywordRule],
+    lines: Lines,
+    wanted: W,
+    hits: &'a mut Hits,
+}
+
+impl<W: Fn(usize) -> bool> Counting<'_, W> {
+    /// Counts `pattern`, found at `start..end`. Out of line: a pattern is found at a few words
+    /// in a hundred, and inlined it would crowd the trie walk's registers.
+    #[inline(never)]
+    fn add(&mut self, pattern: usize, start: usize, end: usize) {
+        let ends_word = end >= self.text.len() || !word_char_at(self.text, end).0;
+        let found = Found { start, ends_word };
+        found.count(
+            &self.targets[pattern],
+            self.rules,
+            &self.lines,
+            &self.wanted,
+            self.hits,
+        );
     }
 }
 

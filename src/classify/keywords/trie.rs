@@ -6,7 +6,7 @@
 //! no edge has), and each state a `base`: the child of state `s` by class `c` is the cell at
 //! `base(s) + c`, and it is `s`'s child only if that cell's `check` is `s`. One step of the walk
 //! is a table lookup, an add and a compare, whatever the node's fan-out; the cells are packed
-//! by first fit, so the array stays close to the trie's node count (about 170 KB with the
+//! by first fit, so the array stays close to the trie's node count (about 200 KB with the
 //! outputs for the default policy, against the 256-entry tables of the sparse node layout it
 //! replaced).
 
@@ -126,20 +126,21 @@ impl Trie {
     /// ignored), shortest first.
     #[inline]
     pub(crate) fn walk(&self, text: &[u8], start: usize, mut found: impl FnMut(usize, usize)) {
-        let Some(rest) = text.get(start..) else {
-            return;
-        };
+        let cells = self.cells.as_slice();
+        let class = &self.class;
         let mut state = ROOT;
-        let mut base = self.cells[ROOT].base & !ENDS;
-        for (end, &b) in (start + 1..).zip(rest) {
-            let next = base as usize + usize::from(self.class[usize::from(b)]);
-            match self.cells.get(next) {
+        let mut base = cells[ROOT].base & !ENDS;
+        let mut end = start;
+        while let Some(&b) = text.get(end) {
+            let next = base as usize + usize::from(class[usize::from(b)]);
+            match cells.get(next) {
                 Some(cell) if cell.check as usize == state => {
                     state = next;
                     base = cell.base;
                 }
-                _ => return,
+                _ => break,
             }
+            end += 1;
             if base & ENDS != 0 {
                 base &= !ENDS;
                 let (from, to) = (self.first_out[state], self.first_out[state + 1]);
