@@ -17,7 +17,8 @@ pub enum Detector {
     /// A fenced code block (```).
     CodeFence,
     /// Answer options of a multiple-choice question: three or more lines labelled `A.`, `B)`,
-    /// `(c)`, `А.`, `Б.`… Counted per option line.
+    /// `(c)`, `А.`, `Б.`…, or by a bare capital letter (`A Coffee`) when three or more such
+    /// lines run in alphabetical order. Counted per option line.
     Options,
     /// Bulleted or numbered lines (requirements, steps, items). Counted.
     ListItems,
@@ -53,15 +54,17 @@ pub(crate) struct Shapes {
 impl Shapes {
     pub(crate) fn of(text: &str) -> Shapes {
         let (mut code_lines, mut options, mut list_items) = (0, 0, 0);
+        let mut bare = BareOptions::default();
         let w = walk(text, |line, has_operator| {
             code_lines += usize::from(is_code_line(line, has_operator));
             options += usize::from(is_option_line(line));
             list_items += usize::from(is_list_item(line));
+            bare.line(line);
         });
         Shapes {
             code_lines,
             fence: w.fence,
-            options,
+            options: options + bare.lines(),
             list_items,
             numbers: w.numbers,
             math: w.math,
@@ -170,6 +173,67 @@ fn is_list_item(line: &str) -> bool {
     (1..=2).contains(&digits)
         && matches!(t.as_bytes().get(digits), Some(b'.' | b')'))
         && t.as_bytes().get(digits + 1) == Some(&b' ')
+}
+
+/// Option lines labelled by a bare capital letter and a space (`A Coffee`, `Б Шевченко`), as
+/// some quiz sets write them: counted only in runs of three or more in alphabetical order
+/// (blank lines between them allowed), since a line may start with "A" or "I" as a word.
+#[derive(Debug, Default)]
+struct BareOptions {
+    /// The letter index the next line of the current run must carry.
+    next: usize,
+    run: usize,
+    counted: usize,
+}
+
+impl BareOptions {
+    const LATIN: [char; 5] = ['A', 'B', 'C', 'D', 'E'];
+    const CYRILLIC: [char; 5] = ['А', 'Б', 'В', 'Г', 'Д'];
+
+    fn line(&mut self, line: &str) {
+        let t = line.trim();
+        if t.is_empty() {
+            return;
+        }
+        match Self::label(t) {
+            Some(i) if i == self.next && self.run > 0 => {
+                self.run += 1;
+                self.next += 1;
+            }
+            Some(0) => {
+                self.close();
+                self.run = 1;
+                self.next = 1;
+            }
+            _ => self.close(),
+        }
+    }
+
+    /// The letter's place in the alphabet when `t` starts with a bare label and a space.
+    fn label(t: &str) -> Option<usize> {
+        let mut chars = t.chars();
+        let (first, second, third) = (chars.next()?, chars.next()?, chars.next()?);
+        if second != ' ' || third.is_whitespace() {
+            return None;
+        }
+        Self::LATIN
+            .iter()
+            .position(|&c| c == first)
+            .or_else(|| Self::CYRILLIC.iter().position(|&c| c == first))
+    }
+
+    fn close(&mut self) {
+        if self.run >= 3 {
+            self.counted += self.run;
+        }
+        self.run = 0;
+        self.next = 0;
+    }
+
+    fn lines(mut self) -> usize {
+        self.close();
+        self.counted
+    }
 }
 
 /// What [`walk`] counts over the whole text (the line shapes go to its callback).
@@ -437,6 +501,20 @@ mod tests {
             detect(Detector::Options, "Apples. Bananas.\nAnd more", 0.0),
             0.0
         );
+    }
+
+    #[test]
+    fn bare_letter_options_count_only_in_alphabetical_runs() {
+        let quiz =
+            "The capital of Mongolia is this city.\nA Davao\nB Islamabad\nC Quezon\nD Ulaanbaatar";
+        assert_eq!(detect(Detector::Options, quiz, 0.0), 4.0);
+        let uk = "Хто автор?\n\nА Вербицький\n\nБ Шевченко\n\nВ Лисенко";
+        assert_eq!(detect(Detector::Options, uk, 0.0), 3.0);
+        // prose whose lines happen to start with capital letters
+        let prose = "A man walked in.\nB is a letter.\nI said so.\nD is next.";
+        assert_eq!(detect(Detector::Options, prose, 0.0), 0.0);
+        assert_eq!(detect(Detector::Options, "A one\nB two", 0.0), 0.0);
+        assert_eq!(detect(Detector::Options, "A one\nC two\nD three", 0.0), 0.0);
     }
 
     #[test]
