@@ -168,6 +168,10 @@ pub struct RawSignal {
     /// in a prompt that asks for a calculation.
     #[serde(default)]
     pub with: Option<String>,
+    /// Only counts when the named signal (listed earlier) did not fire, e.g. an "explain" or
+    /// "why" cue in the stem of a multiple-choice question, which picks an answer, not writes one.
+    #[serde(default)]
+    pub without: Option<String>,
 }
 
 /// Where a keyword hit must start.

@@ -37,6 +37,8 @@ pub(crate) struct CompiledSignal {
     max_tokens: u32,
     /// Index of the signal that must have fired for this one to count.
     with: Option<usize>,
+    /// Index of the signal that must not have fired for this one to count.
+    without: Option<usize>,
     kind: Kind,
 }
 
@@ -134,10 +136,9 @@ impl SignalSet {
             }
         }
         for i in 0..n {
-            if let Some(w) = self.signals[i].with {
-                if out[w] == 0.0 {
-                    out[i] = 0.0;
-                }
+            let s = &self.signals[i];
+            if s.with.is_some_and(|w| out[w] == 0.0) || s.without.is_some_and(|w| out[w] != 0.0) {
+                out[i] = 0.0;
             }
         }
     }
@@ -193,19 +194,19 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
                 "`also` and `at` go with `keywords`".into(),
             ));
         }
-        let with = match s.with.as_deref() {
-            None => None,
-            Some(w) => {
-                let found = raw[..i].iter().position(|r| r.name.trim() == w);
-                if found.is_none() {
-                    errors.push((
-                        format!("{path}.with"),
-                        format!("`{w}` is not the name of an earlier signal"),
-                    ));
-                }
-                found
+        let gate = |field: &str, name: Option<&str>, errors: &mut Vec<(String, String)>| {
+            let w = name?;
+            let found = raw[..i].iter().position(|r| r.name.trim() == w);
+            if found.is_none() {
+                errors.push((
+                    format!("{path}.{field}"),
+                    format!("`{w}` is not the name of an earlier signal"),
+                ));
             }
+            found
         };
+        let with = gate("with", s.with.as_deref(), errors);
+        let without = gate("without", s.without.as_deref(), errors);
         let mut parts = Vec::with_capacity(s.patterns.len());
         for (j, p) in s.patterns.iter().enumerate() {
             match ascii_boundaries(p) {
@@ -259,6 +260,7 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
             min_tokens,
             max_tokens,
             with,
+            without,
             kind,
         });
     }
@@ -412,6 +414,7 @@ mod tests {
             at: Position::Anywhere,
             detect: None,
             with: None,
+            without: None,
             patterns: patterns
                 .iter()
                 .map(std::string::ToString::to_string)
@@ -546,12 +549,35 @@ mod tests {
         gated.with = Some("later".into());
         let mut stray = sig("stray", &["q"]);
         stray.also = vec!["w".into()];
-        compile_signals(&[both, gated, stray], &mut errors);
+        let mut unless = kw("unless", &["v"]);
+        unless.without = Some("nowhere".into());
+        compile_signals(&[both, gated, stray, unless], &mut errors);
         let paths: Vec<_> = errors.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(
             paths,
-            ["signals[0].keywords", "signals[1].with", "signals[2].also"]
+            [
+                "signals[0].keywords",
+                "signals[1].with",
+                "signals[2].also",
+                "signals[3].without"
+            ]
         );
+    }
+
+    #[test]
+    fn without_silences_a_signal_when_the_named_one_fired() {
+        let options = RawSignal {
+            detect: Some(Detector::Options),
+            patterns: Vec::new(),
+            cap: 9,
+            ..sig("options", &[])
+        };
+        let mut why = kw("why", &["why"]);
+        why.without = Some("options".into());
+        let raw = [options, why];
+        assert_eq!(counts(&raw, "", "Why is the sky blue?", 9), [0.0, 1.0]);
+        let quiz = "Why is the sky blue?\nA. dust\nB. scattering\nC. the sea";
+        assert_eq!(counts(&raw, "", quiz, 9), [3.0, 0.0]);
     }
 
     #[test]
