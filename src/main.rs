@@ -3,7 +3,7 @@
 use clap::Parser;
 use switchyard::cli::{execute, Cli};
 
-/// mimalloc rather than glibc's malloc: a proxied request allocates and frees ~150 times, and
+/// mimalloc rather than glibc's malloc: a proxied request allocates and frees ~100 times, and
 /// glibc spent ~24k instructions per request on it, with its arena lock contended between the
 /// two workers at 50 connections (figures in docs/benchmarks.md).
 #[global_allocator]
