@@ -33,6 +33,12 @@ pub(crate) fn word_char_at(text: &str, i: usize) -> (bool, usize) {
     (is_word_char(c), c.len_utf8())
 }
 
+/// Whether `b` leads a two-byte Cyrillic letter: every code point D0, D1 and D3 start
+/// (U+0400–U+04FF outside D2) is one; D2's U+0482–U+0489 are not letters.
+pub(crate) const fn is_cyrillic_letter_lead(b: u8) -> bool {
+    matches!(b, 0xd0 | 0xd1 | 0xd3)
+}
+
 /// How [`past_word`] steps over a byte it meets inside a word.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -56,7 +62,7 @@ static STEPS: [Step; 256] = {
             Step::Ascii
         } else if byte.is_ascii() {
             Step::End
-        } else if matches!(byte, 0xd0 | 0xd1 | 0xd3) {
+        } else if is_cyrillic_letter_lead(byte) {
             Step::Cyrillic
         } else {
             Step::Decode

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::chars::{ascii_run_end, is_word_char};
+use super::chars::{ascii_run_end, is_cyrillic_letter_lead, is_word_char};
 
 #[cfg(test)]
 mod reference;
@@ -352,7 +352,7 @@ static BYTES: [Byte; 256] = {
             Byte::Space
         } else if byte.is_ascii_alphabetic() {
             Byte::Letter
-        } else if matches!(byte, 0xd0 | 0xd1 | 0xd3) {
+        } else if is_cyrillic_letter_lead(byte) {
             Byte::Cyrillic
         } else {
             Byte::Other
