@@ -95,6 +95,46 @@ PY
   echo "the nginx mock did not start"; cat "$dir/nginx/logs/start.err" "$dir/nginx/logs/error.log"; exit 1
 }
 
+# start_hop DIR: a second nginx on loopback that only forwards to the mock (keep-alive upstream
+# connections, HTTP/1.1, no buffering): what one extra hop costs with no routing work at all,
+# the floor any proxy's figures are read against. Sets HOP_URL and HOP_PID.
+start_hop() {
+  local dir=$1/hop port; port=$(free_port)
+  mkdir -p "$dir/logs"
+  cat >"$dir/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+error_log $dir/logs/error.log warn;
+pid $dir/nginx.pid;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream mock { server ${MOCK_URL#http://}; keepalive 64; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+  nginx -p "$dir" -c "$dir/nginx.conf" 2>"$dir/logs/start.err" &
+  HOP_PID=$!
+  pids+=("$HOP_PID")
+  HOP_URL="http://127.0.0.1:$port"
+  for _ in $(seq 100); do
+    curl -fsS -X POST "$HOP_URL/json/chat/completions" -o /dev/null 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "the nginx hop did not start"; cat "$dir/logs/start.err" "$dir/logs/error.log"; exit 1
+}
+
 start_router() { # start_router DIR BIN [EXTRA_YAML]; env KEY_RPM (each key's rpm), LEDGER_YAML (the ledger: value)
   local dir=$1 bin=$2 wire alias name
   mkdir -p "$dir/cfg/providers" "$dir/cfg/policies"

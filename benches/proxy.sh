@@ -3,7 +3,9 @@
 # Prints requests/s and p50/p99 at 1 and 50 connections for whole and streamed answers, the
 # latency the router adds, its CPU per request, and its RSS after start, after warm-up and with
 # 1,000 concurrent streams. The mock is nginx (benches/common.sh); the load generator is wrk with
-# one thread (Debian packages). Everything runs on loopback and stops by itself.
+# one thread (Debian packages). A second nginx that only forwards to the mock (`hop`) shows what
+# an extra hop costs with no routing work, in the same run. Everything runs on loopback and
+# stops by itself.
 #   usage: benches/proxy.sh      DURATION=10 (seconds per run), STREAMS=1000, BIN=path/to/switchyard
 #          EXTRA_YAML='...'      appended to the router's switchyard.yaml (e.g. a state: block)
 set -euo pipefail
@@ -14,6 +16,7 @@ STREAMS=${STREAMS:-1000}
 source benches/common.sh
 bench_setup
 start_mock "$tmp"
+start_hop "$tmp"
 start_router "$tmp" "$BIN" "${EXTRA_YAML:-}"
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
@@ -58,11 +61,15 @@ printf '\n%-8s %-8s %-6s %12s %9s %9s %13s\n' answer target conns requests/s "p5
 for kind in json sse; do
   for c in 1 50; do
     read -r d_rps d_p50 d_p99 d_cpu <<<"$(run "$c" "$tmp/direct-$kind.lua" "$MOCK_URL/$kind/chat/completions" "$MOCK_PID")"
+    read -r h_rps h_p50 h_p99 h_cpu <<<"$(run "$c" "$tmp/direct-$kind.lua" "$HOP_URL/$kind/chat/completions" "$HOP_PID")"
     read -r r_rps r_p50 r_p99 r_cpu <<<"$(run "$c" "$tmp/router-$kind.lua" "$ROUTER_URL/v1/chat/completions" "$ROUTER_PID")"
     printf '%-8s %-8s %-6s %12s %9.3f %9.3f %13s\n' "$kind" direct "$c" "$d_rps" "$d_p50" "$d_p99" "$d_cpu"
+    printf '%-8s %-8s %-6s %12s %9.3f %9.3f %13s\n' "$kind" hop "$c" "$h_rps" "$h_p50" "$h_p99" "$h_cpu"
     printf '%-8s %-8s %-6s %12s %9.3f %9.3f %13s\n' "$kind" router "$c" "$r_rps" "$r_p50" "$r_p99" "$r_cpu"
     awk -v k="$kind" -v c="$c" -v dr="$d_rps" -v rr="$r_rps" -v d50="$d_p50" -v r50="$r_p50" -v d99="$d_p99" -v r99="$r_p99" \
       'BEGIN { printf "%-8s %-8s %-6s %11.2fx %+9.3f %+9.3f   (router vs direct)\n", k, "added", c, rr/dr, r50-d50, r99-d99 }'
+    awk -v k="$kind" -v c="$c" -v dr="$d_rps" -v hr="$h_rps" -v d50="$d_p50" -v h50="$h_p50" -v d99="$d_p99" -v h99="$h_p99" \
+      'BEGIN { printf "%-8s %-8s %-6s %11.2fx %+9.3f %+9.3f   (nginx hop vs direct)\n", k, "added", c, hr/dr, h50-d50, h99-d99 }'
   done
 done
 RSS_WARM=$(rss_mb "$ROUTER_PID" VmRSS)
