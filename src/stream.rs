@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::adapters::{EventStream, UpstreamError};
 use crate::guardrails::StreamRedactor;
-use crate::openai::{ChunkView, ErrorBody, Usage};
+use crate::openai::{Chunk, ErrorBody, Usage};
 use crate::resume::splice::{Identity, Splice};
 use crate::resume::{Record, Resumer};
 use crate::sse;
@@ -98,7 +98,7 @@ impl Kept {
 }
 
 struct Relay<E: StreamEnd> {
-    head: VecDeque<String>,
+    head: VecDeque<Chunk>,
     rest: EventStream,
     include_usage: bool,
     redactor: Option<StreamRedactor>,
@@ -130,21 +130,18 @@ impl<E: StreamEnd> Drop for Relay<E> {
 }
 
 impl<E: StreamEnd> Relay<E> {
-    /// Reads a chunk; says whether to forward it to the client.
-    fn inspect(&mut self, data: &str) -> bool {
-        let Ok(chunk) = serde_json::from_str::<ChunkView>(data) else {
+    /// Takes in what a chunk says; says whether to forward it to the client.
+    fn inspect(&mut self, chunk: &Chunk) -> bool {
+        let Some(facts) = chunk.facts() else {
             return true;
         };
-        if let Some(u) = chunk.usage {
+        if let Some(u) = facts.usage {
             self.usage = Some(u);
         }
-        for c in &chunk.choices {
-            self.tool_calls |= c.delta.as_ref().is_some_and(|d| d.tool_calls.is_some());
-            self.finished |= c.finish_reason.is_some();
-        }
-        let native = chunk.native_text();
-        for t in chunk.choices.iter().filter_map(|c| c.text()).chain(native) {
-            if self.ttft.is_none() && !t.is_empty() {
+        self.tool_calls |= facts.tool_calls;
+        self.finished |= facts.finished;
+        if let Some(t) = chunk.text() {
+            if self.ttft.is_none() {
                 self.ttft = Some(self.started.elapsed());
             }
             if self.text.len() < MAX_TEXT {
@@ -152,7 +149,7 @@ impl<E: StreamEnd> Relay<E> {
             }
         }
         // the final usage-only chunk goes to clients that asked for it
-        !(chunk.choices.is_empty() && chunk.usage.is_some() && !self.include_usage)
+        !(!facts.has_choices && facts.usage.is_some() && !self.include_usage)
     }
 
     /// Redacts (when guardrails apply), keeps and frames one upstream payload; empty when the
@@ -219,13 +216,13 @@ impl<E: StreamEnd> Relay<E> {
 
     /// A chunk as relayed: the upstream's, or a continuation's rewritten to continue the
     /// stream (None: nothing of it is left to send).
-    fn take(&mut self, data: String) -> Option<String> {
+    fn take(&mut self, chunk: Chunk) -> Option<Chunk> {
         if self.resumer.is_some() && self.identity.is_none() {
-            self.identity = Identity::of(&data);
+            self.identity = Identity::of(chunk.data());
         }
         match &mut self.splice {
-            Some(splice) => splice.rewrite(&data),
-            None => Some(data),
+            Some(splice) => splice.rewrite(chunk.data()).map(Chunk::read),
+            None => Some(chunk),
         }
     }
 
@@ -261,7 +258,7 @@ impl<E: StreamEnd> Relay<E> {
 
 /// The client-facing SSE body for a committed stream. `head` are chunks already received.
 pub(crate) fn relay<E: StreamEnd>(
-    head: Vec<String>,
+    head: Vec<Chunk>,
     rest: EventStream,
     options: Options,
     drained: impl Future<Output = ()> + Send + 'static,
@@ -306,17 +303,19 @@ pub(crate) fn relay<E: StreamEnd>(
                 }
             };
             match next {
-                Some(Ok(data)) => {
-                    let Some(data) = st.take(data) else { continue };
-                    if st.inspect(&data) {
+                Some(Ok(chunk)) => {
+                    let Some(chunk) = st.take(chunk) else {
+                        continue;
+                    };
+                    if st.inspect(&chunk) {
                         st.chunks += 1;
-                        let bytes = st.forward(&data);
+                        let bytes = st.forward(chunk.data());
                         if !bytes.is_empty() {
                             return Some((Ok(bytes.into()), st));
                         }
                     } else {
                         // the usage chunk this client skipped is kept for replays that ask for it
-                        st.keep(&data);
+                        st.keep(chunk.data());
                     }
                 }
                 None => return Some((Ok(st.close(Ending::Completed, sse::DONE)), st)),

@@ -10,23 +10,66 @@ use tokio::time::Instant;
 use super::events::Events;
 use super::{EventStream, UpstreamError};
 use crate::config::Provider;
+use crate::openai::Chunk;
 use crate::scrub::Scrubber;
 
 /// What a wire plugs into [`drive`]: its translation of upstream events into OpenAI chunks.
 pub(super) trait Translator: Send + 'static {
     /// Turns one event's `data` into OpenAI chunk texts, appended to `out`; `Ok(true)` when the
     /// stream is complete and nothing more is to be read. On `Err`, nothing is appended.
-    fn on_event(&mut self, data: &str, out: &mut VecDeque<String>) -> Result<bool, UpstreamError>;
+    fn on_event(&mut self, data: &str, out: &mut Out) -> Result<bool, UpstreamError>;
 
     /// The upstream body ended before [`Translator::on_event`] said complete: the final chunks
     /// when that is a clean end on this wire, else why the stream counts as cut.
-    fn on_end(&mut self, out: &mut VecDeque<String>) -> Result<(), UpstreamError>;
+    fn on_end(&mut self, out: &mut Out) -> Result<(), UpstreamError>;
+}
+
+/// The chunks a translator has made and not yet handed on. A chunk text it built is read
+/// here; one it already parsed (the OpenAI wire's own) comes with what that parse found.
+#[derive(Default)]
+pub(super) struct Out(VecDeque<Chunk>);
+
+impl Out {
+    /// A chunk text the translator built or relays unread.
+    pub(super) fn push_back(&mut self, data: String) {
+        self.0.push_back(Chunk::read(data));
+    }
+
+    /// A chunk the translator has read already.
+    pub(super) fn push_read(&mut self, chunk: Chunk) {
+        self.0.push_back(chunk);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The chunks' texts, for tests to look at.
+    #[cfg(test)]
+    pub(super) fn texts(&self) -> Vec<&str> {
+        self.0.iter().map(Chunk::data).collect()
+    }
+
+    fn pop_front(&mut self) -> Option<Chunk> {
+        self.0.pop_front()
+    }
+
+    /// The chunks' texts, in order.
+    pub(super) fn into_texts(self) -> Vec<String> {
+        self.0.into_iter().map(Chunk::into_data).collect()
+    }
+}
+
+impl Extend<String> for Out {
+    fn extend<I: IntoIterator<Item = String>>(&mut self, texts: I) {
+        texts.into_iter().for_each(|t| self.push_back(t));
+    }
 }
 
 struct Driven<S, T> {
     events: S,
     translator: T,
-    pending: VecDeque<String>,
+    pending: Out,
     finished: bool,
     /// When the stream last made progress (an event that produced chunks).
     progress: Instant,
@@ -70,7 +113,7 @@ pub(super) fn drive(
     let state = Driven {
         events: Events::new(Box::pin(resp.bytes_stream())),
         translator,
-        pending: VecDeque::new(),
+        pending: Out::default(),
         finished: false,
         progress: now,
         deadline: limits.deadline.map(|d| now + d),

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use super::EventStream;
-use crate::openai::Completion;
+use crate::openai::{Chunk, Completion};
 use futures_util::StreamExt;
 
 /// Whether the client used the legacy form: `functions` and no `tools`.
@@ -46,7 +46,7 @@ pub(crate) fn stream(body: &Map<String, Value>, events: EventStream) -> EventStr
     if !wanted(body) {
         return events;
     }
-    Box::pin(events.map(|item| item.map(|data| chunk(&data).unwrap_or(data))))
+    Box::pin(events.map(|item| item.map(|c| chunk(c.data()).map_or(c, Chunk::read))))
 }
 
 /// One chunk rewritten; `None` when it has nothing to rewrite (or is not JSON).

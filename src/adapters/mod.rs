@@ -20,7 +20,7 @@ use futures_util::Stream;
 use serde_json::{Map, Value};
 
 use crate::config::{Endpoint, Model, Provider, Wire};
-use crate::openai::{read_object, Completion, ErrorBody, ReplyView, Usage};
+use crate::openai::{read_object, Chunk, Completion, ErrorBody, ReplyView, Usage};
 use crate::secret::Secret;
 
 /// Everything one upstream call needs; borrowed from the config and the request.
@@ -146,9 +146,9 @@ impl Unsupported {
     }
 }
 
-/// OpenAI chunk JSON texts (the `data:` payloads), ending after `[DONE]`; a stream that stops
-/// early yields an error instead of ending quietly.
-pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<String, UpstreamError>> + Send>>;
+/// OpenAI chunks (the `data:` payloads, with what the router reads from them), ending after
+/// `[DONE]`; a stream that stops early yields an error instead of ending quietly.
+pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<Chunk, UpstreamError>> + Send>>;
 
 /// Why an upstream call failed, classified for retry, breaker and failover decisions.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -1,17 +1,15 @@
 //! The OpenAI-compatible wire API (chat, legacy completions, embeddings): the body goes through
 //! untouched except `model` and stream options.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use super::driver::{self, Translator};
+use super::driver::{self, Out, Translator};
 use super::http::Response;
 use super::{transport, Call, EventStream, FullReply, UpstreamError};
 use crate::config::Endpoint;
-use crate::openai::{read_object, ChunkView, ErrorBody};
+use crate::openai::{read_object, Chunk, ChunkView, ErrorBody};
 
 /// The client's body with `model` replaced and, when streaming, usage requested.
 struct Outgoing<'a> {
@@ -166,19 +164,18 @@ struct Passthrough {
 }
 
 impl Translator for Passthrough {
-    fn on_event(&mut self, data: &str, out: &mut VecDeque<String>) -> Result<bool, UpstreamError> {
+    fn on_event(&mut self, data: &str, out: &mut Out) -> Result<bool, UpstreamError> {
         if data == "[DONE]" {
             return Ok(true);
         }
         // a chunk the router cannot read as a chunk (not JSON, not an object, nested past the
         // parser's depth, `choices` not a list) is a broken upstream, never something to relay;
-        // read as a chunk as strictly as a full parse would, without building a `Value`
-        let readable = read_object::<ChunkView<'_>>(data).map(drop);
-        if let Err(e) = readable {
-            return Err(UpstreamError::Malformed(format!(
-                "stream chunk is not a readable chunk: {e}"
-            )));
-        }
+        // read as a chunk as strictly as a full parse would, without building a `Value`; what
+        // this one parse finds travels with the chunk
+        let chunk = Chunk::parse_with(data.to_owned(), |d| read_object::<ChunkView<'_>>(d))
+            .map_err(|e| {
+                UpstreamError::Malformed(format!("stream chunk is not a readable chunk: {e}"))
+            })?;
         // an error object mid-stream (OpenAI sends `data: {"error":{..}}`) breaks the stream:
         // the router's own error event (or a resume) follows, never the upstream's text
         if let Some(message) = stream_error(data) {
@@ -186,12 +183,12 @@ impl Translator for Passthrough {
                 "upstream error: {message}"
             )));
         }
-        self.finished |= has_finish_reason(data);
-        out.push_back(data.to_owned());
+        self.finished |= chunk.facts().is_some_and(|f| f.finished);
+        out.push_read(chunk);
         Ok(false)
     }
 
-    fn on_end(&mut self, _: &mut VecDeque<String>) -> Result<(), UpstreamError> {
+    fn on_end(&mut self, _: &mut Out) -> Result<(), UpstreamError> {
         if self.finished {
             return Ok(());
         }
@@ -202,9 +199,8 @@ impl Translator for Passthrough {
 /// The message of an error object sent as a stream chunk (`{"error":{"message":..}}`), if the
 /// chunk is one.
 fn stream_error(data: &str) -> Option<String> {
-    if !data.contains("\"error\"") {
-        return None;
-    }
+    // memchr's vectorised search: this runs on every chunk of every stream
+    memchr::memmem::find(data.as_bytes(), b"\"error\"")?;
     let v: Value = serde_json::from_str(data).ok()?;
     let err = v.get("error").filter(|e| !e.is_null())?;
     if v.get("choices").is_some() {
@@ -216,20 +212,6 @@ fn stream_error(data: &str) -> Option<String> {
             .unwrap_or("error event")
             .to_owned(),
     )
-}
-
-/// Whether a chunk's JSON sets a `finish_reason` (to a string, not `null`), without parsing
-/// it: the quoted key outside any string, then `:` and a string value.
-fn has_finish_reason(data: &str) -> bool {
-    const KEY: &str = "\"finish_reason\"";
-    data.match_indices(KEY).any(|(i, _)| {
-        let escaped = data[..i].ends_with('\\');
-        let rest = data[i + KEY.len()..].trim_start();
-        !escaped
-            && rest
-                .strip_prefix(':')
-                .is_some_and(|v| v.trim_start().starts_with('"'))
-    })
 }
 
 /// What [`request`] and [`stream`] make of an upstream's answer, without the network.
@@ -267,23 +249,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finish_reason_is_found_only_as_a_key_with_a_string_value() {
-        assert!(has_finish_reason(
-            r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#
-        ));
-        assert!(has_finish_reason(r#"{"finish_reason" : "length"}"#));
-        assert!(!has_finish_reason(
-            r#"{"choices":[{"finish_reason":null}]}"#
-        ));
-        assert!(!has_finish_reason(
-            r#"{"choices":[{"delta":{"content":"say \"finish_reason\":\"stop\""}}]}"#
-        ));
+    fn a_stream_without_done_ends_cleanly_only_after_a_finish_reason() {
+        for (chunk, clean) in [
+            (r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#, true),
+            (r#"{"choices":[{"finish_reason":"length"}]}"#, true),
+            (r#"{"choices":[{"finish_reason":null}]}"#, false),
+            (
+                r#"{"choices":[{"delta":{"content":"say \"finish_reason\":\"stop\""}}]}"#,
+                false,
+            ),
+        ] {
+            let mut p = Passthrough { finished: false };
+            let mut out = Out::default();
+            assert_eq!(p.on_event(chunk, &mut out).ok(), Some(false), "{chunk}");
+            assert_eq!(p.on_end(&mut out).is_ok(), clean, "{chunk}");
+            assert_eq!(out.texts(), [chunk], "relayed as sent");
+        }
     }
 
     #[test]
     fn passthrough_refuses_chunks_that_are_not_json_objects() {
         let mut p = Passthrough { finished: false };
-        let mut out = VecDeque::new();
+        let mut out = Out::default();
         assert_eq!(p.on_event(r#"{"choices":[]}"#, &mut out).ok(), Some(false));
         let deep = format!("{{\"id\":{}1{}}}", "[".repeat(200), "]".repeat(200));
         for bad in [

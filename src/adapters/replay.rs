@@ -1,12 +1,10 @@
 //! Upstream answers and event streams put through a wire's translation without the network,
 //! ending as what a client would receive: how the fuzz tests reach every adapter.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::driver::Translator;
+use super::driver::{Out, Translator};
 use super::{anthropic, gemini, openai, FullReply, UpstreamError};
 use crate::config::Endpoint;
 use crate::error::ApiError;
@@ -89,7 +87,7 @@ pub fn request(wire: &str, body: &Map<String, Value>, stream: bool) -> Result<Va
 }
 
 fn run(mut t: impl Translator, events: &[String]) -> Streamed {
-    let mut out = VecDeque::new();
+    let mut out = Out::default();
     let mut result = Ok(false);
     for data in events.iter().filter(|d| !d.trim().is_empty()) {
         result = t.on_event(data, &mut out);
@@ -100,7 +98,7 @@ fn run(mut t: impl Translator, events: &[String]) -> Streamed {
     if let Ok(false) = result {
         result = t.on_end(&mut out).map(|()| true);
     }
-    let chunks: Vec<String> = out.into_iter().collect();
+    let chunks = out.into_texts();
     let error = result.err().map(|e| {
         if chunks.is_empty() {
             let api = client_error(e);

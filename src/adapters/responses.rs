@@ -14,14 +14,12 @@
 //! ends with the router's `error` event (`stream_interrupted`, the upstream's message in it),
 //! and the ledger and the breaker count it as interrupted.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::driver::{self, Translator};
+use super::driver::{self, Out, Translator};
 use super::{transport, Call, EventStream, FullReply, UpstreamError};
 use crate::config::Endpoint;
 use crate::openai::{PromptDetails, Usage};
@@ -195,7 +193,7 @@ pub(crate) struct Events {
 }
 
 impl Translator for Events {
-    fn on_event(&mut self, data: &str, out: &mut VecDeque<String>) -> Result<bool, UpstreamError> {
+    fn on_event(&mut self, data: &str, out: &mut Out) -> Result<bool, UpstreamError> {
         if data == "[DONE]" {
             return self.on_end(out).map(|()| true);
         }
@@ -229,7 +227,7 @@ impl Translator for Events {
         Ok(false)
     }
 
-    fn on_end(&mut self, _: &mut VecDeque<String>) -> Result<(), UpstreamError> {
+    fn on_end(&mut self, _: &mut Out) -> Result<(), UpstreamError> {
         if self.ended {
             return Ok(());
         }
@@ -262,7 +260,7 @@ mod tests {
     #[test]
     fn the_stream_is_relayed_with_a_usage_chunk_after_its_last_event() {
         let mut e = Events::default();
-        let mut out = VecDeque::new();
+        let mut out = Out::default();
         let created = r#"{"type":"response.created","response":{"id":"r"}}"#;
         assert!(!e.on_event(created, &mut out).unwrap());
         let delta = r#"{"type":"response.output_text.delta","delta":"hi"}"#;
@@ -270,8 +268,8 @@ mod tests {
         let done = r#"{"type":"response.completed","response":{"usage":{"input_tokens":5,"output_tokens":2}}}"#;
         assert!(e.on_event(done, &mut out).unwrap());
         assert_eq!(out.len(), 4);
-        assert_eq!(out[2], done);
-        let usage: Value = serde_json::from_str(&out[3]).unwrap();
+        assert_eq!(out.texts()[2], done);
+        let usage: Value = serde_json::from_str(out.texts()[3]).unwrap();
         assert_eq!(usage["usage"]["prompt_tokens"], 5);
         assert_eq!(usage["usage"]["completion_tokens"], 2);
         assert!(e.on_end(&mut out).is_ok());
@@ -279,7 +277,7 @@ mod tests {
 
     #[test]
     fn an_error_or_failed_event_breaks_the_stream_with_its_message() {
-        let mut out = VecDeque::new();
+        let mut out = Out::default();
         let mut e = Events::default();
         e.on_event(r#"{"type":"response.created"}"#, &mut out)
             .unwrap();

@@ -28,7 +28,7 @@ use crate::config::Endpoint;
 use crate::error::ApiError;
 use crate::live::Live;
 use crate::lock::lock;
-use crate::openai::ChunkView;
+use crate::openai::Chunk;
 use crate::route::RoutePlan;
 use breaker::Permit;
 use health::breaker_event;
@@ -58,7 +58,7 @@ pub(crate) enum Reply {
     /// A stream whose first meaningful chunks already arrived (held, not yet sent), so every
     /// failure before them could still fail over.
     Stream {
-        head: Vec<String>,
+        head: Vec<Chunk>,
         rest: EventStream,
     },
 }
@@ -545,23 +545,14 @@ async fn open_stream(
     let mut head = Vec::new();
     loop {
         match rest.next().await {
-            Some(Ok(data)) => {
-                let meaningful = match serde_json::from_str::<ChunkView>(&data) {
-                    Ok(c) => {
-                        c.usage.is_some()
-                            || c.native_text().is_some_and(|t| !t.is_empty())
-                            || c.choices.iter().any(|ch| {
-                                ch.text().is_some_and(|t| !t.is_empty())
-                                    || ch.delta.as_ref().is_some_and(|d| d.tool_calls.is_some())
-                            })
-                    }
-                    Err(e) => {
-                        return Err(UpstreamError::Malformed(format!(
-                            "stream chunk is not JSON: {e}"
-                        )))
-                    }
-                };
-                head.push(data);
+            Some(Ok(chunk)) => {
+                if chunk.facts().is_none() {
+                    return Err(UpstreamError::Malformed(
+                        "stream chunk is not a readable chunk".into(),
+                    ));
+                }
+                let meaningful = chunk.is_meaningful();
+                head.push(chunk);
                 if meaningful || head.len() >= 8 {
                     return Ok(Reply::Stream { head, rest });
                 }

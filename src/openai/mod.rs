@@ -2,11 +2,13 @@
 //! builds them, and the error body every OpenAI SDK understands.
 
 mod checked;
+mod chunk;
 mod error_body;
 mod reply;
 mod request;
 
 pub(crate) use checked::read_object;
+pub(crate) use chunk::Chunk;
 pub(crate) use error_body::{json_response, ErrorBody};
 pub(crate) use reply::PromptDetails;
 pub use reply::Usage;

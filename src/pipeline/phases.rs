@@ -22,7 +22,7 @@ pub(super) enum Ready {
     Full(FullReply),
     /// A stream whose first chunks arrived; failures after them end it with an error event.
     Stream {
-        head: Vec<String>,
+        head: Vec<crate::openai::Chunk>,
         rest: EventStream,
         /// Continues the stream elsewhere if it breaks after content (`stream_resume: on`).
         resume: Option<Box<crate::resume::Resumer>>,

@@ -53,7 +53,7 @@ pub(crate) struct Resumer {
 /// What the relay needs to carry on: the new stream and how to splice it in.
 pub(crate) struct Continuation {
     /// Chunks already received from the new upstream.
-    pub head: Vec<String>,
+    pub head: Vec<crate::openai::Chunk>,
     pub rest: EventStream,
     /// Whitespace characters the client already has, to drop from the continuation's start.
     pub skip: usize,

@@ -1,6 +1,6 @@
 //! Anthropic streaming events -> OpenAI `chat.completion.chunk` JSON texts.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
@@ -182,14 +182,14 @@ impl Translator {
 }
 
 impl driver::Translator for Translator {
-    fn on_event(&mut self, data: &str, out: &mut VecDeque<String>) -> Result<bool, UpstreamError> {
+    fn on_event(&mut self, data: &str, out: &mut driver::Out) -> Result<bool, UpstreamError> {
         out.extend(self.translate(data)?);
         Ok(self.done)
     }
 
     /// A body that ends after the `message_delta` with its `stop_reason` is complete, even
     /// without `message_stop`: the usage chunk `message_stop` would have sent closes it.
-    fn on_end(&mut self, out: &mut VecDeque<String>) -> Result<(), UpstreamError> {
+    fn on_end(&mut self, out: &mut driver::Out) -> Result<(), UpstreamError> {
         if !self.finished {
             return Err(UpstreamError::StreamCut(
                 "ended without message_stop".into(),

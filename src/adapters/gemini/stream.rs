@@ -1,7 +1,7 @@
 //! Gemini `alt=sse` events (each a `GenerateContentResponse`) -> OpenAI `chat.completion.chunk` JSON texts.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
@@ -123,7 +123,7 @@ impl Translator {
 }
 
 impl driver::Translator for Translator {
-    fn on_event(&mut self, data: &str, out: &mut VecDeque<String>) -> Result<bool, UpstreamError> {
+    fn on_event(&mut self, data: &str, out: &mut driver::Out) -> Result<bool, UpstreamError> {
         let value: Value = serde_json::from_str(data)
             .map_err(|e| UpstreamError::Malformed(format!("stream event is not JSON: {e}")))?;
         if let Some(e) = value.get("error") {
@@ -140,7 +140,7 @@ impl driver::Translator for Translator {
     }
 
     /// The body's end is the stream's end once a `finishReason` (or a prompt block) arrived.
-    fn on_end(&mut self, out: &mut VecDeque<String>) -> Result<(), UpstreamError> {
+    fn on_end(&mut self, out: &mut driver::Out) -> Result<(), UpstreamError> {
         if !self.finished {
             return Err(UpstreamError::StreamCut(
                 "Gemini stream ended without a finishReason".into(),
