@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::time::Instant;
 
 use crate::adapters::{EventStream, UpstreamError};
@@ -26,6 +26,9 @@ use crate::sse;
 
 /// Completion text kept for local counting when the upstream reports no usage.
 const MAX_TEXT: usize = 4 * 1024 * 1024;
+
+/// Events already at hand are sent together up to this many bytes.
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// How a relayed stream ended.
 #[derive(Debug)]
@@ -117,6 +120,8 @@ struct Relay<E: StreamEnd> {
     tool_calls: bool,
     /// A `finish_reason` was relayed: the answer is whole, nothing to resume.
     finished: bool,
+    /// An upstream failure read while a batch was being sent, handled on the next poll.
+    broken: Option<UpstreamError>,
     /// `Some` until the summary is handed over.
     end: Option<E>,
     /// Resolves when the shutdown grace period is over.
@@ -152,15 +157,13 @@ impl<E: StreamEnd> Relay<E> {
         !(!facts.has_choices && facts.usage.is_some() && !self.include_usage)
     }
 
-    /// Redacts (when guardrails apply), keeps and frames one upstream payload; empty when the
-    /// redactor holds all of it back for now.
-    fn forward(&mut self, data: &str) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(data.len() + 8);
+    /// Redacts (when guardrails apply), keeps and frames one upstream payload onto `out`;
+    /// nothing when the redactor holds all of it back for now.
+    fn forward(&mut self, data: &str, out: &mut Vec<u8>) {
         match self.redactor.as_mut().map(|r| r.push(data)) {
-            Some(outs) => outs.iter().for_each(|d| self.emit(d, &mut bytes)),
-            None => self.emit(data, &mut bytes),
+            Some(outs) => outs.iter().for_each(|d| self.emit(d, out)),
+            None => self.emit(data, out),
         }
-        bytes
     }
 
     /// Appends one payload as an SSE event, and to what is kept.
@@ -181,17 +184,15 @@ impl<E: StreamEnd> Relay<E> {
         }
     }
 
-    /// Releases text the redactor still holds.
-    fn release(&mut self) -> Vec<u8> {
+    /// Releases text the redactor still holds onto `out`.
+    fn release(&mut self, out: &mut Vec<u8>) {
         let held = match &mut self.redactor {
             Some(r) => r.finish(),
             None => Vec::new(),
         };
-        let mut bytes = Vec::new();
         for d in &held {
-            self.emit(d, &mut bytes);
+            self.emit(d, out);
         }
-        bytes
     }
 
     /// Hands the summary over, once.
@@ -247,12 +248,13 @@ impl<E: StreamEnd> Relay<E> {
         true
     }
 
-    /// Ends the stream: releases held text, appends `last`, reports `ending`.
-    fn close(&mut self, ending: Ending, last: &[u8]) -> Bytes {
-        let mut bytes = self.release();
-        bytes.extend_from_slice(last);
+    /// Ends the stream: after `out` (events not yet sent), releases held text, appends
+    /// `last`, reports `ending`.
+    fn close(&mut self, ending: Ending, mut out: Vec<u8>, last: &[u8]) -> Bytes {
+        self.release(&mut out);
+        out.extend_from_slice(last);
         self.report(ending);
-        bytes.into()
+        out.into()
     }
 }
 
@@ -284,20 +286,31 @@ pub(crate) fn relay<E: StreamEnd>(
         splice: None,
         tool_calls: false,
         finished: false,
+        broken: None,
         end: Some(end),
         drained: Box::pin(drained),
     };
     futures_util::stream::unfold(state, |mut st| async move {
         st.end.as_ref()?;
+        // what is already at hand (the held head, or a last chunk, the usage and the end that
+        // came in one read) goes out as one write; nothing ever waits for more to batch
+        let mut out = Vec::new();
         loop {
-            let next = if let Some(d) = st.head.pop_front() {
-                Some(Ok(d))
+            let next = if let Some(e) = st.broken.take() {
+                Some(Err(e))
+            } else if let Some(c) = st.head.pop_front() {
+                Some(Ok(c))
+            } else if !out.is_empty() {
+                match st.rest.next().now_or_never() {
+                    Some(next) => next,
+                    None => return Some((Ok(out.into()), st)),
+                }
             } else {
                 tokio::select! {
                     biased;
                     () = &mut st.drained => {
                         let event = shutdown_event(st.chunks);
-                        return Some((Ok(st.close(Ending::Shutdown, &event)), st));
+                        return Some((Ok(st.close(Ending::Shutdown, out, &event)), st));
                     }
                     next = st.rest.next() => next,
                 }
@@ -309,23 +322,28 @@ pub(crate) fn relay<E: StreamEnd>(
                     };
                     if st.inspect(&chunk) {
                         st.chunks += 1;
-                        let bytes = st.forward(chunk.data());
-                        if !bytes.is_empty() {
-                            return Some((Ok(bytes.into()), st));
+                        st.forward(chunk.data(), &mut out);
+                        if out.len() >= BATCH_BYTES {
+                            return Some((Ok(out.into()), st));
                         }
                     } else {
                         // the usage chunk this client skipped is kept for replays that ask for it
                         st.keep(chunk.data());
                     }
                 }
-                None => return Some((Ok(st.close(Ending::Completed, sse::DONE)), st)),
+                None => return Some((Ok(st.close(Ending::Completed, out, sse::DONE)), st)),
+                // what was read before the failure goes out first: a resume may take a while
+                Some(Err(e)) if !out.is_empty() => {
+                    st.broken = Some(e);
+                    return Some((Ok(out.into()), st));
+                }
                 Some(Err(e)) => {
                     if st.resume(&e).await {
                         continue;
                     }
                     tracing::warn!(error = %e, chunks = st.chunks, "upstream stream broke after the first byte");
                     let event = error_event(&e, st.chunks);
-                    return Some((Ok(st.close(Ending::Interrupted, &event)), st));
+                    return Some((Ok(st.close(Ending::Interrupted, out, &event)), st));
                 }
             }
         }
@@ -358,4 +376,109 @@ pub(crate) fn error_body(e: &UpstreamError, chunks: usize) -> ErrorBody {
         None,
         Some("stream_interrupted"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Keeps the summary for the test to read.
+    #[derive(Clone, Default)]
+    struct Seen(Arc<Mutex<Option<Summary>>>);
+
+    impl StreamEnd for Seen {
+        fn ended(self, summary: Summary) {
+            *self.0.lock().unwrap() = Some(summary);
+        }
+    }
+
+    fn chunk(text: &str) -> Chunk {
+        Chunk::read(format!(
+            r#"{{"choices":[{{"index":0,"delta":{{"content":"{text}"}}}}]}}"#
+        ))
+    }
+
+    fn options() -> Options {
+        Options {
+            include_usage: false,
+            redactor: None,
+            keep_up_to: None,
+            started: Instant::now(),
+            resumer: None,
+        }
+    }
+
+    fn events(frame: &Bytes) -> usize {
+        String::from_utf8_lossy(frame).matches("data: ").count()
+    }
+
+    #[tokio::test]
+    async fn events_at_hand_go_out_as_one_write() {
+        let seen = Seen::default();
+        let rest: EventStream =
+            Box::pin(futures_util::stream::iter([Ok(chunk("b")), Ok(chunk("c"))]));
+        let body = relay(
+            vec![chunk("a")],
+            rest,
+            options(),
+            std::future::pending(),
+            seen.clone(),
+        );
+        let frames: Vec<Bytes> = body.map(|f| f.unwrap()).collect().await;
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        assert_eq!(events(&frames[0]), 4, "three chunks and [DONE]");
+        let summary = seen.0.lock().unwrap().take().unwrap();
+        assert_eq!(summary.text, "abc");
+        assert!(matches!(summary.ending, Ending::Completed));
+    }
+
+    #[tokio::test]
+    async fn an_event_is_never_held_back_for_the_next_one() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Chunk, UpstreamError>>();
+        let rest: EventStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async {
+            rx.recv().await.map(|item| (item, rx))
+        }));
+        let mut body = Box::pin(relay(
+            Vec::new(),
+            rest,
+            options(),
+            std::future::pending(),
+            Seen::default(),
+        ));
+        tx.send(Ok(chunk("a"))).unwrap();
+        let first = body.next().await.unwrap().unwrap();
+        assert_eq!(
+            events(&first),
+            1,
+            "sent while the upstream has nothing more"
+        );
+        tx.send(Ok(chunk("b"))).unwrap();
+        drop(tx);
+        let last = body.next().await.unwrap().unwrap();
+        assert_eq!(events(&last), 2, "the chunk and [DONE]");
+        assert!(body.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn what_came_before_a_failure_goes_out_before_its_error_event() {
+        let seen = Seen::default();
+        let cut = UpstreamError::StreamCut("reset".into());
+        let rest: EventStream = Box::pin(futures_util::stream::iter([Ok(chunk("a")), Err(cut)]));
+        let body = relay(
+            Vec::new(),
+            rest,
+            options(),
+            std::future::pending(),
+            seen.clone(),
+        );
+        let frames: Vec<Bytes> = body.map(|f| f.unwrap()).collect().await;
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert!(String::from_utf8_lossy(&frames[0]).contains("\"a\""));
+        assert!(String::from_utf8_lossy(&frames[1]).contains("stream_interrupted"));
+        let summary = seen.0.lock().unwrap().take().unwrap();
+        assert!(matches!(summary.ending, Ending::Interrupted));
+        assert_eq!(summary.text, "a");
+    }
 }
