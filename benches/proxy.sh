@@ -21,6 +21,7 @@ start_router "$tmp" "$BIN" "${EXTRA_YAML:-}"
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 RSS_START=$(rss_mb "$ROUTER_PID" VmRSS)
+ANON_START=$(rss_mb "$ROUTER_PID" RssAnon)
 
 lua() { # lua FILE MODEL STREAM
   cat >"$1" <<LUA
@@ -73,6 +74,7 @@ for kind in json sse; do
   done
 done
 RSS_WARM=$(rss_mb "$ROUTER_PID" VmRSS)
+ANON_WARM=$(rss_mb "$ROUTER_PID" RssAnon)
 
 # long-lived streams: STREAMS connections each holding a stream the mock sends at 100 bytes/s
 peak=0
@@ -87,4 +89,7 @@ RSS_AFTER=$(rss_mb "$ROUTER_PID" VmRSS)
 lines=$(wc -l <"$tmp/ledger.jsonl")
 printf '\nrouter RSS: %s MB after start, %s MB after warm-up, %s MB peak with %s concurrent streams, %s MB after them\n' \
   "$RSS_START" "$RSS_WARM" "$peak" "$STREAMS" "$RSS_AFTER"
+# the rest of RSS is the binary's own file pages (code, read-only data such as the token
+# table's blob), which the page cache backs and the kernel can drop
+printf 'of which anonymous (heap, stacks): %s MB after start, %s MB after warm-up\n' "$ANON_START" "$ANON_WARM"
 printf 'ledger lines written: %s; machine: %s cores, load %s\n' "$lines" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
