@@ -9,7 +9,9 @@
 //!
 //! Settings: connect timeout 10 s, `TCP_NODELAY`, TCP keepalive every 15 s (3 probes), idle
 //! pooled connections kept 90 s and at most 512 per host. HTTP/2 is used where TLS negotiates
-//! it (ALPN offers `h2` then `http/1.1`), HTTP/1.1 otherwise. Certificates are checked by the
+//! it (ALPN offers `h2` then `http/1.1`), HTTP/1.1 otherwise. A provider's `http:` block may
+//! choose HTTP/1.1 only, HTTP/2 only (h2c by prior knowledge over plain `http://`) and its own
+//! idle pool; providers with the same settings share a pool. Certificates are checked by the
 //! platform verifier with the process's rustls crypto provider (aws-lc-rs unless another was
 //! installed), as reqwest does for the router's other clients.
 //!
@@ -17,7 +19,7 @@
 //! such as `tcp connect error: Connection refused (os error 111)`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::header::{self, IntoHeaderName};
@@ -31,6 +33,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::UpstreamError;
+use crate::config::{HttpSettings, HttpVersion};
 
 const USER_AGENT: &str = concat!("switchyard/", env!("CARGO_PKG_VERSION"));
 
@@ -43,11 +46,20 @@ pub(crate) fn uri(url: &str) -> Result<Uri, UpstreamError> {
     Uri::try_from(parsed.as_str()).map_err(|e| bad(&e))
 }
 
+type Pool = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The pools made for providers' own `http:` settings, by setting.
+type OtherPools = Vec<(HttpSettings, Arc<Pool>)>;
+
 /// One pooled client for every upstream, so connections are reused across requests; cheap to
-/// clone (the pool is shared).
+/// clone (the pools are shared).
 #[derive(Clone)]
 pub(crate) struct Client {
-    pool: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// The pool of providers with the default settings, and of the router's other calls.
+    pool: Pool,
+    /// Pools for other `http:` settings, each made when a provider first uses it.
+    others: Arc<Mutex<OtherPools>>,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl fmt::Debug for Client {
@@ -69,44 +81,86 @@ impl Client {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_nodelay(true);
-        tcp.set_connect_timeout(Some(Duration::from_secs(10)));
-        tcp.set_keepalive(Some(Duration::from_secs(15)));
-        tcp.set_keepalive_interval(Some(Duration::from_secs(15)));
-        tcp.set_keepalive_retries(Some(3));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(tcp);
-        let pool = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(512)
-            .build(connector);
-        Ok(Self { pool })
+        let tls = Arc::new(tls);
+        Ok(Self {
+            pool: pool(&tls, &HttpSettings::DEFAULT),
+            others: Arc::default(),
+            tls,
+        })
     }
 
-    /// A POST to `uri`, sent by [`RequestBuilder::send`].
+    /// A POST to `uri` over the default pool, sent by [`RequestBuilder::send`].
     pub(crate) fn post(&self, uri: Uri) -> RequestBuilder<'_> {
+        self.post_with(&HttpSettings::DEFAULT, uri)
+    }
+
+    /// A POST to `uri` over the pool for a provider's `http` settings.
+    pub(crate) fn post_with(&self, http: &HttpSettings, uri: Uri) -> RequestBuilder<'_> {
         let mut request = Request::new(Full::default());
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
+        let pool = if *http == HttpSettings::DEFAULT {
+            PoolRef::Shared(&self.pool)
+        } else {
+            PoolRef::Owned(self.pool_for(http))
+        };
         RequestBuilder {
-            client: self,
+            pool,
             request,
             invalid: None,
         }
     }
+
+    /// The pool for `http`, made on first use (a handful at most: one per distinct setting).
+    fn pool_for(&self, http: &HttpSettings) -> Arc<Pool> {
+        let mut others = self
+            .others
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, p)) = others.iter().find(|(s, _)| s == http) {
+            return Arc::clone(p);
+        }
+        let p = Arc::new(pool(&self.tls, http));
+        others.push((*http, Arc::clone(&p)));
+        p
+    }
+}
+
+/// A connection pool speaking the versions `http` allows.
+fn pool(tls: &rustls::ClientConfig, http: &HttpSettings) -> Pool {
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(Duration::from_secs(10)));
+    tcp.set_keepalive(Some(Duration::from_secs(15)));
+    tcp.set_keepalive_interval(Some(Duration::from_secs(15)));
+    tcp.set_keepalive_retries(Some(3));
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls.clone())
+        .https_or_http();
+    let connector = match http.version {
+        HttpVersion::Auto => builder.enable_http1().enable_http2().wrap_connector(tcp),
+        HttpVersion::Http1 => builder.enable_http1().wrap_connector(tcp),
+        HttpVersion::Http2 => builder.enable_http2().wrap_connector(tcp),
+    };
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(http.idle_timeout)
+        .pool_max_idle_per_host(http.max_idle_per_host)
+        .http2_only(http.version == HttpVersion::Http2)
+        .build(connector)
+}
+
+/// The pool a request goes out on: the client's own, or a provider's.
+enum PoolRef<'c> {
+    Shared(&'c Pool),
+    Owned(Arc<Pool>),
 }
 
 /// A request being put together; headers are appended in the order given.
 pub(crate) struct RequestBuilder<'c> {
-    client: &'c Client,
+    pool: PoolRef<'c>,
     request: Request<Full<Bytes>>,
     /// The name of a header whose value cannot be sent (the value itself is never kept).
     invalid: Option<&'static str>,
@@ -165,9 +219,11 @@ impl RequestBuilder<'_> {
         headers
             .entry(header::ACCEPT)
             .or_insert(HeaderValue::from_static("*/*"));
-        let answer = self
-            .client
-            .pool
+        let pool: &Pool = match &self.pool {
+            PoolRef::Shared(p) => p,
+            PoolRef::Owned(p) => p,
+        };
+        let answer = pool
             .request(request)
             .await
             .map_err(|e| Error::from_chain("error sending request", &e))?;
@@ -333,6 +389,26 @@ mod tests {
         ] {
             assert!(head.contains(line), "{line} missing from {head}");
         }
+    }
+
+    #[test]
+    fn providers_with_the_same_http_settings_share_one_pool() {
+        let client = Client::new().unwrap();
+        let uri = || Uri::from_static("http://127.0.0.1:9/v1/chat/completions");
+        let h2 = HttpSettings {
+            version: HttpVersion::Http2,
+            ..HttpSettings::DEFAULT
+        };
+        let h1 = HttpSettings {
+            version: HttpVersion::Http1,
+            ..HttpSettings::DEFAULT
+        };
+        for http in [HttpSettings::DEFAULT, h2, h1, h2, HttpSettings::DEFAULT] {
+            let _ = client.post_with(&http, uri());
+        }
+        let others = client.others.lock().unwrap();
+        let kept: Vec<HttpSettings> = others.iter().map(|(s, _)| *s).collect();
+        assert_eq!(kept, [h2, h1], "the default needs no pool of its own");
     }
 
     #[tokio::test]

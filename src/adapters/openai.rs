@@ -71,7 +71,10 @@ pub(super) async fn post(
         .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
     let mut req = call
         .client
-        .post(call.provider.urls[endpoint as usize].clone())
+        .post_with(
+            &call.provider.http,
+            call.provider.urls[endpoint as usize].clone(),
+        )
         .json(body);
     if let Some(key) = call.key {
         req = req.bearer_auth(key.expose());

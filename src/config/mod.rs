@@ -38,7 +38,10 @@ pub use problem::Problem;
 pub(crate) use provider::Batching;
 pub use provider::KeyMode;
 pub(crate) use provider::ProviderKey;
-pub(crate) use provider::{BreakerSettings, EnvLookup, Model, Price, Provider, RetrySettings};
+pub(crate) use provider::{
+    BreakerSettings, EnvLookup, HttpSettings, Model, Price, Provider, RetrySettings,
+};
+pub(crate) use raw::HttpVersion;
 pub(crate) use raw::{AuthMode, BudgetAction, LogFormat, Wire};
 pub use raw::{CacheScope, Endpoint, OnUnavailable};
 use server::server_settings;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
 
-use super::raw::{Endpoint, RawBreaker, RawProvider, RawRetry, Wire};
+use super::raw::{Endpoint, HttpVersion, RawBreaker, RawHttp, RawProvider, RawRetry, Wire};
 use super::Problem;
 use crate::scrub::Scrubber;
 use crate::secret::Secret;
@@ -37,8 +37,60 @@ pub struct Provider {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Most requests that may wait at once for a paced key of this provider.
     pub max_queue: usize,
+    /// The HTTP version and connection pool the router's client uses for this provider.
+    pub http: HttpSettings,
     /// A fingerprint of the file's settings, so a reload keeps runtime state of unchanged providers.
     pub fingerprint: u64,
+}
+
+/// How the router's HTTP client talks to one provider. Providers with the same settings share
+/// one connection pool; the default's is the pool every other client of the router uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HttpSettings {
+    pub version: HttpVersion,
+    pub max_idle_per_host: usize,
+    pub idle_timeout: Duration,
+}
+
+impl HttpSettings {
+    /// HTTP/2 where TLS negotiates it, up to 512 idle connections per host kept 90 s.
+    pub const DEFAULT: Self = Self {
+        version: HttpVersion::Auto,
+        max_idle_per_host: 512,
+        idle_timeout: Duration::from_secs(90),
+    };
+}
+
+/// A provider's `http:` block checked: an idle timeout of at least a second and at most a day
+/// (pooled connections are re-checked by the OS's keepalive in between), at most 65,536 idle
+/// connections per host.
+fn validate_http(
+    raw: &RawHttp,
+    at: &dyn Fn(&str, Option<&str>, String) -> Problem,
+    problems: &mut Vec<Problem>,
+) -> HttpSettings {
+    if !(1_000..=86_400_000).contains(&raw.idle_timeout_ms) {
+        problems.push(at(
+            "http.idle_timeout_ms",
+            Some("idle_timeout_ms"),
+            format!(
+                "must be from 1000 to 86400000 (one second to a day), got {}",
+                raw.idle_timeout_ms
+            ),
+        ));
+    }
+    if raw.max_idle_per_host > 65_536 {
+        problems.push(at(
+            "http.max_idle_per_host",
+            Some("max_idle_per_host"),
+            format!("must be at most 65536, got {}", raw.max_idle_per_host),
+        ));
+    }
+    HttpSettings {
+        version: raw.version,
+        max_idle_per_host: raw.max_idle_per_host,
+        idle_timeout: Duration::from_millis(raw.idle_timeout_ms),
+    }
 }
 
 /// One upstream key; only the env var's name is ever shown.
@@ -240,6 +292,7 @@ pub(super) fn validate_provider(
         }
     }
     let retry = validate_retry(&raw.retry, &at, problems);
+    let http = validate_http(&raw.http, &at, problems);
     let breaker = validate_breaker(&raw.breaker, &at, problems);
     for (field, v) in [
         ("timeouts.first_byte_ms", raw.timeouts.first_byte_ms),
@@ -350,6 +403,7 @@ pub(super) fn validate_provider(
         breaker,
         headers,
         max_queue: raw.max_queue,
+        http,
         fingerprint,
     };
     (provider, models)

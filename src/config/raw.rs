@@ -147,6 +147,45 @@ pub(crate) struct RawProvider {
     /// fails over like a broken answer instead of being held in memory.
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: usize,
+    /// How the router's HTTP client talks to this provider.
+    #[serde(default)]
+    pub http: RawHttp,
+}
+
+/// A provider's HTTP settings: the protocol and the pool of idle connections kept for it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawHttp {
+    pub version: HttpVersion,
+    /// Idle connections kept open per host for reuse.
+    pub max_idle_per_host: usize,
+    /// How long an idle pooled connection is kept.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self {
+            version: HttpVersion::Auto,
+            max_idle_per_host: 512,
+            idle_timeout_ms: 90_000,
+        }
+    }
+}
+
+/// Which HTTP version the router speaks to a provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpVersion {
+    /// HTTP/2 where TLS negotiates it (ALPN), HTTP/1.1 otherwise.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only, also over TLS: one request per connection at a time, no HTTP/2 framing.
+    Http1,
+    /// HTTP/2 only: over TLS by ALPN, over plain `http://` with prior knowledge (h2c, as
+    /// self-hosted servers such as vLLM or Triton behind a sidecar offer); many requests share
+    /// one connection.
+    Http2,
 }
 
 fn default_max_queue() -> usize {

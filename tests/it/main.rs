@@ -58,6 +58,7 @@ mod ops;
 mod otel;
 mod pacing;
 mod provider_files;
+mod provider_http;
 mod quota_headroom;
 mod rate_limits;
 mod redis_cluster;

@@ -32,7 +32,7 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<Response, UpstreamError> 
     let url = http::uri(&format!("{}/messages", call.provider.base_url))?;
     let mut req = call
         .client
-        .post(url)
+        .post_with(&call.provider.http, url)
         .header(
             "anthropic-version",
             HeaderValue::from_static(ANTHROPIC_VERSION),

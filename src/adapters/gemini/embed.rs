@@ -159,7 +159,10 @@ pub(crate) async fn embeddings(call: &Call<'_>) -> Result<FullReply, UpstreamErr
     let batch = to_batch(call.body, model)?;
     let base = call.provider.base_url.trim_end_matches('/');
     let url = crate::adapters::http::uri(&format!("{base}/models/{model}:batchEmbedContents"))?;
-    let mut req = call.client.post(url).json(batch.body.to_string());
+    let mut req = call
+        .client
+        .post_with(&call.provider.http, url)
+        .json(batch.body.to_string());
     if let Some(key) = call.key {
         req = req.secret_header("x-goog-api-key", key.expose());
     }

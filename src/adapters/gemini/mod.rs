@@ -40,7 +40,10 @@ async fn send(call: &Call<'_>, stream: bool) -> Result<Response, UpstreamError> 
     let body = request::to_gemini(call.body).map_err(|m| bad_request(&m))?;
     let body = serde_json::to_vec(&body)
         .map_err(|e| UpstreamError::Malformed(format!("cannot encode request: {e}")))?;
-    let mut req = call.client.post(url(call, stream)?).json(body);
+    let mut req = call
+        .client
+        .post_with(&call.provider.http, url(call, stream)?)
+        .json(body);
     // the key goes in a header, never in the URL (URLs end up in logs)
     if let Some(key) = call.key {
         req = req.secret_header("x-goog-api-key", key.expose());
