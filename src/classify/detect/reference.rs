@@ -2,7 +2,7 @@
 //! against [`Shapes::of`] on generated text and, when `../shared/eval` is present, on every
 //! labelled prompt.
 
-use super::{is_list_item, is_option_line, Shapes, CODE_STARTS};
+use super::{is_list_item, is_option_line, NumberedOptions, Shapes, CODE_STARTS};
 use crate::classify::chars::is_word_char;
 use crate::classify::testgen::Rng;
 
@@ -14,11 +14,14 @@ fn shapes(text: &str) -> Shapes {
         questions: text.bytes().filter(|b| *b == b'?').count(),
         ..Shapes::default()
     };
+    let mut numbered = NumberedOptions::default();
     for line in text.lines() {
         s.code_lines += usize::from(is_code_line(line));
         s.options += usize::from(is_option_line(line));
         s.list_items += usize::from(is_list_item(line));
+        numbered.line(line);
     }
+    s.options += numbered.lines();
     (s.math, s.sentences) = maths_and_sentences(text);
     s.passage = !s.fence && s.code_lines < 3 && is_passage_and_ask(text);
     s
