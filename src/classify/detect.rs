@@ -25,7 +25,8 @@ pub enum Detector {
     ListItems,
     /// Numbers in the text (the quantities a word problem works with). Counted.
     Numbers,
-    /// Formula notation: LaTeX commands, `$…$`, `^`, `=`, maths symbols, `2*3`. Counted.
+    /// Formula notation: LaTeX commands, `$…$` (not `$` as currency), `^`, `=`, maths symbols,
+    /// `2*3`. Counted.
     MathNotation,
     /// Question marks (several questions in one prompt). Counted.
     Questions,
@@ -363,7 +364,8 @@ fn ascii_math(b: &[u8], i: usize) -> bool {
     let prev = if i == 0 { b' ' } else { b[i - 1] };
     let next = b.get(i + 1).copied().unwrap_or(b' ');
     match b[i] {
-        b'$' | b'^' => true,
+        b'$' => !is_currency(b, i),
+        b'^' => true,
         b'\\' => next.is_ascii_alphabetic(),
         b'=' => !matches!(prev, b'=' | b'!' | b'<' | b'>') && !matches!(next, b'=' | b'>'),
         b'+' | b'*' | b'/' => {
@@ -373,6 +375,22 @@ fn ascii_math(b: &[u8], i: usize) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether the `$` at byte `i` is a currency sign (`$4.50`, `$1,200`), not TeX: a number
+/// follows it and no `$` closes that number (`$60$` is a formula).
+pub(super) fn is_currency(b: &[u8], i: usize) -> bool {
+    let mut j = i + 1;
+    if !b.get(j).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    while b
+        .get(j)
+        .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'.' | b','))
+    {
+        j += 1;
+    }
+    b.get(j) != Some(&b'$')
 }
 
 /// Whether bytes `i`, `i + 1` are one of `=> -> :: == != && || += </`.
@@ -618,6 +636,12 @@ mod tests {
             ) >= 5.0
         );
         assert_eq!(detect(Detector::MathNotation, "a == b, x => y", 0.0), 0.0);
+        // money is a quantity, not a formula; TeX around a number still is
+        assert_eq!(
+            detect(Detector::MathNotation, "It costs $4.50, or $1,200.", 0.0),
+            0.0
+        );
+        assert_eq!(detect(Detector::MathNotation, "divisors of $60$", 0.0), 2.0);
         assert_eq!(detect(Detector::ListItems, "- a\n2. b\n10) c\nx", 0.0), 3.0);
     }
 

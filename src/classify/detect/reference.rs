@@ -62,17 +62,18 @@ fn numbers(text: &str) -> usize {
     n
 }
 
-/// Formula notation marks (LaTeX commands, `$`, `^`, `=`, maths symbols, `2*3`) and sentences,
+/// Formula notation marks (LaTeX commands, `$` but not as currency, `^`, `=`, maths symbols, `2*3`) and sentences,
 /// counted in one walk over the characters.
 fn maths_and_sentences(text: &str) -> (usize, usize) {
     let (mut math, mut sentences) = (0, 0);
     let mut seen_letter = false;
     let mut prev = ' ';
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        let next = chars.peek().copied().unwrap_or(' ');
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map_or(' ', |&(_, c)| c);
         math += usize::from(match c {
-            '$' | '^' | '√' | '∑' | '∫' | 'π' | '≤' | '≥' | '≠' | '±' | '×' | '÷' | '∞' | '∈' => {
+            '$' => !super::is_currency(text.as_bytes(), i),
+            '^' | '√' | '∑' | '∫' | 'π' | '≤' | '≥' | '≠' | '±' | '×' | '÷' | '∞' | '∈' => {
                 true
             }
             '\\' => next.is_ascii_alphabetic(),
