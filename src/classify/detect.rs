@@ -18,13 +18,15 @@ pub enum Detector {
     CodeFence,
     /// Answer options of a multiple-choice question: three or more lines labelled `A.`, `B)`,
     /// `(c)`, `А.`, `Б.`…, or by a bare capital letter (`A Coffee`) when three or more such
-    /// lines run in alphabetical order. Counted per option line.
+    /// lines run in alphabetical order, or numbered `1.`, `2)`… when three or more short ones
+    /// end the prompt right after a question or an unfinished stem. Counted per option line.
     Options,
     /// Bulleted or numbered lines (requirements, steps, items). Counted.
     ListItems,
     /// Numbers in the text (the quantities a word problem works with). Counted.
     Numbers,
-    /// Formula notation: LaTeX commands, `$…$`, `^`, `=`, maths symbols, `2*3`. Counted.
+    /// Formula notation: LaTeX commands, `$…$` (not `$` as currency), `^`, `=`, maths symbols,
+    /// `2*3`. Counted.
     MathNotation,
     /// Question marks (several questions in one prompt). Counted.
     Questions,
@@ -55,16 +57,18 @@ impl Shapes {
     pub(crate) fn of(text: &str) -> Shapes {
         let (mut code_lines, mut options, mut list_items) = (0, 0, 0);
         let mut bare = BareOptions::default();
+        let mut numbered = NumberedOptions::default();
         let w = walk(text, |line, has_operator| {
             code_lines += usize::from(is_code_line(line, has_operator));
             options += usize::from(is_option_line(line));
             list_items += usize::from(is_list_item(line));
             bare.line(line);
+            numbered.line(line);
         });
         Shapes {
             code_lines,
             fence: w.fence,
-            options: options + bare.lines(),
+            options: options + bare.lines() + numbered.lines(),
             list_items,
             numbers: w.numbers,
             math: w.math,
@@ -236,6 +240,67 @@ impl BareOptions {
     }
 }
 
+/// Numbered answer options (`1. нафта`, `2) azote`): a numbered list is a list of choices, not
+/// of steps or requirements, only when it follows a question or an unfinished stem ("Which of
+/// these…?", "During a storm you must not") rather than a sentence or a colon, when each item is
+/// short (20 words at most), and when it ends the prompt. Counted once the run has three lines.
+#[derive(Debug, Default)]
+pub(crate) struct NumberedOptions {
+    /// The last line that was not a numbered item asks or breaks off (so options may follow).
+    stem: bool,
+    /// Numbered lines in the current run (0 when none is open).
+    run: usize,
+    /// Whether every item of the current run is short.
+    short: bool,
+}
+
+impl NumberedOptions {
+    /// Longest option, in words.
+    const MAX_WORDS: usize = 20;
+
+    pub(crate) fn line(&mut self, line: &str) {
+        let t = line.trim();
+        if t.is_empty() {
+            return;
+        }
+        match Self::item(t) {
+            Some((n, rest)) if n == self.run + 1 && (self.run > 0 || self.stem) => {
+                self.run += 1;
+                self.short =
+                    (n == 1 || self.short) && rest.split_whitespace().count() <= Self::MAX_WORDS;
+            }
+            _ => {
+                self.run = 0;
+                self.stem = t.chars().next_back().is_some_and(|c| {
+                    c == '?' || c.is_alphanumeric() || matches!(c, '»' | '"' | ')')
+                });
+            }
+        }
+    }
+
+    /// `(number, rest)` when `t` starts with one or two digits, `.` or `)`, and a space.
+    fn item(t: &str) -> Option<(usize, &str)> {
+        let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+        if !(1..=2).contains(&digits) || !matches!(t.as_bytes().get(digits), Some(b'.' | b')')) {
+            return None;
+        }
+        let rest = t.get(digits + 1..)?;
+        if !rest.starts_with(' ') {
+            return None;
+        }
+        Some((t[..digits].parse().ok()?, rest))
+    }
+
+    /// Option lines counted: the final run, when it has three short items.
+    pub(crate) fn lines(self) -> usize {
+        if self.run >= 3 && self.short {
+            self.run
+        } else {
+            0
+        }
+    }
+}
+
 /// What [`walk`] counts over the whole text (the line shapes go to its callback).
 #[derive(Debug, Default)]
 struct Walked {
@@ -299,7 +364,8 @@ fn ascii_math(b: &[u8], i: usize) -> bool {
     let prev = if i == 0 { b' ' } else { b[i - 1] };
     let next = b.get(i + 1).copied().unwrap_or(b' ');
     match b[i] {
-        b'$' | b'^' => true,
+        b'$' => !is_currency(b, i),
+        b'^' => true,
         b'\\' => next.is_ascii_alphabetic(),
         b'=' => !matches!(prev, b'=' | b'!' | b'<' | b'>') && !matches!(next, b'=' | b'>'),
         b'+' | b'*' | b'/' => {
@@ -309,6 +375,22 @@ fn ascii_math(b: &[u8], i: usize) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether the `$` at byte `i` is a currency sign (`$4.50`, `$1,200`), not TeX: a number
+/// follows it and no `$` closes that number (`$60$` is a formula).
+pub(super) fn is_currency(b: &[u8], i: usize) -> bool {
+    let mut j = i + 1;
+    if !b.get(j).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    while b
+        .get(j)
+        .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'.' | b','))
+    {
+        j += 1;
+    }
+    b.get(j) != Some(&b'$')
 }
 
 /// Whether bytes `i`, `i + 1` are one of `=> -> :: == != && || += </`.
@@ -504,6 +586,29 @@ mod tests {
     }
 
     #[test]
+    fn numbered_options_count_after_a_question_or_a_broken_off_stem_at_the_end() {
+        let quiz = "In which year did the war end?\n1. 1943\n2. 1944\n3. 1945\n4. 1946";
+        assert_eq!(detect(Detector::Options, quiz, 0.0), 4.0);
+        let uk = "Під час грози не можна\n1) зачиняти двері\n\n2) стояти\n3) торкатися дерева";
+        assert_eq!(detect(Detector::Options, uk, 0.0), 3.0);
+        // steps or requirements after a sentence or a colon are a list, not choices
+        let steps = "Write a script that does this:\n1. read a file\n2. sort it\n3. print it";
+        assert_eq!(detect(Detector::Options, steps, 0.0), 0.0);
+        let told = "Build an app.\n1. login\n2. a feed\n3. settings";
+        assert_eq!(detect(Detector::Options, told, 0.0), 0.0);
+        // a list that does not end the prompt, or whose items are long
+        let puzzle = "Which follows?\n1. a\n2. b\n3. c\nIf 1 and 2 hold, is 3 true?";
+        assert_eq!(detect(Detector::Options, puzzle, 0.0), 0.0);
+        let long = format!("Which?\n1. {}\n2. b\n3. c", "word ".repeat(21));
+        assert_eq!(detect(Detector::Options, &long, 0.0), 0.0);
+        assert_eq!(detect(Detector::Options, "Which?\n1. a\n2. b", 0.0), 0.0);
+        assert_eq!(
+            detect(Detector::Options, "Which?\n1. a\n3. b\n4. c", 0.0),
+            0.0
+        );
+    }
+
+    #[test]
     fn bare_letter_options_count_only_in_alphabetical_runs() {
         let quiz =
             "The capital of Mongolia is this city.\nA Davao\nB Islamabad\nC Quezon\nD Ulaanbaatar";
@@ -531,6 +636,12 @@ mod tests {
             ) >= 5.0
         );
         assert_eq!(detect(Detector::MathNotation, "a == b, x => y", 0.0), 0.0);
+        // money is a quantity, not a formula; TeX around a number still is
+        assert_eq!(
+            detect(Detector::MathNotation, "It costs $4.50, or $1,200.", 0.0),
+            0.0
+        );
+        assert_eq!(detect(Detector::MathNotation, "divisors of $60$", 0.0), 2.0);
         assert_eq!(detect(Detector::ListItems, "- a\n2. b\n10) c\nx", 0.0), 3.0);
     }
 

@@ -168,10 +168,17 @@ pub struct RawSignal {
     /// in a prompt that asks for a calculation.
     #[serde(default)]
     pub with: Option<String>,
-    /// Only counts when the named signal (listed earlier) did not fire, e.g. an "explain" or
-    /// "why" cue in the stem of a multiple-choice question, which picks an answer, not writes one.
-    #[serde(default)]
-    pub without: Option<String>,
+    /// Only counts when none of the named signals (listed earlier; one name or a list) fired,
+    /// e.g. an "explain" or "why" cue in the stem of a multiple-choice question, which picks an
+    /// answer, not writes one.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub without: Vec<String>,
+}
+
+/// `without: options` and `without: [options, factoid_question]` both read.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    crate::config::raw::OneOrMany::<String>::deserialize(d)
+        .map(crate::config::raw::OneOrMany::into_vec)
 }
 
 /// Where a keyword hit must start.

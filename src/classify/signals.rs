@@ -37,8 +37,8 @@ pub(crate) struct CompiledSignal {
     max_tokens: u32,
     /// Index of the signal that must have fired for this one to count.
     with: Option<usize>,
-    /// Index of the signal that must not have fired for this one to count.
-    without: Option<usize>,
+    /// Indices of the signals none of which may have fired for this one to count.
+    without: Vec<usize>,
     kind: Kind,
 }
 
@@ -137,7 +137,7 @@ impl SignalSet {
         }
         for i in 0..n {
             let s = &self.signals[i];
-            if s.with.is_some_and(|w| out[w] == 0.0) || s.without.is_some_and(|w| out[w] != 0.0) {
+            if s.with.is_some_and(|w| out[w] == 0.0) || s.without.iter().any(|&w| out[w] != 0.0) {
                 out[i] = 0.0;
             }
         }
@@ -206,7 +206,11 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
             found
         };
         let with = gate("with", s.with.as_deref(), errors);
-        let without = gate("without", s.without.as_deref(), errors);
+        let without = s
+            .without
+            .iter()
+            .filter_map(|w| gate("without", Some(w), errors))
+            .collect();
         let mut parts = Vec::with_capacity(s.patterns.len());
         for (j, p) in s.patterns.iter().enumerate() {
             match ascii_boundaries(p) {
@@ -414,7 +418,7 @@ mod tests {
             at: Position::Anywhere,
             detect: None,
             with: None,
-            without: None,
+            without: Vec::new(),
             patterns: patterns
                 .iter()
                 .map(std::string::ToString::to_string)
@@ -550,7 +554,7 @@ mod tests {
         let mut stray = sig("stray", &["q"]);
         stray.also = vec!["w".into()];
         let mut unless = kw("unless", &["v"]);
-        unless.without = Some("nowhere".into());
+        unless.without = vec!["nowhere".into()];
         compile_signals(&[both, gated, stray, unless], &mut errors);
         let paths: Vec<_> = errors.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(
@@ -573,11 +577,23 @@ mod tests {
             ..sig("options", &[])
         };
         let mut why = kw("why", &["why"]);
-        why.without = Some("options".into());
-        let raw = [options, why];
+        why.without = vec!["options".into()];
+        let raw = [options.clone(), why];
         assert_eq!(counts(&raw, "", "Why is the sky blue?", 9), [0.0, 1.0]);
         let quiz = "Why is the sky blue?\nA. dust\nB. scattering\nC. the sea";
         assert_eq!(counts(&raw, "", quiz, 9), [3.0, 0.0]);
+        // with a list, any one of the named signals silences it
+        let who = kw("who", &["who"]);
+        let mut song = kw("song", &["song"]);
+        song.without = vec!["options".into(), "who".into()];
+        let raw = [options, who, song];
+        assert_eq!(
+            counts(&raw, "", "Write a song about rain", 9),
+            [0.0, 0.0, 1.0]
+        );
+        assert_eq!(counts(&raw, "", "who sang the song", 9), [0.0, 1.0, 0.0]);
+        let quiz = "Which song?\nA. one\nB. two\nC. three";
+        assert_eq!(counts(&raw, "", quiz, 9), [3.0, 0.0, 0.0]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! against [`Shapes::of`] on generated text and, when `../shared/eval` is present, on every
 //! labelled prompt.
 
-use super::{is_list_item, is_option_line, Shapes, CODE_STARTS};
+use super::{is_list_item, is_option_line, NumberedOptions, Shapes, CODE_STARTS};
 use crate::classify::chars::is_word_char;
 use crate::classify::testgen::Rng;
 
@@ -14,11 +14,14 @@ fn shapes(text: &str) -> Shapes {
         questions: text.bytes().filter(|b| *b == b'?').count(),
         ..Shapes::default()
     };
+    let mut numbered = NumberedOptions::default();
     for line in text.lines() {
         s.code_lines += usize::from(is_code_line(line));
         s.options += usize::from(is_option_line(line));
         s.list_items += usize::from(is_list_item(line));
+        numbered.line(line);
     }
+    s.options += numbered.lines();
     (s.math, s.sentences) = maths_and_sentences(text);
     s.passage = !s.fence && s.code_lines < 3 && is_passage_and_ask(text);
     s
@@ -59,17 +62,18 @@ fn numbers(text: &str) -> usize {
     n
 }
 
-/// Formula notation marks (LaTeX commands, `$`, `^`, `=`, maths symbols, `2*3`) and sentences,
+/// Formula notation marks (LaTeX commands, `$` but not as currency, `^`, `=`, maths symbols, `2*3`) and sentences,
 /// counted in one walk over the characters.
 fn maths_and_sentences(text: &str) -> (usize, usize) {
     let (mut math, mut sentences) = (0, 0);
     let mut seen_letter = false;
     let mut prev = ' ';
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        let next = chars.peek().copied().unwrap_or(' ');
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map_or(' ', |&(_, c)| c);
         math += usize::from(match c {
-            '$' | '^' | '√' | '∑' | '∫' | 'π' | '≤' | '≥' | '≠' | '±' | '×' | '÷' | '∞' | '∈' => {
+            '$' => !super::is_currency(text.as_bytes(), i),
+            '^' | '√' | '∑' | '∫' | 'π' | '≤' | '≥' | '≠' | '±' | '×' | '÷' | '∞' | '∈' => {
                 true
             }
             '\\' => next.is_ascii_alphabetic(),
