@@ -84,15 +84,22 @@ p, server = sys.argv[1], sys.argv[2]
 s = open(p).read().replace("location_placeholder", server)
 open(p, "w").write(s)
 PY
-  nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" 2>"$dir/nginx/logs/start.err" &
-  MOCK_PID=$!
-  pids+=("$MOCK_PID")
   MOCK_URL="http://127.0.0.1:$port"
+  run_nginx "$dir/nginx" "$MOCK_URL" mock
+  MOCK_PID=$NGINX_PID
+}
+
+# run_nginx DIR URL WHAT: starts nginx on DIR/nginx.conf (logs in DIR/logs) and waits (5 s at
+# most) until URL answers a POST to /json/chat/completions; sets NGINX_PID
+run_nginx() {
+  nginx -p "$1" -c "$1/nginx.conf" 2>"$1/logs/start.err" &
+  NGINX_PID=$!
+  pids+=("$NGINX_PID")
   for _ in $(seq 100); do
-    curl -fsS -X POST "$MOCK_URL/json/chat/completions" -o /dev/null 2>/dev/null && return 0
+    curl -fsS -X POST "$2/json/chat/completions" -o /dev/null 2>/dev/null && return 0
     sleep 0.05
   done
-  echo "the nginx mock did not start"; cat "$dir/nginx/logs/start.err" "$dir/nginx/logs/error.log"; exit 1
+  echo "the nginx $3 did not start"; cat "$1/logs/start.err" "$1/logs/error.log"; exit 1
 }
 
 # start_hop DIR: a second nginx on loopback that only forwards to the mock (keep-alive upstream
@@ -124,15 +131,9 @@ http {
   }
 }
 CONF
-  nginx -p "$dir" -c "$dir/nginx.conf" 2>"$dir/logs/start.err" &
-  HOP_PID=$!
-  pids+=("$HOP_PID")
   HOP_URL="http://127.0.0.1:$port"
-  for _ in $(seq 100); do
-    curl -fsS -X POST "$HOP_URL/json/chat/completions" -o /dev/null 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "the nginx hop did not start"; cat "$dir/logs/start.err" "$dir/logs/error.log"; exit 1
+  run_nginx "$dir" "$HOP_URL" hop
+  HOP_PID=$NGINX_PID
 }
 
 start_router() { # start_router DIR BIN [EXTRA_YAML]; env KEY_RPM (each key's rpm), LEDGER_YAML (the ledger: value)
