@@ -104,31 +104,3 @@ fn demo_logs_without_colour_when_piped_and_says_it_flushed_the_ledger() {
     let written = std::fs::read_to_string(&ledger).unwrap();
     assert_eq!(written.lines().count(), 1, "{written}");
 }
-
-/// The `purge_delay` values mimalloc reports at start-up (`MIMALLOC_VERBOSE=1`), in order: one
-/// per start of the allocator, so a re-execution shows as a second value.
-fn purge_delays(preset: Option<&str>) -> Vec<String> {
-    let mut cmd = switchyard();
-    cmd.arg("--version")
-        .env("MIMALLOC_VERBOSE", "1")
-        .env_remove("MIMALLOC_PURGE_DELAY");
-    if let Some(v) = preset {
-        cmd.env("MIMALLOC_PURGE_DELAY", v);
-    }
-    let out = cmd.output().unwrap();
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("switchyard "));
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter_map(|l| l.split("option 'purge_delay': ").nth(1))
-        .map(|v| v.trim().to_owned())
-        .collect()
-}
-
-#[test]
-fn the_binary_runs_with_freed_memory_purged_at_once_unless_told_otherwise() {
-    // started with mimalloc's default, then once more with a purge delay of 0
-    assert_eq!(purge_delays(None), ["10", "0"]);
-    // an operator's own setting is kept, and nothing is re-executed
-    assert_eq!(purge_delays(Some("25")), ["25"]);
-}
