@@ -5,8 +5,11 @@ use serde::Deserialize;
 
 use super::chars::{ascii_run_end, is_cyrillic_letter_lead, is_word_char};
 
+mod options;
 #[cfg(test)]
 mod reference;
+
+use options::{is_option_line, BareOptions, NumberedOptions};
 
 /// A structural shape a signal can count, named in the policy as `detect: NAME`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -154,151 +157,12 @@ fn code_start(t: &str) -> bool {
     CODE_STARTS.iter().any(|s| t.starts_with(s))
 }
 
-fn is_option_line(line: &str) -> bool {
-    let t = line.trim_start();
-    let mut chars = t.chars();
-    let (first, second) = (chars.next(), chars.next());
-    let label = |c: char| matches!(c, 'A'..='E' | 'a'..='e' | 'А' | 'Б' | 'В' | 'Г' | 'Д' | 'Е' | 'а' | 'б' | 'в' | 'г' | 'д');
-    match (first, second) {
-        (Some('('), Some(c)) if label(c) => chars.next() == Some(')'),
-        (Some(c), Some('.' | ')' | ':')) if label(c) => {
-            chars.next().is_some_and(char::is_whitespace)
-        }
-        _ => false,
-    }
-}
-
 fn is_list_item(line: &str) -> bool {
     let t = line.trim_start();
-    if t.starts_with("- ") || t.starts_with("* ") || t.starts_with("• ") {
-        return true;
-    }
-    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-    (1..=2).contains(&digits)
-        && matches!(t.as_bytes().get(digits), Some(b'.' | b')'))
-        && t.as_bytes().get(digits + 1) == Some(&b' ')
-}
-
-/// Option lines labelled by a bare capital letter and a space (`A Coffee`, `Б Шевченко`), as
-/// some quiz sets write them: counted only in runs of three or more in alphabetical order
-/// (blank lines between them allowed), since a line may start with "A" or "I" as a word.
-#[derive(Debug, Default)]
-struct BareOptions {
-    /// The letter index the next line of the current run must carry.
-    next: usize,
-    run: usize,
-    counted: usize,
-}
-
-impl BareOptions {
-    const LATIN: [char; 5] = ['A', 'B', 'C', 'D', 'E'];
-    const CYRILLIC: [char; 5] = ['А', 'Б', 'В', 'Г', 'Д'];
-
-    fn line(&mut self, line: &str) {
-        let t = line.trim();
-        if t.is_empty() {
-            return;
-        }
-        match Self::label(t) {
-            Some(i) if i == self.next && self.run > 0 => {
-                self.run += 1;
-                self.next += 1;
-            }
-            Some(0) => {
-                self.close();
-                self.run = 1;
-                self.next = 1;
-            }
-            _ => self.close(),
-        }
-    }
-
-    /// The letter's place in the alphabet when `t` starts with a bare label and a space.
-    fn label(t: &str) -> Option<usize> {
-        let mut chars = t.chars();
-        let (first, second, third) = (chars.next()?, chars.next()?, chars.next()?);
-        if second != ' ' || third.is_whitespace() {
-            return None;
-        }
-        Self::LATIN
-            .iter()
-            .position(|&c| c == first)
-            .or_else(|| Self::CYRILLIC.iter().position(|&c| c == first))
-    }
-
-    fn close(&mut self) {
-        if self.run >= 3 {
-            self.counted += self.run;
-        }
-        self.run = 0;
-        self.next = 0;
-    }
-
-    fn lines(mut self) -> usize {
-        self.close();
-        self.counted
-    }
-}
-
-/// Numbered answer options (`1. нафта`, `2) azote`): a numbered list is a list of choices, not
-/// of steps or requirements, only when it follows a question or an unfinished stem ("Which of
-/// these…?", "During a storm you must not") rather than a sentence or a colon, when each item is
-/// short (20 words at most), and when it ends the prompt. Counted once the run has three lines.
-#[derive(Debug, Default)]
-pub(crate) struct NumberedOptions {
-    /// The last line that was not a numbered item asks or breaks off (so options may follow).
-    stem: bool,
-    /// Numbered lines in the current run (0 when none is open).
-    run: usize,
-    /// Whether every item of the current run is short.
-    short: bool,
-}
-
-impl NumberedOptions {
-    /// Longest option, in words.
-    const MAX_WORDS: usize = 20;
-
-    pub(crate) fn line(&mut self, line: &str) {
-        let t = line.trim();
-        if t.is_empty() {
-            return;
-        }
-        match Self::item(t) {
-            Some((n, rest)) if n == self.run + 1 && (self.run > 0 || self.stem) => {
-                self.run += 1;
-                self.short =
-                    (n == 1 || self.short) && rest.split_whitespace().count() <= Self::MAX_WORDS;
-            }
-            _ => {
-                self.run = 0;
-                self.stem = t.chars().next_back().is_some_and(|c| {
-                    c == '?' || c.is_alphanumeric() || matches!(c, '»' | '"' | ')')
-                });
-            }
-        }
-    }
-
-    /// `(number, rest)` when `t` starts with one or two digits, `.` or `)`, and a space.
-    fn item(t: &str) -> Option<(usize, &str)> {
-        let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-        if !(1..=2).contains(&digits) || !matches!(t.as_bytes().get(digits), Some(b'.' | b')')) {
-            return None;
-        }
-        let rest = t.get(digits + 1..)?;
-        if !rest.starts_with(' ') {
-            return None;
-        }
-        Some((t[..digits].parse().ok()?, rest))
-    }
-
-    /// Option lines counted: the final run, when it has three short items.
-    pub(crate) fn lines(self) -> usize {
-        if self.run >= 3 && self.short {
-            self.run
-        } else {
-            0
-        }
-    }
+    t.starts_with("- ")
+        || t.starts_with("* ")
+        || t.starts_with("• ")
+        || options::numbered_item(t).is_some()
 }
 
 /// What [`walk`] counts over the whole text (the line shapes go to its callback).
