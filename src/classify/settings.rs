@@ -119,6 +119,11 @@ pub struct RawSignal {
     /// Matches counted up to this many; 1 (the default) means "present or not".
     #[serde(default = "default_cap")]
     pub cap: u32,
+    /// Hits up to this many count nothing; only those beyond do (value `min(hits, cap) -
+    /// above`): a word problem's first few quantities are any problem's, the later ones are
+    /// its extra steps. Default 0.
+    #[serde(default)]
+    pub above: u32,
     /// Text the patterns look at.
     #[serde(default)]
     pub scope: Scope,

@@ -32,6 +32,8 @@ pub(crate) struct CompiledSignal {
     pub(crate) name: Arc<str>,
     pub(crate) weight: f64,
     cap: usize,
+    /// Hits that count nothing (see `RawSignal::above`).
+    above: f64,
     scope: Scope,
     min_tokens: u32,
     max_tokens: u32,
@@ -141,6 +143,12 @@ impl SignalSet {
                 out[i] = 0.0;
             }
         }
+        // after the gates, which ask whether a signal fired at all
+        for (v, s) in out.iter_mut().zip(&self.signals) {
+            if s.above > 0.0 {
+                *v = (*v - s.above).max(0.0);
+            }
+        }
     }
 }
 
@@ -170,6 +178,9 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
         }
         if s.cap == 0 {
             errors.push((format!("{path}.cap"), "must be at least 1".into()));
+        }
+        if s.above >= s.cap {
+            errors.push((format!("{path}.above"), "must be less than cap".into()));
         }
         let (min_tokens, max_tokens) =
             (s.min_tokens.unwrap_or(0), s.max_tokens.unwrap_or(u32::MAX));
@@ -260,6 +271,7 @@ pub(crate) fn compile_signals(raw: &[RawSignal], errors: &mut Vec<(String, Strin
             name: Arc::from(name),
             weight: s.weight,
             cap: s.cap as usize,
+            above: f64::from(s.above),
             scope: s.scope,
             min_tokens,
             max_tokens,
@@ -406,6 +418,7 @@ mod tests {
             name: name.into(),
             weight: 1.0,
             cap: 1,
+            above: 0,
             scope: Scope::User,
             max_tokens: None,
             min_tokens: None,
@@ -542,6 +555,37 @@ mod tests {
             [0.0, 1.0, 2.0, 1.0, 2.0]
         );
         assert_eq!(counts(&raw, "", "Write a poem", 9), [0.0; 5]);
+    }
+
+    #[test]
+    fn hits_up_to_above_count_nothing_and_do_not_stop_a_gate() {
+        let calc = kw("calc", &["how many"]);
+        let many = RawSignal {
+            detect: Some(Detector::Numbers),
+            patterns: Vec::new(),
+            cap: 6,
+            above: 2,
+            with: Some("calc".into()),
+            ..sig("many", &[])
+        };
+        let mut after = kw("after", &["left"]);
+        after.with = Some("many".into());
+        let raw = [calc, many, after];
+        let ask = |n: usize| {
+            let nums: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+            format!("Ann had {} apples. How many are left?", nums.join(" and "))
+        };
+        assert_eq!(counts(&raw, "", &ask(2), 9), [1.0, 0.0, 1.0]);
+        assert_eq!(counts(&raw, "", &ask(5), 9), [1.0, 3.0, 1.0]);
+        assert_eq!(counts(&raw, "", &ask(9), 9), [1.0, 4.0, 1.0]);
+        let mut bad = raw[1].clone();
+        bad.above = 6;
+        let mut errors = Vec::new();
+        compile_signals(&[bad], &mut errors);
+        assert!(
+            errors.iter().any(|(path, _)| path == "signals[0].above"),
+            "{errors:?}"
+        );
     }
 
     #[test]
