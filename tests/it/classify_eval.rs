@@ -6,10 +6,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Leave-one-source-out agreement over dev + train must not fall below this (measured 75.8%
+/// Leave-one-source-out agreement over dev + train must not fall below this (measured 76.5%
 /// when the default policy was last fitted; refits move it by about 1.5 points either way;
 /// see docs/classifier.md).
-const LOSO_AGREEMENT_FLOOR: f64 = 0.744;
+const LOSO_AGREEMENT_FLOOR: f64 = 0.750;
 /// Complex prompts classed simple, held-out sources: the ceiling.
 const LOSO_COMPLEX_AS_SIMPLE_CEILING: f64 = 0.03;
 
