@@ -460,6 +460,11 @@ mod tests {
         assert_eq!(detect(Detector::Options, steps, 0.0), 0.0);
         let told = "Build an app.\n1. login\n2. a feed\n3. settings";
         assert_eq!(detect(Detector::Options, told, 0.0), 0.0);
+        // ... unless a sentence of the stem asks for a pick
+        let pick = "Порівняйте дві країни. Визначте три галузі.\n1. нафта\n2. вугілля\n3. ліс";
+        assert_eq!(detect(Detector::Options, pick, 0.0), 3.0);
+        let choose = "Choose the two true statements.\n1. ice sinks\n2. fire is hot\n3. 2 > 1";
+        assert_eq!(detect(Detector::Options, choose, 0.0), 3.0);
         // a list that does not end the prompt, or whose items are long
         let puzzle = "Which follows?\n1. a\n2. b\n3. c\nIf 1 and 2 hold, is 3 true?";
         assert_eq!(detect(Detector::Options, puzzle, 0.0), 0.0);

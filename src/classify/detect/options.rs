@@ -92,9 +92,10 @@ impl BareOptions {
 }
 
 /// Numbered answer options (`1. нафта`, `2) azote`): a numbered list is a list of choices, not
-/// of steps or requirements, only when it follows a question or an unfinished stem ("Which of
-/// these…?", "During a storm you must not") rather than a sentence or a colon, when each item is
-/// short (20 words at most), and when it ends the prompt. Counted once the run has three lines.
+/// of steps or requirements, only when it follows a question, an unfinished stem ("Which of
+/// these…?", "During a storm you must not") or a sentence that asks for a pick ("Укажіть три
+/// чинники.", "Choose two."), rather than another sentence or a colon, when each item is short
+/// (20 words at most), and when it ends the prompt. Counted once the run has three lines.
 #[derive(Debug, Default)]
 pub(crate) struct NumberedOptions {
     /// The last line that was not a numbered item asks or breaks off (so options may follow).
@@ -123,7 +124,10 @@ impl NumberedOptions {
             _ => {
                 self.run = 0;
                 self.stem = t.chars().next_back().is_some_and(|c| {
-                    c == '?' || c.is_alphanumeric() || matches!(c, '»' | '"' | ')')
+                    c == '?'
+                        || c.is_alphanumeric()
+                        || matches!(c, '»' | '"' | ')')
+                        || (c == '.' && asks_for_a_pick(t))
                 });
             }
         }
@@ -137,4 +141,44 @@ impl NumberedOptions {
             0
         }
     }
+}
+
+/// Verbs that ask to pick among given answers, as an exam's stem opens a sentence with them.
+const PICK_VERBS: [&str; 20] = [
+    "choose",
+    "select",
+    "pick",
+    "indicate",
+    "mark",
+    "выберите",
+    "укажите",
+    "определите",
+    "отметьте",
+    "назовите",
+    "виберіть",
+    "оберіть",
+    "укажіть",
+    "вкажіть",
+    "визначте",
+    "позначте",
+    "назвіть",
+    "выбери",
+    "укажи",
+    "обери",
+];
+
+/// Whether a sentence of `line` opens with a verb that asks for a pick ("Визначте види
+/// діяльності…", "Choose the two true statements.").
+fn asks_for_a_pick(line: &str) -> bool {
+    line.split(". ").any(|sentence| {
+        let word = sentence
+            .trim_start()
+            .split(|c: char| !c.is_alphabetic())
+            .next();
+        word.is_some_and(|w| {
+            PICK_VERBS
+                .iter()
+                .any(|v| w.chars().flat_map(char::to_lowercase).eq(v.chars()))
+        })
+    })
 }
