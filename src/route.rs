@@ -220,9 +220,10 @@ pub(crate) fn matches(rule: &Rule, f: &Facts<'_>) -> bool {
         && w.last_user_matches
             .as_ref()
             .is_none_or(|re| re.is_match(f.last_user))
-        && (w.confidence_min.is_none() && w.confidence_max.is_none()
-            || f.classification.is_some_and(|c| {
-                w.confidence_min.is_none_or(|lo| c.confidence >= lo)
-                    && w.confidence_max.is_none_or(|hi| c.confidence <= hi)
-            }))
+        && w.confidence
+            .is_none_or(|r| f.classification.is_some_and(|c| r.contains(c.confidence)))
+        && w.complex_probability.is_none_or(|r| {
+            f.classification
+                .is_some_and(|c| r.contains(c.complex_probability))
+        })
 }

@@ -90,6 +90,11 @@ pub struct Classification {
     /// nearest cut-off, the score being the log-odds of the ordinal logistic model that
     /// `switchyard train` fits. Rules match on it to send uncertain prompts up a tier.
     pub confidence: f64,
+    /// The probability that the prompt is complex under the same model, σ(score − complex
+    /// cut-off), from the score before any floor: what a rule should read to send a medium
+    /// verdict up, since a medium close to the *simple* cut-off is uncertain too but needs no
+    /// stronger model.
+    pub complex_probability: f64,
     /// Signals that contributed a non-zero amount, in configuration order.
     pub signals: Vec<FiredSignal>,
 }
@@ -237,6 +242,7 @@ impl Classifier {
             complexity,
             score,
             confidence,
+            complex_probability: complex_probability(score, self.complex),
             signals: fired,
         }
     }
@@ -340,6 +346,11 @@ pub(crate) fn tier_probability(score: f64, medium: f64, complex: f64, tier: Comp
         Complexity::Complex => score - complex,
     };
     1.0 / (1.0 + (-d.max(0.0)).exp())
+}
+
+/// P(complex) under the fitted ordinal logistic model: σ(score − complex cut-off).
+pub(crate) fn complex_probability(score: f64, complex: f64) -> f64 {
+    1.0 / (1.0 + (complex - score).exp())
 }
 
 /// Confidence in a tier that a floor imposed over a lower score: a medium floor is as sure
@@ -520,6 +531,23 @@ mod tests {
         assert!(at(-30.0) < 1.0 + 1e-12 && at(-30.0) > 0.99);
         let classified = Classifier::default().classify(&user("hi"), 8);
         assert!((0.5..=1.0).contains(&classified.confidence));
+    }
+
+    #[test]
+    fn complex_probability_is_one_half_on_the_complex_cut_off_and_grows_with_the_score() {
+        assert!((complex_probability(2.0, 2.0) - 0.5).abs() < 1e-12);
+        assert!(complex_probability(3.0, 2.0) > 0.5 && complex_probability(1.0, 2.0) < 0.5);
+        assert!(complex_probability(30.0, 2.0) > 0.99 && complex_probability(-30.0, 2.0) < 0.01);
+        let c = Classifier::default();
+        let proof = c.classify(&user("Prove that there are infinitely many primes."), 12);
+        let hello = c.classify(&user("hi"), 8);
+        // the score's probability, before any floor
+        assert_eq!(
+            proof.complex_probability,
+            complex_probability(proof.score, c.complex)
+        );
+        assert!(proof.complex_probability > 0.3, "{proof:?}");
+        assert!(hello.complex_probability < 0.1, "{hello:?}");
     }
 
     #[test]

@@ -121,6 +121,7 @@ pub fn describe(config: &Config, id: &Value, d: &Decision) -> Value {
         "complexity": c.map(|c| c.complexity.as_str()),
         "score": c.map(|c| c.score),
         "confidence": c.map(|c| c.confidence),
+        "complex_probability": c.map(|c| c.complex_probability),
         "thresholds": cut_offs(config, d).map(|(m, x)| json!({"medium": m, "complex": x})),
         "signals": c.map(|c| &c.signals),
         "policy": &*d.plan.policy,
@@ -163,11 +164,12 @@ fn text_line(config: &Config, id: &Value, d: &Decision) -> String {
         format!(" (medium>={m:.2}, complex>={x:.2})")
     });
     format!(
-        "{id}\ttokens={}\t{}\tscore={:.2}{cuts}\tconfidence={:.2}\trule={}\troute={}\tsignals={}{skipped}",
+        "{id}\ttokens={}\t{}\tscore={:.2}{cuts}\tconfidence={:.2}\tp(complex)={:.2}\trule={}\troute={}\tsignals={}{skipped}",
         d.prompt_tokens,
         c.map_or("unclassified", |c| c.complexity.as_str()),
         c.map_or(0.0, |c| c.score),
         c.map_or(0.0, |c| c.confidence),
+        c.map_or(0.0, |c| c.complex_probability),
         d.plan.rule,
         route.join(" > "),
         signals

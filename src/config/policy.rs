@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::raw::{BudgetAction, Endpoint, OnBusy, RawGroup, RawPolicy, RawWhen, Toggle};
+use super::raw::{
+    BudgetAction, Endpoint, OnBusy, RawGroup, RawPolicy, RawUnitRange, RawWhen, Toggle,
+};
 use super::Problem;
 use crate::classify::{Classifier, Complexity, RawClassifier};
 use crate::guardrails::Guardrails;
@@ -67,8 +69,22 @@ pub struct Conditions {
     pub images: Option<bool>,
     pub last_user_matches: Option<Regex>,
     /// Inclusive bounds on the classification's confidence.
-    pub confidence_min: Option<f64>,
-    pub confidence_max: Option<f64>,
+    pub confidence: Option<UnitRange>,
+    /// Inclusive bounds on the classification's probability of being complex.
+    pub complex_probability: Option<UnitRange>,
+}
+
+/// Inclusive bounds within 0..=1, either end open.
+#[derive(Debug, Clone, Copy)]
+pub struct UnitRange {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl UnitRange {
+    pub fn contains(self, v: f64) -> bool {
+        self.min.is_none_or(|lo| v >= lo) && self.max.is_none_or(|hi| v <= hi)
+    }
 }
 
 /// A weighted set of models tried as one tier; weights pick the first, the rest follow.
@@ -398,30 +414,14 @@ fn conditions(
         }
         None => (None, None),
     };
-    let (confidence_min, confidence_max) = match &w.confidence {
-        Some(r) => {
-            for (end, v) in [("min", r.min), ("max", r.max)] {
-                if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
-                    problems.push(cx.problem(
-                        format!("{field}.confidence.{end}"),
-                        Some("confidence"),
-                        "must be between 0 and 1".to_string(),
-                    ));
-                }
-            }
-            if let (Some(lo), Some(hi)) = (r.min, r.max) {
-                if lo > hi {
-                    problems.push(cx.problem(
-                        format!("{field}.confidence"),
-                        Some("confidence"),
-                        format!("min {lo} is greater than max {hi}"),
-                    ));
-                }
-            }
-            (r.min, r.max)
-        }
-        None => (None, None),
-    };
+    let confidence = unit_range(w.confidence.as_ref(), field, "confidence", cx, problems);
+    let complex_probability = unit_range(
+        w.complex_probability.as_ref(),
+        field,
+        "complex_probability",
+        cx,
+        problems,
+    );
     let last_user_matches = w
         .last_user_matches
         .as_ref()
@@ -458,7 +458,40 @@ fn conditions(
         tools: w.tools,
         images: w.images,
         last_user_matches,
-        confidence_min,
-        confidence_max,
+        confidence,
+        complex_probability,
     }
+}
+
+/// A `{min, max}` condition on a probability: both ends within 0..=1 and in order.
+fn unit_range(
+    raw: Option<&RawUnitRange>,
+    field: &str,
+    name: &str,
+    cx: &PolicyCtx<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<UnitRange> {
+    let r = raw?;
+    for (end, v) in [("min", r.min), ("max", r.max)] {
+        if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+            problems.push(cx.problem(
+                format!("{field}.{name}.{end}"),
+                Some(name),
+                "must be between 0 and 1".to_string(),
+            ));
+        }
+    }
+    if let (Some(lo), Some(hi)) = (r.min, r.max) {
+        if lo > hi {
+            problems.push(cx.problem(
+                format!("{field}.{name}"),
+                Some(name),
+                format!("min {lo} is greater than max {hi}"),
+            ));
+        }
+    }
+    Some(UnitRange {
+        min: r.min,
+        max: r.max,
+    })
 }

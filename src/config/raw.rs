@@ -445,6 +445,9 @@ pub(crate) struct RawWhen {
     pub last_user_matches: Option<String>,
     /// The classifier's confidence in its tier (0..=1), e.g. `{max: 0.6}` for uncertain ones.
     pub confidence: Option<RawUnitRange>,
+    /// The probability that the prompt is complex (0..=1), e.g. `{min: 0.4}` for a medium
+    /// verdict close to the complex cut-off.
+    pub complex_probability: Option<RawUnitRange>,
 }
 
 /// A range within 0..=1; either end may be left open.
@@ -467,6 +470,7 @@ impl RawWhen {
             && self.images.is_none()
             && self.last_user_matches.is_none()
             && self.confidence.is_none()
+            && self.complex_probability.is_none()
     }
 }
 

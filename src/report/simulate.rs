@@ -207,6 +207,11 @@ fn classify_tokens(config: &Config, policy: usize, r: &Recorded) -> Classificati
             complexity,
             score: 0.0,
             confidence: 1.0,
+            complex_probability: if complexity == Complexity::Complex {
+                1.0
+            } else {
+                0.0
+            },
             signals: Vec::new(),
         },
         None => config.policies[policy]
@@ -216,7 +221,7 @@ fn classify_tokens(config: &Config, policy: usize, r: &Recorded) -> Classificati
 }
 
 /// The model a strategy sends one request to, the rule that chose it, and whether that rule
-/// matched on the classifier's confidence (the uncertain share).
+/// matched on the classifier's confidence or complex probability (the uncertain share).
 async fn pick<'a>(
     reference: &'a Config,
     s: &'a Strategy,
@@ -260,7 +265,7 @@ async fn pick<'a>(
                 .flat_map(|p| &p.rules)
                 .find(|r| r.name == plan.rule)
                 .is_some_and(|r| {
-                    r.when.confidence_min.is_some() || r.when.confidence_max.is_some()
+                    r.when.confidence.is_some() || r.when.complex_probability.is_some()
                 });
             Ok((&config.models[m], Some(plan.rule.to_string()), uncertain))
         }

@@ -156,6 +156,23 @@ fn bad_regex_is_reported_with_its_field() {
 }
 
 #[test]
+fn probability_bounds_outside_zero_to_one_or_reversed_are_reported() {
+    let policy = POLICY.replace(
+        "      last_user_matches: \"(?i)\\\\bfn\\\\b\"",
+        "      complex_probability: {min: 1.5}\n      confidence: {min: 0.9, max: 0.6}",
+    );
+    assert_ne!(policy, POLICY);
+    let stderr = check_fails(PROVIDER, &policy);
+    assert!(
+        stderr.contains("rules[0].when.complex_probability.min"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("between 0 and 1"), "{stderr}");
+    assert!(stderr.contains("rules[0].when.confidence"), "{stderr}");
+    assert!(stderr.contains("greater than max"), "{stderr}");
+}
+
+#[test]
 fn every_problem_is_listed_in_one_run() {
     let policy = POLICY
         .replace("(?i)\\\\bfn\\\\b", "(unclosed")

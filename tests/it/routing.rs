@@ -289,3 +289,50 @@ async fn the_client_api_answers_alike_with_and_without_v1() {
         );
     }
 }
+
+/// A classifier whose scores are set by one word each, so a medium verdict can be placed next
+/// to either cut-off: `kettle` just above the simple one, `quasar` just below the complex one.
+const UNCERTAIN_POLICY: &str = r#"
+name: default
+aliases: [auto]
+baseline: alpha/a-big
+classifier:
+  bias: 0
+  thresholds: {medium: 0.1, complex: 2.1}
+  length: {weight: 0, min_tokens: 10, max_tokens: 100, system_share: 0}
+  turns: {weight: 0, max: 1}
+  signals:
+    - {name: near_simple, weight: 0.3, keywords: [kettle]}
+    - {name: near_complex, weight: 1.9, keywords: [quasar]}
+rules:
+  - name: leaning-complex
+    when: {complexity: medium, complex_probability: {min: 0.4}}
+    route: [alpha/a-big]
+  - name: doubtful
+    when: {complexity: medium, confidence: {max: 0.6}}
+    route: [beta/b-mini]
+  - name: everything
+    route: [alpha/a-mini]
+"#;
+
+#[tokio::test]
+async fn an_uncertain_medium_goes_up_only_when_it_may_be_complex() {
+    let h = Harness::builder(vec![
+        Upstream::new("alpha", &["a-mini", "a-big"]),
+        Upstream::new("beta", &["b-mini"]),
+    ])
+    .policy(UNCERTAIN_POLICY)
+    .start()
+    .await;
+    // both are medium at confidence σ(0.2) ≈ 0.55; only the second may well be complex
+    for (prompt, rule, model) in [
+        ("tell me about the quasar", "leaning-complex", "alpha/a-big"),
+        ("tell me about the kettle", "doubtful", "beta/b-mini"),
+        ("tell me about the weather", "everything", "alpha/a-mini"),
+    ] {
+        let (status, headers, _) = h.post_chat(chat("auto", prompt)).await;
+        assert_eq!(status, 200, "{prompt}");
+        assert_eq!(header(&headers, "x-switchyard-rule"), rule, "{prompt}");
+        assert_eq!(header(&headers, "x-switchyard-model"), model, "{prompt}");
+    }
+}
