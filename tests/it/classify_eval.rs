@@ -150,7 +150,7 @@ fn the_held_out_failure_kinds_are_classed_by_what_they_ask() {
         ("code_ask", 0.9),
         ("competition_math", 0.8),
         ("multiple_choice", 0.9),
-        ("howto_lookup", 0.75),
+        ("howto_lookup", 0.9),
         ("two_step_word_problem", 0.8),
         ("passage_extract", 0.8),
         ("debug", 0.8),
