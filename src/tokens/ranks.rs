@@ -4,15 +4,15 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::slot_hash::{self, Slot, MAX_DISP, SLOTS};
+use super::slot_hash::{self, Slot, SLOTS};
 
 /// Token bytes → rank: a hash table built by `build.rs` and compiled into the binary, read in
 /// place. It costs no heap and no start-up work, and only the pages lookups touch are
 /// resident (the `FxHashMap` it replaces took 6.5 MB of heap and a build at start-up).
 pub(super) struct Ranks {
     /// `SLOTS` little-endian u64 slots (`slot_hash.rs`); `include_bytes!` gives no alignment,
-    /// so each is read from its bytes.
-    slots: &'static [u8],
+    /// so each is read from its bytes. The array's type checks the file's size at compile time.
+    slots: &'static [u8; SLOTS * 8],
     /// Every token's bytes end to end; slots point into it.
     bytes: &'static [u8],
 }
@@ -20,13 +20,31 @@ pub(super) struct Ranks {
 /// Pieces up to this long merge in a quadratic pass on the stack; longer ones use a heap.
 const SHORT: usize = 128;
 
+/// No token is longer (o200k's longest has 128 bytes; a slot's length field holds 255).
+const LONGEST: usize = 255;
+
+/// `a == b` for slices of the same length, without a call to `memcmp` for short ones (a
+/// token's bytes, when tag and length matched): two overlapping loads cover them.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    let u32_at = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().expect("4 bytes"));
+    let u64_at = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
+        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
+        _ => a == b,
+    }
+}
+
 impl Ranks {
     /// The table `build.rs` writes: its slots and the token bytes they point into.
-    pub(super) const fn new(slots: &'static [u8], bytes: &'static [u8]) -> Self {
-        assert!(
-            slots.len() == SLOTS * 8,
-            "the slot table has 2^BITS u64 slots"
-        );
+    pub(super) const fn new(slots: &'static [u8; SLOTS * 8], bytes: &'static [u8]) -> Self {
         Self { slots, bytes }
     }
 
@@ -43,33 +61,28 @@ impl Ranks {
         }
     }
 
-    /// The rank of the token `bytes`, `u32::MAX` if it is none. Walks from the home slot
-    /// comparing tag, length and distance from home before any bytes, and stops at an empty
-    /// slot or one whose token sits nearer its home than the walk has come (Robin Hood order:
-    /// the token looked for would have taken that slot).
-    #[inline]
+    /// The rank of the token `bytes`, `u32::MAX` if it is none. Always inlined, so that the
+    /// walk (`slot_hash::find`) runs inside the merge loops rather than as a call per pair.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn rank(&self, bytes: &[u8]) -> u32 {
-        let h = slot_hash::hash(bytes);
-        let mut i = slot_hash::home(h);
-        for disp in 0..=MAX_DISP {
-            let slot = self.slot(i);
-            if slot.key() == Slot::probe(h, bytes.len(), disp).key()
-                && self.bytes.get(slot.offset()..slot.offset() + slot.len()) == Some(bytes)
-            {
-                return slot.rank();
-            }
-            if slot.0 == 0 || slot.disp() < disp {
-                break;
-            }
-            i = (i + 1) % SLOTS;
+        if bytes.len() > LONGEST {
+            return u32::MAX;
         }
-        u32::MAX
+        let token = |s: Slot| self.bytes.get(s.offset()..s.offset() + s.len());
+        slot_hash::find(
+            slot_hash::hash(bytes),
+            bytes.len(),
+            |i| self.slot(i),
+            |s| token(s).is_some_and(|t| same(t, bytes)),
+        )
+        .map_or(u32::MAX, Slot::rank)
     }
 
-    /// Slot `i` (below `SLOTS`).
+    /// Slot `i`; `i % SLOTS` lets the compiler drop the bounds check.
     #[inline]
     fn slot(&self, i: usize) -> Slot {
-        let at = i * 8;
+        let at = (i % SLOTS) * 8;
         Slot(u64::from_le_bytes(
             self.slots[at..at + 8].try_into().expect("8 bytes"),
         ))
@@ -186,5 +199,20 @@ mod tests {
         assert_eq!(ranks.rank(b" the"), 290);
         assert_eq!(ranks.rank(b" thexq"), u32::MAX);
         assert_eq!(ranks.rank(b""), u32::MAX);
+        assert_eq!(ranks.rank(&[b' '; 300]), u32::MAX);
+    }
+
+    #[test]
+    fn same_compares_every_byte() {
+        let a: Vec<u8> = (1..=40).collect();
+        for n in 0..=40 {
+            assert!(same(&a[..n], &a[..n]));
+            for i in 0..n {
+                let mut b = a[..n].to_vec();
+                b[i] ^= 0x80;
+                assert!(!same(&a[..n], &b), "length {n}, byte {i}");
+            }
+        }
+        assert!(!same(b"ab", b"abc"));
     }
 }
