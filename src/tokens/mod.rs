@@ -7,6 +7,7 @@ mod classes;
 mod exact_tests;
 mod o200k;
 mod ranks;
+mod slot_hash;
 
 use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
 use tiktoken_rs::CoreBPE;

@@ -16,23 +16,23 @@
 //! `P` = `[^\r\n\p{L}\p{N}]`, `Q` = `[^\s\p{L}\p{N}]` and `C` one of the contractions
 //! `'s 't 're 've 'm 'll 'd` in any case. The tests check every count against tiktoken.
 
-use std::sync::LazyLock;
-
 use super::classes::{self, LETTER, LOWER, NUMBER, SPACE, UPPER};
 use super::ranks::Ranks;
 
-static RANKS: LazyLock<Ranks> =
-    LazyLock::new(|| Ranks::from_blob(include_bytes!(concat!(env!("OUT_DIR"), "/o200k.ranks"))));
+static RANKS: Ranks = Ranks::new(
+    include_bytes!(concat!(env!("OUT_DIR"), "/o200k.slots")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/o200k.bytes")),
+);
 
-/// Loads the token table now instead of on the first request.
+/// Loads the Unicode classes now instead of on the first request (the token table, compiled
+/// in, needs no loading).
 pub(super) fn warm() {
-    LazyLock::force(&RANKS);
     let _ = classes::of('a');
 }
 
 /// Tokens of `text` in `o200k_base`, exactly as tiktoken's `count_ordinary` counts them.
 pub(super) fn count(text: &str) -> u64 {
-    let ranks = &*RANKS;
+    let ranks = &RANKS;
     let bytes = text.as_bytes();
     let mut n = 0;
     let mut i = 0;
