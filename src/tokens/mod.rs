@@ -79,8 +79,9 @@ impl Encoding {
     }
 }
 
-/// Loads the table policy routing needs at start-up so the first request does not pay for it;
-/// other encodings load when a model that uses them is first counted.
+/// Loads what counting needs at start-up (o200k's Unicode classes; its token table is compiled
+/// in and needs no loading) so the first request does not pay for it; other encodings load
+/// when a model that uses them is first counted.
 pub(crate) fn warm() {
     o200k::warm();
 }
