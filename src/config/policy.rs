@@ -77,11 +77,14 @@ pub struct Conditions {
 /// Inclusive bounds within 0..=1, either end open.
 #[derive(Debug, Clone, Copy)]
 pub struct UnitRange {
+    /// Lowest value matched; `None` for no lower bound.
     pub min: Option<f64>,
+    /// Highest value matched; `None` for no upper bound.
     pub max: Option<f64>,
 }
 
 impl UnitRange {
+    /// Whether `v` lies within both given ends (inclusive), so `{max: 0.6}` keeps 0.6.
     pub fn contains(self, v: f64) -> bool {
         self.min.is_none_or(|lo| v >= lo) && self.max.is_none_or(|hi| v <= hi)
     }
