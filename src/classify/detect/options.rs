@@ -97,38 +97,45 @@ impl BareOptions {
 /// чинники.", "Choose two."), rather than another sentence or a colon, when each item is short
 /// (20 words at most), and when it ends the prompt. Counted once the run has three lines.
 #[derive(Debug, Default)]
-pub(crate) struct NumberedOptions {
+pub(crate) struct NumberedOptions<'t> {
     /// The last line that was not a numbered item asks or breaks off (so options may follow).
     stem: bool,
+    /// That line, when it ended with a full stop: it is a stem if a sentence of it asks for a
+    /// pick, which is looked at only if a numbered item follows (prose pays nothing).
+    statement: Option<&'t str>,
     /// Numbered lines in the current run (0 when none is open).
     run: usize,
     /// Whether every item of the current run is short.
     short: bool,
 }
 
-impl NumberedOptions {
+impl<'t> NumberedOptions<'t> {
     /// Longest option, in words.
     const MAX_WORDS: usize = 20;
 
-    pub(crate) fn line(&mut self, line: &str) {
+    pub(crate) fn line(&mut self, line: &'t str) {
         let t = line.trim();
         if t.is_empty() {
             return;
         }
         match numbered_item(t) {
-            Some((n, rest)) if n == self.run + 1 && (self.run > 0 || self.stem) => {
+            Some((n, rest))
+                if n == self.run + 1
+                    && (self.run > 0
+                        || self.stem
+                        || self.statement.is_some_and(asks_for_a_pick)) =>
+            {
                 self.run += 1;
                 self.short =
                     (n == 1 || self.short) && rest.split_whitespace().count() <= Self::MAX_WORDS;
             }
             _ => {
                 self.run = 0;
-                self.stem = t.chars().next_back().is_some_and(|c| {
-                    c == '?'
-                        || c.is_alphanumeric()
-                        || matches!(c, '»' | '"' | ')')
-                        || (c == '.' && asks_for_a_pick(t))
+                let last = t.chars().next_back();
+                self.stem = last.is_some_and(|c| {
+                    c == '?' || c.is_alphanumeric() || matches!(c, '»' | '"' | ')')
                 });
+                self.statement = (last == Some('.')).then_some(t);
             }
         }
     }
