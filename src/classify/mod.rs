@@ -5,6 +5,7 @@ mod detect;
 pub(crate) mod eval;
 mod keywords;
 pub(crate) mod labelled;
+mod patterns;
 pub(crate) mod settings;
 mod signals;
 #[cfg(test)]
