@@ -4,7 +4,7 @@
 # Starts the router under callgrind against the nginx mock (benches/common.sh), warms it up,
 # zeroes the counters, sends REQUESTS requests one at a time, dumps and prints the total per
 # request and the top functions (inclusive). Loopback only; stops by itself.
-#   usage: benches/callgrind.sh   REQUESTS=2000, KIND=json|sse, BIN=path/to/switchyard
+#   usage: benches/callgrind.sh   REQUESTS=2000, KIND=json|sse|long, BIN=path/to/switchyard
 #          (a profiling build keeps line tables: cargo build --profile profiling --bin switchyard)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +24,8 @@ exec valgrind --tool=callgrind --callgrind-out-file=$tmp/cg.out --dump-instr=no 
 SH
 chmod +x "$tmp/vg"
 start_router "$tmp" "$tmp/vg"
-model=auto; [ "$KIND" = sse ] && model=auto-sse
-stream=false; [ "$KIND" = sse ] && stream=true
+model=auto stream=false
+[ "$KIND" != json ] && model=auto-$KIND stream=true
 body="{\"model\":\"$model\",\"stream\":$stream,\"messages\":[{\"role\":\"user\",\"content\":\"What is the capital of France?\"}],\"max_tokens\":16}"
 cat >"$tmp/drive.py" <<'PY'
 import http.client, sys, urllib.parse

@@ -3,8 +3,9 @@
 #   /json/chat/completions   a chat.completion with usage
 #   /sse/chat/completions    the same answer as an event stream, usage chunk and [DONE]
 #   /slow/chat/completions   the event stream at 100 bytes/s, about 11 s per answer (long-lived streams)
+#   /long/chat/completions   a 200-token answer as 200 content chunks, usage chunk and [DONE]
 # and sets MOCK_URL (http://127.0.0.1:PORT) and MOCK_PID. `start_router` writes a config with
-# one provider per mock path (policies `auto`, `auto-sse`, `auto-slow`) and starts the router,
+# one provider per mock path (policies `auto`, `auto-sse`, `auto-slow`, `auto-long`) and starts the router,
 # setting ROUTER_URL and ROUTER_PID. Both add to the caller's `pids`, which its EXIT trap stops.
 command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -56,8 +57,20 @@ start_mock() { # start_mock DIR
     # shellcheck disable=SC2059
     sse+="data: $(printf "$chunk" "${d%|*}" "${d#*|}")\n\n"
   done
-  sse+='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1767225600,"model":"mock-small","choices":[],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}\n\ndata: [DONE]\n\n'
+  local usage='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1767225600,"model":"mock-small","choices":[],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}\n\ndata: [DONE]\n\n'
+  # a 200-token answer streamed a token per chunk, as models send them: too long for
+  # `return` (nginx caps a parameter at 4 KiB), so a file, which nginx serves only to GET: a
+  # POST is refused with 405 and error_page's internal redirect fetches the file instead
+  local long="" i
+  long+="data: $(printf "$chunk" '{"role":"assistant","content":""}' null)\n\n"
+  for i in $(seq 200); do
+    # shellcheck disable=SC2059
+    long+="data: $(printf "$chunk" "{\"content\":\" word$i\"}" null)\n\n"
+  done
+  long+="data: $(printf "$chunk" '{}' '"stop"')\n\n$usage"
+  sse+=$usage
   sse=${sse//\"/\\\"}
+  printf '%b' "$long" >"$dir/nginx/long.sse"
   local json='{"id":"chatcmpl-bench","object":"chat.completion","created":1767225600,"model":"mock-small","choices":[{"index":0,"message":{"role":"assistant","content":"The capital of France is Paris."},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}'
   cat >"$dir/nginx/nginx.conf" <<CONF
 daemon off;
@@ -77,7 +90,9 @@ CONF
   local server="server { listen 127.0.0.1:$port; \
 location /json/ { default_type application/json; return 200 '$json'; } \
 location /sse/ { default_type text/event-stream; return 200 \"$sse\"; } \
-location /slow/ { default_type text/event-stream; limit_rate 100; return 200 \"$sse\"; } }"
+location /slow/ { default_type text/event-stream; limit_rate 100; return 200 \"$sse\"; } \
+location /long/ { error_page 405 =200 /long.sse; return 405; } \
+location = /long.sse { internal; root $dir/nginx; default_type text/event-stream; } }"
   python3 - "$dir/nginx/nginx.conf" "$server" <<'PY'
 import sys
 p, server = sys.argv[1], sys.argv[2]
@@ -139,7 +154,7 @@ CONF
 start_router() { # start_router DIR BIN [EXTRA_YAML]; env KEY_RPM (each key's rpm), LEDGER_YAML (the ledger: value)
   local dir=$1 bin=$2 wire alias name
   mkdir -p "$dir/cfg/providers" "$dir/cfg/policies"
-  for wire in json sse slow; do
+  for wire in json sse slow long; do
     cat >"$dir/cfg/providers/$wire.yaml" <<YAML
 name: $wire
 base_url: $MOCK_URL/$wire

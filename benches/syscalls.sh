@@ -5,7 +5,7 @@
 # wall-clock figures: they show the kernel half of the router's CPU (futex wake-ups between
 # threads, empty epoll_waits, reads and writes) that callgrind does not see, and the router's
 # user and system CPU time per request (/proc, clock ticks). Loopback only.
-#   usage: benches/syscalls.sh   DURATION=5 (seconds per run), CONNS="1 50", KIND=json|sse,
+#   usage: benches/syscalls.sh   DURATION=5 (seconds per run), CONNS="1 50", KIND=json|sse|long,
 #          BIN=path/to/switchyard, EXTRA_YAML='...' (appended to the router's switchyard.yaml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ bench_setup
 start_mock "$tmp"
 start_router "$tmp" "$BIN" "${EXTRA_YAML:-}"
 model=auto stream=false
-[ "$KIND" = sse ] && model=auto-sse stream=true
+[ "$KIND" != json ] && model=auto-$KIND stream=true
 cat >"$tmp/request.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

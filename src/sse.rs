@@ -1,11 +1,13 @@
 //! Server-sent-event framing of OpenAI chunk payloads, shared by the live relay, cache replays and error events.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use bytes::Bytes;
+use memchr::memmem::Finder;
 
 /// The event that ends every OpenAI stream.
 pub(crate) const DONE: &[u8] = b"data: [DONE]\n\n";
@@ -43,8 +45,10 @@ pub(crate) fn event(data: &str) -> Bytes {
 /// is accepted; `usage` elsewhere (inside strings or nested objects) is left alone. Borrowed
 /// when there is nothing to remove.
 pub fn without_null_usage(data: &str) -> Cow<'_, str> {
-    // memchr's vectorised search: this runs on every chunk relayed to such a client
-    if memchr::memmem::find(data.as_bytes(), b"\"usage\"").is_none() {
+    // memchr's vectorised search, its searcher built once: this runs on every chunk relayed
+    // to such a client
+    static KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+    if KEY.find(data.as_bytes()).is_none() {
         return Cow::Borrowed(data);
     }
     match null_usage_span(data.as_bytes()) {

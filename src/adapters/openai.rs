@@ -1,7 +1,10 @@
 //! The OpenAI-compatible wire API (chat, legacy completions, embeddings): the body goes through
 //! untouched except `model` and stream options.
 
+use std::sync::LazyLock;
+
 use bytes::Bytes;
+use memchr::memmem::Finder;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
@@ -202,8 +205,10 @@ impl Translator for Passthrough {
 /// The message of an error object sent as a stream chunk (`{"error":{"message":..}}`), if the
 /// chunk is one.
 fn stream_error(data: &str) -> Option<String> {
-    // memchr's vectorised search: this runs on every chunk of every stream
-    memchr::memmem::find(data.as_bytes(), b"\"error\"")?;
+    // memchr's vectorised search, its searcher built once: this runs on every chunk of every
+    // stream
+    static KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\""));
+    KEY.find(data.as_bytes())?;
     let v: Value = serde_json::from_str(data).ok()?;
     let err = v.get("error").filter(|e| !e.is_null())?;
     if v.get("choices").is_some() {

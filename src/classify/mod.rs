@@ -9,7 +9,7 @@ mod patterns;
 pub(crate) mod settings;
 mod signals;
 #[cfg(test)]
-mod testgen;
+pub(crate) mod testgen;
 pub(crate) mod train;
 
 use std::fmt;

@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use super::chunk_scan::scan;
 use super::{ChunkView, Usage};
 
 /// A chunk's text and what the router reads from it. The OpenAI wire already parses every
@@ -15,7 +16,7 @@ pub(crate) struct Chunk {
 }
 
 /// What one chunk says, as far as the router cares.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Facts {
     pub usage: Option<Usage>,
     /// Whether it has any `choices` (a usage-only chunk has none).
@@ -28,7 +29,7 @@ pub(crate) struct Facts {
 }
 
 /// Where the text a chunk adds is: most chunks add one unescaped piece, a slice of the chunk.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 enum Added {
     #[default]
     Nothing,
@@ -39,6 +40,12 @@ enum Added {
 impl Chunk {
     /// `data` read leniently: a chunk that does not parse is relayed as is, with no facts.
     pub(crate) fn read(data: String) -> Self {
+        if let Some(facts) = Facts::scanned(&data) {
+            return Self {
+                data,
+                facts: Some(facts),
+            };
+        }
         let facts = serde_json::from_str::<ChunkView<'_>>(&data)
             .ok()
             .map(|view| Facts::of(&data, &view));
@@ -50,7 +57,11 @@ impl Chunk {
         data: String,
         parse: impl FnOnce(&str) -> Result<ChunkView<'_>, E>,
     ) -> Result<Self, E> {
-        let facts = Facts::of(&data, &parse(&data)?);
+        // the usual chunk is read without serde; whatever the scan declines, `parse` reads
+        let facts = match Facts::scanned(&data) {
+            Some(facts) => facts,
+            None => Facts::of(&data, &parse(&data)?),
+        };
         Ok(Self {
             data,
             facts: Some(facts),
@@ -91,6 +102,19 @@ impl Chunk {
 }
 
 impl Facts {
+    /// A chunk of the usual shape, read by [`scan`]; `None` when the scan declines.
+    fn scanned(data: &str) -> Option<Self> {
+        let s = scan(data)?;
+        let pieces = s.first.into_iter().chain(s.more).map(|r| &data[r]);
+        Some(Self {
+            usage: None,
+            has_choices: s.has_choices,
+            tool_calls: s.tool_calls,
+            finished: s.finished,
+            text: Added::of(data, pieces),
+        })
+    }
+
     fn of(data: &str, view: &ChunkView<'_>) -> Self {
         let mut tool_calls = false;
         let mut finished = false;
@@ -98,13 +122,26 @@ impl Facts {
             tool_calls |= c.delta.as_ref().is_some_and(|d| d.tool_calls.is_some());
             finished |= c.finish_reason.is_some();
         }
-        let mut pieces = view
+        let pieces = view
             .choices
             .iter()
             .filter_map(|c| c.text())
-            .chain(view.native_text())
-            .filter(|t| !t.is_empty());
-        let text = match (pieces.next(), pieces.next()) {
+            .chain(view.native_text());
+        Self {
+            usage: view.usage,
+            has_choices: !view.choices.is_empty(),
+            tool_calls,
+            finished,
+            text: Added::of(data, pieces),
+        }
+    }
+}
+
+impl Added {
+    /// The non-empty `pieces` of `data` a chunk adds: one is kept as its range in `data`.
+    fn of<'a>(data: &str, pieces: impl Iterator<Item = &'a str>) -> Self {
+        let mut pieces = pieces.filter(|t| !t.is_empty());
+        match (pieces.next(), pieces.next()) {
             (None, _) => Added::Nothing,
             (Some(one), None) => {
                 slice_of(data, one).map_or_else(|| Added::Owned(one.into()), Added::Slice)
@@ -114,13 +151,6 @@ impl Facts {
                 pieces.for_each(|t| all.push_str(t));
                 Added::Owned(all)
             }
-        };
-        Self {
-            usage: view.usage,
-            has_choices: !view.choices.is_empty(),
-            tool_calls,
-            finished,
-            text,
         }
     }
 }
@@ -134,6 +164,9 @@ fn slice_of(data: &str, piece: &str) -> Option<Range<usize>> {
         .is_some_and(|s| std::ptr::eq(s, piece))
         .then_some(range)
 }
+
+#[cfg(test)]
+mod scan_tests;
 
 #[cfg(test)]
 mod tests {

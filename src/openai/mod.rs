@@ -3,6 +3,7 @@
 
 mod checked;
 mod chunk;
+mod chunk_scan;
 mod error_body;
 mod reply;
 mod request;
