@@ -8,8 +8,10 @@ use super::chars::{ascii_run_end, is_cyrillic_letter_lead, is_word_char};
 mod options;
 #[cfg(test)]
 mod reference;
+mod stub;
 
 use options::{is_option_line, BareOptions, NumberedOptions};
+use stub::Stub;
 
 /// A structural shape a signal can count, named in the policy as `detect: NAME`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -39,6 +41,9 @@ pub enum Detector {
     /// paragraph of at most 30 words), with no code: the value is the prompt's length feature,
     /// so a negative weight lets the ask, not the passage's length, decide.
     Passage,
+    /// A function signature whose next line opens its docstring or comment ("complete this
+    /// function"): a coding task stated without an imperative verb.
+    CodeStub,
 }
 
 /// Every detector's count over one text, found in one walk over its lines and one over its
@@ -54,6 +59,7 @@ pub(crate) struct Shapes {
     questions: usize,
     sentences: usize,
     passage: bool,
+    stub: bool,
 }
 
 impl Shapes {
@@ -61,12 +67,14 @@ impl Shapes {
         let (mut code_lines, mut options, mut list_items) = (0, 0, 0);
         let mut bare = BareOptions::default();
         let mut numbered = NumberedOptions::default();
+        let mut stub = Stub::default();
         let w = walk(text, |line, has_operator| {
             code_lines += usize::from(is_code_line(line, has_operator));
             options += usize::from(is_option_line(line));
             list_items += usize::from(is_list_item(line));
             bare.line(line);
             numbered.line(line);
+            stub.line(line);
         });
         Shapes {
             code_lines,
@@ -78,6 +86,7 @@ impl Shapes {
             questions: w.questions,
             sentences: w.sentences,
             passage: !w.fence && code_lines < 3 && w.passage_and_ask,
+            stub: stub.found(),
         }
     }
 
@@ -94,6 +103,7 @@ impl Shapes {
             Detector::Questions => self.questions,
             Detector::Sentences => self.sentences,
             Detector::Passage => return if self.passage { length } else { 0.0 },
+            Detector::CodeStub => usize::from(self.stub),
         };
         n as f64
     }

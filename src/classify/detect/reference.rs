@@ -2,7 +2,7 @@
 //! against [`Shapes::of`] on generated text and, when `../shared/eval` is present, on every
 //! labelled prompt.
 
-use super::{is_list_item, is_option_line, NumberedOptions, Shapes, CODE_STARTS};
+use super::{is_list_item, is_option_line, NumberedOptions, Shapes, Stub, CODE_STARTS};
 use crate::classify::chars::is_word_char;
 use crate::classify::testgen::Rng;
 
@@ -15,13 +15,16 @@ fn shapes(text: &str) -> Shapes {
         ..Shapes::default()
     };
     let mut numbered = NumberedOptions::default();
+    let mut stub = Stub::default();
     for line in text.lines() {
         s.code_lines += usize::from(is_code_line(line));
         s.options += usize::from(is_option_line(line));
         s.list_items += usize::from(is_list_item(line));
         numbered.line(line);
+        stub.line(line);
     }
     s.options += numbered.lines();
+    s.stub = stub.found();
     (s.math, s.sentences) = maths_and_sentences(text);
     s.passage = !s.fence && s.code_lines < 3 && is_passage_and_ask(text);
     s
