@@ -10,7 +10,8 @@
 //! then checks the text in full with [`check_object`]: a visitor that takes every value
 //! `deserialize_any` offers and keeps none, which is how `Value` itself is read, so it
 //! accepts exactly what `Value` accepts, without allocating for strings that have no escapes.
-//! Ordinary answers and chunks take one typed pass and no `Value`.
+//! Ordinary answers take one typed pass and no `Value`; ordinary stream chunks not even that
+//! (`super::chunk_scan` reads them, and declines to this path whatever is unusual).
 
 use std::fmt;
 
