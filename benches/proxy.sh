@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): the router against the same mock upstream called directly, in one run.
-# Prints requests/s and p50/p99 at 1 and 50 connections for whole and streamed answers, the
+# Prints requests/s and p50/p99 at 1 and 50 connections for whole answers, short streamed answers
+# (`sse`, 5 chunks) and 200-token streamed answers (`long`, 200 chunks), the
 # latency the router adds, its CPU per request, and its RSS after start, after warm-up and with
 # 1,000 concurrent streams. The mock is nginx (benches/common.sh); the load generator is wrk with
 # one thread (Debian packages). A second nginx that only forwards to the mock (`hop`) shows what
@@ -32,8 +33,10 @@ LUA
 }
 lua "$tmp/direct-json.lua" mock-small false
 lua "$tmp/direct-sse.lua" mock-small true
+lua "$tmp/direct-long.lua" mock-small true
 lua "$tmp/router-json.lua" auto false
 lua "$tmp/router-sse.lua" auto-sse true
+lua "$tmp/router-long.lua" auto-long true
 lua "$tmp/router-slow.lua" auto-slow true
 
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v}'; }
@@ -59,7 +62,7 @@ run() { # run CONNS SCRIPT URL [PID] -> "rps p50_ms p99_ms cpu_us_per_request"
 }
 
 printf '\n%-8s %-8s %-6s %12s %9s %9s %13s\n' answer target conns requests/s "p50 ms" "p99 ms" "CPU us/req"
-for kind in json sse; do
+for kind in json sse long; do
   for c in 1 50; do
     read -r d_rps d_p50 d_p99 d_cpu <<<"$(run "$c" "$tmp/direct-$kind.lua" "$MOCK_URL/$kind/chat/completions" "$MOCK_PID")"
     read -r h_rps h_p50 h_p99 h_cpu <<<"$(run "$c" "$tmp/direct-$kind.lua" "$HOP_URL/$kind/chat/completions" "$HOP_PID")"
