@@ -40,12 +40,12 @@ pub(super) fn scan(data: &str) -> Option<Scanned> {
     let (mut choices, mut usage) = (false, false);
     p.object(|p, key| match key {
         b"choices" => {
-            (!std::mem::replace(&mut choices, true)).then_some(())?;
+            first(&mut choices)?;
             p.choices(&mut out)
         }
         // a usage object (once per stream) is read by the full parse
         b"usage" => {
-            (!std::mem::replace(&mut usage, true)).then_some(())?;
+            first(&mut usage)?;
             p.null()
         }
         // a Responses event, or an error object: the full parse and the error check decide
@@ -54,6 +54,12 @@ pub(super) fn scan(data: &str) -> Option<Scanned> {
     })?;
     p.space();
     (p.i == p.b.len()).then_some(out)
+}
+
+/// `Some` the first time a field is met, `None` (decline) when it repeats: the full parse
+/// refuses a repeated field it reads.
+fn first(seen: &mut bool) -> Option<()> {
+    (!std::mem::replace(seen, true)).then_some(())
 }
 
 /// A cursor over a chunk's bytes; every method returns `None` to decline.
@@ -158,43 +164,38 @@ impl Bytes<'_> {
 
     /// An object, each member's value read by `value` (given the key).
     fn object(&mut self, mut value: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        self.space();
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            let key = self.string()?;
-            self.eat(b':')?;
-            let b = self.b;
-            value(self, &b[key])?;
-            self.space();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+        self.list(b'{', b'}', |p| {
+            let key = p.string()?;
+            p.eat(b':')?;
+            let b = p.b;
+            value(p, &b[key])
+        })
     }
 
     /// An array, each element read by `element`.
-    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
+    fn array(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.list(b'[', b']', element)
+    }
+
+    /// `open`, items read by `item` separated by commas, `close`.
+    fn list(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
         self.space();
-        if self.peek()? == b']' {
+        if self.peek()? == close {
             self.i += 1;
             return Some(());
         }
         loop {
-            element(self)?;
+            item(self)?;
             self.space();
             match self.peek()? {
                 b',' => self.i += 1,
-                b']' => {
+                c if c == close => {
                     self.i += 1;
                     return Some(());
                 }
@@ -256,7 +257,7 @@ impl Bytes<'_> {
                 Some(())
             }
             b"tool_calls" => {
-                (!std::mem::replace(&mut tools, true)).then_some(())?;
+                first(&mut tools)?;
                 p.space();
                 if p.peek()? == b'n' {
                     return p.word(b"null");
