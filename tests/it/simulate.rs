@@ -156,12 +156,6 @@ fn totals_equal_the_sum_of_per_request_figures() {
             (s["uncertain_cost_usd"].as_f64().unwrap() - uncertain_cost).abs() < 1e-9,
             "{name}"
         );
-        if name == "default" {
-            assert!(
-                uncertain > 0,
-                "the example workload has uncertain medium prompts"
-            );
-        }
         assert_eq!(s["routed"].as_u64(), Some(routed), "{name}");
         assert!(
             (s["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-9,
@@ -238,6 +232,45 @@ fn totals_equal_the_sum_of_per_request_figures() {
     assert!(strategy(&j, "budget")["quality_risk_pct"].as_f64().unwrap() > 50.0);
     let saving = |n: &str| strategy(&j, n)["saving_usd"].as_f64().unwrap();
     assert!(saving("budget") > saving("default") && saving("default") > 0.0);
+}
+
+/// The uncertain share is what the confidence rule routed, counted and priced request by
+/// request. The default policy's rule, loosened to every medium verdict, makes sure there are
+/// such requests whatever the fitted weights say of the example workload.
+#[test]
+fn the_uncertain_share_is_what_the_confidence_rule_routed() {
+    let default = std::fs::read_to_string(path("policies/default.yaml")).unwrap();
+    let bound = "complex_probability: {min: 0.4}";
+    assert!(
+        default.contains(bound),
+        "the default's uncertain rule moved"
+    );
+    let loose = file(&default.replace(bound, "complex_probability: {min: 0.0}"));
+    let j = json(&[
+        "--workload",
+        &path("examples/workload.jsonl"),
+        "--policy",
+        loose.path().to_str().unwrap(),
+    ]);
+    let (mut n, mut cost, mut medium) = (0u64, 0.0, 0u64);
+    for r in j["requests"].as_array().unwrap() {
+        let c = &r["routes"][0];
+        medium += u64::from(r["complexity"] == "medium");
+        if c["rule"] == "medium-uncertain" {
+            assert_eq!(c["uncertain"], true, "{c}");
+            n += 1;
+            cost += c["cost_usd"].as_f64().unwrap();
+        } else {
+            assert_eq!(c["uncertain"], false, "{c}");
+        }
+    }
+    // every medium verdict is uncertain under the loosened rule (unless an earlier rule, such
+    // as the one for huge prompts, took it)
+    assert!(n > 0 && n <= medium, "{n} uncertain of {medium} medium");
+    let s = strategy(&j, "default");
+    assert_eq!(s["uncertain_requests"].as_u64(), Some(n));
+    assert!((s["uncertain_cost_usd"].as_f64().unwrap() - cost).abs() < 1e-9);
+    assert!(cost > 0.0);
 }
 
 #[test]
