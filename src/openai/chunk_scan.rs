@@ -37,17 +37,11 @@ pub(super) fn scan(data: &str) -> Option<Scanned> {
         i: 0,
     };
     let mut out = Scanned::default();
-    let (mut choices, mut usage) = (false, false);
+    let (mut choices, mut usage) = (None, None);
     p.object(|p, key| match key {
-        b"choices" => {
-            first(&mut choices)?;
-            p.choices(&mut out)
-        }
+        b"choices" => once(&mut choices, p.choices(&mut out)),
         // a usage object (once per stream) is read by the full parse
-        b"usage" => {
-            first(&mut usage)?;
-            p.null()
-        }
+        b"usage" => once(&mut usage, p.null()),
         // a Responses event, or an error object: the full parse and the error check decide
         b"type" | b"delta" | b"error" => None,
         _ => p.skip(1),
@@ -56,10 +50,14 @@ pub(super) fn scan(data: &str) -> Option<Scanned> {
     (p.i == p.b.len()).then_some(out)
 }
 
-/// `Some` the first time a field is met, `None` (decline) when it repeats: the full parse
-/// refuses a repeated field it reads.
-fn first(seen: &mut bool) -> Option<()> {
-    (!std::mem::replace(seen, true)).then_some(())
+/// Keeps a field's `value` (`None` declines) the first time the field is met; declines a
+/// repeat, as the full parse refuses a repeated field it reads.
+fn once<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(value?);
+    Some(())
 }
 
 /// A cursor over a chunk's bytes; every method returns `None` to decline.
@@ -110,13 +108,18 @@ impl Bytes<'_> {
         self.word(b"null")
     }
 
-    /// `null`, or a string's range.
-    fn null_or_string(&mut self) -> Option<Option<Range<usize>>> {
+    /// `null` (`Some(None)`), or a value read by `value`.
+    fn null_or<T>(&mut self, value: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
         self.space();
         if self.peek()? == b'n' {
             return self.word(b"null").map(|()| None);
         }
-        self.string().map(Some)
+        value(self).map(Some)
+    }
+
+    /// `null`, or a string's range.
+    fn null_or_string(&mut self) -> Option<Option<Range<usize>>> {
+        self.null_or(Self::string)
     }
 
     /// A number without an exponent: `-?(0|[1-9][0-9]*)(\.[0-9]+)?`, at most [`MAX_NUMBER`] bytes.
@@ -216,25 +219,13 @@ impl Bytes<'_> {
     fn choice(&mut self, out: &mut Scanned) -> Option<()> {
         let (mut delta, mut text, mut finish) = (None, None, None);
         self.object(|p, key| match key {
-            b"delta" => {
-                delta.is_none().then_some(())?;
-                delta = Some(p.delta(out)?);
-                Some(())
-            }
-            b"text" => {
-                text.is_none().then_some(())?;
-                text = Some(p.null_or_string()?);
-                Some(())
-            }
-            b"finish_reason" => {
-                finish.is_none().then_some(())?;
-                finish = Some(p.null_or_string()?);
-                Some(())
-            }
+            b"delta" => once(&mut delta, p.null_or(|p| p.delta(out))),
+            b"text" => once(&mut text, p.null_or_string()),
+            b"finish_reason" => once(&mut finish, p.null_or_string()),
             _ => p.skip(2),
         })?;
         out.finished |= finish.flatten().is_some();
-        match delta.flatten().or(text.flatten()) {
+        match delta.flatten().flatten().or(text.flatten()) {
             Some(piece) if piece.is_empty() => {}
             Some(piece) if out.first.is_none() => out.first = Some(piece),
             Some(piece) => out.more.push(piece),
@@ -243,30 +234,15 @@ impl Bytes<'_> {
         Some(())
     }
 
-    /// A choice's `delta` (`null` or an object): its `content`, if any; notes tool calls.
+    /// A choice's `delta` object: its `content`, if any; notes tool calls.
     fn delta(&mut self, out: &mut Scanned) -> Option<Option<Range<usize>>> {
-        self.space();
-        if self.peek()? == b'n' {
-            return self.word(b"null").map(|()| None);
-        }
-        let (mut content, mut tools) = (None, false);
+        let (mut content, mut tools) = (None, None);
         self.object(|p, key| match key {
-            b"content" => {
-                content.is_none().then_some(())?;
-                content = Some(p.null_or_string()?);
-                Some(())
-            }
-            b"tool_calls" => {
-                first(&mut tools)?;
-                p.space();
-                if p.peek()? == b'n' {
-                    return p.word(b"null");
-                }
-                out.tool_calls = true;
-                p.skip(3)
-            }
+            b"content" => once(&mut content, p.null_or_string()),
+            b"tool_calls" => once(&mut tools, p.null_or(|p| p.skip(3))),
             _ => p.skip(3),
         })?;
+        out.tool_calls |= tools.flatten().is_some();
         Some(content.flatten())
     }
 }

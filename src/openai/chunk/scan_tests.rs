@@ -87,17 +87,20 @@ fn object(r: &mut Rng, fields: &[(&str, Gen<'_>)]) -> String {
     format!("{{{}{}}}", space(r), members.join(","))
 }
 
+/// `null` one time in `one_in`, else a string.
+fn null_or_string(r: &mut Rng, one_in: usize) -> String {
+    if r.below(one_in) == 0 {
+        "null".into()
+    } else {
+        string(r)
+    }
+}
+
 fn delta(r: &mut Rng) -> String {
     if r.below(6) == 0 {
         return "null".into();
     }
-    let content = |r: &mut Rng| {
-        if r.below(4) == 0 {
-            "null".into()
-        } else {
-            string(r)
-        }
-    };
+    let content = |r: &mut Rng| null_or_string(r, 4);
     let tools = |r: &mut Rng| {
         [
             "null",
@@ -111,20 +114,8 @@ fn delta(r: &mut Rng) -> String {
 }
 
 fn choice(r: &mut Rng) -> String {
-    let text = |r: &mut Rng| {
-        if r.below(3) == 0 {
-            "null".into()
-        } else {
-            string(r)
-        }
-    };
-    let finish = |r: &mut Rng| {
-        if r.below(2) == 0 {
-            "null".into()
-        } else {
-            string(r)
-        }
-    };
+    let text = |r: &mut Rng| null_or_string(r, 3);
+    let finish = |r: &mut Rng| null_or_string(r, 2);
     object(
         r,
         &[
