@@ -165,6 +165,12 @@ fn the_held_out_failure_kinds_are_classed_by_what_they_ask() {
         // a one-step linear equation is medium
         ("arithmetic_lookup", 0.9),
         ("one_step_equation", 0.9),
+        // written in the eighth session, most before the cues for them: coding asks with no
+        // verb ("Regex that validates an IPv4 address"), questions about an error message
+        // ("Почему у меня ошибка TypeError…"), logic puzzles (truth-tellers, weighings)
+        ("code_noun_ask", 0.9),
+        ("debug_error", 0.8),
+        ("logic_puzzle", 0.8),
     ] {
         let c = &by_category[kind];
         let agreement =
