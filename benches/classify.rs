@@ -8,11 +8,14 @@
 //!
 //! `CLASSIFY_ROUNDS=N` (default 20,000) sets the timed rounds: a few hundred are enough under
 //! `valgrind --tool=callgrind`, whose instruction count per call is the load-independent figure.
+//! `CLASSIFY_POLICY=FILE` measures that policy file's classifier instead of the embedded
+//! default, so two policies compare in one build (before and after a change of cues).
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use switchyard::classify::{Classifier, PromptParts};
+use switchyard::cli::classify_eval::classifier_block;
 
 /// Resident set size in bytes (second field of /proc/self/statm, in pages of 4 KiB).
 fn rss_bytes() -> Option<u64> {
@@ -48,7 +51,14 @@ fn long_prompt() -> String {
 
 fn main() {
     let before = rss_bytes();
-    let classifier = Classifier::default();
+    let classifier = match std::env::var_os("CLASSIFY_POLICY") {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).expect("CLASSIFY_POLICY is readable");
+            let raw = classifier_block(&text).expect("CLASSIFY_POLICY is a policy file");
+            Classifier::compile(&raw).expect("CLASSIFY_POLICY's classifier compiles")
+        }
+        None => Classifier::default(),
+    };
     // one classification so lazily built parts (if any) are counted too
     let prompt = long_prompt();
     let parts = PromptParts {
