@@ -10,7 +10,7 @@
 //! outputs for the default policy, against the 256-entry tables of the sparse node layout it
 //! replaced).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 /// `check` of a free cell: no state has this index.
 const FREE: u32 = u32::MAX;
@@ -48,19 +48,26 @@ impl Trie {
     pub(crate) fn new<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Trie {
         let index = |v: usize| u32::try_from(v).expect("trie fits u32 indexes");
         // the plain trie first: children by (lowercase) byte, and the patterns ending at each node
-        let mut kids: Vec<BTreeMap<u8, usize>> = vec![BTreeMap::new()];
+        // (a sorted edge list per node, not a map: most nodes have one child, and a map's
+        // nodes made the build's heap peak several MB that the allocator then kept resident)
+        let mut kids: Vec<Vec<(u8, u32)>> = vec![Vec::new()];
         let mut ends: Vec<Vec<u32>> = vec![Vec::new()];
         for (id, pattern) in patterns.into_iter().enumerate() {
             debug_assert!(!pattern.is_empty(), "empty keyword pattern");
             let mut node = 0;
             for b in pattern.bytes() {
-                let fresh = kids.len();
-                let child = *kids[node].entry(b.to_ascii_lowercase()).or_insert(fresh);
-                if child == fresh {
-                    kids.push(BTreeMap::new());
-                    ends.push(Vec::new());
-                }
-                node = child;
+                let b = b.to_ascii_lowercase();
+                let edges = &mut kids[node];
+                node = match edges.binary_search_by_key(&b, |&(label, _)| label) {
+                    Ok(i) => edges[i].1 as usize,
+                    Err(i) => {
+                        let fresh = index(kids.len());
+                        kids[node].insert(i, (b, fresh));
+                        kids.push(Vec::new());
+                        ends.push(Vec::new());
+                        fresh as usize
+                    }
+                };
             }
             ends[node].push(index(id));
         }
@@ -76,8 +83,8 @@ impl Trie {
         let mut queue = VecDeque::from([0]);
         while let Some(node) = queue.pop_front() {
             let labels: Vec<usize> = kids[node]
-                .keys()
-                .map(|&b| usize::from(class[usize::from(b)]))
+                .iter()
+                .map(|&(b, _)| usize::from(class[usize::from(b)]))
                 .collect();
             let Some(&last) = labels.last() else {
                 continue;
@@ -93,11 +100,11 @@ impl Trie {
             let at = cell_of[node];
             assert!(index(base) < ENDS, "trie bases fit 31 bits");
             cells[at].base = index(base);
-            for (c, &kid) in labels.iter().zip(kids[node].values()) {
+            for (c, &(_, kid)) in labels.iter().zip(&kids[node]) {
                 free.remove(&(base + c));
                 cells[base + c].check = index(at);
-                cell_of[kid] = base + c;
-                queue.push_back(kid);
+                cell_of[kid as usize] = base + c;
+                queue.push_back(kid as usize);
             }
         }
         let mut by_cell: Vec<&[u32]> = vec![&[]; cells.len()];
@@ -181,10 +188,10 @@ fn first_fit(cells: &[Cell], free: &BTreeSet<usize>, labels: &[usize]) -> usize 
 
 /// The byte class table for the edge labels of `kids`: classes `1..` in byte order, ASCII
 /// upper case sharing its lower case letter's class.
-fn classes(kids: &[BTreeMap<u8, usize>]) -> [u8; 256] {
+fn classes(kids: &[Vec<(u8, u32)>]) -> [u8; 256] {
     let mut used = [false; 256];
-    for b in kids.iter().flat_map(BTreeMap::keys) {
-        used[usize::from(*b)] = true;
+    for &(b, _) in kids.iter().flatten() {
+        used[usize::from(b)] = true;
     }
     let mut class = [0u8; 256];
     let mut next = 0u8;
