@@ -6,10 +6,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Leave-one-source-out agreement over dev + train must not fall below this (measured 77.3%
+/// Leave-one-source-out agreement over dev + train must not fall below this (measured 78.5%
 /// when the default policy was last fitted; refits move it by about 1.5 points either way;
 /// see docs/classifier.md).
-const LOSO_AGREEMENT_FLOOR: f64 = 0.750;
+const LOSO_AGREEMENT_FLOOR: f64 = 0.770;
 /// Complex prompts classed simple, held-out sources: the issue's ceiling.
 const LOSO_COMPLEX_AS_SIMPLE_CEILING: f64 = 0.03;
 
@@ -158,9 +158,10 @@ fn the_held_out_failure_kinds_are_classed_by_what_they_ask() {
         // word problem: the floor is only that it is never classed complex (checked below)
         ("passage_numbers", 0.0),
         // competition algebra written in plain text, without LaTeX ("If 2a + b = 10 and
-        // a - 3b = -2, what is a^2 - b^2?"): most still go to the mid tier (a known gap), the
-        // floor is that none goes to the cheapest
-        ("plain_algebra", 0.25),
+        // a - 3b = -2, what is a^2 - b^2?"): 5 of 16 before `formula_question` and the
+        // "satisfies / the roots of" cues, 9 after; the rest still go to the mid tier (a known
+        // gap), and none to the cheapest
+        ("plain_algebra", 0.5),
         // its near misses: one-step sums, conversions and factoids with numbers are lookups,
         // a one-step linear equation is medium
         ("arithmetic_lookup", 0.9),
@@ -209,4 +210,36 @@ fn everyday_prompts_of_every_kind_are_classed_by_the_labelling_rule() {
     let m = &overall["matrix"];
     assert_eq!(m[2][0].as_f64(), Some(0.0), "complex classed simple");
     assert_eq!(m[0][2].as_f64(), Some(0.0), "simple classed complex");
+}
+
+/// Chat-style prompts written blind for this project (tests/data/classifier_blind.jsonl):
+/// each batch was written by someone who had not seen the classifier, scored as it was, and
+/// only then used to find the kinds it missed (typos and chat shorthand, pasted code to
+/// explain, easy coding exercises, passages with one question, counting problems, rewrites in
+/// Russian and Ukrainian). The default policy keeps most of them, per language too, and never
+/// sends a complex one to the cheapest tier.
+#[test]
+fn blind_chat_batches_are_classed_by_the_labelling_rule() {
+    let report = probe_report("classifier_blind.jsonl");
+    let share = |c: &serde_json::Value| {
+        c["correct"].as_f64().expect("correct") / c["total"].as_f64().expect("total")
+    };
+    let overall = &report["report"]["overall"];
+    let agreement = share(overall);
+    assert!(agreement >= 0.88, "agreement {agreement:.3} < 0.88");
+    assert_eq!(
+        overall["matrix"][2][0].as_f64(),
+        Some(0.0),
+        "complex classed simple"
+    );
+    let by_language = report["report"]["by_language"]
+        .as_object()
+        .expect("by_language");
+    for language in ["en", "ru", "uk"] {
+        let agreement = share(&by_language[language]);
+        assert!(
+            agreement >= 0.85,
+            "{language}: agreement {agreement:.3} < 0.85"
+        );
+    }
 }
