@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Leave-one-source-out agreement over dev + train must not fall below this (measured 78.5%
+/// Leave-one-source-out agreement over dev + train must not fall below this (measured 78.6%
 /// when the default policy was last fitted; refits move it by about 1.5 points either way;
 /// see docs/classifier.md).
 const LOSO_AGREEMENT_FLOOR: f64 = 0.770;
@@ -226,7 +226,7 @@ fn blind_chat_batches_are_classed_by_the_labelling_rule() {
     };
     let overall = &report["report"]["overall"];
     let agreement = share(overall);
-    assert!(agreement >= 0.88, "agreement {agreement:.3} < 0.88");
+    assert!(agreement >= 0.9, "agreement {agreement:.3} < 0.9");
     assert_eq!(
         overall["matrix"][2][0].as_f64(),
         Some(0.0),
@@ -238,8 +238,8 @@ fn blind_chat_batches_are_classed_by_the_labelling_rule() {
     for language in ["en", "ru", "uk"] {
         let agreement = share(&by_language[language]);
         assert!(
-            agreement >= 0.85,
-            "{language}: agreement {agreement:.3} < 0.85"
+            agreement >= 0.88,
+            "{language}: agreement {agreement:.3} < 0.88"
         );
     }
 }
