@@ -37,9 +37,10 @@ pub enum Detector {
     Questions,
     /// Sentences. Counted.
     Sentences,
-    /// A long passage (one paragraph of 60+ words) next to a short ask (a first or last
-    /// paragraph of at most 30 words), with no code: the value is the prompt's length feature,
-    /// so a negative weight lets the ask, not the passage's length, decide.
+    /// A long passage next to a short ask (a first or last paragraph, or line, of at most 30
+    /// words), with no code: the passage is one paragraph or line of 60+ words, or three
+    /// paragraphs of 25+ among four or more (a news article's). The value is the prompt's
+    /// length feature, so a negative weight lets the ask, not the passage's length, decide.
     Passage,
     /// A function signature whose next line opens its docstring or comment ("complete this
     /// function"): a coding task stated without an imperative verb.
@@ -186,14 +187,15 @@ struct Walked {
     passage_and_ask: bool,
 }
 
-/// Paragraph word counts as [`walk`] finds them: only the first, the last, how many, and
-/// whether one is long matter.
+/// Word counts of the paragraphs (or of the lines) of a text as [`walk`] finds them: only the
+/// first, the last, how many, and how many are long or prose-sized matter.
 #[derive(Debug, Default)]
 struct Paragraphs {
     count: usize,
     first: usize,
     last: usize,
     long: bool,
+    prose: usize,
 }
 
 impl Paragraphs {
@@ -208,11 +210,14 @@ impl Paragraphs {
         }
         self.last = words;
         self.long |= words >= 60;
+        self.prose += usize::from(words >= 25);
     }
 
-    /// A long paragraph (60+ words) next to a short first or last one (30 words at most).
+    /// A long paragraph (60+ words), or three of 25+ words among four or more (an article's,
+    /// not a spec's few blocks), next to a short first or last one (30 words at most).
     fn passage_and_ask(&self) -> bool {
-        self.count >= 2 && (self.first <= 30 || self.last <= 30) && self.long
+        let article = self.count >= 4 && self.prose >= 3;
+        self.count >= 2 && (self.first <= 30 || self.last <= 30) && (self.long || article)
     }
 }
 
@@ -343,8 +348,10 @@ fn past_letters(b: &[u8], mut i: usize) -> usize {
 fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, bool)) -> Walked {
     let b = text.as_bytes();
     let mut w = Walked::default();
-    let mut paragraphs = Paragraphs::default();
-    let (mut words, mut after_space, mut seen_letter) = (0, true, false);
+    // the same counts for lines: "Context: <passage>\nQuestion: …" has no blank line
+    let (mut paragraphs, mut lines) = (Paragraphs::default(), Paragraphs::default());
+    let (mut words, mut line_words_start) = (0, 0);
+    let (mut after_space, mut seen_letter) = (true, false);
     let (mut line_start, mut operator) = (0, false);
     let mut i = 0;
     while i < b.len() {
@@ -388,9 +395,11 @@ fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, bool)) -> Walked {
                 };
                 line(&text[line_start..end], operator);
                 (line_start, operator) = (i + 1, false);
+                lines.end(words - line_words_start);
+                line_words_start = words;
                 if i > 0 && b[i - 1] == b'\n' {
                     paragraphs.end(words);
-                    words = 0;
+                    (words, line_words_start) = (0, 0);
                 }
             }
             i += 1;
@@ -424,9 +433,10 @@ fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, bool)) -> Walked {
     if line_start < b.len() {
         line(&text[line_start..], operator);
     }
+    lines.end(words - line_words_start);
     paragraphs.end(words);
     w.sentences += usize::from(seen_letter);
-    w.passage_and_ask = paragraphs.passage_and_ask();
+    w.passage_and_ask = paragraphs.passage_and_ask() || (lines.long && lines.passage_and_ask());
     w
 }
 
@@ -532,5 +542,25 @@ mod tests {
         assert_eq!(detect(Detector::Passage, &passage, 2.5), 0.0);
         let with_code = format!("{passage}\n\nFix it:\n```\nx;\n```");
         assert_eq!(detect(Detector::Passage, &with_code, 2.5), 0.0);
+        // a labelled context and question on lines of their own, with no blank line between
+        let context = format!("Context: {passage}\nQuestion: who is mentioned first?");
+        assert_eq!(detect(Detector::Passage, &context, 2.5), 2.5);
+        // a hard-wrapped text has no long line: a paragraph of short lines is no passage
+        let wrapped = format!(
+            "{}Who is mentioned first?",
+            "word word word word word\n".repeat(16)
+        );
+        assert_eq!(detect(Detector::Passage, &wrapped, 2.5), 0.0);
+        // a news article's short paragraphs, then the ask
+        let article = format!(
+            "{}Q: how much did it cost?",
+            format!("{}\n\n", "word ".repeat(30)).repeat(3)
+        );
+        assert_eq!(detect(Detector::Passage, &article, 2.5), 2.5);
+        let two = format!(
+            "{}Q: how much did it cost?",
+            format!("{}\n\n", "word ".repeat(40)).repeat(2)
+        );
+        assert_eq!(detect(Detector::Passage, &two, 2.5), 0.0);
     }
 }

@@ -55,6 +55,8 @@ struct Lines {
     first: usize,
     first_line_end: usize,
     last_line_start: usize,
+    /// The last line ends with a question mark.
+    ends_with_question: bool,
 }
 
 impl Lines {
@@ -67,6 +69,7 @@ impl Lines {
             first,
             first_line_end: text[first..].find('\n').map_or(text.len(), |i| first + i),
             last_line_start: text.trim_end().rfind('\n').map_or(0, |i| i + 1),
+            ends_with_question: text.trim_end().ends_with('?'),
         }
     }
 
@@ -76,6 +79,7 @@ impl Lines {
             Position::Start => start == self.first,
             Position::FirstLine => start < self.first_line_end,
             Position::LastLine => start >= self.last_line_start,
+            Position::LastQuestion => self.ends_with_question && start >= self.last_line_start,
         }
     }
 }
@@ -223,6 +227,15 @@ fn patterns(
                         format!("keyword `{k}` is empty or has spaces at its ends"),
                     ));
                 }
+                if word.contains('*') {
+                    return Err((
+                        signal,
+                        format!(
+                            "keyword `{k}`: `*` may only end a keyword (a stem); list each form \
+                             of a phrase whose inner words vary"
+                        ),
+                    ));
+                }
                 if !word.chars().next().is_some_and(char::is_alphanumeric) {
                     return Err((
                         signal,
@@ -315,6 +328,10 @@ mod tests {
         let text = "Long passage about who did what.\n\nWhat year was it?";
         assert_eq!(count(&["what"], &[], Position::LastLine, text), 1);
         assert_eq!(count(&["what"], &[], Position::FirstLine, text), 1);
+        assert_eq!(count(&["what"], &[], Position::LastQuestion, text), 1);
+        let ask_first = "What year was it? Answer from the text.\n\nIt was the year what it was.";
+        assert_eq!(count(&["what"], &[], Position::LastLine, ask_first), 1);
+        assert_eq!(count(&["what"], &[], Position::LastQuestion, ask_first), 0);
         assert_eq!(
             count(
                 &["write"],
@@ -333,7 +350,7 @@ mod tests {
     #[test]
     fn bad_keywords_are_rejected() {
         let none: Vec<String> = Vec::new();
-        for bad in [" x", "*", "-x"] {
+        for bad in [" x", "*", "-x", "двоичн* дерев*"] {
             let list = vec![bad.to_string()];
             assert!(KeywordSet::build(&[(&list, &none)]).is_err(), "{bad}");
         }

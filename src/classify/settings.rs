@@ -199,6 +199,9 @@ pub enum Position {
     FirstLine,
     /// In the last non-empty line (the ask after a pasted passage).
     LastLine,
+    /// In the last non-empty line when it ends with a question mark: a question asked after
+    /// a passage, not the passage's own last line when the ask came first.
+    LastQuestion,
 }
 
 /// The side of zero a fitted weight must stay on, so a fit cannot turn a cue around.

@@ -99,20 +99,20 @@ fn maths_and_sentences(text: &str) -> (usize, usize) {
     (math, sentences + usize::from(seen_letter))
 }
 
-/// A long paragraph (60+ words) next to a short first or last one (30 words at most); the
-/// caller has ruled out code.
+/// A long passage next to a short ask, the caller having ruled out code: split at blank
+/// lines, a paragraph of 60+ words or three of 25+ among four or more next to a short (30
+/// words at most) first or last one; split at line breaks, a line of 60+ words next to a
+/// short first or last line.
 fn is_passage_and_ask(text: &str) -> bool {
-    let paragraphs: Vec<&str> = text
-        .split("\n\n")
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    if paragraphs.len() < 2 {
-        return false;
-    }
     let words = |p: &str| p.split_whitespace().count();
-    let short_ask = words(paragraphs[0]) <= 30 || words(paragraphs[paragraphs.len() - 1]) <= 30;
-    short_ask && paragraphs.iter().any(|p| words(p) >= 60)
+    let counts =
+        |sep: &str| -> Vec<usize> { text.split(sep).map(words).filter(|&n| n > 0).collect() };
+    let short_ask = |c: &[usize]| c.len() >= 2 && (c[0] <= 30 || c[c.len() - 1] <= 30);
+    let paragraphs = counts("\n\n");
+    let article = paragraphs.len() >= 4 && paragraphs.iter().filter(|&&n| n >= 25).count() >= 3;
+    let by_paragraph = short_ask(&paragraphs) && (paragraphs.iter().any(|&n| n >= 60) || article);
+    let lines = counts("\n");
+    by_paragraph || (short_ask(&lines) && lines.iter().any(|&n| n >= 60))
 }
 
 /// Text from pieces that each shape looks at, in every order: code, options, lists, numbers,
