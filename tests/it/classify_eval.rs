@@ -216,7 +216,9 @@ fn everyday_prompts_of_every_kind_are_classed_by_the_labelling_rule() {
 /// each batch was written by someone who had not seen the classifier, scored as it was, and
 /// only then used to find the kinds it missed (typos and chat shorthand, pasted code to
 /// explain, easy coding exercises, passages with one question, counting problems, rewrites in
-/// Russian and Ukrainian). The default policy keeps most of them, per language too, and never
+/// Russian and Ukrainian; later, exam and reading-comprehension formats, news articles,
+/// how-tos naming a tool, cover letters naming skills, physics and chemistry problems). The
+/// default policy keeps most of them, per language too, and never
 /// sends a complex one to the cheapest tier.
 #[test]
 fn blind_chat_batches_are_classed_by_the_labelling_rule() {
