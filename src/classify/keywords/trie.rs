@@ -47,31 +47,49 @@ impl Trie {
     /// The trie of `patterns`; pattern `i` is reported as `i`. Patterns must not be empty.
     pub(crate) fn new<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Trie {
         let index = |v: usize| u32::try_from(v).expect("trie fits u32 indexes");
-        // the plain trie first: children by (lowercase) byte, and the patterns ending at each node
-        // (a sorted edge list per node, not a map: most nodes have one child, and a map's
-        // nodes made the build's heap peak several MB that the allocator then kept resident)
-        let mut kids: Vec<Vec<(u8, u32)>> = vec![Vec::new()];
-        let mut ends: Vec<Vec<u32>> = vec![Vec::new()];
-        for (id, pattern) in patterns.into_iter().enumerate() {
+        // the plain trie first, as flat lists: the patterns taken in sorted (lowercase) order,
+        // each shares the path of the one before it up to their common prefix and adds nodes
+        // for the rest, so a node's children are made in label order and no per-node list or
+        // map is needed (those made the build's heap peak megabytes that the allocator then
+        // kept resident)
+        let patterns: Vec<&[u8]> = patterns.into_iter().map(str::as_bytes).collect();
+        let lower = |p: &'a [u8]| p.iter().map(u8::to_ascii_lowercase);
+        let mut order: Vec<usize> = (0..patterns.len()).collect();
+        order.sort_by(|&a, &b| lower(patterns[a]).cmp(lower(patterns[b])));
+        // (parent, lowercase byte, child) in the order made, and (node, pattern) per ending
+        let mut edges: Vec<(u32, u8, u32)> = Vec::new();
+        let mut ends: Vec<(u32, u32)> = Vec::with_capacity(patterns.len());
+        let mut path: Vec<u32> = vec![0];
+        let mut prev: &[u8] = &[];
+        for &id in &order {
+            let pattern = patterns[id];
             debug_assert!(!pattern.is_empty(), "empty keyword pattern");
-            let mut node = 0;
-            for b in pattern.bytes() {
-                let b = b.to_ascii_lowercase();
-                let edges = &mut kids[node];
-                node = match edges.binary_search_by_key(&b, |&(label, _)| label) {
-                    Ok(i) => edges[i].1 as usize,
-                    Err(i) => {
-                        let fresh = index(kids.len());
-                        kids[node].insert(i, (b, fresh));
-                        kids.push(Vec::new());
-                        ends.push(Vec::new());
-                        fresh as usize
-                    }
-                };
+            let common = pattern
+                .iter()
+                .zip(prev)
+                .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                .count();
+            path.truncate(common + 1);
+            for &b in &pattern[common..] {
+                let fresh = index(edges.len() + 1);
+                edges.push((path[path.len() - 1], b.to_ascii_lowercase(), fresh));
+                path.push(fresh);
             }
-            ends[node].push(index(id));
+            ends.push((path[pattern.len()], index(id)));
+            prev = pattern;
         }
-        let class = classes(&kids);
+        let nodes = edges.len() + 1;
+        // each node's children as one slice of the edges, still in label order
+        edges.sort_by_key(|&(parent, _, _)| parent);
+        let mut first_kid = vec![0u32; nodes + 1];
+        for &(parent, _, _) in &edges {
+            first_kid[parent as usize + 1] += 1;
+        }
+        for n in 0..nodes {
+            first_kid[n + 1] += first_kid[n];
+        }
+        let kids = |node: usize| &edges[first_kid[node] as usize..first_kid[node + 1] as usize];
+        let class = classes(&edges);
         // then each node's cell, breadth first: its children go at the first base where
         // every one of them finds a free cell
         let mut cells = vec![Cell {
@@ -79,12 +97,12 @@ impl Trie {
             check: FREE,
         }];
         let mut free: BTreeSet<usize> = BTreeSet::new();
-        let mut cell_of = vec![ROOT; kids.len()];
+        let mut cell_of = vec![ROOT; nodes];
         let mut queue = VecDeque::from([0]);
         while let Some(node) = queue.pop_front() {
-            let labels: Vec<usize> = kids[node]
+            let labels: Vec<usize> = kids(node)
                 .iter()
-                .map(|&(b, _)| usize::from(class[usize::from(b)]))
+                .map(|&(_, b, _)| usize::from(class[usize::from(b)]))
                 .collect();
             let Some(&last) = labels.last() else {
                 continue;
@@ -100,24 +118,27 @@ impl Trie {
             let at = cell_of[node];
             assert!(index(base) < ENDS, "trie bases fit 31 bits");
             cells[at].base = index(base);
-            for (c, &(_, kid)) in labels.iter().zip(&kids[node]) {
+            for (c, &(_, _, kid)) in labels.iter().zip(kids(node)) {
                 free.remove(&(base + c));
                 cells[base + c].check = index(at);
                 cell_of[kid as usize] = base + c;
                 queue.push_back(kid as usize);
             }
         }
-        let mut by_cell: Vec<&[u32]> = vec![&[]; cells.len()];
-        for (node, out) in ends.iter().enumerate() {
-            by_cell[cell_of[node]] = out;
-        }
+        // the patterns ending at each state, in cell order (by pattern within a cell)
+        let mut ends: Vec<(u32, u32)> = ends
+            .into_iter()
+            .map(|(node, id)| (index(cell_of[node as usize]), id))
+            .collect();
+        ends.sort_unstable();
         let mut first_out = Vec::with_capacity(cells.len() + 1);
-        let mut outputs = Vec::new();
-        for (cell, out) in cells.iter_mut().zip(&by_cell) {
+        let mut outputs = Vec::with_capacity(ends.len());
+        let mut next = ends.iter().peekable();
+        for (at, cell) in cells.iter_mut().enumerate() {
             first_out.push(index(outputs.len()));
-            if !out.is_empty() {
+            while let Some(&(_, id)) = next.next_if(|&&(c, _)| c as usize == at) {
                 cell.base |= ENDS;
-                outputs.extend_from_slice(out);
+                outputs.push(id);
             }
         }
         first_out.push(index(outputs.len()));
@@ -188,9 +209,9 @@ fn first_fit(cells: &[Cell], free: &BTreeSet<usize>, labels: &[usize]) -> usize 
 
 /// The byte class table for the edge labels of `kids`: classes `1..` in byte order, ASCII
 /// upper case sharing its lower case letter's class.
-fn classes(kids: &[Vec<(u8, u32)>]) -> [u8; 256] {
+fn classes(edges: &[(u32, u8, u32)]) -> [u8; 256] {
     let mut used = [false; 256];
-    for &(b, _) in kids.iter().flatten() {
+    for &(_, b, _) in edges {
         used[usize::from(b)] = true;
     }
     let mut class = [0u8; 256];
