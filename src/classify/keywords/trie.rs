@@ -207,7 +207,7 @@ fn first_fit(cells: &[Cell], free: &BTreeSet<usize>, labels: &[usize]) -> usize 
         .expect("base `cells.len()` puts every child past the end")
 }
 
-/// The byte class table for the edge labels of `kids`: classes `1..` in byte order, ASCII
+/// The byte class table for the labels of `edges`: classes `1..` in byte order, ASCII
 /// upper case sharing its lower case letter's class.
 fn classes(edges: &[(u32, u8, u32)]) -> [u8; 256] {
     let mut used = [false; 256];
