@@ -53,9 +53,20 @@ impl Trie {
         // map is needed (those made the build's heap peak megabytes that the allocator then
         // kept resident)
         let patterns: Vec<&[u8]> = patterns.into_iter().map(str::as_bytes).collect();
+        // keywords come lowercase, so most comparisons are plain byte comparisons
+        let upper: Vec<bool> = patterns
+            .iter()
+            .map(|p| p.iter().any(u8::is_ascii_uppercase))
+            .collect();
         let lower = |p: &'a [u8]| p.iter().map(u8::to_ascii_lowercase);
         let mut order: Vec<usize> = (0..patterns.len()).collect();
-        order.sort_by(|&a, &b| lower(patterns[a]).cmp(lower(patterns[b])));
+        order.sort_unstable_by(|&a, &b| {
+            if upper[a] || upper[b] {
+                lower(patterns[a]).cmp(lower(patterns[b]))
+            } else {
+                patterns[a].cmp(patterns[b])
+            }
+        });
         // (parent, lowercase byte, child) in the order made, and (node, pattern) per ending
         let mut edges: Vec<(u32, u8, u32)> = Vec::new();
         let mut ends: Vec<(u32, u32)> = Vec::with_capacity(patterns.len());
