@@ -65,11 +65,12 @@ impl Lines {
             .char_indices()
             .find(|(_, c)| is_word_char(*c))
             .map_or(text.len(), |(i, _)| i);
+        let trimmed = text.trim_end();
         Lines {
             first,
             first_line_end: text[first..].find('\n').map_or(text.len(), |i| first + i),
-            last_line_start: text.trim_end().rfind('\n').map_or(0, |i| i + 1),
-            ends_with_question: text.trim_end().ends_with('?'),
+            last_line_start: trimmed.rfind('\n').map_or(0, |i| i + 1),
+            ends_with_question: trimmed.ends_with('?'),
         }
     }
 
