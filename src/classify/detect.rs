@@ -6,11 +6,13 @@ use serde::Deserialize;
 use super::chars::{ascii_run_end, is_cyrillic_letter_lead, is_word_char};
 
 mod options;
+mod records;
 #[cfg(test)]
 mod reference;
 mod stub;
 
 use options::{is_option_line, BareOptions, NumberedOptions};
+use records::{is_data_and_ask, is_record, LineFacts};
 use stub::Stub;
 
 /// A structural shape a signal can count, named in the policy as `detect: NAME`.
@@ -69,8 +71,17 @@ impl Shapes {
         let mut bare = BareOptions::default();
         let mut numbered = NumberedOptions::default();
         let mut stub = Stub::default();
-        let w = walk(text, |line, has_operator| {
-            code_lines += usize::from(is_code_line(line, has_operator));
+        // lines of pasted data, the other lines with words, and those lines' words
+        let (mut records, mut others, mut ask_words) = (0, 0, 0);
+        let w = walk(text, |line, facts| {
+            let code = is_code_line(line, facts.operator);
+            code_lines += usize::from(code);
+            if is_record(line, facts, code) {
+                records += 1;
+            } else if facts.words > 0 {
+                others += 1;
+                ask_words += facts.words;
+            }
             options += usize::from(is_option_line(line));
             list_items += usize::from(is_list_item(line));
             bare.line(line);
@@ -86,7 +97,9 @@ impl Shapes {
             math: w.math,
             questions: w.questions,
             sentences: w.sentences,
-            passage: !w.fence && code_lines < 3 && w.passage_and_ask,
+            passage: !w.fence
+                && ((code_lines < 3 && w.passage_and_ask)
+                    || is_data_and_ask(records, others, ask_words)),
             stub: stub.found(),
         }
     }
@@ -340,12 +353,12 @@ fn past_letters(b: &[u8], mut i: usize) -> usize {
 /// One walk over `text`'s bytes: fence, numbers (maximal runs of digits with `.`/`,` between
 /// digits count once), question marks, formula marks (LaTeX commands, `$`, `^`, `=`, maths
 /// symbols, `2*3`), sentences, paragraphs (split at blank lines, words split at whitespace),
-/// and each line as `str::lines` gives it, passed to `line` with whether it holds a code
-/// operator. Runs of ASCII and Cyrillic letters are skipped in a tight loop driven by a byte
+/// and each line as `str::lines` gives it, passed to `line` with its [`LineFacts`] (a code
+/// operator, words, field separators). Runs of ASCII and Cyrillic letters are skipped in a tight loop driven by a byte
 /// table: they only start a word and a sentence. Kept out of line (called once per text) so profiles show its cost
 /// apart from the keyword scan's.
 #[inline(never)]
-fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, bool)) -> Walked {
+fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, LineFacts)) -> Walked {
     let b = text.as_bytes();
     let mut w = Walked::default();
     // the same counts for lines: "Context: <passage>\nQuestion: …" has no blank line
@@ -353,6 +366,13 @@ fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, bool)) -> Walked {
     let (mut words, mut line_words_start) = (0, 0);
     let (mut after_space, mut seen_letter) = (true, false);
     let (mut line_start, mut operator) = (0, false);
+    // the line's `,` `;` `|` and tabs
+    let mut separators = [0usize; 4];
+    let facts = |operator, words, separators: [usize; 4]| LineFacts {
+        operator,
+        words,
+        separators: separators.into_iter().max().unwrap_or(0),
+    };
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -387,14 +407,18 @@ fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, bool)) -> Walked {
         }
         if is_space(c) {
             after_space = true;
+            separators[3] += usize::from(c == b'\t');
             if c == b'\n' {
                 let end = if i > line_start && b[i - 1] == b'\r' {
                     i - 1
                 } else {
                     i
                 };
-                line(&text[line_start..end], operator);
-                (line_start, operator) = (i + 1, false);
+                line(
+                    &text[line_start..end],
+                    facts(operator, words - line_words_start, separators),
+                );
+                (line_start, operator, separators) = (i + 1, false, [0; 4]);
                 lines.end(words - line_words_start);
                 line_words_start = words;
                 if i > 0 && b[i - 1] == b'\n' {
@@ -425,13 +449,19 @@ fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, bool)) -> Walked {
                     }
                 }
                 b'`' => w.fence |= b[i..].starts_with(b"```"),
+                b',' => separators[0] += 1,
+                b';' => separators[1] += 1,
+                b'|' => separators[2] += 1,
                 _ => {}
             }
         }
         i += 1;
     }
     if line_start < b.len() {
-        line(&text[line_start..], operator);
+        line(
+            &text[line_start..],
+            facts(operator, words - line_words_start, separators),
+        );
     }
     lines.end(words - line_words_start);
     paragraphs.end(words);

@@ -2,6 +2,7 @@
 //! against [`Shapes::of`] on generated text and, when `../shared/eval` is present, on every
 //! labelled prompt.
 
+use super::records::{is_data_and_ask, is_record, LineFacts};
 use super::{is_list_item, is_option_line, NumberedOptions, Shapes, Stub, CODE_STARTS};
 use crate::classify::chars::is_word_char;
 use crate::classify::testgen::Rng;
@@ -16,8 +17,26 @@ fn shapes(text: &str) -> Shapes {
     };
     let mut numbered = NumberedOptions::default();
     let mut stub = Stub::default();
+    let (mut records, mut others, mut ask_words) = (0, 0, 0);
     for line in text.lines() {
-        s.code_lines += usize::from(is_code_line(line));
+        let code = is_code_line(line);
+        s.code_lines += usize::from(code);
+        let count = |c: char| line.matches(c).count();
+        let facts = LineFacts {
+            operator: has_code_operator(line),
+            words: line.split_whitespace().count(),
+            separators: [',', ';', '|', '\t']
+                .map(count)
+                .into_iter()
+                .max()
+                .unwrap_or(0),
+        };
+        if is_record(line, facts, code) {
+            records += 1;
+        } else if facts.words > 0 {
+            others += 1;
+            ask_words += facts.words;
+        }
         s.options += usize::from(is_option_line(line));
         s.list_items += usize::from(is_list_item(line));
         numbered.line(line);
@@ -26,7 +45,9 @@ fn shapes(text: &str) -> Shapes {
     s.options += numbered.lines();
     s.stub = stub.found();
     (s.math, s.sentences) = maths_and_sentences(text);
-    s.passage = !s.fence && s.code_lines < 3 && is_passage_and_ask(text);
+    s.passage = !s.fence
+        && ((s.code_lines < 3 && is_passage_and_ask(text))
+            || is_data_and_ask(records, others, ask_words));
     s
 }
 
@@ -118,8 +139,12 @@ fn is_passage_and_ask(text: &str) -> bool {
 /// Text from pieces that each shape looks at, in every order: code, options, lists, numbers,
 /// formula marks, sentence ends, blank lines, CRLF, Unicode spaces and letters of many scripts.
 fn generated(rng: &mut Rng) -> String {
-    const PIECES: [&str; 48] = [
+    const PIECES: [&str; 52] = [
         "word",
+        ",",
+        ";",
+        "|",
+        "09:14:02 ",
         "Слово",
         "ґрунт",
         "東京",
@@ -168,7 +193,9 @@ fn generated(rng: &mut Rng) -> String {
         "def ",
         "A. ",
     ];
-    const STARTS: [&str; 8] = ["- ", "* ", "• ", "12) ", "(b) ", "Б. ", "return ", "};"];
+    const STARTS: [&str; 9] = [
+        "- ", "* ", "• ", "12) ", "(b) ", "Б. ", "return ", "};", "{\"k\": ",
+    ];
     let mut text = String::new();
     for _ in 0..rng.below(60) {
         if rng.below(6) == 0 {
