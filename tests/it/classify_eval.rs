@@ -217,8 +217,9 @@ fn everyday_prompts_of_every_kind_are_classed_by_the_labelling_rule() {
 /// only then used to find the kinds it missed (typos and chat shorthand, pasted code to
 /// explain, easy coding exercises, passages with one question, counting problems, rewrites in
 /// Russian and Ukrainian; later, exam and reading-comprehension formats, news articles,
-/// how-tos naming a tool, cover letters naming skills, physics and chemistry problems). The
-/// default policy keeps most of them, per language too, and never
+/// how-tos naming a tool, cover letters naming skills, physics and chemistry problems; then
+/// data dumps with a one-line question and search-box coding asks). The default policy keeps
+/// most of them, per language too, and never
 /// sends a complex one to the cheapest tier.
 #[test]
 fn blind_chat_batches_are_classed_by_the_labelling_rule() {
