@@ -15,7 +15,7 @@
 mod reference;
 mod trie;
 
-use super::chars::{is_word_char, past_word, word_char_at};
+use super::chars::{is_cyrillic_letter_lead, is_word_char, past_word, word_char_at};
 use super::settings::Position;
 use trie::Trie;
 
@@ -160,7 +160,8 @@ impl KeywordSet {
                     start += 1;
                     continue;
                 }
-            } else {
+            } else if !is_cyrillic_letter_lead(b) {
+                // (a Cyrillic letter starts a word: no decoding for the usual case)
                 let (word, width) = word_char_at(text, start);
                 if !word {
                     start += width;

@@ -36,6 +36,8 @@ struct Cell {
 pub(crate) struct Trie {
     /// Byte class of each text byte (0: in no pattern).
     class: [u8; 256],
+    /// The root's `base`, read by every walk (no pattern is empty, so it carries no `ENDS`).
+    root_base: u32,
     cells: Vec<Cell>,
     /// Patterns ending at state `s` are `outputs[first_out[s]..first_out[s + 1]]`; patterns
     /// that differ only in ASCII case share a state and are all reported.
@@ -155,6 +157,7 @@ impl Trie {
         first_out.push(index(outputs.len()));
         Trie {
             class,
+            root_base: cells[ROOT].base & !ENDS,
             cells,
             first_out,
             outputs,
@@ -168,7 +171,7 @@ impl Trie {
         let cells = self.cells.as_slice();
         let class = &self.class;
         let mut state = ROOT;
-        let mut base = cells[ROOT].base & !ENDS;
+        let mut base = self.root_base;
         let mut end = start;
         while let Some(&b) = text.get(end) {
             let next = base as usize + usize::from(class[usize::from(b)]);
