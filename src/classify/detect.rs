@@ -74,18 +74,22 @@ impl Shapes {
         // lines of pasted data, the other lines with words, and those lines' words
         let (mut records, mut others, mut ask_words) = (0, 0, 0);
         let w = walk(text, |line, facts| {
-            let code = is_code_line(line, facts.operator);
+            let code = is_code_line(line, facts);
             code_lines += usize::from(code);
-            if is_record(line, facts, code) {
+            let record = is_record(line, facts, code);
+            if record {
                 records += 1;
             } else if facts.words > 0 {
                 others += 1;
                 ask_words += facts.words;
             }
-            options += usize::from(is_option_line(line));
+            // a table's rows labelled A, B, C… are no answer options
+            if !record {
+                options += usize::from(is_option_line(line));
+                bare.line(line);
+                numbered.line(line);
+            }
             list_items += usize::from(is_list_item(line));
-            bare.line(line);
-            numbered.line(line);
             stub.line(line);
         });
         Shapes {
@@ -154,16 +158,23 @@ const CODE_STARTS: [&str; 28] = [
     "for (",
 ];
 
-/// Whether a line looks like code; `has_operator` says whether it holds one of
-/// `=> -> :: == != && || += </` (found by [`walk`]).
-fn is_code_line(line: &str, has_operator: bool) -> bool {
+/// Whether a line looks like code, from what [`walk`] counted on it (a code operator among
+/// `=> -> :: == != && || += </`, its words). A line ending in `):` is code when it is short
+/// (`for i in range(n):`), not a sentence introducing a list ("…a table (owner, due date):").
+fn is_code_line(line: &str, facts: LineFacts) -> bool {
     let t = line.trim();
     if t.len() < 2 {
         return false;
     }
-    let ends = t.ends_with(';') || t.ends_with('{') || t.ends_with('}') || t.ends_with("):");
-    ends || has_operator || (CODE_FIRST[usize::from(t.as_bytes()[0])] && code_start(t))
+    let ends = t.ends_with(';')
+        || t.ends_with('{')
+        || t.ends_with('}')
+        || (t.ends_with("):") && facts.words <= CODE_LINE_WORDS);
+    ends || facts.operator || (CODE_FIRST[usize::from(t.as_bytes()[0])] && code_start(t))
 }
+
+/// The most words a line ending in `):` has to be read as code.
+const CODE_LINE_WORDS: usize = 10;
 
 /// Whether some [`CODE_STARTS`] entry begins with each byte value: most lines are ruled out
 /// by their first byte before any comparison.
@@ -372,6 +383,7 @@ fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, LineFacts)) -> Walked {
         operator,
         words,
         separators: separators.into_iter().max().unwrap_or(0),
+        pipes: separators[2],
     };
     let mut i = 0;
     while i < b.len() {

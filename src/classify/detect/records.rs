@@ -10,6 +10,8 @@ pub(super) struct LineFacts {
     pub(super) words: usize,
     /// The count of its most frequent field separator among `,` `;` `|` and tab.
     pub(super) separators: usize,
+    /// Its `|`s.
+    pub(super) pipes: usize,
 }
 
 /// Whether a line (untrimmed) is a data record; `code` says whether it reads as code.
@@ -20,7 +22,9 @@ pub(super) fn is_record(line: &str, facts: LineFacts, code: bool) -> bool {
         return false;
     }
     let json = b[0] == b'{' && (t.ends_with('}') || t.ends_with("},")) && t.contains("\":");
-    let table = b[0] == b'|' && b[b.len() - 1] == b'|' && facts.separators >= 3;
+    // `| a | b |`, or `Acct | Name | Debit` with one word or so per cell
+    let table = facts.pipes >= 2
+        && ((b[0] == b'|' && b[b.len() - 1] == b'|') || facts.words <= 2 * facts.pipes + 2);
     // delimited fields with no spaces in most of them: `8812,2024-05-01,341,failed`
     let delimited = !code && facts.separators >= 2 && facts.words <= facts.separators + 1;
     json || table || delimited || starts_with_timestamp(b)
@@ -56,6 +60,7 @@ mod tests {
             operator: false,
             words: line.split_whitespace().count(),
             separators: [',', ';', '|', '\t'].map(count).into_iter().max().unwrap(),
+            pipes: count('|'),
         }
     }
 
@@ -71,6 +76,8 @@ mod tests {
             "C-1039,Harlow & Finch,EMEA,gold",
             "a\tb\tc",
             "| Kyiv | 1240 | 1200 |",
+            "Acct | Name | Debit | Credit",
+            "A Requirements | 5 | -",
             "  {\"id\": \"C-1039\", \"region\": \"EMEA\"},",
             "09:14:12 ERROR worker-3 upstream returned 502",
             "2024-06-11T03:12:10Z WARN orders-svc pool at 97%",
@@ -89,6 +96,7 @@ mod tests {
             "1. First, slice the onions; then fry them.",
             "{ return a; }",
             "a,b",
+            "Either this | or that, said the sign on the old door",
         ] {
             assert!(!record(line), "{line:?}");
         }

@@ -3,7 +3,9 @@
 //! labelled prompt.
 
 use super::records::{is_data_and_ask, is_record, LineFacts};
-use super::{is_list_item, is_option_line, NumberedOptions, Shapes, Stub, CODE_STARTS};
+use super::{
+    is_list_item, is_option_line, NumberedOptions, Shapes, Stub, CODE_LINE_WORDS, CODE_STARTS,
+};
 use crate::classify::chars::is_word_char;
 use crate::classify::testgen::Rng;
 
@@ -30,16 +32,20 @@ fn shapes(text: &str) -> Shapes {
                 .into_iter()
                 .max()
                 .unwrap_or(0),
+            pipes: count('|'),
         };
-        if is_record(line, facts, code) {
+        let record = is_record(line, facts, code);
+        if record {
             records += 1;
         } else if facts.words > 0 {
             others += 1;
             ask_words += facts.words;
         }
-        s.options += usize::from(is_option_line(line));
+        if !record {
+            s.options += usize::from(is_option_line(line));
+            numbered.line(line);
+        }
         s.list_items += usize::from(is_list_item(line));
-        numbered.line(line);
         stub.line(line);
     }
     s.options += numbered.lines();
@@ -56,7 +62,9 @@ fn is_code_line(line: &str) -> bool {
     if t.len() < 2 {
         return false;
     }
-    let ends = t.ends_with(';') || t.ends_with('{') || t.ends_with('}') || t.ends_with("):");
+    let short = t.split_whitespace().count() <= CODE_LINE_WORDS;
+    let ends =
+        t.ends_with(';') || t.ends_with('{') || t.ends_with('}') || (t.ends_with("):") && short);
     ends || CODE_STARTS.iter().any(|s| t.starts_with(s)) || has_code_operator(t)
 }
 /// Whether `t` holds one of the operators `super::code_operator` knows, at any byte.
