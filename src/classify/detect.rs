@@ -365,9 +365,9 @@ fn past_letters(b: &[u8], mut i: usize) -> usize {
 /// digits count once), question marks, formula marks (LaTeX commands, `$`, `^`, `=`, maths
 /// symbols, `2*3`), sentences, paragraphs (split at blank lines, words split at whitespace),
 /// and each line as `str::lines` gives it, passed to `line` with its [`LineFacts`] (a code
-/// operator, words, field separators). Runs of ASCII and Cyrillic letters are skipped in a tight loop driven by a byte
-/// table: they only start a word and a sentence. Kept out of line (called once per text) so profiles show its cost
-/// apart from the keyword scan's.
+/// operator, words, field separators). Runs of ASCII and Cyrillic letters are skipped in a
+/// tight loop driven by a byte table: they only start a word and a sentence. Kept out of line
+/// (called once per text) so profiles show its cost apart from the keyword scan's.
 #[inline(never)]
 fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, LineFacts)) -> Walked {
     let b = text.as_bytes();

@@ -23,17 +23,7 @@ fn shapes(text: &str) -> Shapes {
     for line in text.lines() {
         let code = is_code_line(line);
         s.code_lines += usize::from(code);
-        let count = |c: char| line.matches(c).count();
-        let facts = LineFacts {
-            operator: has_code_operator(line),
-            words: line.split_whitespace().count(),
-            separators: [',', ';', '|', '\t']
-                .map(count)
-                .into_iter()
-                .max()
-                .unwrap_or(0),
-            pipes: count('|'),
-        };
+        let facts = LineFacts::counted(line, has_code_operator(line));
         let record = is_record(line, facts, code);
         if record {
             records += 1;
