@@ -12,7 +12,7 @@ mod reference;
 mod stub;
 
 use options::{is_option_line, BareOptions, NumberedOptions};
-use records::{is_data_and_ask, is_record, LineFacts};
+use records::{is_record, DataLines, LineFacts};
 use stub::Stub;
 
 /// A structural shape a signal can count, named in the policy as `detect: NAME`.
@@ -71,18 +71,12 @@ impl Shapes {
         let mut bare = BareOptions::default();
         let mut numbered = NumberedOptions::default();
         let mut stub = Stub::default();
-        // lines of pasted data, the other lines with words, and those lines' words
-        let (mut records, mut others, mut ask_words) = (0, 0, 0);
+        let mut data = DataLines::default();
         let w = walk(text, |line, facts| {
             let code = is_code_line(line, facts);
             code_lines += usize::from(code);
             let record = is_record(line, facts, code);
-            if record {
-                records += 1;
-            } else if facts.words > 0 {
-                others += 1;
-                ask_words += facts.words;
-            }
+            data.line(record, facts.words);
             // a table's rows labelled A, B, C… are no answer options
             if !record {
                 options += usize::from(is_option_line(line));
@@ -101,9 +95,7 @@ impl Shapes {
             math: w.math,
             questions: w.questions,
             sentences: w.sentences,
-            passage: !w.fence
-                && ((code_lines < 3 && w.passage_and_ask)
-                    || is_data_and_ask(records, others, ask_words)),
+            passage: !w.fence && ((code_lines < 3 && w.passage_and_ask) || data.with_short_ask()),
             stub: stub.found(),
         }
     }

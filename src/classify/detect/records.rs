@@ -51,10 +51,31 @@ pub(super) fn is_record(line: &str, facts: LineFacts, code: bool) -> bool {
     json || table || delimited || starts_with_timestamp(b)
 }
 
-/// Whether a text is pasted data with a short ask: three or more `records`, no fewer than the
-/// `others` (lines with words that are not records), which hold 1 to 40 words.
-pub(super) fn is_data_and_ask(records: usize, others: usize, ask_words: usize) -> bool {
-    records >= 3 && records >= others && (1..=40).contains(&ask_words)
+/// A text's record lines against its other lines with words, line by line.
+#[derive(Debug, Default)]
+pub(super) struct DataLines {
+    records: usize,
+    /// Lines with words that are not records, and their words: the ask.
+    others: usize,
+    ask_words: usize,
+}
+
+impl DataLines {
+    /// Takes the next line: whether it is a record, and its words.
+    pub(super) fn line(&mut self, record: bool, words: usize) {
+        if record {
+            self.records += 1;
+        } else if words > 0 {
+            self.others += 1;
+            self.ask_words += words;
+        }
+    }
+
+    /// Pasted data with a short ask: three or more records, no fewer than the other lines,
+    /// which hold 1 to 40 words.
+    pub(super) fn with_short_ask(&self) -> bool {
+        self.records >= 3 && self.records >= self.others && (1..=40).contains(&self.ask_words)
+    }
 }
 
 /// Whether a line opens with a log timestamp: a date `2024-05-01` or a clock with seconds

@@ -2,7 +2,7 @@
 //! against [`Shapes::of`] on generated text and, when `../shared/eval` is present, on every
 //! labelled prompt.
 
-use super::records::{is_data_and_ask, is_record, LineFacts};
+use super::records::{is_record, DataLines, LineFacts};
 use super::{
     is_list_item, is_option_line, NumberedOptions, Shapes, Stub, CODE_LINE_WORDS, CODE_STARTS,
 };
@@ -19,18 +19,13 @@ fn shapes(text: &str) -> Shapes {
     };
     let mut numbered = NumberedOptions::default();
     let mut stub = Stub::default();
-    let (mut records, mut others, mut ask_words) = (0, 0, 0);
+    let mut data = DataLines::default();
     for line in text.lines() {
         let code = is_code_line(line);
         s.code_lines += usize::from(code);
         let facts = LineFacts::counted(line, has_code_operator(line));
         let record = is_record(line, facts, code);
-        if record {
-            records += 1;
-        } else if facts.words > 0 {
-            others += 1;
-            ask_words += facts.words;
-        }
+        data.line(record, facts.words);
         if !record {
             s.options += usize::from(is_option_line(line));
             numbered.line(line);
@@ -41,9 +36,8 @@ fn shapes(text: &str) -> Shapes {
     s.options += numbered.lines();
     s.stub = stub.found();
     (s.math, s.sentences) = maths_and_sentences(text);
-    s.passage = !s.fence
-        && ((s.code_lines < 3 && is_passage_and_ask(text))
-            || is_data_and_ask(records, others, ask_words));
+    s.passage =
+        !s.fence && ((s.code_lines < 3 && is_passage_and_ask(text)) || data.with_short_ask());
     s
 }
 
