@@ -2,10 +2,9 @@
 //! against [`Shapes::of`] on generated text and, when `../shared/eval` is present, on every
 //! labelled prompt.
 
+use super::code_line::{CODE_LINE_WORDS, CODE_STARTS};
 use super::records::{is_record, DataLines, LineFacts};
-use super::{
-    is_list_item, is_option_line, NumberedOptions, Shapes, Stub, CODE_LINE_WORDS, CODE_STARTS,
-};
+use super::{is_list_item, is_option_line, NumberedOptions, Shapes, Stub};
 use crate::classify::chars::is_word_char;
 use crate::classify::testgen::Rng;
 
