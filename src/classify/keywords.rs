@@ -17,6 +17,7 @@ mod trie;
 
 use super::chars::{is_cyrillic_letter_lead, is_word_char, past_word, word_char_at};
 use super::settings::Position;
+use std::ops::Range;
 use trie::Trie;
 
 /// Where one pattern counts.
@@ -55,9 +56,14 @@ struct Lines {
     first: usize,
     first_line_end: usize,
     last_line_start: usize,
-    /// The last line ends with a question mark.
-    ends_with_question: bool,
+    /// The question asked last: the last line when it ends with a question mark, or the line
+    /// before a short last one that only says how to answer ("Question: …?\nAnswer:").
+    question: Range<usize>,
 }
+
+/// The longest last line, in bytes, read as a format for the answer to the question above it
+/// ("Answer:", "Ответь только числом.") rather than as an ask of its own.
+const ANSWER_FORMAT_BYTES: usize = 48;
 
 impl Lines {
     fn of(text: &str) -> Lines {
@@ -66,11 +72,20 @@ impl Lines {
             .find(|(_, c)| is_word_char(*c))
             .map_or(text.len(), |(i, _)| i);
         let trimmed = text.trim_end();
+        let last_line_start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+        let above = trimmed[..last_line_start].trim_end();
+        let question = if trimmed.ends_with('?') {
+            last_line_start..trimmed.len()
+        } else if trimmed.len() - last_line_start <= ANSWER_FORMAT_BYTES && above.ends_with('?') {
+            above.rfind('\n').map_or(0, |i| i + 1)..above.len()
+        } else {
+            0..0
+        };
         Lines {
             first,
             first_line_end: text[first..].find('\n').map_or(text.len(), |i| first + i),
-            last_line_start: trimmed.rfind('\n').map_or(0, |i| i + 1),
-            ends_with_question: trimmed.ends_with('?'),
+            last_line_start,
+            question,
         }
     }
 
@@ -80,7 +95,7 @@ impl Lines {
             Position::Start => start == self.first,
             Position::FirstLine => start < self.first_line_end,
             Position::LastLine => start >= self.last_line_start,
-            Position::LastQuestion => self.ends_with_question && start >= self.last_line_start,
+            Position::LastQuestion => self.question.contains(&start),
         }
     }
 }
@@ -263,21 +278,32 @@ fn patterns(
 }
 
 /// The forms a lowercase keyword is searched in: as written, and for non-ASCII words also
-/// Capitalised and UPPER case (ASCII case is folded by the automaton).
+/// Capitalised and UPPER case (ASCII case is folded by the automaton). A labelled keyword
+/// ("вопрос: кто") is also searched with both words Capitalised, as a form's field reads
+/// ("Вопрос: Кто…").
 fn variants(word: &str) -> Vec<String> {
     let lower = word.to_lowercase();
     let mut out = vec![lower.clone()];
     if !lower.is_ascii() {
-        let mut chars = lower.chars();
-        if let Some(c) = chars.next() {
-            out.push(c.to_uppercase().chain(chars).collect());
+        let capitalised = capitalise(&lower);
+        if let Some((label, rest)) = capitalised.split_once(": ") {
+            out.push(format!("{label}: {}", capitalise(rest)));
         }
+        out.push(capitalised);
         out.push(lower.to_uppercase());
     }
     out.dedup();
     out.sort();
     out.dedup();
     out
+}
+
+/// `word` with its first letter in upper case.
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 #[cfg(test)]
@@ -334,6 +360,14 @@ mod tests {
         let ask_first = "What year was it? Answer from the text.\n\nIt was the year what it was.";
         assert_eq!(count(&["what"], &[], Position::LastLine, ask_first), 1);
         assert_eq!(count(&["what"], &[], Position::LastQuestion, ask_first), 0);
+        let answer_format = "It was the year it was.\nQuestion: what year was it?\nAnswer:";
+        assert_eq!(
+            count(&["what"], &[], Position::LastQuestion, answer_format),
+            1
+        );
+        let second_ask =
+            "What year was it?\nNow write a four-paragraph essay about what happened in that year.";
+        assert_eq!(count(&["what"], &[], Position::LastQuestion, second_ask), 0);
         assert_eq!(
             count(
                 &["write"],
@@ -346,6 +380,23 @@ mod tests {
         assert_eq!(
             count(&["write"], &["python"], Position::Anywhere, "Write a poem"),
             0
+        );
+    }
+
+    #[test]
+    fn a_labelled_keyword_matches_a_capitalised_field() {
+        let text = "Контекст: музей.\nВопрос: Кто основал музей?";
+        assert_eq!(
+            count(&["вопрос: кто"], &[], Position::LastQuestion, text),
+            1
+        );
+        assert_eq!(
+            count(&["вопрос: кто"], &[], Position::Anywhere, "вопрос: кто это"),
+            1
+        );
+        assert_eq!(
+            count(&["вопрос: кто"], &[], Position::Anywhere, "ВОПРОС: КТО это"),
+            1
         );
     }
 

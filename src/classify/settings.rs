@@ -199,7 +199,8 @@ pub enum Position {
     FirstLine,
     /// In the last non-empty line (the ask after a pasted passage).
     LastLine,
-    /// In the last non-empty line when it ends with a question mark: a question asked after
+    /// In the last non-empty line when it ends with a question mark (or in the line above a
+    /// short last line that only sets the answer's format, "Answer:"): a question asked after
     /// a passage, not the passage's own last line when the ask came first.
     LastQuestion,
 }
