@@ -17,11 +17,15 @@ use std::time::Instant;
 use switchyard::classify::{Classifier, PromptParts};
 use switchyard::cli::classify_eval::classifier_block;
 
-/// Resident set size in bytes (second field of /proc/self/statm, in pages of 4 KiB).
-fn rss_bytes() -> Option<u64> {
+/// Resident set size and its anonymous part in bytes (/proc/self/statm's resident and
+/// shared fields, in pages of 4 KiB): the anonymous part is the heap and stacks, without the
+/// binary's own pages that running the build code faults in.
+fn rss_bytes() -> Option<(u64, u64)> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+    let mut fields = statm.split_whitespace().skip(1);
+    let resident: u64 = fields.next()?.parse().ok()?;
+    let shared: u64 = fields.next()?.parse().ok()?;
+    Some((resident * 4096, resident.saturating_sub(shared) * 4096))
 }
 
 /// A realistic long prompt (~1,000 o200k tokens): a pasted passage, some code and an ask, in
@@ -88,11 +92,13 @@ fn main() {
         pct(0.99)
     );
     match (before, after) {
-        (Some(b), Some(a)) => println!(
-            "classifier memory: RSS {:.2} MB before, {:.2} MB after building it: +{:.2} MB",
+        (Some((b, b_anon)), Some((a, a_anon))) => println!(
+            "classifier memory: RSS {:.2} MB before, {:.2} MB after building it: +{:.2} MB \
+             (anonymous +{:.2} MB)",
             b as f64 / 1e6,
             a as f64 / 1e6,
-            a.saturating_sub(b) as f64 / 1e6
+            a.saturating_sub(b) as f64 / 1e6,
+            a_anon.saturating_sub(b_anon) as f64 / 1e6
         ),
         _ => println!("classifier memory: /proc/self/statm not readable (not Linux?)"),
     }

@@ -69,19 +69,33 @@ impl Trie {
                 patterns[a].cmp(patterns[b])
             }
         });
-        // (parent, lowercase byte, child) in the order made, and (node, pattern) per ending
-        let mut edges: Vec<(u32, u8, u32)> = Vec::new();
+        // how much of each pattern (in that order) the one before it already made
+        let mut prev: &[u8] = &[];
+        let shared: Vec<usize> = order
+            .iter()
+            .map(|&id| {
+                let pattern = patterns[id];
+                debug_assert!(!pattern.is_empty(), "empty keyword pattern");
+                let common = pattern
+                    .iter()
+                    .zip(prev)
+                    .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                    .count();
+                prev = pattern;
+                common
+            })
+            .collect();
+        // (parent, lowercase byte, child) in the order made, and (node, pattern) per ending;
+        // sized exactly, as a doubling vector's slack and copies stayed resident
+        let made = order
+            .iter()
+            .zip(&shared)
+            .map(|(&id, &c)| patterns[id].len() - c);
+        let mut edges: Vec<(u32, u8, u32)> = Vec::with_capacity(made.sum());
         let mut ends: Vec<(u32, u32)> = Vec::with_capacity(patterns.len());
         let mut path: Vec<u32> = vec![0];
-        let mut prev: &[u8] = &[];
-        for &id in &order {
+        for (&id, &common) in order.iter().zip(&shared) {
             let pattern = patterns[id];
-            debug_assert!(!pattern.is_empty(), "empty keyword pattern");
-            let common = pattern
-                .iter()
-                .zip(prev)
-                .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
-                .count();
             path.truncate(common + 1);
             for &b in &pattern[common..] {
                 let fresh = index(edges.len() + 1);
@@ -89,8 +103,8 @@ impl Trie {
                 path.push(fresh);
             }
             ends.push((path[pattern.len()], index(id)));
-            prev = pattern;
         }
+        drop(shared);
         let nodes = edges.len() + 1;
         // each node's children as one slice of the edges, still in label order
         edges.sort_by_key(|&(parent, _, _)| parent);
@@ -105,12 +119,14 @@ impl Trie {
         let class = classes(&edges);
         // then each node's cell, breadth first: its children go at the first base where
         // every one of them finds a free cell
-        let mut cells = vec![Cell {
+        // first fit packs the cells close to the node count; one class span more is room
+        let mut cells = Vec::with_capacity(nodes + 256);
+        cells.push(Cell {
             base: 0,
             check: FREE,
-        }];
+        });
         let mut free: BTreeSet<usize> = BTreeSet::new();
-        let mut cell_of = vec![ROOT; nodes];
+        let mut cell_of = vec![0u32; nodes];
         let mut queue = VecDeque::from([0]);
         while let Some(node) = queue.pop_front() {
             let labels: Vec<usize> = kids(node)
@@ -128,20 +144,20 @@ impl Trie {
                     check: FREE,
                 });
             }
-            let at = cell_of[node];
+            let at = cell_of[node] as usize;
             assert!(index(base) < ENDS, "trie bases fit 31 bits");
             cells[at].base = index(base);
             for (c, &(_, _, kid)) in labels.iter().zip(kids(node)) {
                 free.remove(&(base + c));
                 cells[base + c].check = index(at);
-                cell_of[kid as usize] = base + c;
+                cell_of[kid as usize] = index(base + c);
                 queue.push_back(kid as usize);
             }
         }
         // the patterns ending at each state, in cell order (by pattern within a cell)
         let mut ends: Vec<(u32, u32)> = ends
             .into_iter()
-            .map(|(node, id)| (index(cell_of[node as usize]), id))
+            .map(|(node, id)| (cell_of[node as usize], id))
             .collect();
         ends.sort_unstable();
         let mut first_out = Vec::with_capacity(cells.len() + 1);
