@@ -231,10 +231,10 @@ fn blind_chat_batches_are_classed_by_the_labelling_rule() {
     };
     let overall = &report["report"]["overall"];
     let agreement = share(overall);
-    // floors under the figures (88.4% overall, 86.0 / 91.1 / 92.8% en / ru / uk with 2,280
+    // floors under the figures (87.6% overall, 85.7 / 89.6 / 91.3% en / ru / uk with 2,868
     // prompts): each later batch was written to find what the classifier misses,
     // so the file gets harder as it grows
-    assert!(agreement >= 0.87, "agreement {agreement:.3} < 0.87");
+    assert!(agreement >= 0.86, "agreement {agreement:.3} < 0.86");
     assert_eq!(
         overall["matrix"][2][0].as_f64(),
         Some(0.0),
@@ -246,8 +246,8 @@ fn blind_chat_batches_are_classed_by_the_labelling_rule() {
     for language in ["en", "ru", "uk"] {
         let agreement = share(&by_language[language]);
         assert!(
-            agreement >= 0.85,
-            "{language}: agreement {agreement:.3} < 0.85"
+            agreement >= 0.84,
+            "{language}: agreement {agreement:.3} < 0.84"
         );
     }
 }
