@@ -87,6 +87,7 @@ impl Shapes {
             }
             list_items += usize::from(is_list_item(line));
             stub.line(line);
+            record
         });
         Shapes {
             code_lines,
@@ -294,11 +295,12 @@ fn past_letters(b: &[u8], mut i: usize) -> usize {
 /// digits count once), question marks, formula marks (LaTeX commands, `$`, `^`, `=`, maths
 /// symbols, `2*3`), sentences, paragraphs (split at blank lines, words split at whitespace),
 /// and each line as `str::lines` gives it, passed to `line` with its [`LineFacts`] (a code
-/// operator, words, field separators). Runs of ASCII and Cyrillic letters are skipped in a
+/// operator, words, field separators); `line` says whether the line is a data record, whose
+/// `=`, `/` and `+` are a log's or a table's, not formula marks. Runs of ASCII and Cyrillic letters are skipped in a
 /// tight loop driven by a byte table: they only start a word and a sentence. Kept out of line
 /// (called once per text) so profiles show its cost apart from the keyword scan's.
 #[inline(never)]
-fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, LineFacts)) -> Walked {
+fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, LineFacts) -> bool) -> Walked {
     let b = text.as_bytes();
     let mut w = Walked::default();
     // the same counts for lines: "Context: <passage>\nQuestion: …" has no blank line
@@ -306,6 +308,8 @@ fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, LineFacts)) -> Walked {
     let (mut words, mut line_words_start) = (0, 0);
     let (mut after_space, mut seen_letter) = (true, false);
     let (mut line_start, mut operator) = (0, false);
+    // formula marks counted before this line
+    let mut math_before_line = 0;
     // the line's `,` `;` `|` and tabs
     let mut separators = [0usize; 4];
     let facts = |operator, words, separators: [usize; 4]| LineFacts {
@@ -355,10 +359,13 @@ fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, LineFacts)) -> Walked {
                 } else {
                     i
                 };
-                line(
+                if line(
                     &text[line_start..end],
                     facts(operator, words - line_words_start, separators),
-                );
+                ) {
+                    w.math = math_before_line;
+                }
+                math_before_line = w.math;
                 (line_start, operator, separators) = (i + 1, false, [0; 4]);
                 lines.end(words - line_words_start);
                 line_words_start = words;
@@ -398,11 +405,13 @@ fn walk<'t>(text: &'t str, mut line: impl FnMut(&'t str, LineFacts)) -> Walked {
         }
         i += 1;
     }
-    if line_start < b.len() {
-        line(
+    if line_start < b.len()
+        && line(
             &text[line_start..],
             facts(operator, words - line_words_start, separators),
-        );
+        )
+    {
+        w.math = math_before_line;
     }
     lines.end(words - line_words_start);
     paragraphs.end(words);

@@ -19,13 +19,18 @@ fn shapes(text: &str) -> Shapes {
     let mut numbered = NumberedOptions::default();
     let mut stub = Stub::default();
     let mut data = DataLines::default();
+    // the byte ranges of the data records' lines, whose marks are no formulas
+    let mut records = Vec::new();
     for line in text.lines() {
         let code = is_code_line(line);
         s.code_lines += usize::from(code);
         let facts = LineFacts::counted(line, has_code_operator(line));
         let record = is_record(line, facts, code);
         data.line(record, facts.words);
-        if !record {
+        if record {
+            let start = line.as_ptr() as usize - text.as_ptr() as usize;
+            records.push(start..start + line.len());
+        } else {
             s.options += usize::from(is_option_line(line));
             numbered.line(line);
         }
@@ -34,7 +39,12 @@ fn shapes(text: &str) -> Shapes {
     }
     s.options += numbered.lines();
     s.stub = stub.found();
-    (s.math, s.sentences) = maths_and_sentences(text);
+    let marks;
+    (marks, s.sentences) = maths_and_sentences(text);
+    s.math = marks
+        .iter()
+        .filter(|m| !records.iter().any(|r| r.contains(m)))
+        .count();
     s.passage =
         !s.fence && ((s.code_lines < 3 && is_passage_and_ask(text)) || data.with_short_ask());
     s
@@ -77,16 +87,16 @@ fn numbers(text: &str) -> usize {
     n
 }
 
-/// Formula notation marks (LaTeX commands, `$` but not as currency, `^`, `=`, maths symbols, `2*3`) and sentences,
-/// counted in one walk over the characters.
-fn maths_and_sentences(text: &str) -> (usize, usize) {
-    let (mut math, mut sentences) = (0, 0);
+/// Where the formula notation marks are (LaTeX commands, `$` but not as currency, `^`, `=`,
+/// maths symbols, `2*3`), and the sentences, found in one walk over the characters.
+fn maths_and_sentences(text: &str) -> (Vec<usize>, usize) {
+    let (mut math, mut sentences) = (Vec::new(), 0);
     let mut seen_letter = false;
     let mut prev = ' ';
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         let next = chars.peek().map_or(' ', |&(_, c)| c);
-        math += usize::from(match c {
+        let mark = match c {
             '$' => !super::is_currency(text.as_bytes(), i),
             '^' | '√' | '∑' | '∫' | 'π' | '≤' | '≥' | '≠' | '±' | '×' | '÷' | '∞' | '∈' => {
                 true
@@ -99,7 +109,10 @@ fn maths_and_sentences(text: &str) -> (usize, usize) {
                     && (prev.is_ascii_digit() || next.is_ascii_digit())
             }
             _ => false,
-        });
+        };
+        if mark {
+            math.push(i);
+        }
         if is_word_char(c) {
             seen_letter = true;
         } else if matches!(c, '.' | '!' | '?') && seen_letter && next.is_whitespace() {
