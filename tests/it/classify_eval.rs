@@ -212,6 +212,26 @@ fn everyday_prompts_of_every_kind_are_classed_by_the_labelling_rule() {
     assert_eq!(m[0][2].as_f64(), Some(0.0), "simple classed complex");
 }
 
+/// Long prompts with pasted material (retrieved documents, email threads, logs, tables, JSON,
+/// contracts; English, Russian, Ukrainian), written blind for this project
+/// (tests/data/classifier_longctx.jsonl) and kept apart from the cue work: words inside the
+/// material still read as the ask, so most of the misses are simple or medium asks sent up a
+/// tier. The floor is under today's figure (60.8% of 240); none complex may go to the
+/// cheapest tier.
+#[test]
+fn long_pasted_material_never_sends_a_complex_ask_to_the_cheapest_tier() {
+    let report = probe_report("classifier_longctx.jsonl");
+    let overall = &report["report"]["overall"];
+    let agreement =
+        overall["correct"].as_f64().expect("correct") / overall["total"].as_f64().expect("total");
+    assert!(agreement >= 0.58, "agreement {agreement:.3} < 0.58");
+    assert_eq!(
+        overall["matrix"][2][0].as_f64(),
+        Some(0.0),
+        "complex classed simple"
+    );
+}
+
 /// Chat-style prompts written blind for this project (tests/data/classifier_blind.jsonl):
 /// each batch was written by someone who had not seen the classifier, scored as it was, and
 /// only then used to find the kinds it missed (typos and chat shorthand, pasted code to
@@ -231,7 +251,7 @@ fn blind_chat_batches_are_classed_by_the_labelling_rule() {
     };
     let overall = &report["report"]["overall"];
     let agreement = share(overall);
-    // floors under the figures (87.6% overall, 85.7 / 89.6 / 91.3% en / ru / uk with 2,868
+    // floors under the figures (87.8% overall, 85.9 / 89.6 / 91.3% en / ru / uk with 2,868
     // prompts): each later batch was written to find what the classifier misses,
     // so the file gets harder as it grows
     assert!(agreement >= 0.86, "agreement {agreement:.3} < 0.86");
