@@ -59,6 +59,12 @@ fn probe_report(file: &str) -> serde_json::Value {
     )
 }
 
+/// The share of a report's counts (overall, or one source, language or category) classed as
+/// labelled.
+fn agreement_of(counts: &serde_json::Value) -> f64 {
+    counts["correct"].as_f64().expect("correct") / counts["total"].as_f64().expect("total")
+}
+
 #[test]
 fn leave_one_source_out_stays_above_its_floors() {
     let Some(dir) = eval_dir() else {
@@ -174,8 +180,7 @@ fn the_held_out_failure_kinds_are_classed_by_what_they_ask() {
         ("logic_puzzle", 0.8),
     ] {
         let c = &by_category[kind];
-        let agreement =
-            c["correct"].as_f64().expect("correct") / c["total"].as_f64().expect("total");
+        let agreement = agreement_of(c);
         assert!(
             agreement >= floor,
             "{kind}: agreement {agreement:.2} < {floor}"
@@ -204,8 +209,7 @@ fn the_held_out_failure_kinds_are_classed_by_what_they_ask() {
 fn everyday_prompts_of_every_kind_are_classed_by_the_labelling_rule() {
     let report = probe_report("classifier_general.jsonl");
     let overall = &report["report"]["overall"];
-    let agreement =
-        overall["correct"].as_f64().expect("correct") / overall["total"].as_f64().expect("total");
+    let agreement = agreement_of(overall);
     assert!(agreement >= 0.88, "agreement {agreement:.3} < 0.88");
     let m = &overall["matrix"];
     assert_eq!(m[2][0].as_f64(), Some(0.0), "complex classed simple");
@@ -222,8 +226,7 @@ fn everyday_prompts_of_every_kind_are_classed_by_the_labelling_rule() {
 fn long_pasted_material_never_sends_a_complex_ask_to_the_cheapest_tier() {
     let report = probe_report("classifier_longctx.jsonl");
     let overall = &report["report"]["overall"];
-    let agreement =
-        overall["correct"].as_f64().expect("correct") / overall["total"].as_f64().expect("total");
+    let agreement = agreement_of(overall);
     assert!(agreement >= 0.58, "agreement {agreement:.3} < 0.58");
     assert_eq!(
         overall["matrix"][2][0].as_f64(),
@@ -241,16 +244,12 @@ fn long_pasted_material_never_sends_a_complex_ask_to_the_cheapest_tier() {
 /// data dumps with a one-line question and search-box coding asks, forum posts, professionals'
 /// asks at work; then public data sets' formats (a context and a "Question:" line, sentence
 /// pairs, benchmark headers) and homework). The default policy keeps most of them, per
-/// language too, and never
-/// sends a complex one to the cheapest tier.
+/// language too, and never sends a complex one to the cheapest tier.
 #[test]
 fn blind_chat_batches_are_classed_by_the_labelling_rule() {
     let report = probe_report("classifier_blind.jsonl");
-    let share = |c: &serde_json::Value| {
-        c["correct"].as_f64().expect("correct") / c["total"].as_f64().expect("total")
-    };
     let overall = &report["report"]["overall"];
-    let agreement = share(overall);
+    let agreement = agreement_of(overall);
     // floors under the figures (87.8% overall, 85.9 / 89.6 / 91.3% en / ru / uk with 2,868
     // prompts): each later batch was written to find what the classifier misses,
     // so the file gets harder as it grows
@@ -264,7 +263,7 @@ fn blind_chat_batches_are_classed_by_the_labelling_rule() {
         .as_object()
         .expect("by_language");
     for language in ["en", "ru", "uk"] {
-        let agreement = share(&by_language[language]);
+        let agreement = agreement_of(&by_language[language]);
         assert!(
             agreement >= 0.84,
             "{language}: agreement {agreement:.3} < 0.84"
